@@ -1,0 +1,57 @@
+//! Sans-IO MSRP (RFC 4975) for OMA CPM large message mode: URIs, a zero-copy
+//! incremental framer, and an encoder.
+//!
+//! No sockets, clocks, threads or randomness live here: the runtime hands
+//! over the bytes it read ([`Framer::handle_segment`]), drains the events
+//! ([`Framer::poll_event`]), and writes what the [`Encoder`] produced
+//! (head and body as separate [`bytes::Bytes`], ready for vectored writes).
+//! Randomness comes in through an [`IdSource`].
+//!
+//! ```
+//! use bytes::Bytes;
+//! use msrp_core::{Encoder, Frame, Framer, FramerEvent, IdSource, Limits, MsrpUri, Flag};
+//!
+//! struct Counter(u8);
+//! impl IdSource for Counter {
+//!     fn fill(&mut self, out: &mut [u8]) {
+//!         for b in out { self.0 = self.0.wrapping_add(1); *b = self.0; }
+//!     }
+//! }
+//!
+//! let to = MsrpUri::parse_str("msrp://bob.example.com:8888/9di4eae923wzd;tcp").unwrap();
+//! let from = MsrpUri::parse_str("msrp://alice.example.com:7777/iau39soe2843z;tcp").unwrap();
+//! let frame = Frame::send(vec![to], vec![from], "text/plain", Bytes::from_static(b"Hi Bob"));
+//! let mut encoder = Encoder::new();
+//! let out = encoder.encode(&frame, &mut Counter(0)).unwrap();
+//!
+//! // The runtime writes head, body and end-line; the peer's framer reads them.
+//! let mut framer = Framer::new(Limits::default());
+//! for part in [out.head, out.body, out.end_line] {
+//!     framer.handle_segment(part);
+//! }
+//! let mut events = Vec::new();
+//! while let Some(event) = framer.poll_event() {
+//!     events.push(event.unwrap());
+//! }
+//! assert!(matches!(&events[0], FramerEvent::Head(h) if h.method_name() == Some("SEND")));
+//! assert_eq!(events[1], FramerEvent::Body(Bytes::from_static(b"Hi Bob")));
+//! assert_eq!(events[2], FramerEvent::End(Flag::End));
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod error;
+mod id;
+pub mod uri;
+pub mod wire;
+
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
+
+pub use error::ParseError;
+pub use id::{IdSource, MessageId, TransactionId};
+pub use uri::{MsrpUri, UriError};
+pub use wire::{
+    ByteRange, EncodeError, Encoder, FailureReport, Flag, Frame, FrameHead, Framer, FramerEvent, Header, Limits,
+    Method, StartLine, Status, Transmit,
+};

@@ -1,0 +1,560 @@
+//! The streaming framer: owned segments in, frame events out, nothing copied.
+
+use bytes::{Bytes, BytesMut};
+use memchr::memmem;
+
+use super::head::{Flag, FrameHead, HeadParser, HeadStep};
+use crate::error::ParseError;
+use crate::id::TransactionId;
+
+/// Bounds on what one frame may make the framer hold.
+///
+/// Exceeding a bound is a typed [`ParseError`]; memory never grows past it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    max_head: usize,
+    max_line: usize,
+    max_headers: usize,
+    max_non_send_body: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_head: 16 * 1024, max_line: 8 * 1024, max_headers: 64, max_non_send_body: 10240 }
+    }
+}
+
+impl Limits {
+    /// Largest head: start line, headers, and the blank line or end-line that
+    /// closes them (default 16 KiB; capped at 1 GiB).
+    pub fn set_max_head(&mut self, bytes: usize) -> &mut Self {
+        self.max_head = bytes.min(1 << 30);
+        self
+    }
+    /// Largest line of the head, CRLF excluded (default 8 KiB).
+    pub fn set_max_line(&mut self, bytes: usize) -> &mut Self {
+        self.max_line = bytes;
+        self
+    }
+    /// Most header lines (default 64).
+    pub fn set_max_headers(&mut self, count: usize) -> &mut Self {
+        self.max_headers = count.min(usize::from(u16::MAX));
+        self
+    }
+    /// Largest body of a request other than SEND (default 10240, RFC 4975
+    /// s.7.1: "requests [other than SEND] MUST NOT contain bodies larger than 10240 octets").
+    pub fn set_max_non_send_body(&mut self, bytes: usize) -> &mut Self {
+        self.max_non_send_body = bytes;
+        self
+    }
+    /// See [`Limits::set_max_head`].
+    #[must_use]
+    pub const fn max_head(&self) -> usize {
+        self.max_head
+    }
+    /// See [`Limits::set_max_line`].
+    #[must_use]
+    pub const fn max_line(&self) -> usize {
+        self.max_line
+    }
+    /// See [`Limits::set_max_headers`].
+    #[must_use]
+    pub const fn max_headers(&self) -> usize {
+        self.max_headers
+    }
+    /// See [`Limits::set_max_non_send_body`].
+    #[must_use]
+    pub const fn max_non_send_body(&self) -> usize {
+        self.max_non_send_body
+    }
+}
+
+/// What the framer found in the stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FramerEvent {
+    /// A frame's validated start line and headers.
+    Head(FrameHead),
+    /// The next piece of the current frame's body: a slice of an input segment.
+    Body(Bytes),
+    /// The current frame ended with this continuation flag.
+    End(Flag),
+    /// A frame whose head broke a rule without losing the framing
+    /// ([`ParseError::is_recoverable`]): the framer skipped to its end-line.
+    /// A session answers it with 400 (requests) or drops it (responses).
+    Rejected {
+        /// The frame's transaction id.
+        transaction_id: TransactionId,
+        /// Whether the frame is a request.
+        is_request: bool,
+        /// What was wrong.
+        error: ParseError,
+    },
+}
+
+/// The end-line of one transaction, as a pattern: `CRLF "-------" transact-id`.
+#[derive(Clone, Copy, Debug)]
+struct EndLine {
+    bytes: [u8; MAX_END_LINE - 3],
+    len: u8,
+}
+
+const DASHES: &[u8] = b"\r\n-------";
+
+/// CRLF, seven dashes, a 32-byte transaction id, the flag and CRLF.
+const MAX_END_LINE: usize = 2 + 7 + 32 + 1 + 2;
+
+impl EndLine {
+    fn new(txid: &[u8]) -> Self {
+        let mut bytes = [0u8; MAX_END_LINE - 3];
+        bytes[..9].copy_from_slice(DASHES);
+        // The txid was validated: 4 to 32 bytes.
+        let n = txid.len().min(32);
+        bytes[9..9 + n].copy_from_slice(&txid[..n]);
+        Self { bytes, len: (9 + n) as u8 }
+    }
+    fn pattern(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+    /// Length of the whole end-line with its leading CRLF: pattern, flag, CRLF.
+    fn full_len(&self) -> usize {
+        usize::from(self.len) + 3
+    }
+}
+
+/// Outcome of a search for the end-line in a slice.
+enum Found {
+    /// The end-line starts (with its leading CRLF) at `at`.
+    End { at: usize, flag: Flag },
+    /// `data[at..]` may be the start of the end-line: undecided until more bytes come.
+    Maybe { at: usize },
+    /// No end-line can start in `data`.
+    None,
+}
+
+/// The body (or a skipped frame) being scanned.
+#[derive(Debug)]
+struct BodyState {
+    end_line: EndLine,
+    /// Bytes of body delivered so far.
+    len: u64,
+    /// Absolute offset of the body's first byte.
+    start: u64,
+    /// Limit on the body, for requests other than SEND.
+    limit: Option<usize>,
+    /// The frame's transaction id, for a rejection.
+    transaction_id: TransactionId,
+    /// Skipping a rejected frame: nothing more is delivered.
+    discard: bool,
+}
+
+/// What one step of the framer produced.
+enum Progress {
+    Event(FramerEvent),
+    /// State changed; step again.
+    Continue,
+    /// Every byte handed over is used.
+    NeedInput,
+}
+
+#[derive(Debug)]
+enum State {
+    /// Between frames, or inside a head.
+    Head(HeadParser),
+    /// Inside a body, or skipping a rejected frame.
+    Body(BodyState),
+    /// A fatal error was reported; nothing more is parsed.
+    Failed,
+}
+
+/// Splits a connection's byte stream into MSRP frames (RFC 4975 s.7.1, s.9).
+///
+/// Hand each segment read from the socket to [`Framer::handle_segment`], then
+/// drain [`Framer::poll_event`] until it returns `None`. Body pieces are
+/// slices of the segments (nothing copied); only a head that straddles two
+/// segments, or an end-line cut into pieces smaller than itself, is copied.
+/// The events and errors are the same for every split of the same bytes.
+///
+/// ```
+/// use bytes::Bytes;
+/// use msrp_core::{Framer, FramerEvent, Flag, Limits};
+///
+/// let wire = b"MSRP a786hjs2 SEND\r\nTo-Path: msrp://b.example.com:8888/9di4;tcp\r\n\
+/// From-Path: msrp://a.example.com:7777/iau39;tcp\r\nMessage-ID: 87652491\r\n\
+/// Byte-Range: 1-5/5\r\nContent-Type: text/plain\r\n\r\nHello\r\n-------a786hjs2$\r\n";
+/// let mut framer = Framer::new(Limits::default());
+/// let mut body = Vec::new();
+/// for segment in wire.chunks(7) {
+///     framer.handle_segment(Bytes::copy_from_slice(segment));
+///     while let Some(event) = framer.poll_event() {
+///         match event.unwrap() {
+///             FramerEvent::Head(head) => assert_eq!(head.message_id_str(), Some("87652491")),
+///             FramerEvent::Body(piece) => body.extend_from_slice(&piece),
+///             FramerEvent::End(flag) => assert_eq!(flag, Flag::End),
+///             other => panic!("{other:?}"),
+///         }
+///     }
+/// }
+/// assert_eq!(body, b"Hello");
+/// assert!(framer.finish().is_ok());
+/// ```
+#[derive(Debug)]
+pub struct Framer {
+    limits: Limits,
+    finder: memmem::Finder<'static>,
+    /// Unconsumed bytes of the latest segment.
+    input: Bytes,
+    /// Absolute offset of `input[0]`.
+    offset: u64,
+    /// The frame's head so far, when it straddles segments.
+    carry: BytesMut,
+    /// Body bytes that may begin the end-line (held until decided).
+    hold: Bytes,
+    state: State,
+    /// An event to return before scanning further.
+    queued: Option<FramerEvent>,
+}
+
+impl Framer {
+    /// A framer for a new connection.
+    #[must_use]
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            limits,
+            finder: memmem::Finder::new(DASHES),
+            input: Bytes::new(),
+            offset: 0,
+            carry: BytesMut::new(),
+            hold: Bytes::new(),
+            state: State::Head(HeadParser::new(0)),
+            queued: None,
+        }
+    }
+
+    /// The limits in force.
+    #[must_use]
+    pub const fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Absolute offset of the first byte not yet consumed.
+    #[must_use]
+    pub fn position(&self) -> u64 {
+        self.offset
+    }
+
+    /// Hands over the next segment of the stream.
+    ///
+    /// Callers SHOULD drain [`Framer::poll_event`] first; a segment handed
+    /// over while bytes of the previous one are still unparsed is appended to
+    /// them (a copy).
+    pub fn handle_segment(&mut self, segment: Bytes) {
+        if matches!(self.state, State::Failed) || segment.is_empty() {
+            return;
+        }
+        if self.input.is_empty() {
+            self.input = segment;
+        } else {
+            let mut joined = BytesMut::with_capacity(self.input.len() + segment.len());
+            joined.extend_from_slice(&self.input);
+            joined.extend_from_slice(&segment);
+            self.input = joined.freeze();
+        }
+    }
+
+    /// Declares the end of the stream.
+    ///
+    /// # Errors
+    /// [`ParseError::Incomplete`] when the stream ends inside a frame (or
+    /// with bytes not yet drained through [`Framer::poll_event`]).
+    pub fn finish(&mut self) -> Result<(), ParseError> {
+        let at = self.offset + self.input.len() as u64;
+        let idle = match &self.state {
+            State::Head(p) => p.line_start() == 0 && self.carry.is_empty() && self.input.is_empty(),
+            State::Body(_) => false,
+            State::Failed => return Ok(()),
+        };
+        if idle && self.queued.is_none() {
+            Ok(())
+        } else {
+            self.state = State::Failed;
+            Err(ParseError::Incomplete { at })
+        }
+    }
+
+    /// The next event, `None` when more input is needed.
+    ///
+    /// An `Err` is fatal: the framing is lost, the connection MUST be closed,
+    /// and every later call returns `None`.
+    pub fn poll_event(&mut self) -> Option<Result<FramerEvent, ParseError>> {
+        if let Some(event) = self.queued.take() {
+            return Some(Ok(event));
+        }
+        loop {
+            let result = match &self.state {
+                State::Failed => return None,
+                State::Head(_) => self.poll_head(),
+                State::Body(_) => self.poll_body(),
+            };
+            match result {
+                Ok(Progress::Event(event)) => return Some(Ok(event)),
+                Ok(Progress::Continue) => {}
+                Ok(Progress::NeedInput) => return None,
+                Err(error) => {
+                    self.state = State::Failed;
+                    self.input = Bytes::new();
+                    self.carry = BytesMut::new();
+                    self.hold = Bytes::new();
+                    return Some(Err(error));
+                }
+            }
+        }
+    }
+
+    fn advance(&mut self, n: usize) {
+        let _ = self.input.split_to(n);
+        self.offset += n as u64;
+    }
+
+    fn poll_head(&mut self) -> Result<Progress, ParseError> {
+        let State::Head(parser) = &mut self.state else { return Ok(Progress::Continue) };
+        let step = if self.carry.is_empty() {
+            // Fast path: the head lies in the current segment; slice it from there.
+            let input = &self.input;
+            let step = parser.step(input, |range| input.slice(range), &self.limits)?;
+            if let HeadStep::NeedMore = step {
+                // Keep the partial head (bounded by the head limit) for the next segment.
+                self.carry.extend_from_slice(&self.input);
+                self.offset += self.input.len() as u64;
+                self.input = Bytes::new();
+                return Ok(Progress::NeedInput);
+            }
+            step
+        } else {
+            // The head straddles segments: move the next line (or all) into the carry.
+            loop {
+                if self.input.is_empty() {
+                    return Ok(Progress::NeedInput);
+                }
+                let line = memchr::memchr(b'\n', &self.input).map_or(self.input.len(), |i| i + 1);
+                // Never hold more than the head limit: the parser fails before that.
+                let room = (self.limits.max_head() + 2).saturating_sub(self.carry.len()).max(1);
+                let take = line.min(room);
+                self.carry.extend_from_slice(&self.input[..take]);
+                let _ = self.input.split_to(take);
+                self.offset += take as u64;
+                let carry = &self.carry;
+                let step = parser.step(carry, |range| Bytes::copy_from_slice(&carry[range]), &self.limits)?;
+                if !matches!(step, HeadStep::NeedMore) {
+                    // The carry takes one line at a time, so the head ends at its end.
+                    self.carry.clear();
+                    break step;
+                }
+            }
+        };
+        let frame_offset = parser.frame_offset();
+        let is_non_send = parser.is_non_send_request();
+        Ok(self.after_head(frame_offset, is_non_send, step))
+    }
+
+    fn after_head(&mut self, frame_offset: u64, is_non_send: bool, step: HeadStep) -> Progress {
+        match step {
+            HeadStep::NeedMore => Progress::NeedInput,
+            HeadStep::Body { head, consumed } => {
+                self.consume_head(frame_offset, consumed);
+                self.state = State::Body(BodyState {
+                    end_line: EndLine::new(head.txid().as_bytes()),
+                    len: 0,
+                    start: self.offset,
+                    limit: is_non_send.then_some(self.limits.max_non_send_body()),
+                    transaction_id: head.transaction_id(),
+                    discard: false,
+                });
+                Progress::Event(FramerEvent::Head(head))
+            }
+            HeadStep::Bodiless { head, flag, consumed } => {
+                self.consume_head(frame_offset, consumed);
+                self.state = State::Head(HeadParser::new(self.offset));
+                self.queued = Some(FramerEvent::End(flag));
+                Progress::Event(FramerEvent::Head(head))
+            }
+            HeadStep::Skip { rejected, consumed } => {
+                self.consume_head(frame_offset, consumed);
+                // The search for the end-line starts at the CRLF that ended the offending line.
+                self.hold = Bytes::from_static(b"\r\n");
+                self.state = State::Body(BodyState {
+                    end_line: EndLine::new(rejected.transaction_id.as_bytes()),
+                    len: 0,
+                    start: self.offset,
+                    limit: None,
+                    transaction_id: rejected.transaction_id.clone(),
+                    discard: true,
+                });
+                Progress::Event(FramerEvent::Rejected {
+                    transaction_id: rejected.transaction_id,
+                    is_request: rejected.is_request,
+                    error: rejected.error,
+                })
+            }
+            HeadStep::Ended { rejected, consumed } => {
+                self.consume_head(frame_offset, consumed);
+                self.state = State::Head(HeadParser::new(self.offset));
+                Progress::Event(FramerEvent::Rejected {
+                    transaction_id: rejected.transaction_id,
+                    is_request: rejected.is_request,
+                    error: rejected.error,
+                })
+            }
+        }
+    }
+
+    /// Consumes the head's bytes: `consumed` counts from the frame's first byte.
+    fn consume_head(&mut self, frame_offset: u64, consumed: usize) {
+        let end = frame_offset + consumed as u64;
+        if end > self.offset {
+            let n = usize::try_from(end - self.offset).unwrap_or(usize::MAX).min(self.input.len());
+            self.advance(n);
+        }
+    }
+
+    /// Takes the next body piece: from the held bytes first, then from the input.
+    fn next_piece(&mut self, end_line: EndLine) -> (Bytes, Option<Flag>) {
+        if self.hold.is_empty() {
+            return match find_end_line(&self.finder, &self.input, end_line) {
+                Found::End { at, flag } => {
+                    let piece = self.input.slice(..at);
+                    self.advance(at + end_line.full_len());
+                    (piece, Some(flag))
+                }
+                Found::Maybe { at } => {
+                    let piece = self.input.slice(..at);
+                    self.hold = self.input.slice(at..);
+                    let n = self.input.len();
+                    self.advance(n);
+                    (piece, None)
+                }
+                Found::None => {
+                    let n = self.input.len();
+                    let piece = std::mem::take(&mut self.input);
+                    self.offset += n as u64;
+                    (piece, None)
+                }
+            };
+        }
+        // The held bytes (shorter than an end-line) and the start of the new
+        // segment, side by side.
+        let hold_len = self.hold.len();
+        let take = self.input.len().min(end_line.full_len());
+        let mut joined = [0u8; 2 * MAX_END_LINE];
+        joined[..hold_len].copy_from_slice(&self.hold);
+        joined[hold_len..hold_len + take].copy_from_slice(&self.input[..take]);
+        match find_end_line(&self.finder, &joined[..hold_len + take], end_line) {
+            Found::End { at, flag } if at < hold_len => {
+                let piece = self.hold.slice(..at);
+                self.hold = Bytes::new();
+                self.advance(at + end_line.full_len() - hold_len);
+                (piece, Some(flag))
+            }
+            Found::Maybe { at } if at < hold_len => {
+                // The segment is shorter than the rest of the end-line: keep both.
+                let piece = self.hold.slice(..at);
+                let mut kept = BytesMut::with_capacity(hold_len - at + self.input.len());
+                kept.extend_from_slice(&self.hold[at..]);
+                kept.extend_from_slice(&self.input);
+                self.hold = kept.freeze();
+                let n = self.input.len();
+                self.advance(n);
+                (piece, None)
+            }
+            // No end-line starts in the held bytes: they are body.
+            _ => (std::mem::take(&mut self.hold), None),
+        }
+    }
+
+    fn poll_body(&mut self) -> Result<Progress, ParseError> {
+        if self.input.is_empty() {
+            return Ok(Progress::NeedInput);
+        }
+        let State::Body(body) = &self.state else { return Ok(Progress::Continue) };
+        let (piece, end) = self.next_piece(body.end_line);
+        let State::Body(body) = &mut self.state else { return Ok(Progress::Continue) };
+        body.len += piece.len() as u64;
+        let mut event = None;
+        if let Some(limit) = body.limit {
+            if !body.discard && body.len > limit as u64 {
+                // RFC 4975 s.7.1: "requests [other than SEND] MUST NOT contain
+                // bodies larger than 10240 octets."
+                body.discard = true;
+                event = Some(FramerEvent::Rejected {
+                    transaction_id: body.transaction_id.clone(),
+                    is_request: true,
+                    error: ParseError::BodyTooLarge { at: body.start + limit as u64, limit },
+                });
+            }
+        }
+        let deliver = !body.discard && !piece.is_empty();
+        if let Some(flag) = end {
+            let discard = body.discard;
+            self.state = State::Head(HeadParser::new(self.offset));
+            if event.is_some() {
+                return Ok(event.map_or(Progress::Continue, Progress::Event));
+            }
+            if discard {
+                return Ok(Progress::Continue);
+            }
+            if !deliver {
+                return Ok(Progress::Event(FramerEvent::End(flag)));
+            }
+            self.queued = Some(FramerEvent::End(flag));
+        }
+        Ok(match event {
+            Some(event) => Progress::Event(event),
+            None if deliver => Progress::Event(FramerEvent::Body(piece)),
+            None => Progress::Continue,
+        })
+    }
+}
+
+/// Finds the first place in `data` where the end-line of `end_line` starts,
+/// or may start if more bytes come.
+fn find_end_line(finder: &memmem::Finder<'_>, data: &[u8], end_line: EndLine) -> Found {
+    let pattern = end_line.pattern();
+    let mut from = 0;
+    while let Some(i) = finder.find(&data[from..]) {
+        let at = from + i;
+        // RFC 4975 s.7.1: the body ends at CRLF "-------" transact-id flag CRLF,
+        // and only the end-line of this transaction ends it.
+        let tail = &data[at..];
+        let n = tail.len().min(end_line.full_len());
+        let mut decided = false;
+        let mut matches = tail[..n.min(pattern.len())] == pattern[..n.min(pattern.len())];
+        if matches && n > pattern.len() {
+            matches = Flag::from_byte(tail[pattern.len()]).is_some();
+        }
+        if matches && n > pattern.len() + 1 {
+            matches = tail[pattern.len() + 1] == b'\r';
+        }
+        if matches && n > pattern.len() + 2 {
+            matches = tail[pattern.len() + 2] == b'\n';
+            decided = true;
+        }
+        if matches {
+            if decided {
+                let flag = Flag::from_byte(tail[pattern.len()]).unwrap_or(Flag::End);
+                return Found::End { at, flag };
+            }
+            return Found::Maybe { at };
+        }
+        from = at + 1;
+    }
+    // No full "\r\n-------" left: a shorter prefix of it may end the data.
+    let tail_start = data.len().saturating_sub(DASHES.len() - 1).max(from);
+    let mut i = tail_start;
+    while let Some(j) = memchr::memchr(b'\r', &data[i..]) {
+        let at = i + j;
+        if DASHES.starts_with(&data[at..]) {
+            return Found::Maybe { at };
+        }
+        i = at + 1;
+    }
+    Found::None
+}

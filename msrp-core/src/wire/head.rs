@@ -1,0 +1,1046 @@
+//! The frame head (start line and headers) as a validated, zero-copy view, and
+//! the line-by-line parser that builds it.
+
+use std::fmt;
+
+use bytes::Bytes;
+
+use super::chars::{check_ident, check_token, check_utf8text, parse_u64, TOKEN};
+use crate::error::ParseError;
+use crate::id::{MessageId, TransactionId};
+use crate::uri::{self, MsrpUri};
+
+/// The continuation flag of an end-line (RFC 4975 s.7.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum Flag {
+    /// `$`: the last chunk of the message.
+    End,
+    /// `+`: more chunks follow.
+    Continue,
+    /// `#`: the sender aborted the message.
+    Abort,
+}
+
+impl Flag {
+    /// Maps a flag byte; `None` for anything but `$`, `+`, `#`.
+    #[must_use]
+    pub const fn from_byte(b: u8) -> Option<Self> {
+        match b {
+            b'$' => Some(Self::End),
+            b'+' => Some(Self::Continue),
+            b'#' => Some(Self::Abort),
+            _ => None,
+        }
+    }
+
+    /// The flag's byte on the wire.
+    #[must_use]
+    pub const fn as_byte(self) -> u8 {
+        match self {
+            Self::End => b'$',
+            Self::Continue => b'+',
+            Self::Abort => b'#',
+        }
+    }
+}
+
+/// A request method (RFC 4975 s.9 `method`, RFC 4976 AUTH).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// `SEND`.
+    Send,
+    /// `REPORT`.
+    Report,
+    /// `AUTH` (RFC 4976).
+    Auth,
+    /// Any other `1*UPALPHA`; its name is [`FrameHead::method_name`].
+    Other,
+}
+
+impl Method {
+    fn from_name(name: &[u8]) -> Self {
+        match name {
+            b"SEND" => Self::Send,
+            b"REPORT" => Self::Report,
+            b"AUTH" => Self::Auth,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// A Byte-Range value (RFC 4975 s.7.1.1): `start-end/total`, `*` as `None`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct ByteRange {
+    /// Index of the chunk's first byte in the message, from 1.
+    pub start: u64,
+    /// Index of its last byte, `None` for `*` (unknown yet).
+    pub end: Option<u64>,
+    /// Size of the whole message, `None` for `*`.
+    pub total: Option<u64>,
+}
+
+impl ByteRange {
+    /// Parses `range-start "-" range-end "/" total`.
+    ///
+    /// Beyond the grammar it rejects what no sender can mean: a start of 0
+    /// (s.7.1.1: "The first octet of a message has a byte index of 1"), an
+    /// end before `start - 1`, and an end past a known total.
+    ///
+    /// # Errors
+    /// `Err(())` when the value is not such a range or a number overflows u64.
+    #[allow(clippy::result_unit_err, reason = "the framer attaches the offset")]
+    pub fn parse(value: &[u8]) -> Result<Self, ()> {
+        let dash = memchr::memchr(b'-', value).ok_or(())?;
+        let slash = memchr::memchr(b'/', value).ok_or(())?;
+        if slash < dash {
+            return Err(());
+        }
+        let start = parse_u64(&value[..dash]).ok_or(())?;
+        let end = star_or_u64(&value[dash + 1..slash])?;
+        let total = star_or_u64(&value[slash + 1..])?;
+        let range = Self { start, end, total };
+        if range.is_coherent() {
+            Ok(range)
+        } else {
+            Err(())
+        }
+    }
+
+    /// Whether the numbers can describe a chunk (see [`ByteRange::parse`]).
+    #[must_use]
+    pub fn is_coherent(&self) -> bool {
+        if self.start == 0 {
+            return false;
+        }
+        if let Some(end) = self.end {
+            if end < self.start - 1 {
+                return false;
+            }
+            if let Some(total) = self.total {
+                if end > total {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+}
+
+impl fmt::Display for ByteRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-", self.start)?;
+        match self.end {
+            Some(end) => write!(f, "{end}/")?,
+            None => f.write_str("*/")?,
+        }
+        match self.total {
+            Some(total) => write!(f, "{total}"),
+            None => f.write_str("*"),
+        }
+    }
+}
+
+fn star_or_u64(s: &[u8]) -> Result<Option<u64>, ()> {
+    if s == b"*" {
+        Ok(None)
+    } else {
+        parse_u64(s).map(Some).ok_or(())
+    }
+}
+
+/// A Failure-Report value (RFC 4975 s.7.1.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum FailureReport {
+    /// `yes` (the default when absent).
+    Yes,
+    /// `no`.
+    No,
+    /// `partial`: only failures produce a REPORT.
+    Partial,
+}
+
+impl FailureReport {
+    /// The value's wire word.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Yes => "yes",
+            Self::No => "no",
+            Self::Partial => "partial",
+        }
+    }
+}
+
+/// A Status header value (RFC 4975 s.7.1.2): `namespace SP status-code [SP comment]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Status {
+    /// The namespace, `000` for RFC 4975 codes.
+    pub namespace: u16,
+    /// The status code.
+    pub code: u16,
+}
+
+/// One header line, name and value as written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header<'a> {
+    /// The name as on the wire (case preserved).
+    pub name: &'a str,
+    /// The value after `": "`.
+    pub value: &'a str,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    fn new(start: usize, end: usize) -> Self {
+        // Heads are bounded by `Limits::max_head`, itself capped below u32::MAX.
+        Self { start: start as u32, end: end as u32 }
+    }
+    fn range(self) -> std::ops::Range<usize> {
+        self.start as usize..self.end as usize
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StartKind {
+    Request { method: Method, name: Span },
+    Response { status: u16, comment: Option<Span> },
+}
+
+/// The validated head of a frame: start line and headers, a view over the
+/// received bytes (nothing copied). Accessors never fail and never panic.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FrameHead {
+    raw: Bytes,
+    offset: u64,
+    txid: Span,
+    start: StartKind,
+    headers: Span,
+    header_count: u16,
+    to_path: Span,
+    from_path: Span,
+    message_id: Option<Span>,
+    byte_range: Option<ByteRange>,
+    success_report: Option<bool>,
+    failure_report: Option<FailureReport>,
+    status: Option<(Status, Option<Span>)>,
+    content_type: Option<Span>,
+    has_body: bool,
+}
+
+impl fmt::Debug for FrameHead {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FrameHead")
+            .field("offset", &self.offset)
+            .field("raw", &String::from_utf8_lossy(&self.raw))
+            .field("has_body", &self.has_body)
+            .finish()
+    }
+}
+
+impl FrameHead {
+    fn text(&self, span: Span) -> &str {
+        // Every span was checked to be UTF-8 text when the head was parsed.
+        self.raw.get(span.range()).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or_default()
+    }
+
+    /// The head's bytes: start line through the last header's CRLF.
+    #[must_use]
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.raw
+    }
+
+    /// Absolute offset of the frame's first byte in the connection's stream.
+    #[must_use]
+    pub const fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The transaction id as text.
+    #[must_use]
+    pub fn txid(&self) -> &str {
+        self.text(self.txid)
+    }
+
+    /// The transaction id, sharing the received bytes.
+    #[must_use]
+    pub fn transaction_id(&self) -> TransactionId {
+        TransactionId::from_validated(self.raw.slice(self.txid.range()))
+    }
+
+    /// Whether this is a request.
+    #[must_use]
+    pub const fn is_request(&self) -> bool {
+        matches!(self.start, StartKind::Request { .. })
+    }
+
+    /// The method of a request.
+    #[must_use]
+    pub const fn method(&self) -> Option<Method> {
+        match self.start {
+            StartKind::Request { method, .. } => Some(method),
+            StartKind::Response { .. } => None,
+        }
+    }
+
+    /// The method name of a request as written (`SEND`, `NICKNAME` ...).
+    #[must_use]
+    pub fn method_name(&self) -> Option<&str> {
+        match self.start {
+            StartKind::Request { name, .. } => Some(self.text(name)),
+            StartKind::Response { .. } => None,
+        }
+    }
+
+    /// The status code of a response.
+    #[must_use]
+    pub const fn status_code(&self) -> Option<u16> {
+        match self.start {
+            StartKind::Response { status, .. } => Some(status),
+            StartKind::Request { .. } => None,
+        }
+    }
+
+    /// The comment of a response: `Some("")` when the code is followed by a
+    /// bare SP, `None` when no SP follows it or for a request.
+    #[must_use]
+    pub fn comment(&self) -> Option<&str> {
+        match self.start {
+            StartKind::Response { comment: Some(span), .. } => Some(self.text(span)),
+            _ => None,
+        }
+    }
+
+    /// Every header line in wire order, To-Path and From-Path included.
+    pub fn headers(&self) -> impl Iterator<Item = Header<'_>> + '_ {
+        let block = self.text(self.headers);
+        block.split_terminator("\r\n").map(|line| {
+            let (name, value) = line.split_once(':').unwrap_or((line, ""));
+            Header { name, value: value.strip_prefix(' ').unwrap_or(value) }
+        })
+    }
+
+    /// The number of header lines.
+    #[must_use]
+    pub const fn header_count(&self) -> usize {
+        self.header_count as usize
+    }
+
+    /// The value of the first header named `name` (case-insensitive).
+    #[must_use]
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value)
+    }
+
+    /// The To-Path value as written.
+    #[must_use]
+    pub fn to_path_str(&self) -> &str {
+        self.text(self.to_path)
+    }
+
+    /// The From-Path value as written.
+    #[must_use]
+    pub fn from_path_str(&self) -> &str {
+        self.text(self.from_path)
+    }
+
+    /// The To-Path URIs as written on the wire, leftmost (next hop) first.
+    pub fn to_path(&self) -> impl Iterator<Item = &str> + '_ {
+        self.to_path_str().split(' ')
+    }
+
+    /// The From-Path URIs as written on the wire, leftmost (previous hop) first.
+    pub fn from_path(&self) -> impl Iterator<Item = &str> + '_ {
+        self.from_path_str().split(' ')
+    }
+
+    fn uris(&self, span: Span) -> impl Iterator<Item = MsrpUri> + '_ {
+        let value = self.raw.slice(span.range());
+        let text = self.text(span);
+        text.split(' ').filter_map(move |u| MsrpUri::parse(value.slice_ref(u.as_bytes())).ok())
+    }
+
+    /// The To-Path as parsed URIs, sharing the received bytes.
+    pub fn to_path_uris(&self) -> impl Iterator<Item = MsrpUri> + '_ {
+        self.uris(self.to_path)
+    }
+
+    /// The From-Path as parsed URIs, sharing the received bytes.
+    pub fn from_path_uris(&self) -> impl Iterator<Item = MsrpUri> + '_ {
+        self.uris(self.from_path)
+    }
+
+    /// The Message-ID value.
+    #[must_use]
+    pub fn message_id_str(&self) -> Option<&str> {
+        self.message_id.map(|s| self.text(s))
+    }
+
+    /// The Message-ID, sharing the received bytes.
+    #[must_use]
+    pub fn message_id(&self) -> Option<MessageId> {
+        self.message_id.map(|s| MessageId::from_validated(self.raw.slice(s.range())))
+    }
+
+    /// The Byte-Range.
+    #[must_use]
+    pub const fn byte_range(&self) -> Option<ByteRange> {
+        self.byte_range
+    }
+
+    /// The Success-Report value (`yes` is `true`).
+    #[must_use]
+    pub const fn success_report(&self) -> Option<bool> {
+        self.success_report
+    }
+
+    /// The Failure-Report value.
+    #[must_use]
+    pub const fn failure_report(&self) -> Option<FailureReport> {
+        self.failure_report
+    }
+
+    /// The Status header of a REPORT (or any frame that carries one).
+    #[must_use]
+    pub const fn status(&self) -> Option<Status> {
+        match self.status {
+            Some((s, _)) => Some(s),
+            None => None,
+        }
+    }
+
+    /// The comment of the Status header.
+    #[must_use]
+    pub fn status_comment(&self) -> Option<&str> {
+        self.status.and_then(|(_, c)| c).map(|s| self.text(s))
+    }
+
+    /// The full Content-Type value (media type and parameters).
+    #[must_use]
+    pub fn content_type(&self) -> Option<&str> {
+        self.content_type.map(|s| self.text(s))
+    }
+
+    /// The media type of Content-Type without parameters (`text/plain`).
+    #[must_use]
+    pub fn media_type(&self) -> Option<&str> {
+        self.content_type().map(|v| v.split(';').next().unwrap_or(v).trim_end())
+    }
+
+    /// The parameters of Content-Type as `(name, value)` pairs, quotes kept.
+    pub fn content_type_params(&self) -> impl Iterator<Item = (&str, Option<&str>)> + '_ {
+        self.content_type().into_iter().flat_map(|v| {
+            v.split(';').skip(1).map(|p| {
+                let p = p.trim_start();
+                match p.split_once('=') {
+                    Some((n, v)) => (n, Some(v)),
+                    None => (p, None),
+                }
+            })
+        })
+    }
+
+    /// Whether a body section follows the head (possibly empty).
+    #[must_use]
+    pub const fn has_body(&self) -> bool {
+        self.has_body
+    }
+
+    /// The Use-Path URIs (RFC 4976 s.5.1).
+    pub fn use_path(&self) -> impl Iterator<Item = &str> + '_ {
+        self.header("Use-Path").into_iter().flat_map(|v| v.split(' '))
+    }
+
+    /// The Expires value in seconds (RFC 4976 s.5.1).
+    #[must_use]
+    pub fn expires(&self) -> Option<u32> {
+        self.header_u32("Expires")
+    }
+
+    /// The Min-Expires value in seconds (RFC 4976 s.5.1).
+    #[must_use]
+    pub fn min_expires(&self) -> Option<u32> {
+        self.header_u32("Min-Expires")
+    }
+
+    /// The Max-Expires value in seconds (RFC 4976 s.5.1).
+    #[must_use]
+    pub fn max_expires(&self) -> Option<u32> {
+        self.header_u32("Max-Expires")
+    }
+
+    /// The WWW-Authenticate challenge (RFC 4976 s.5.1), as written.
+    #[must_use]
+    pub fn www_authenticate(&self) -> Option<&str> {
+        self.header("WWW-Authenticate")
+    }
+
+    /// The Authorization credentials (RFC 4976 s.5.1), as written.
+    #[must_use]
+    pub fn authorization(&self) -> Option<&str> {
+        self.header("Authorization")
+    }
+
+    /// The Authentication-Info value (RFC 4976 s.5.1), as written.
+    #[must_use]
+    pub fn authentication_info(&self) -> Option<&str> {
+        self.header("Authentication-Info")
+    }
+
+    fn header_u32(&self, name: &str) -> Option<u32> {
+        self.header(name).and_then(|v| v.parse().ok())
+    }
+}
+
+/// Where the head parser is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    StartLine,
+    ToPath,
+    FromPath,
+    Headers,
+    AfterContentType,
+}
+
+/// What a completed head line did.
+#[derive(Debug)]
+pub(crate) enum HeadStep {
+    /// Need more bytes (no complete line at `line_start`).
+    NeedMore,
+    /// The head ended with a blank line: a body follows. `consumed` counts the blank line.
+    Body { head: FrameHead, consumed: usize },
+    /// The head ended with the end-line: the frame is complete.
+    Bodiless { head: FrameHead, flag: Flag, consumed: usize },
+    /// A recoverable error on a complete header line ending at `consumed`: the
+    /// framer skips to the end-line (its search starts at the CRLF at `consumed - 2`).
+    Skip { rejected: Rejection, consumed: usize },
+    /// A recoverable error found at the end-line: the frame ends at `consumed`.
+    Ended { rejected: Rejection, consumed: usize },
+}
+
+/// A frame rejected without losing the framing.
+#[derive(Debug)]
+pub(crate) struct Rejection {
+    pub(crate) transaction_id: TransactionId,
+    pub(crate) is_request: bool,
+    pub(crate) error: ParseError,
+}
+
+/// Bits of headers that may appear once.
+mod seen {
+    pub(super) const MESSAGE_ID: u16 = 1;
+    pub(super) const BYTE_RANGE: u16 = 1 << 1;
+    pub(super) const SUCCESS_REPORT: u16 = 1 << 2;
+    pub(super) const FAILURE_REPORT: u16 = 1 << 3;
+    pub(super) const STATUS: u16 = 1 << 4;
+    pub(super) const USE_PATH: u16 = 1 << 5;
+    pub(super) const EXPIRES: u16 = 1 << 6;
+    pub(super) const MIN_EXPIRES: u16 = 1 << 7;
+    pub(super) const MAX_EXPIRES: u16 = 1 << 8;
+}
+
+/// Parses a head line by line, over bytes that start at the frame's first byte.
+#[derive(Debug)]
+pub(crate) struct HeadParser {
+    frame_offset: u64,
+    line_start: usize,
+    stage: Stage,
+    txid: Span,
+    start: StartKind,
+    headers_start: usize,
+    header_count: u16,
+    to_path: Span,
+    from_path: Span,
+    message_id: Option<Span>,
+    byte_range: Option<ByteRange>,
+    success_report: Option<bool>,
+    failure_report: Option<FailureReport>,
+    status: Option<(Status, Option<Span>)>,
+    content_type: Option<Span>,
+    first_mime: Option<usize>,
+    seen: u16,
+}
+
+/// Result of looking for a line at the parser's cursor.
+enum Line {
+    /// A complete line `[start, end)`, its CRLF at `end`.
+    Complete(usize),
+    NeedMore,
+}
+
+impl HeadParser {
+    pub(crate) fn new(frame_offset: u64) -> Self {
+        Self {
+            frame_offset,
+            line_start: 0,
+            stage: Stage::StartLine,
+            txid: Span::default(),
+            start: StartKind::Response { status: 0, comment: None },
+            headers_start: 0,
+            header_count: 0,
+            to_path: Span::default(),
+            from_path: Span::default(),
+            message_id: None,
+            byte_range: None,
+            success_report: None,
+            failure_report: None,
+            status: None,
+            content_type: None,
+            first_mime: None,
+            seen: 0,
+        }
+    }
+
+    /// Absolute offset of the frame's first byte.
+    pub(crate) const fn frame_offset(&self) -> u64 {
+        self.frame_offset
+    }
+
+    fn rejection(&self, error: ParseError, raw: &impl Fn(std::ops::Range<usize>) -> Bytes) -> Rejection {
+        Rejection {
+            transaction_id: TransactionId::from_validated(raw(self.txid.range())),
+            is_request: self.is_request(),
+            error,
+        }
+    }
+
+    /// Bytes of the frame already taken as complete lines.
+    pub(crate) const fn line_start(&self) -> usize {
+        self.line_start
+    }
+
+    fn at(&self, i: usize) -> u64 {
+        self.frame_offset + i as u64
+    }
+
+    /// The transaction id's bytes once the start line was parsed.
+    pub(crate) fn txid<'a>(&self, data: &'a [u8]) -> &'a [u8] {
+        data.get(self.txid.range()).unwrap_or_default()
+    }
+
+    /// Whether the frame is a request whose method is not SEND.
+    pub(crate) fn is_non_send_request(&self) -> bool {
+        matches!(self.start, StartKind::Request { method, .. } if method != Method::Send)
+    }
+
+    /// Finds the line at the cursor in `data`, enforcing line and head limits
+    /// and CRLF-only line endings. The outcome depends only on the bytes, never
+    /// on how much of them is available beyond what decides it.
+    fn find_line(&self, data: &[u8], limits: &super::Limits) -> Result<Line, ParseError> {
+        let start = self.line_start;
+        let line_cap = start + limits.max_line();
+        // The CRLF must end within the head limit: CR at most at max_head - 2.
+        let head_cap = limits.max_head().saturating_sub(2);
+        let cap = line_cap.min(head_cap);
+        let window_end = (cap + 1).min(data.len());
+        let window = data.get(start..window_end).unwrap_or_default();
+        match memchr::memchr2(b'\r', b'\n', window) {
+            Some(i) => {
+                let p = start + i;
+                if window[i] == b'\n' {
+                    // RFC 4975 s.9: lines end with CRLF; a bare LF is not one.
+                    return Err(ParseError::LineEnding { at: self.at(p) });
+                }
+                match data.get(p + 1) {
+                    None => Ok(Line::NeedMore),
+                    Some(b'\n') => Ok(Line::Complete(p)),
+                    Some(_) => Err(ParseError::LineEnding { at: self.at(p) }),
+                }
+            }
+            None if data.len() > cap => {
+                if line_cap <= head_cap {
+                    Err(ParseError::LineTooLong { at: self.at(start), limit: limits.max_line() })
+                } else {
+                    Err(ParseError::HeadTooLong { at: self.at(limits.max_head()), limit: limits.max_head() })
+                }
+            }
+            None => Ok(Line::NeedMore),
+        }
+    }
+
+    /// Takes every complete line of `data` (the frame's bytes from its first
+    /// byte) until the head ends, more bytes are needed, or an error.
+    pub(crate) fn step(
+        &mut self,
+        data: &[u8],
+        raw: impl Fn(std::ops::Range<usize>) -> Bytes,
+        limits: &super::Limits,
+    ) -> Result<HeadStep, ParseError> {
+        if self.stage == Stage::StartLine {
+            // Garbage where a frame should start is refused at its first byte,
+            // not after a whole line of it.
+            let seen = data.len().min(5);
+            if let Some(bad) = data[..seen].iter().zip(b"MSRP ").position(|(a, b)| a != b) {
+                return Err(ParseError::StartLine { at: self.at(bad) });
+            }
+        }
+        loop {
+            let end = match self.find_line(data, limits)? {
+                Line::NeedMore => return Ok(HeadStep::NeedMore),
+                Line::Complete(end) => end,
+            };
+            let start = self.line_start;
+            let line = &data[start..end];
+            let next = end + 2;
+            match self.stage {
+                Stage::StartLine => {
+                    self.start_line(line)?;
+                    self.headers_start = next;
+                    self.stage = Stage::ToPath;
+                }
+                _ if line.first() == Some(&b'-') => return self.bodiless(data, line, start, &raw),
+                _ if line.is_empty() => return Ok(self.blank_line(start, &raw)),
+                _ => {
+                    self.header_count += 1;
+                    if usize::from(self.header_count) > limits.max_headers() {
+                        return Err(ParseError::TooManyHeaders { at: self.at(start), limit: limits.max_headers() });
+                    }
+                    if let Err(error) = self.header_line(line, start) {
+                        // A header-level error leaves the framing intact: the
+                        // transaction id is known, so skip to its end-line.
+                        self.line_start = next;
+                        return Ok(HeadStep::Skip { rejected: self.rejection(error, &raw), consumed: next });
+                    }
+                }
+            }
+            self.line_start = next;
+        }
+    }
+
+    fn start_line(&mut self, line: &[u8]) -> Result<(), ParseError> {
+        // RFC 4975 s.9: req-start = pMSRP SP transact-id SP method CRLF;
+        // pMSRP = %x4D.53.52.50 ; MSRP in caps
+        if !line.starts_with(b"MSRP ") {
+            let bad = line.iter().zip(b"MSRP ").position(|(a, b)| a != b).unwrap_or(line.len());
+            return Err(ParseError::StartLine { at: self.at(bad) });
+        }
+        let rest = &line[5..];
+        let sp = memchr::memchr(b' ', rest).unwrap_or(rest.len());
+        let txid = &rest[..sp];
+        // transact-id = ident = ALPHANUM 3*31ident-char
+        check_ident(txid).map_err(|i| ParseError::TransactionId { at: self.at(5 + i) })?;
+        self.txid = Span::new(5, 5 + sp);
+        let after = 5 + sp + 1;
+        let tail = line.get(after..).ok_or(ParseError::StartLine { at: self.at(line.len()) })?;
+        if tail.first().is_some_and(u8::is_ascii_digit) {
+            // resp-start = pMSRP SP transact-id SP status-code [SP comment] CRLF
+            let code = tail.get(..3).filter(|c| c.iter().all(u8::is_ascii_digit));
+            let Some(code) = code else {
+                let bad = tail.iter().position(|b| !b.is_ascii_digit()).unwrap_or(tail.len());
+                return Err(ParseError::StartLine { at: self.at(after + bad) });
+            };
+            let status = code.iter().fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
+            let comment = match tail.get(3) {
+                None => None,
+                Some(b' ') => {
+                    check_utf8text(&tail[4..]).map_err(|i| ParseError::StartLine { at: self.at(after + 4 + i) })?;
+                    Some(Span::new(after + 4, line.len()))
+                }
+                Some(_) => return Err(ParseError::StartLine { at: self.at(after + 3) }),
+            };
+            self.start = StartKind::Response { status, comment };
+        } else {
+            // method = mSEND / mREPORT / other-method; other-method = 1*UPALPHA
+            if let Some(bad) = tail.iter().position(|b| !b.is_ascii_uppercase()) {
+                return Err(ParseError::StartLine { at: self.at(after + bad) });
+            }
+            if tail.is_empty() {
+                return Err(ParseError::StartLine { at: self.at(after) });
+            }
+            self.start = StartKind::Request { method: Method::from_name(tail), name: Span::new(after, line.len()) };
+        }
+        Ok(())
+    }
+
+    fn end_line(&self, data: &[u8], line: &[u8], start: usize) -> Result<Flag, ParseError> {
+        // RFC 4975 s.9: end-line = "-------" transact-id continuation-flag CRLF
+        let bad = ParseError::EndLine { at: self.at(start) };
+        let rest = line.strip_prefix(b"-------").ok_or(bad)?;
+        let (&flag, id) = rest.split_last().ok_or(bad)?;
+        if id != self.txid(data) {
+            return Err(bad);
+        }
+        Flag::from_byte(flag).ok_or(bad)
+    }
+
+    fn build(&self, raw: Bytes, end: usize, has_body: bool) -> FrameHead {
+        FrameHead {
+            raw,
+            offset: self.frame_offset,
+            txid: self.txid,
+            start: self.start,
+            headers: Span::new(self.headers_start, end),
+            header_count: self.header_count,
+            to_path: self.to_path,
+            from_path: self.from_path,
+            message_id: self.message_id,
+            byte_range: self.byte_range,
+            success_report: self.success_report,
+            failure_report: self.failure_report,
+            status: self.status,
+            content_type: self.content_type,
+            has_body,
+        }
+    }
+
+    fn end_of_headers(&self, start: usize) -> Result<(), ParseError> {
+        match self.stage {
+            // RFC 4975 s.9: headers = To-Path CRLF From-Path CRLF ...
+            Stage::StartLine | Stage::ToPath | Stage::FromPath => Err(ParseError::PathOrder { at: self.at(start) }),
+            _ => Ok(()),
+        }
+    }
+
+    fn bodiless(
+        &self,
+        data: &[u8],
+        line: &[u8],
+        start: usize,
+        raw: &impl Fn(std::ops::Range<usize>) -> Bytes,
+    ) -> Result<HeadStep, ParseError> {
+        let flag = self.end_line(data, line, start)?;
+        let consumed = start + line.len() + 2;
+        let ended = |error| Ok(HeadStep::Ended { rejected: self.rejection(error, raw), consumed });
+        if let Err(error) = self.end_of_headers(start) {
+            return ended(error);
+        }
+        if self.stage == Stage::AfterContentType {
+            // RFC 4975 s.7.1: "If a request has no body, it MUST NOT include a
+            // Content-Type or any other MIME-specific header fields."
+            return ended(ParseError::BodyContentType { at: self.at(start) });
+        }
+        if let Some(mime) = self.first_mime {
+            return ended(ParseError::MimeHeaders { at: self.at(mime) });
+        }
+        Ok(HeadStep::Bodiless { head: self.build(raw(0..start), start, false), flag, consumed })
+    }
+
+    fn blank_line(&self, start: usize, raw: &impl Fn(std::ops::Range<usize>) -> Bytes) -> HeadStep {
+        let consumed = start + 2;
+        let skip = |error| HeadStep::Skip { rejected: self.rejection(error, raw), consumed };
+        if let Err(error) = self.end_of_headers(start) {
+            return skip(error);
+        }
+        if !self.is_request() {
+            // RFC 4975 s.9: msrp-response = resp-start headers end-line
+            return skip(ParseError::ResponseBody { at: self.at(start) });
+        }
+        if self.stage != Stage::AfterContentType {
+            // RFC 4975 s.7.1: "[a body] MUST include a Content-Type header field."
+            return skip(ParseError::BodyContentType { at: self.at(start) });
+        }
+        HeadStep::Body { head: self.build(raw(0..start), start, true), consumed }
+    }
+
+    pub(crate) fn is_request(&self) -> bool {
+        matches!(self.start, StartKind::Request { .. })
+    }
+
+    fn once(&mut self, bit: u16, start: usize) -> Result<(), ParseError> {
+        if self.seen & bit != 0 {
+            return Err(ParseError::DuplicateHeader { at: self.at(start) });
+        }
+        self.seen |= bit;
+        Ok(())
+    }
+
+    fn header_line(&mut self, line: &[u8], start: usize) -> Result<(), ParseError> {
+        // RFC 4975 s.9: ext-header = hname ":" SP hval; hname = ALPHA *token
+        // (RFC 4976 s.5: MSRP has no line folding, so a leading SP is an error.)
+        let header_err = |i: usize| ParseError::Header { at: self.at(start + i) };
+        if !line.first().is_some_and(u8::is_ascii_alphabetic) {
+            return Err(header_err(0));
+        }
+        let colon = line.iter().position(|&b| !TOKEN[usize::from(b)]).unwrap_or(line.len());
+        if line.get(colon) != Some(&b':') {
+            return Err(header_err(colon));
+        }
+        if line.get(colon + 1) != Some(&b' ') {
+            return Err(header_err(colon + 1));
+        }
+        let name = &line[..colon];
+        let value = &line[colon + 2..];
+        let at = start + colon + 2;
+        check_utf8text(value).map_err(|i| header_err(colon + 2 + i))?;
+        let value_err = self.at(at);
+        let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+
+        match self.stage {
+            Stage::ToPath | Stage::FromPath => {
+                let (want, span) = if self.stage == Stage::ToPath {
+                    ("To-Path", &mut self.to_path)
+                } else {
+                    ("From-Path", &mut self.from_path)
+                };
+                if !name.eq_ignore_ascii_case(want.as_bytes()) {
+                    return Err(ParseError::PathOrder { at: self.at(start) });
+                }
+                *span = Span::new(at, at + value.len());
+                check_path(value).map_err(|i| ParseError::Path { at: self.at(at + i) })?;
+                self.stage = if self.stage == Stage::ToPath { Stage::FromPath } else { Stage::Headers };
+                return Ok(());
+            }
+            Stage::AfterContentType => {
+                // content-stuff = *(Other-Mime-header CRLF) Content-Type 2CRLF data CRLF
+                return Err(ParseError::MimeHeaders { at: self.at(start) });
+            }
+            Stage::StartLine | Stage::Headers => {}
+        }
+
+        if is("To-Path") || is("From-Path") {
+            return Err(ParseError::DuplicateHeader { at: self.at(start) });
+        } else if is("Message-ID") {
+            self.once(seen::MESSAGE_ID, start)?;
+            // Message-ID = "Message-ID:" SP ident
+            check_ident(value).map_err(|_| ParseError::MessageId { at: value_err })?;
+            self.message_id = Some(Span::new(at, at + value.len()));
+        } else if is("Byte-Range") {
+            self.once(seen::BYTE_RANGE, start)?;
+            self.byte_range = Some(ByteRange::parse(value).map_err(|()| ParseError::ByteRange { at: value_err })?);
+        } else if is("Success-Report") {
+            self.once(seen::SUCCESS_REPORT, start)?;
+            // Success-Report = "Success-Report:" SP ("yes" / "no"), case-insensitive (RFC 5234 s.2.3)
+            self.success_report = Some(match value {
+                v if v.eq_ignore_ascii_case(b"yes") => true,
+                v if v.eq_ignore_ascii_case(b"no") => false,
+                _ => return Err(ParseError::ReportPolicy { at: value_err }),
+            });
+        } else if is("Failure-Report") {
+            self.once(seen::FAILURE_REPORT, start)?;
+            // Failure-Report = "Failure-Report:" SP ("yes" / "no" / "partial")
+            self.failure_report = Some(match value {
+                v if v.eq_ignore_ascii_case(b"yes") => FailureReport::Yes,
+                v if v.eq_ignore_ascii_case(b"no") => FailureReport::No,
+                v if v.eq_ignore_ascii_case(b"partial") => FailureReport::Partial,
+                _ => return Err(ParseError::ReportPolicy { at: value_err }),
+            });
+        } else if is("Status") {
+            self.once(seen::STATUS, start)?;
+            self.status = Some(parse_status(value, at).ok_or(ParseError::Status { at: value_err })?);
+        } else if is("Content-Type") {
+            // Content-Type = "Content-Type:" SP media-type
+            check_media_type(value).map_err(|i| ParseError::ContentType { at: self.at(at + i) })?;
+            self.content_type = Some(Span::new(at, at + value.len()));
+            self.stage = Stage::AfterContentType;
+        } else if is("Use-Path") {
+            self.once(seen::USE_PATH, start)?;
+            check_path(value).map_err(|i| ParseError::Path { at: self.at(at + i) })?;
+        } else if is("Expires") || is("Min-Expires") || is("Max-Expires") {
+            let bit = if is("Expires") {
+                seen::EXPIRES
+            } else if is("Min-Expires") {
+                seen::MIN_EXPIRES
+            } else {
+                seen::MAX_EXPIRES
+            };
+            self.once(bit, start)?;
+            // RFC 4976 s.10: Expires = "Expires:" SP 1*DIGIT (a u32 number of seconds)
+            let ok = value.iter().all(u8::is_ascii_digit)
+                && std::str::from_utf8(value).ok().and_then(|v| v.parse::<u32>().ok()).is_some();
+            if !ok {
+                return Err(ParseError::Expires { at: value_err });
+            }
+        } else if name.len() > 8 && name[..8].eq_ignore_ascii_case(b"Content-") && self.first_mime.is_none() {
+            // Other-Mime-header: only meaningful with a body (checked at the end of the head).
+            self.first_mime = Some(start);
+        }
+        Ok(())
+    }
+}
+
+/// Checks `MSRP-URI *( SP MSRP-URI )`; returns the index of the first bad byte.
+fn check_path(value: &[u8]) -> Result<(), usize> {
+    let mut pos = 0;
+    for uri in value.split(|&b| b == b' ') {
+        uri::validate(uri).map_err(|e| pos + e.offset().min(uri.len()))?;
+        pos += uri.len() + 1;
+    }
+    Ok(())
+}
+
+/// Parses `namespace SP status-code [SP comment]`, offsets relative to the value at `at`.
+fn parse_status(value: &[u8], at: usize) -> Option<(Status, Option<Span>)> {
+    let digits = |s: &[u8]| -> Option<u16> {
+        (s.len() == 3 && s.iter().all(u8::is_ascii_digit))
+            .then(|| s.iter().fold(0u16, |n, d| n * 10 + u16::from(d - b'0')))
+    };
+    let namespace = digits(value.get(..3)?)?;
+    if value.get(3) != Some(&b' ') {
+        return None;
+    }
+    let code = digits(value.get(4..7)?)?;
+    let comment = match value.get(7) {
+        None => None,
+        Some(b' ') => Some(Span::new(at + 8, at + value.len())),
+        Some(_) => return None,
+    };
+    Some((Status { namespace, code }, comment))
+}
+
+/// Checks `media-type = type "/" subtype *( ";" gen-param )`; returns the index
+/// of the first bad byte. One SP after each ";" is accepted, as RFC 8591's
+/// examples and most senders write it.
+pub(crate) fn check_media_type(value: &[u8]) -> Result<(), usize> {
+    let token_end =
+        |from: usize| from + value[from..].iter().position(|&b| !TOKEN[usize::from(b)]).unwrap_or(value.len() - from);
+    let slash = token_end(0);
+    check_token(&value[..slash]).map_err(|_| 0usize)?;
+    if value.get(slash) != Some(&b'/') {
+        return Err(slash);
+    }
+    let mut pos = token_end(slash + 1);
+    if pos == slash + 1 {
+        return Err(pos);
+    }
+    while pos < value.len() {
+        if value[pos] != b';' {
+            return Err(pos);
+        }
+        pos += 1;
+        if value.get(pos) == Some(&b' ') {
+            pos += 1;
+        }
+        // gen-param = pname [ "=" pval ]; pname = token
+        let name_end = token_end(pos);
+        if name_end == pos {
+            return Err(pos);
+        }
+        pos = name_end;
+        if value.get(pos) == Some(&b'=') {
+            pos += 1;
+            // pval = token / quoted-string
+            if value.get(pos) == Some(&b'"') {
+                pos += 1;
+                loop {
+                    match value.get(pos) {
+                        None => return Err(pos),
+                        Some(b'"') => {
+                            pos += 1;
+                            break;
+                        }
+                        Some(b'\\') => match value.get(pos + 1) {
+                            Some(b'\\' | b'"') => pos += 2,
+                            _ => return Err(pos),
+                        },
+                        Some(&b) if b == b'\t' || b >= 0x20 => pos += 1,
+                        Some(_) => return Err(pos),
+                    }
+                }
+            } else {
+                let end = token_end(pos);
+                if end == pos {
+                    return Err(pos);
+                }
+                pos = end;
+            }
+        }
+    }
+    Ok(())
+}
