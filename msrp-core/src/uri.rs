@@ -504,8 +504,8 @@ const REG_NAME: [bool; 256] = table(true, b"-._~!$&'()*+,=");
 const USERINFO: [bool; 256] = table(true, b"-._~!$&'()*+,=:");
 /// RFC 4975 §9 `session-id`: unreserved, "+", "=", "/".
 const SESSION_ID: [bool; 256] = table(true, b"-._~+=/");
-/// RFC 3261 `token`.
-const TOKEN: [bool; 256] = table(true, b"-.!%*_+`'~");
+/// RFC 4975 s.9 `token` (URI-parameter = token ["=" token]).
+use crate::wire::chars::TOKEN;
 
 fn byte_at(bytes: &[u8], index: usize) -> Option<u8> {
     bytes.get(index).copied()

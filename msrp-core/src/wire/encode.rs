@@ -77,6 +77,8 @@ pub enum EncodeError {
 /// An encoded frame: three pieces for one vectored write, in this order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transmit {
+    /// The frame's transaction id (the caller's, or the fresh one picked).
+    pub transaction_id: TransactionId,
     /// Start line and headers, and the blank line when a body follows.
     pub head: Bytes,
     /// The body exactly as given (the caller's `Bytes`, not a copy); empty when bodiless.
@@ -277,16 +279,17 @@ impl Encoder {
         let body = frame.body.clone().unwrap_or_default();
         let transaction_id = match &frame.transaction_id {
             Some(id) => {
-                if contains_end_line(&body, id) {
+                if ends_body_early(&body, id) {
                     return Err(EncodeError::EndLineInBody);
                 }
                 id.clone()
             }
             None => loop {
-                // RFC 4975 s.7.1: "the sender MUST ensure that the end-line
-                // [...] does not appear in the body"; a fresh random id does it.
+                // RFC 4975 s.7.1: the sender "MUST ensure that the end-line [...]
+                // does not appear in the body"; a fresh id whose dashed form is
+                // nowhere in the body does it, whatever the body's flags and CRLFs.
                 let id = TransactionId::generate(ids);
-                if !contains_end_line(&body, &id) {
+                if !contains_dashed_id(&body, &id) {
                     break id;
                 }
             },
@@ -341,16 +344,92 @@ impl Encoder {
         buf.put_u8(frame.flag.as_byte());
         buf.put_slice(b"\r\n");
         let end_line = buf.split().freeze();
-        Transmit { head, body, end_line }
+        Transmit { transaction_id: transaction_id.clone(), head, body, end_line }
     }
 }
 
-/// Whether `"-------" transaction-id` occurs in `body` (a stricter test than the
-/// end-line itself, so the receiver can never mistake body for the end).
-fn contains_end_line(body: &[u8], id: &TransactionId) -> bool {
-    let mut needle = [0u8; 7 + 32];
-    needle[..7].copy_from_slice(b"-------");
+fn dashed_id(id: &TransactionId) -> ([u8; 9 + 32], usize) {
+    let mut needle = [0u8; 9 + 32];
+    needle[..9].copy_from_slice(b"\r\n-------");
     let n = id.as_bytes().len().min(32);
-    needle[7..7 + n].copy_from_slice(&id.as_bytes()[..n]);
-    memchr::memmem::find(body, &needle[..7 + n]).is_some()
+    needle[9..9 + n].copy_from_slice(&id.as_bytes()[..n]);
+    (needle, 9 + n)
+}
+
+/// Whether `"-------" transaction-id` occurs anywhere in `body`.
+fn contains_dashed_id(body: &[u8], id: &TransactionId) -> bool {
+    let (needle, n) = dashed_id(id);
+    memchr::memmem::find(body, &needle[2..n]).is_some()
+}
+
+/// Whether a receiver would end the frame inside `body` (followed by CRLF and
+/// the real end-line): CRLF "-------" id, a flag, then CRLF or the body's end.
+fn ends_body_early(body: &[u8], id: &TransactionId) -> bool {
+    let (needle, n) = dashed_id(id);
+    memchr::memmem::find_iter(body, &needle[..n]).any(|at| {
+        let rest = &body[at + n..];
+        rest.first().is_some_and(|&f| Flag::from_byte(f).is_some())
+            && (rest.len() == 1 || rest[1..].starts_with(b"\r\n"))
+    })
+}
+
+/// Generates frames that are valid by construction (RFC 4975 s.9), so that
+/// fuzzing campaigns reach past the grammar.
+#[cfg(feature = "arbitrary")]
+impl<'a> arbitrary::Arbitrary<'a> for Frame {
+    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        const METHODS: &[&str] = &["SEND", "SEND", "SEND", "REPORT", "AUTH", "NICKNAME"];
+        const TYPES: &[&str] =
+            &["text/plain", "message/cpim", "text/plain;charset=utf-8", "application/im-iscomposing+xml"];
+        const EXT_NAMES: &[&str] = &["X-Trace", "Use-Nickname", "Priority", "x-lower"];
+        let is_request = u.ratio(4, 5)?;
+        let start = if is_request {
+            StartLine::Request { method: (*u.choose(METHODS)?).to_string() }
+        } else {
+            let comment = match u.int_in_range(0..=2u8)? {
+                0 => None,
+                1 => Some(String::new()),
+                _ => Some("OK".to_string()),
+            };
+            StartLine::Response { status: u.int_in_range(100..=999)?, comment }
+        };
+        let paths = |u: &mut arbitrary::Unstructured<'a>| -> arbitrary::Result<Vec<MsrpUri>> {
+            let n = u.int_in_range(1..=3usize)?;
+            (0..n).map(|_| MsrpUri::arbitrary(u)).collect()
+        };
+        let to_path = paths(u)?;
+        let from_path = paths(u)?;
+        let mut headers = Vec::new();
+        if u.ratio(3, 4)? {
+            headers.push(("Message-ID".to_string(), MessageId::arbitrary(u)?.to_string()));
+        }
+        if u.ratio(1, 2)? {
+            let start = u.int_in_range(1..=1u64 << 40)?;
+            let len = u.int_in_range(0..=1u64 << 20)?;
+            let end = start + len - 1;
+            let range = ByteRange {
+                start,
+                end: if u.ratio(1, 5)? { None } else { Some(end) },
+                total: if u.ratio(1, 5)? { None } else { Some(end + u.int_in_range(0..=1000u64)?) },
+            };
+            headers.push(("Byte-Range".to_string(), range.to_string()));
+        }
+        if u.ratio(1, 3)? {
+            headers.push(("Success-Report".to_string(), if u.arbitrary()? { "yes" } else { "no" }.to_string()));
+        }
+        if u.ratio(1, 3)? {
+            headers.push(("Failure-Report".to_string(), FailureReport::arbitrary(u)?.as_str().to_string()));
+        }
+        for _ in 0..u.int_in_range(0..=2u8)? {
+            let value: String = String::arbitrary(u)?.chars().filter(|c| !c.is_control()).take(40).collect();
+            headers.push(((*u.choose(EXT_NAMES)?).to_string(), value));
+        }
+        let (content_type, body) = if is_request && u.ratio(2, 3)? {
+            let body: Vec<u8> = u.arbitrary()?;
+            (Some((*u.choose(TYPES)?).to_string()), Some(Bytes::from(body)))
+        } else {
+            (None, None)
+        };
+        Ok(Self { transaction_id: None, start, to_path, from_path, headers, content_type, body, flag: u.arbitrary()? })
+    }
 }

@@ -242,6 +242,14 @@ impl Framer {
         self.offset
     }
 
+    /// Bytes the framer holds between segments: a head cut by a segment
+    /// boundary (at most [`Limits::max_head`]), or the start of a possible
+    /// end-line (at most 44 bytes). Body bytes are never held.
+    #[must_use]
+    pub fn buffered_len(&self) -> usize {
+        self.carry.len() + self.hold.len()
+    }
+
     /// Hands over the next segment of the stream.
     ///
     /// Callers SHOULD drain [`Framer::poll_event`] first; a segment handed

@@ -47,6 +47,7 @@ impl Flag {
 
 /// A request method (RFC 4975 s.9 `method`, RFC 4976 AUTH).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Method {
     /// `SEND`.
     Send,
@@ -176,6 +177,7 @@ impl FailureReport {
 
 /// A Status header value (RFC 4975 s.7.1.2): `namespace SP status-code [SP comment]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Status {
     /// The namespace, `000` for RFC 4975 codes.
     pub namespace: u16,
