@@ -1,1 +1,664 @@
-//! placeholder
+//! Entry points of the fuzz targets (STYLE.md s.6 item 5).
+//!
+//! Each `fuzz/fuzz_targets/<target>.rs` is a one-line call into a function
+//! here, so the same checks run three ways, all on stable:
+//!
+//! * under libFuzzer: `cargo fuzz run -s none <target>` (see `fuzz/README.md`);
+//! * over the committed seeds and regressions: `cargo test -p msrp-core
+//!   --features fuzzing --test fuzz_corpus`;
+//! * over a few thousand seeded mutations of the conformance vectors: the
+//!   `#[cfg(test)]` block of this module, run by a plain `cargo test`.
+//!
+//! The functions panic (through `assert!`) when an invariant breaks; they
+//! never panic on input that is merely invalid MSRP.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+
+use bytes::Bytes;
+
+use crate::uri::{self, MsrpUri};
+use crate::wire::{Flag, FrameHead, Framer, FramerEvent, Limits};
+use crate::ParseError;
+
+/// One normalised framer event: what must be the same for every split of a stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Item {
+    /// A head, compared in full (bytes, offset and parsed fields).
+    Head(FrameHead),
+    /// The body of the current frame, all its pieces concatenated.
+    Body(Vec<u8>),
+    /// The end-line's flag.
+    End(Flag),
+    /// A frame the framer skipped.
+    Rejected { transaction_id: String, is_request: bool, error: ParseError },
+    /// A fatal error: nothing follows it.
+    Fatal(ParseError),
+}
+
+/// Everything the framer said about one stream.
+#[derive(Debug, PartialEq, Eq)]
+struct Transcript {
+    items: Vec<Item>,
+    finish: Result<(), ParseError>,
+}
+
+/// Where the transcript builder stands, to check the order of events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Frame {
+    /// Between frames.
+    Outside,
+    /// After a head, before its end.
+    Inside { has_body: bool, non_send: bool },
+}
+
+/// Builds a [`Transcript`] from events as they come, checking their order.
+struct Recorder {
+    items: Vec<Item>,
+    frame: Frame,
+    /// Body bytes delivered for the current frame.
+    body_len: usize,
+    limits: Limits,
+    /// Length of the whole stream: no offset goes past it.
+    len: u64,
+    /// Offset of the end of the last head, where the next one may start.
+    next_head: u64,
+}
+
+impl Recorder {
+    fn new(limits: Limits, len: usize) -> Self {
+        Self { items: Vec::new(), frame: Frame::Outside, body_len: 0, limits, len: len as u64, next_head: 0 }
+    }
+
+    /// Drains the framer; returns `false` once it reported a fatal error.
+    fn drain(&mut self, framer: &mut Framer) -> bool {
+        while let Some(event) = framer.poll_event() {
+            match event {
+                Ok(event) => self.event(event),
+                Err(error) => {
+                    assert!(!error.is_recoverable(), "fatal error {error:?} claims to be recoverable");
+                    assert!(error.offset() <= self.len, "{error:?} past the end of the {}-byte stream", self.len);
+                    self.items.push(Item::Fatal(error));
+                    assert!(framer.poll_event().is_none(), "an event after the fatal {error:?}");
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    fn event(&mut self, event: FramerEvent) {
+        match event {
+            FramerEvent::Head(head) => {
+                assert_eq!(self.frame, Frame::Outside, "head inside a frame: {head:?}");
+                check_head(&head);
+                let end = head.offset() + head.as_bytes().len() as u64;
+                assert!(head.offset() >= self.next_head, "head at {} overlaps the previous one", head.offset());
+                assert!(end <= self.len, "head {head:?} past the end of the {}-byte stream", self.len);
+                self.next_head = end;
+                let non_send = head.method().is_some_and(|m| m != crate::Method::Send);
+                self.frame = Frame::Inside { has_body: head.has_body(), non_send };
+                self.body_len = 0;
+                self.items.push(Item::Head(head));
+            }
+            FramerEvent::Body(piece) => {
+                assert!(
+                    matches!(self.frame, Frame::Inside { has_body: true, .. }),
+                    "body piece outside a frame with a body ({:?})",
+                    self.frame
+                );
+                assert!(!piece.is_empty(), "empty body piece");
+                self.body_len += piece.len();
+                if let Some(Item::Body(body)) = self.items.last_mut() {
+                    body.extend_from_slice(&piece);
+                } else {
+                    self.items.push(Item::Body(piece.to_vec()));
+                }
+            }
+            FramerEvent::End(flag) => {
+                assert!(matches!(self.frame, Frame::Inside { .. }), "end {flag:?} outside a frame");
+                self.frame = Frame::Outside;
+                self.items.push(Item::End(flag));
+            }
+            FramerEvent::Rejected { transaction_id, is_request, error } => {
+                assert!(error.is_recoverable(), "rejection with a fatal error {error:?}");
+                assert!(error.offset() <= self.len, "{error:?} past the end of the {}-byte stream", self.len);
+                if let Frame::Inside { has_body, non_send } = self.frame {
+                    // Only a body can be rejected after its head was delivered: a
+                    // request other than SEND whose body passed the limit.
+                    assert!(has_body && non_send && is_request, "rejection {error:?} inside {:?}", self.frame);
+                    let limit = self.limits.max_non_send_body();
+                    assert!(
+                        matches!(error, ParseError::BodyTooLarge { limit: l, .. } if l == limit),
+                        "rejection inside a frame: {error:?}"
+                    );
+                    assert!(self.body_len <= limit, "{} body bytes delivered past the limit {limit}", self.body_len);
+                    // How much of the body was delivered before the limit was
+                    // seen depends on the segment sizes: drop it.
+                    if let Some(Item::Body(_)) = self.items.last() {
+                        self.items.pop();
+                    }
+                }
+                self.frame = Frame::Outside;
+                self.items.push(Item::Rejected {
+                    transaction_id: transaction_id.as_str().to_owned(),
+                    is_request,
+                    error,
+                });
+            }
+        }
+    }
+}
+
+/// Checks that every accessor of a head answers, and that they agree.
+fn check_head(head: &FrameHead) {
+    let raw = head.as_bytes();
+    assert!(raw.starts_with(b"MSRP "), "head does not start with MSRP: {head:?}");
+    assert!(raw.ends_with(b"\r\n"), "head does not end with CRLF: {head:?}");
+    assert_eq!(head.txid(), head.transaction_id().as_str());
+    assert!((4..=32).contains(&head.txid().len()), "txid length: {head:?}");
+
+    assert_eq!(head.is_request(), head.method().is_some());
+    assert_eq!(head.is_request(), head.method_name().is_some());
+    assert_eq!(head.is_request(), head.status_code().is_none());
+    if head.is_request() {
+        assert!(head.comment().is_none());
+    }
+
+    let mut count = 0;
+    for header in head.headers() {
+        count += 1;
+        assert!(!header.name.is_empty(), "empty header name in {head:?}");
+        assert!(head.header(header.name).is_some(), "header {:?} not found by name", header.name);
+    }
+    assert_eq!(count, head.header_count(), "header count of {head:?}");
+
+    let to: Vec<&str> = head.to_path().collect();
+    let to_uris: Vec<MsrpUri> = head.to_path_uris().collect();
+    assert_eq!(to.len(), to_uris.len(), "To-Path URIs of {head:?}");
+    for (text, uri) in to.iter().zip(&to_uris) {
+        assert_eq!(*text, uri.as_str());
+    }
+    let from: Vec<&str> = head.from_path().collect();
+    let from_uris: Vec<MsrpUri> = head.from_path_uris().collect();
+    assert_eq!(from.len(), from_uris.len(), "From-Path URIs of {head:?}");
+    for (text, uri) in from.iter().zip(&from_uris) {
+        assert_eq!(*text, uri.as_str());
+    }
+    assert!(!head.to_path_str().is_empty(), "empty To-Path in {head:?}");
+    if head.is_request() {
+        assert!(!head.from_path_str().is_empty(), "empty From-Path in {head:?}");
+    }
+
+    assert_eq!(head.message_id().as_ref().map(|m| m.as_str()), head.message_id_str());
+    if let Some(range) = head.byte_range() {
+        assert!(range.is_coherent(), "incoherent {range:?}");
+        assert_eq!(crate::ByteRange::parse(range.to_string().as_bytes()), Ok(range));
+    }
+    let _ = (head.success_report(), head.failure_report().map(|f| f.as_str()), head.offset());
+    let _ = (head.status(), head.status_comment());
+    if let Some(content_type) = head.content_type() {
+        let media = head.media_type().unwrap_or_default();
+        assert!(content_type.starts_with(media), "media type {media:?} of {content_type:?}");
+        let _ = head.content_type_params().count();
+    } else {
+        assert!(head.media_type().is_none());
+    }
+    let _ = head.use_path().count();
+    let _ = (head.expires(), head.min_expires(), head.max_expires());
+    let _ = (head.www_authenticate(), head.authorization(), head.authentication_info());
+    let _ = format!("{head:?}");
+}
+
+/// Feeds `segments` to a fresh framer and records what it says.
+///
+/// With `drain_every` > 1 the framer is drained only after every
+/// `drain_every`-th segment (the framer then appends segments to each other).
+fn transcript<'a>(segments: impl IntoIterator<Item = &'a [u8]>, drain_every: usize, len: usize) -> Transcript {
+    let limits = Limits::default();
+    let mut framer = Framer::new(limits.clone());
+    let mut recorder = Recorder::new(limits, len);
+    let mut alive = true;
+    for (i, segment) in segments.into_iter().enumerate() {
+        framer.handle_segment(Bytes::copy_from_slice(segment));
+        if (i + 1) % drain_every == 0 {
+            alive = recorder.drain(&mut framer);
+            if !alive {
+                break;
+            }
+        }
+    }
+    if alive {
+        recorder.drain(&mut framer);
+    }
+    let finish = framer.finish();
+    assert!(framer.poll_event().is_none(), "an event after finish");
+    if matches!(recorder.items.last(), Some(Item::Fatal(_))) {
+        assert_eq!(finish, Ok(()), "finish after a fatal error");
+    } else if let Err(error) = finish {
+        // Every byte was handed over and drained: the stream ends at its length.
+        assert_eq!(error, ParseError::Incomplete { at: len as u64 }, "finish");
+    }
+    Transcript { items: recorder.items, finish }
+}
+
+/// A small, fast, deterministic generator (xorshift64*).
+#[derive(Clone, Debug)]
+struct XorShift(u64);
+
+impl XorShift {
+    fn new(seed: u64) -> Self {
+        // The state must not be zero.
+        Self(seed | 1)
+    }
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    /// A value in `0..n` (`n` > 0).
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// FNV-1a, to derive split patterns from the input itself.
+fn fnv1a(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
+/// Cuts `data` into segments of pseudo-random sizes in `1..=max`.
+fn random_split<'a>(data: &'a [u8], rng: &mut XorShift, max: usize) -> Vec<&'a [u8]> {
+    let mut out = Vec::new();
+    let mut rest = data;
+    while !rest.is_empty() {
+        let n = (1 + rng.below(max)).min(rest.len());
+        let (segment, tail) = rest.split_at(n);
+        out.push(segment);
+        rest = tail;
+    }
+    out
+}
+
+/// Fuzz target `msrp_frame`: the whole input is one MSRP byte stream.
+///
+/// The stream is fed to a [`Framer`] whole, then cut into segments in two
+/// other ways: one byte at a time, and at pseudo-random sizes derived from a
+/// hash of the input (so every seed is also a plain `.msrp` file), sometimes
+/// without draining the events between segments. The normalised transcripts
+/// (each head, each frame's body concatenated, end flags, rejections, the
+/// fatal error and the result of [`Framer::finish`]) must be equal.
+///
+/// Normalisation: a body rejected with [`ParseError::BodyTooLarge`] after its
+/// head was delivered is dropped from the transcript, since how much of it
+/// was delivered first depends on the segment sizes (never more than the limit).
+///
+/// Every head's accessors are called and checked against each other (header
+/// count, To-Path/From-Path URIs parse, Message-ID, Byte-Range round trip ...).
+///
+/// # Panics
+/// When the framer's output depends on the split, breaks the event order, or
+/// a head accessor disagrees with another.
+pub fn msrp_frame(data: &[u8]) {
+    let whole = transcript([data], 1, data.len());
+
+    let bytes = transcript(data.chunks(1), 1, data.len());
+    assert_eq!(whole, bytes, "whole input vs one byte per segment");
+
+    let seed = fnv1a(data);
+    let mut rng = XorShift::new(seed);
+    // Segment sizes up to 4, 16, 64 or 512 bytes, so that end-lines (up to 44
+    // bytes) and heads straddle segments in every way.
+    let max = [4, 16, 64, 512][(seed >> 60) as usize & 3];
+    let segments = random_split(data, &mut rng, max);
+    let drain_every = if seed & 0x100 == 0 { 1 } else { 1 + rng.below(3) };
+    let split = transcript(segments.iter().copied(), drain_every, data.len());
+    assert_eq!(whole, split, "whole input vs segments of at most {max} bytes, drained every {drain_every}");
+}
+
+fn hash_of(uri: &MsrpUri) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    uri.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Byte offset of `part` (a slice of `whole`) in `whole`.
+fn offset_in(whole: &str, part: &str) -> usize {
+    (part.as_ptr() as usize).wrapping_sub(whole.as_ptr() as usize)
+}
+
+/// Checks one parsed URI on its own.
+fn check_uri(uri: &MsrpUri) {
+    let text = uri.as_str();
+    // Display writes the text exactly as parsed; parsing it again gives the same URI.
+    let shown = uri.to_string();
+    assert_eq!(shown, text);
+    let again = match MsrpUri::parse_str(&shown) {
+        Ok(again) => again,
+        Err(error) => panic!("{shown:?} does not parse again: {error}"),
+    };
+    assert_eq!(&again, uri);
+    assert_eq!(again.as_str(), text);
+    assert_eq!(hash_of(&again), hash_of(uri));
+    #[expect(clippy::eq_op, reason = "checks that equality is reflexive")]
+    let reflexive = uri == uri;
+    assert!(reflexive, "{uri:?} != itself");
+    assert!(uri.as_bytes_shared().as_ref() == text.as_bytes());
+
+    // Accessors are slices of the text.
+    for part in [Some(uri.host()), uri.userinfo(), uri.session_id(), Some(uri.transport())].into_iter().flatten() {
+        assert!(offset_in(text, part) + part.len() <= text.len(), "{part:?} is not a slice of {text:?}");
+    }
+    let _ = (uri.scheme(), uri.host_kind(), uri.port(), uri.params().count());
+
+    // A URI without userinfo and parameters is rebuilt from its parts to an equal URI.
+    if uri.userinfo().is_none() && uri.params().next().is_none() {
+        match MsrpUri::new(uri.scheme(), uri.host(), uri.port(), uri.session_id(), uri.transport()) {
+            Ok(built) => {
+                assert_eq!(&built, uri, "rebuilt from parts");
+                assert_eq!(hash_of(&built), hash_of(uri), "hash of the URI rebuilt from parts");
+            }
+            Err(error) => panic!("{text:?} cannot be rebuilt from its parts: {error}"),
+        }
+    }
+
+    // RFC 4975 s.6.1: changing the case of everything but the session-id
+    // (case-sensitive) gives an equal URI.
+    let (lo, hi) = uri.session_id().map_or((text.len(), text.len()), |s| {
+        let at = offset_in(text, s);
+        (at, at + s.len())
+    });
+    for upper in [false, true] {
+        let mut recased = String::with_capacity(text.len());
+        for (i, c) in text.char_indices() {
+            let c = if (lo..hi).contains(&i) {
+                c
+            } else if upper {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            };
+            recased.push(c);
+        }
+        match MsrpUri::parse_str(&recased) {
+            Ok(other) => {
+                assert_eq!(&other, uri, "{recased:?} vs {text:?}");
+                assert_eq!(hash_of(&other), hash_of(uri), "hash of {recased:?} vs {text:?}");
+            }
+            Err(error) => panic!("{recased:?} (case changed from {text:?}) does not parse: {error}"),
+        }
+    }
+}
+
+/// Checks that equality between two URIs is symmetric and agrees with the hash.
+fn check_pair(a: &MsrpUri, b: &MsrpUri) {
+    let forward = a == b;
+    let backward = b == a;
+    assert_eq!(forward, backward, "asymmetric equality: {a:?} vs {b:?}");
+    if forward {
+        assert_eq!(hash_of(a), hash_of(b), "equal URIs hash differently: {a:?} vs {b:?}");
+    }
+}
+
+/// Fuzz target `msrp_uri`: the whole input is the text of one MSRP URI.
+///
+/// [`uri::validate`], [`MsrpUri::parse`] and (for UTF-8 input)
+/// [`MsrpUri::parse_str`] must agree, error included. A URI that parses must
+/// display as its text and parse again to an equal URI with an equal hash,
+/// equal itself, be rebuilt by [`MsrpUri::new`] from its parts (when it has
+/// no userinfo and parameters), and stay equal when the case of everything
+/// but its session-id changes (RFC 4975 s.6.1). Against a second URI parsed
+/// from a copy with one byte changed, equality must be symmetric and imply
+/// equal hashes.
+///
+/// # Panics
+/// When one of these properties breaks.
+pub fn msrp_uri(data: &[u8]) {
+    let validated = uri::validate(data);
+    let parsed = MsrpUri::parse(Bytes::copy_from_slice(data));
+    assert_eq!(validated, parsed.as_ref().map(|_| ()).map_err(|e| *e), "validate vs parse of {data:?}");
+    if let Ok(text) = std::str::from_utf8(data) {
+        let from_str = MsrpUri::parse_str(text);
+        assert_eq!(
+            from_str.as_ref().map(MsrpUri::as_str),
+            parsed.as_ref().map(MsrpUri::as_str),
+            "parse_str vs parse of {text:?}"
+        );
+    }
+    let Ok(first) = parsed else { return };
+    assert!(std::str::from_utf8(data).is_ok(), "a URI that is not UTF-8 parsed: {data:?}");
+    check_uri(&first);
+
+    // A second URI from a mutated copy: one byte replaced, chosen by a hash of the input.
+    let mut rng = XorShift::new(fnv1a(data));
+    for _ in 0..4 {
+        let mut copy = data.to_vec();
+        let at = rng.below(copy.len());
+        let pool = b"aAzZ09.-_~%:;@/[]=+!*'()";
+        copy[at] = if rng.below(4) == 0 { rng.next() as u8 } else { pool[rng.below(pool.len())] };
+        if let Ok(second) = MsrpUri::parse(Bytes::from(copy)) {
+            check_pair(&first, &second);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Runs the fuzz targets over seeded mutations of the conformance vectors,
+    //! on stable, in every `cargo test`.
+
+    use super::*;
+
+    fn vectors() -> Vec<(String, Vec<u8>)> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/msrp");
+        let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                let name = p.file_name().unwrap().to_string_lossy();
+                name.starts_with("y_") && name.ends_with(".msrp")
+            })
+            .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
+            .collect();
+        out.sort();
+        assert!(out.len() >= 50, "the conformance vectors are missing: {}", out.len());
+        out
+    }
+
+    /// Snippets that push the framer towards its edges.
+    const SNIPPETS: &[&[u8]] = &[
+        b"\r\n",
+        b"\r",
+        b"\n",
+        b"\r\n-------",
+        b"-------",
+        b"$\r\n",
+        b"+\r\n",
+        b"#\r\n",
+        b"\r\n\r\n",
+        b": ",
+        b"MSRP ",
+        b" SEND\r\n",
+        b" REPORT\r\n",
+        b" 200 OK\r\n",
+        b"Content-Type: text/plain\r\n",
+        b"Byte-Range: 1-*/*\r\n",
+        b"Byte-Range: 1-0/0\r\n",
+        b"Message-ID: abcd\r\n",
+        b"To-Path: msrp://a.example.com:1/x;tcp\r\n",
+        b"From-Path: msrp://b.example.com:2/y;tcp\r\n",
+        b"\xff\xfe",
+        b"%41",
+        b"[::1]",
+    ];
+
+    /// The transaction id of a frame, for planting end-lines.
+    fn txid_of(frame: &[u8]) -> Option<&[u8]> {
+        let line = frame.split(|&b| b == b'\r').next()?;
+        line.split(|&b| b == b' ').nth(1)
+    }
+
+    fn mutate(rng: &mut XorShift, corpus: &[(String, Vec<u8>)], base: &[u8]) -> Vec<u8> {
+        let mut data = base.to_vec();
+        for _ in 0..1 + rng.below(4) {
+            let at = if data.is_empty() { 0 } else { rng.below(data.len() + 1) };
+            match rng.below(9) {
+                0 if !data.is_empty() => {
+                    let i = at.min(data.len() - 1);
+                    data[i] = rng.next() as u8;
+                }
+                1 if !data.is_empty() => {
+                    let i = at.min(data.len() - 1);
+                    data[i] ^= 1 << rng.below(8);
+                }
+                2 => {
+                    let end = (at + 1 + rng.below(16)).min(data.len());
+                    data.drain(at..end);
+                }
+                3 => {
+                    let snippet = SNIPPETS[rng.below(SNIPPETS.len())];
+                    data.splice(at..at, snippet.iter().copied());
+                }
+                4 => {
+                    // Plant this frame's own end-line (any flag) somewhere.
+                    if let Some(txid) = txid_of(base) {
+                        let mut line = b"\r\n-------".to_vec();
+                        line.extend_from_slice(txid);
+                        line.push([b'$', b'+', b'#', b'x'][rng.below(4)]);
+                        line.extend_from_slice(b"\r\n");
+                        line.truncate(1 + rng.below(line.len()));
+                        data.splice(at..at, line);
+                    }
+                }
+                5 => data.truncate(at),
+                6 => {
+                    // Append or prepend another vector: pipelined frames.
+                    let other = &corpus[rng.below(corpus.len())].1;
+                    if rng.below(2) == 0 {
+                        data.extend_from_slice(other);
+                    } else {
+                        data.splice(0..0, other.iter().copied());
+                    }
+                }
+                7 if !data.is_empty() => {
+                    // Duplicate a slice.
+                    let start = at.min(data.len() - 1);
+                    let end = (start + 1 + rng.below(64)).min(data.len());
+                    let copy = data[start..end].to_vec();
+                    data.splice(end..end, copy);
+                }
+                _ => {
+                    // Grow a body past the non-SEND limit (rarely: it is slow in debug builds).
+                    if rng.below(64) == 0 {
+                        let fill = vec![b'a' + rng.below(26) as u8; 10_000 + rng.below(400)];
+                        data.splice(at..at, fill);
+                    }
+                }
+            }
+        }
+        data
+    }
+
+    #[test]
+    fn conformance_vectors_pass_the_frame_target() {
+        for (name, data) in vectors() {
+            eprintln!("{name}");
+            msrp_frame(&data);
+        }
+    }
+
+    #[test]
+    fn mutated_frames() {
+        let corpus = vectors();
+        let mut rng = XorShift::new(0x5eed_f4a3_0001);
+        for i in 0..3000 {
+            let base = &corpus[rng.below(corpus.len())];
+            let data = mutate(&mut rng, &corpus, &base.1);
+            let result = std::panic::catch_unwind(|| msrp_frame(&data));
+            if let Err(panic) = result {
+                panic!(
+                    "case {i} (mutation of {}): {:?}\ninput: {:?}",
+                    base.0,
+                    panic.downcast_ref::<String>(),
+                    String::from_utf8_lossy(&data)
+                );
+            }
+        }
+    }
+
+    fn uris(corpus: &[(String, Vec<u8>)]) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for (_, data) in corpus {
+            let text = String::from_utf8_lossy(data);
+            for line in text.split("\r\n") {
+                let lower = line.to_ascii_lowercase();
+                if lower.starts_with("to-path: ") || lower.starts_with("from-path: ") || lower.starts_with("use-path: ")
+                {
+                    let value = line.split_once(": ").map_or("", |(_, v)| v);
+                    out.extend(value.split(' ').map(|u| u.as_bytes().to_vec()));
+                }
+            }
+        }
+        out.extend(
+            [
+                "msrp://[2001:db8::1]:2855/s;tcp",
+                "MSRPS://user@H%41st.Example.com:1/Ab-._~!$&'()*+,=:@;TCP;a=b;c",
+                "msrp://10.0.0.1:7/x;ws",
+                "msrp://h%2fx.example.com;tcp",
+            ]
+            .iter()
+            .map(|s| s.as_bytes().to_vec()),
+        );
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    #[test]
+    fn mutated_uris() {
+        let corpus = vectors();
+        let uris = uris(&corpus);
+        assert!(uris.len() >= 20, "too few URIs in the vectors: {}", uris.len());
+        let mut parsed = 0;
+        for uri in &uris {
+            msrp_uri(uri);
+            parsed += usize::from(MsrpUri::parse(Bytes::copy_from_slice(uri)).is_ok());
+        }
+        assert!(parsed >= 20, "too few valid URIs in the vectors: {parsed}");
+        let pool = b"aAzZ09.-_~%:;@/[]=+!*'() \xc3\xa9";
+        let mut rng = XorShift::new(0x5eed_0021);
+        for i in 0..4000 {
+            let mut data = uris[rng.below(uris.len())].clone();
+            for _ in 0..1 + rng.below(3) {
+                let at = rng.below(data.len() + 1);
+                match rng.below(5) {
+                    0 if at < data.len() => data[at] = pool[rng.below(pool.len())],
+                    1 if at < data.len() => data[at] = data[at].to_ascii_uppercase(),
+                    2 => {
+                        let end = (at + 1 + rng.below(4)).min(data.len());
+                        data.drain(at..end);
+                    }
+                    3 => data.insert(at, pool[rng.below(pool.len())]),
+                    _ => {
+                        let other = &uris[rng.below(uris.len())];
+                        let from = rng.below(other.len() + 1);
+                        data.splice(at..at, other[from..].iter().copied());
+                    }
+                }
+            }
+            let result = std::panic::catch_unwind(|| msrp_uri(&data));
+            if let Err(panic) = result {
+                panic!("case {i}: {:?}\ninput: {:?}", panic.downcast_ref::<String>(), String::from_utf8_lossy(&data));
+            }
+        }
+    }
+
+    #[test]
+    fn empty_and_tiny_inputs() {
+        for data in [&b""[..], b"M", b"MSRP", b"\r\n", b"msrp://", b"msrp://a;tcp", b"msrp://a:1/b;t"] {
+            msrp_frame(data);
+            msrp_uri(data);
+        }
+    }
+}

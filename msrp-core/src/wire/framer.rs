@@ -483,42 +483,42 @@ impl Framer {
             return Ok(Progress::NeedInput);
         }
         let State::Body(body) = &self.state else { return Ok(Progress::Continue) };
-        let (piece, end) = self.next_piece(body.end_line);
+        let (mut piece, end) = self.next_piece(body.end_line);
         let State::Body(body) = &mut self.state else { return Ok(Progress::Continue) };
-        body.len += piece.len() as u64;
-        let mut event = None;
-        if let Some(limit) = body.limit {
-            if !body.discard && body.len > limit as u64 {
-                // RFC 4975 s.7.1: "requests [other than SEND] MUST NOT contain
-                // bodies larger than 10240 octets."
+        let mut rejected = None;
+        if body.discard {
+            piece.clear();
+        } else if let Some(limit) = body.limit {
+            let allowed = (limit as u64).saturating_sub(body.len);
+            if piece.len() as u64 > allowed {
+                // RFC 4975 s.7.1: "Non-SEND request bodies MUST NOT be larger
+                // than 10240 octets." Deliver up to the limit (the same bytes
+                // for every split), then reject and skip the rest.
+                piece.truncate(usize::try_from(allowed).unwrap_or(usize::MAX));
                 body.discard = true;
-                event = Some(FramerEvent::Rejected {
+                rejected = Some(FramerEvent::Rejected {
                     transaction_id: body.transaction_id.clone(),
                     is_request: true,
                     error: ParseError::BodyTooLarge { at: body.start + limit as u64, limit },
                 });
             }
         }
-        let deliver = !body.discard && !piece.is_empty();
-        if let Some(flag) = end {
-            let discard = body.discard;
+        body.len += piece.len() as u64;
+        let discard = body.discard;
+        // What follows the piece: the rejection, or the end of a delivered frame.
+        let after = match (rejected, end) {
+            (Some(rejected), _) => Some(rejected),
+            (None, Some(flag)) if !discard => Some(FramerEvent::End(flag)),
+            (None, _) => None,
+        };
+        if end.is_some() {
             self.state = State::Head(HeadParser::new(self.offset));
-            if event.is_some() {
-                return Ok(event.map_or(Progress::Continue, Progress::Event));
-            }
-            if discard {
-                return Ok(Progress::Continue);
-            }
-            if !deliver {
-                return Ok(Progress::Event(FramerEvent::End(flag)));
-            }
-            self.queued = Some(FramerEvent::End(flag));
         }
-        Ok(match event {
-            Some(event) => Progress::Event(event),
-            None if deliver => Progress::Event(FramerEvent::Body(piece)),
-            None => Progress::Continue,
-        })
+        if piece.is_empty() {
+            return Ok(after.map_or(Progress::Continue, Progress::Event));
+        }
+        self.queued = after;
+        Ok(Progress::Event(FramerEvent::Body(piece)))
     }
 }
 
