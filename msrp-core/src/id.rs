@@ -103,8 +103,9 @@ ident_newtype!(
 impl TransactionId {
     /// A fresh transaction id of 16 characters carrying 95 random bits.
     ///
-    /// RFC 4975 s.7.1: "the transaction identifier [...] MUST be unique [...]
-    /// and SHOULD [have] at least 64 bits of randomness."
+    /// RFC 4975 s.7.1: "The transaction identifier MUST NOT collide with that
+    /// of other transactions that exist at the same time. Therefore, it MUST
+    /// contain at least 64 bits of randomness."
     pub fn generate(source: &mut dyn IdSource) -> Self {
         Self(Bytes::from(random_ident::<16>(source).to_vec()))
     }

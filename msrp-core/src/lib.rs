@@ -42,6 +42,8 @@
 
 mod error;
 mod id;
+pub mod reassembly;
+pub mod session;
 pub mod uri;
 pub mod wire;
 

@@ -298,6 +298,15 @@ impl Encoder {
     }
 
     fn write(&mut self, frame: &Frame, transaction_id: &TransactionId, body: Bytes) -> Transmit {
+        let head = self.head(frame, transaction_id);
+        let end_line = self.end_line(transaction_id, frame.flag, frame.body.is_some());
+        Transmit { transaction_id: transaction_id.clone(), head, body, end_line }
+    }
+
+    /// Writes the start line and headers of `frame` (and, when it has a
+    /// Content-Type, the blank line that opens the body). The caller is
+    /// responsible for a valid frame; [`Encoder::encode`] checks it.
+    pub(crate) fn head(&mut self, frame: &Frame, transaction_id: &TransactionId) -> Bytes {
         let buf = &mut self.buf;
         buf.put_slice(b"MSRP ");
         buf.put_slice(transaction_id.as_bytes());
@@ -335,20 +344,25 @@ impl Encoder {
             buf.put_slice(ct.as_bytes());
             buf.put_slice(b"\r\n\r\n");
         }
-        let head = buf.split().freeze();
-        if frame.body.is_some() {
+        buf.split().freeze()
+    }
+
+    /// Writes an end-line; `after_body` adds the CRLF that ends the body
+    /// (RFC 4975 s.7.1: "the end-line MUST be preceded by a CRLF that is not part of the body").
+    pub(crate) fn end_line(&mut self, transaction_id: &TransactionId, flag: Flag, after_body: bool) -> Bytes {
+        let buf = &mut self.buf;
+        if after_body {
             buf.put_slice(b"\r\n");
         }
         buf.put_slice(b"-------");
         buf.put_slice(transaction_id.as_bytes());
-        buf.put_u8(frame.flag.as_byte());
+        buf.put_u8(flag.as_byte());
         buf.put_slice(b"\r\n");
-        let end_line = buf.split().freeze();
-        Transmit { transaction_id: transaction_id.clone(), head, body, end_line }
+        buf.split().freeze()
     }
 }
 
-fn dashed_id(id: &TransactionId) -> ([u8; 9 + 32], usize) {
+pub(crate) fn dashed_id(id: &TransactionId) -> ([u8; 9 + 32], usize) {
     let mut needle = [0u8; 9 + 32];
     needle[..9].copy_from_slice(b"\r\n-------");
     let n = id.as_bytes().len().min(32);

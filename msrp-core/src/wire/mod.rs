@@ -5,6 +5,8 @@ mod encode;
 mod framer;
 mod head;
 
+#[allow(unused_imports, reason = "used by the session module")]
+pub(crate) use encode::dashed_id;
 pub use encode::{EncodeError, Encoder, Frame, StartLine, Transmit};
 pub use framer::{Framer, FramerEvent, Limits};
 pub(crate) use head::check_media_type;

@@ -1,0 +1,1156 @@
+//! One MSRP session endpoint (RFC 4975 s.5, s.7): a chunking sender, a
+//! reassembling receiver, transaction responses, REPORTs and the transaction
+//! timer, as a sans-IO machine.
+//!
+//! The session is bound to one link (connection). The runtime feeds it what
+//! the link carries for it ([`Input::Frame`], or raw bytes with
+//! [`Input::Received`] when the session owns the link alone), link up/down
+//! and timeouts, and drains [`Session::poll_output`] after every
+//! [`Session::handle`]: transmits in the order they must be written, and
+//! events for the user. Then it reads [`Session::poll_timeout`].
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use thiserror::Error;
+
+use crate::id::{random_ident, IdSource, MessageId, TransactionId};
+use crate::reassembly::{ChunkId, Delivery, DeliveryMode, Reassembler, ReassemblyConfig};
+use crate::uri::{MsrpUri, Scheme};
+use crate::wire::{
+    ByteRange, Encoder, FailureReport, Flag, Frame, FrameHead, Framer, FramerEvent, Limits, Method, StartLine, Transmit,
+};
+use crate::ParseError;
+
+/// A message the user sends, named by the user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct MessageHandle(u64);
+
+impl MessageHandle {
+    /// Wraps the caller's number.
+    #[must_use]
+    pub const fn new(raw: u64) -> Self {
+        Self(raw)
+    }
+    /// The caller's number.
+    #[must_use]
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for MessageHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "msg#{}", self.0)
+    }
+}
+
+/// Which side opens the link (RFC 4975 s.5.4, RFC 6135 `a=setup`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum LinkRole {
+    /// Opens the connection and writes first.
+    Active,
+    /// Accepts the connection and writes nothing until the first request arrives.
+    Passive,
+}
+
+/// How a session is set up.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// This endpoint's URI: the From-Path of what it sends, the To-Path it accepts.
+    pub local_uri: MsrpUri,
+    /// The peer's path (its SDP `a=path`), the To-Path of what this endpoint sends.
+    pub remote_path: Vec<MsrpUri>,
+    /// Active or passive side of the link.
+    pub role: LinkRole,
+    /// Chunks up to this size are sent whole with a known range-end; bigger
+    /// ones are interruptible, and no chunk but a message's last is smaller
+    /// (RFC 4975 s.7.1.1: 2048).
+    pub chunk_size: usize,
+    /// Body bytes per transmit of an interruptible chunk: how often the
+    /// sender looks for other traffic to interleave.
+    pub write_quantum: usize,
+    /// Time to wait for a transaction's response (RFC 4975 s.7.1.1: 30 s).
+    pub transaction_timeout: Duration,
+    /// Receiver: delivery mode and limits.
+    pub reassembly: ReassemblyConfig,
+    /// Media types accepted in SEND (`*`, `type/*` and `type/subtype`);
+    /// empty accepts everything. Others get 415 (s.7.3.1).
+    pub accept_types: Vec<String>,
+    /// Most messages queued for sending at once.
+    pub max_outgoing: usize,
+    /// Framer limits, for [`Input::Received`].
+    pub limits: Limits,
+}
+
+impl SessionConfig {
+    /// A configuration with the RFC's defaults.
+    #[must_use]
+    pub fn new(local_uri: MsrpUri, remote_path: Vec<MsrpUri>, role: LinkRole) -> Self {
+        Self {
+            local_uri,
+            remote_path,
+            role,
+            chunk_size: 2048,
+            write_quantum: 16 * 1024,
+            transaction_timeout: Duration::from_secs(30),
+            reassembly: ReassemblyConfig::default(),
+            accept_types: Vec::new(),
+            max_outgoing: 1024,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// A session-id of 16 alphanumeric characters: about 95 random bits
+/// (RFC 4975 s.14.1: "at least 80 bits of randomness").
+pub fn new_session_id(ids: &mut dyn IdSource) -> String {
+    random_ident::<16>(ids).iter().map(|&b| char::from(b)).collect()
+}
+
+/// A local MSRP URI with a fresh session-id.
+///
+/// # Errors
+/// When `host` or `transport` do not fit the URI grammar.
+pub fn new_local_uri(
+    scheme: Scheme,
+    host: &str,
+    port: u16,
+    transport: &str,
+    ids: &mut dyn IdSource,
+) -> Result<MsrpUri, crate::UriError> {
+    MsrpUri::new(scheme, host, Some(port), Some(&new_session_id(ids)), transport)
+}
+
+/// What the user asks of the session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Send a whole message.
+    Send {
+        /// The caller's name for it.
+        handle: MessageHandle,
+        /// Its Content-Type.
+        content_type: String,
+        /// Its content, shared (chunks are slices of it).
+        body: Bytes,
+        /// Ask for a success REPORT (RFC 4975 s.7.1.1).
+        success_report: bool,
+        /// Failure-Report policy.
+        failure_report: FailureReport,
+    },
+    /// Start a message whose content arrives with [`Command::StreamData`]
+    /// (length unknown: `*` totals).
+    SendStream {
+        /// The caller's name for it.
+        handle: MessageHandle,
+        /// Its Content-Type.
+        content_type: String,
+        /// Ask for a success REPORT.
+        success_report: bool,
+        /// Failure-Report policy.
+        failure_report: FailureReport,
+    },
+    /// More content of a streamed message; `last` closes it.
+    StreamData {
+        /// The message.
+        handle: MessageHandle,
+        /// The next bytes.
+        data: Bytes,
+        /// Whether these are the last bytes.
+        last: bool,
+    },
+    /// Abort a message: its current chunk ends with `#` and nothing more is sent.
+    Abort {
+        /// The message.
+        handle: MessageHandle,
+    },
+}
+
+/// What comes into the session.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Input {
+    /// The link is up (active: connected; passive: accepted and assigned).
+    LinkUp,
+    /// The link is gone.
+    LinkDown,
+    /// A framer event of this session's link.
+    Frame(FramerEvent),
+    /// Raw bytes of a link this session owns alone (an internal framer splits them).
+    Received(Bytes),
+    /// A timer may have expired.
+    Timeout,
+    /// A user command.
+    Command(Command),
+}
+
+/// What the session asks of the runtime, or tells the user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Bytes to write to the link, in order (head, body, end-line; any may be empty).
+    Transmit(Transmit),
+    /// Something happened.
+    Event(Event),
+}
+
+/// What the session tells the user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The first request crossed the link: the session is bound to it (s.5.4).
+    Bound,
+    /// A whole message arrived (buffered mode; in streaming mode `body` is empty).
+    MessageReceived {
+        /// Its Message-ID.
+        message_id: MessageId,
+        /// Its Content-Type.
+        content_type: Option<String>,
+        /// Its content.
+        body: Bytes,
+        /// Its size.
+        total: u64,
+    },
+    /// Streaming mode: the next bytes of a message, in order (offset from 0).
+    ChunkReceived {
+        /// The message.
+        message_id: MessageId,
+        /// Offset of `data` in the message.
+        offset: u64,
+        /// The bytes, shared with the received segment.
+        data: Bytes,
+    },
+    /// Streaming mode: a chunk rewrote bytes already delivered (s.7.3.1).
+    ChunkConflict {
+        /// The message.
+        message_id: MessageId,
+        /// Offset of the conflicting bytes.
+        offset: u64,
+        /// Their count.
+        len: u64,
+    },
+    /// The peer aborted a message with `#`.
+    MessageAborted {
+        /// The message.
+        message_id: MessageId,
+    },
+    /// A transaction response for one of our messages' chunks.
+    ResponseReceived {
+        /// The message.
+        handle: MessageHandle,
+        /// The status code.
+        status: u16,
+    },
+    /// A REPORT about one of our messages (or an unknown one: `handle` is `None`).
+    ReportReceived {
+        /// The message, when recognised.
+        handle: Option<MessageHandle>,
+        /// Its Message-ID.
+        message_id: MessageId,
+        /// The reported status code (namespace 000).
+        status: u16,
+        /// The reported range.
+        byte_range: Option<ByteRange>,
+    },
+    /// Every chunk of a message was handed to the link (and, for
+    /// `Failure-Report: yes`, acknowledged with 200).
+    MessageSent {
+        /// The message.
+        handle: MessageHandle,
+    },
+    /// A message failed: error response, failure REPORT, timeout (408) or link loss.
+    SendFailed {
+        /// The message.
+        handle: MessageHandle,
+        /// The status that failed it (408 for a timeout, 0 for a lost link).
+        status: u16,
+        /// Why.
+        reason: &'static str,
+    },
+    /// The peer broke the protocol; the session answered as the RFC says.
+    PeerError {
+        /// What was wrong.
+        error: ParseError,
+    },
+}
+
+/// A caller's mistake; the session's state is unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum UsageError {
+    /// No message has this handle.
+    #[error("unknown message handle")]
+    UnknownHandle,
+    /// A message with this handle is already in progress.
+    #[error("duplicate message handle")]
+    DuplicateHandle,
+    /// StreamData for a message that is not streamed, or after its last data.
+    #[error("the message takes no more data")]
+    NotStreaming,
+    /// Too many messages queued.
+    #[error("too many messages queued")]
+    QueueFull,
+    /// The Content-Type is not a media type.
+    #[error("invalid content type")]
+    ContentType,
+}
+
+#[derive(Debug)]
+struct Outgoing {
+    handle: MessageHandle,
+    message_id: MessageId,
+    content_type: String,
+    success_report: bool,
+    failure_report: FailureReport,
+    /// Content not yet handed to the link, in order.
+    pending: VecDeque<Bytes>,
+    /// Whether all content is known (`pending` holds the rest).
+    complete: bool,
+    /// Bytes handed to the link so far.
+    offset: u64,
+    /// Total size, when known.
+    total: Option<u64>,
+    /// Transactions of this message awaiting a response.
+    awaiting: usize,
+    /// All chunks handed to the link.
+    all_sent: bool,
+    /// Abort requested or failure received: end the current chunk with `#`.
+    abort: bool,
+}
+
+impl Outgoing {
+    fn available(&self) -> u64 {
+        self.pending.iter().map(|b| b.len() as u64).sum()
+    }
+}
+
+/// The chunk being written.
+#[derive(Debug)]
+struct Chunk {
+    handle: MessageHandle,
+    transaction_id: TransactionId,
+    /// Body bytes of this chunk handed over.
+    written: u64,
+}
+
+#[derive(Debug)]
+struct Transaction {
+    handle: MessageHandle,
+    /// Its key in the timer table.
+    timer: Option<(Instant, u64)>,
+}
+
+/// The current inbound SEND chunk.
+#[derive(Debug)]
+enum Inbound {
+    None,
+    /// Data goes to the reassembler.
+    Chunk {
+        chunk: ChunkId,
+        head: FrameHead,
+    },
+    /// Body ignored (already answered with an error, or bodiless).
+    Ignore {
+        head: Option<FrameHead>,
+    },
+}
+
+/// One MSRP session (RFC 4975).
+pub struct Session {
+    config: SessionConfig,
+    ids: Box<dyn IdSource + Send>,
+    encoder: Encoder,
+    framer: Option<Framer>,
+    reassembler: Reassembler,
+    last_now: Instant,
+    link_up: bool,
+    bound: bool,
+    /// Outgoing messages, in round-robin order.
+    outgoing: VecDeque<Outgoing>,
+    chunk: Option<Chunk>,
+    /// Responses and REPORTs waiting for the link (they interrupt chunks).
+    control: VecDeque<Transmit>,
+    /// Ready outputs.
+    ready: VecDeque<Output>,
+    transactions: HashMap<TransactionId, Transaction>,
+    timers: BTreeMap<(Instant, u64), TransactionId>,
+    timer_seq: u64,
+    /// Success REPORTs expected, by Message-ID.
+    reports: HashMap<MessageId, MessageHandle>,
+    inbound: Inbound,
+    /// The bodiless SEND that bound the link, if this side sent one.
+    binding_transaction: Option<TransactionId>,
+    stray_responses: u64,
+    deliveries: Vec<Delivery>,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("local_uri", &self.config.local_uri)
+            .field("bound", &self.bound)
+            .field("link_up", &self.link_up)
+            .field("outgoing", &self.outgoing.len())
+            .field("transactions", &self.transactions.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// A session, not yet on a link. Randomness (transaction ids,
+    /// Message-IDs) comes from `ids`.
+    pub fn new(config: SessionConfig, now: Instant, ids: Box<dyn IdSource + Send>) -> Self {
+        let reassembler = Reassembler::new(config.reassembly.clone());
+        Self {
+            config,
+            ids,
+            encoder: Encoder::new(),
+            framer: None,
+            reassembler,
+            last_now: now,
+            link_up: false,
+            bound: false,
+            outgoing: VecDeque::new(),
+            chunk: None,
+            control: VecDeque::new(),
+            ready: VecDeque::new(),
+            transactions: HashMap::new(),
+            timers: BTreeMap::new(),
+            timer_seq: 0,
+            reports: HashMap::new(),
+            inbound: Inbound::None,
+            binding_transaction: None,
+            stray_responses: 0,
+            deliveries: Vec::new(),
+        }
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub const fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// Whether the first request crossed the link.
+    #[must_use]
+    pub const fn is_bound(&self) -> bool {
+        self.bound
+    }
+
+    /// Responses that matched no transaction (ignored).
+    #[must_use]
+    pub const fn stray_responses(&self) -> u64 {
+        self.stray_responses
+    }
+
+    /// Transactions awaiting a response.
+    #[must_use]
+    pub fn open_transactions(&self) -> usize {
+        self.transactions.len()
+    }
+
+    /// Messages queued or in flight.
+    #[must_use]
+    pub fn outgoing_messages(&self) -> usize {
+        self.outgoing.len()
+    }
+
+    /// Bytes the receiver holds for incomplete messages.
+    #[must_use]
+    pub fn held_bytes(&self) -> usize {
+        self.reassembler.held_bytes()
+    }
+
+    /// Feeds one input. Bad peer input never returns `Err`: it becomes an
+    /// error response and [`Event::PeerError`].
+    ///
+    /// # Errors
+    /// [`UsageError`] for a command that cannot be carried out.
+    pub fn handle(&mut self, now: Instant, input: Input) -> Result<(), UsageError> {
+        // Time never goes back: an earlier `now` is taken as the last one.
+        self.last_now = self.last_now.max(now);
+        match input {
+            Input::LinkUp => self.link_up = true,
+            Input::LinkDown => self.link_down(),
+            Input::Frame(event) => self.frame(event),
+            Input::Received(bytes) => {
+                let limits = self.config.limits.clone();
+                let framer = self.framer.get_or_insert_with(|| Framer::new(limits));
+                framer.handle_segment(bytes);
+                while let Some(event) = self.framer.as_mut().and_then(Framer::poll_event) {
+                    match event {
+                        Ok(event) => self.frame(event),
+                        Err(error) => {
+                            // The framing is lost: the link must close.
+                            self.ready.push_back(Output::Event(Event::PeerError { error }));
+                            self.link_down();
+                            break;
+                        }
+                    }
+                }
+            }
+            Input::Timeout => self.timeout(),
+            Input::Command(command) => self.command(command)?,
+        }
+        Ok(())
+    }
+
+    /// The next output, `None` when there is nothing more to do now.
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        if let Some(output) = self.ready.pop_front() {
+            return Some(output);
+        }
+        let transmit = self.next_transmit()?;
+        Some(Output::Transmit(transmit))
+    }
+
+    /// When [`Input::Timeout`] is next due.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.keys().next().map(|&(at, _)| at)
+    }
+
+    // ----- commands -------------------------------------------------------
+
+    fn command(&mut self, command: Command) -> Result<(), UsageError> {
+        match command {
+            Command::Send { handle, content_type, body, success_report, failure_report } => {
+                let total = body.len() as u64;
+                let pending = if body.is_empty() { VecDeque::new() } else { VecDeque::from([body]) };
+                self.enqueue(handle, content_type, success_report, failure_report, pending, Some(total))
+            }
+            Command::SendStream { handle, content_type, success_report, failure_report } => {
+                self.enqueue(handle, content_type, success_report, failure_report, VecDeque::new(), None)
+            }
+            Command::StreamData { handle, data, last } => {
+                let message = self.message_mut(handle).ok_or(UsageError::UnknownHandle)?;
+                if message.complete {
+                    return Err(UsageError::NotStreaming);
+                }
+                if !data.is_empty() {
+                    message.pending.push_back(data);
+                }
+                if last {
+                    message.complete = true;
+                }
+                Ok(())
+            }
+            Command::Abort { handle } => {
+                if self.message_mut(handle).is_none() {
+                    return Err(UsageError::UnknownHandle);
+                }
+                self.fail(handle, 0, "aborted by the user");
+                Ok(())
+            }
+        }
+    }
+
+    fn enqueue(
+        &mut self,
+        handle: MessageHandle,
+        content_type: String,
+        success_report: bool,
+        failure_report: FailureReport,
+        pending: VecDeque<Bytes>,
+        total: Option<u64>,
+    ) -> Result<(), UsageError> {
+        if self.outgoing.iter().any(|m| m.handle == handle) {
+            return Err(UsageError::DuplicateHandle);
+        }
+        if self.outgoing.len() >= self.config.max_outgoing {
+            return Err(UsageError::QueueFull);
+        }
+        if crate::wire::check_media_type(content_type.as_bytes()).is_err() {
+            return Err(UsageError::ContentType);
+        }
+        // RFC 4975 s.7.1.1: "it first generates a new Message-ID".
+        let message_id = MessageId::generate(self.ids.as_mut());
+        self.outgoing.push_back(Outgoing {
+            handle,
+            message_id,
+            content_type,
+            success_report,
+            failure_report,
+            pending,
+            complete: total.is_some(),
+            offset: 0,
+            total,
+            awaiting: 0,
+            all_sent: false,
+            abort: false,
+        });
+        Ok(())
+    }
+
+    fn message_mut(&mut self, handle: MessageHandle) -> Option<&mut Outgoing> {
+        self.outgoing.iter_mut().find(|m| m.handle == handle)
+    }
+
+    // ----- sending ---------------------------------------------------------
+
+    /// Whether this side may write: RFC 4975 s.5.4 / RFC 6135 s.4.2.2: the
+    /// passive side sends nothing until it has received the first request.
+    fn may_write(&self) -> bool {
+        self.link_up && (self.bound || self.config.role == LinkRole::Active)
+    }
+
+    fn next_transmit(&mut self) -> Option<Transmit> {
+        if !self.may_write() {
+            return None;
+        }
+        if self.chunk.is_some() {
+            return self.continue_chunk();
+        }
+        if let Some(control) = self.control.pop_front() {
+            return Some(control);
+        }
+        if !self.bound && self.config.role == LinkRole::Active && self.outgoing.is_empty() {
+            // RFC 4975 s.5.4: the active side "MUST immediately issue a SEND
+            // request"; with nothing to say, a bodiless one.
+            return Some(self.binding_send());
+        }
+        self.start_chunk()
+    }
+
+    fn binding_send(&mut self) -> Transmit {
+        self.bound = true;
+        self.ready.push_back(Output::Event(Event::Bound));
+        let message_id = MessageId::generate(self.ids.as_mut());
+        let frame = Frame::bodiless("SEND", self.config.remote_path.clone(), vec![self.config.local_uri.clone()])
+            .with_message_id(&message_id)
+            .with_byte_range(ByteRange { start: 1, end: Some(0), total: Some(0) });
+        let transaction_id = TransactionId::generate(self.ids.as_mut());
+        let head = self.encoder.head(&frame, &transaction_id);
+        let end_line = self.encoder.end_line(&transaction_id, Flag::End, false);
+        // A bodiless SEND is still a transaction: its response is expected,
+        // but it belongs to no message of the user's.
+        self.binding_transaction = Some(transaction_id.clone());
+        Transmit { transaction_id, head, body: Bytes::new(), end_line }
+    }
+
+    /// Picks the next message with something to send and opens a chunk.
+    fn start_chunk(&mut self) -> Option<Transmit> {
+        let index = self.outgoing.iter().position(|m| !m.all_sent && (!m.pending.is_empty() || m.complete))?;
+        let message = self.outgoing.remove(index)?;
+        self.outgoing.push_front(message);
+        let chunk_size = self.config.chunk_size as u64;
+        let message = self.outgoing.front_mut()?;
+        let available = message.available();
+        let start = message.offset + 1;
+        let whole = message.complete && available <= chunk_size;
+        let transaction_id = TransactionId::generate(self.ids.as_mut());
+        let range = if whole {
+            // RFC 4975 s.7.1.1: a chunk of at most 2048 octets may carry its range-end.
+            ByteRange { start, end: Some(message.offset + available), total: Some(message.offset + available) }
+        } else {
+            // "any chunk with a body of greater than 2048 octets will have a "*"
+            // character in the range-end field"
+            ByteRange { start, end: None, total: message.total }
+        };
+        let mut frame = Frame {
+            transaction_id: None,
+            start: StartLine::Request { method: "SEND".into() },
+            to_path: self.config.remote_path.clone(),
+            from_path: vec![self.config.local_uri.clone()],
+            headers: Vec::with_capacity(4),
+            content_type: Some(message.content_type.clone()),
+            body: Some(Bytes::new()),
+            flag: Flag::End,
+        }
+        .with_message_id(&message.message_id)
+        .with_byte_range(range);
+        // RFC 4975 s.7.1.1: "All chunks of the same message MUST use the same
+        // Failure-Report and Success-Report values".
+        if message.success_report {
+            frame = frame.with_success_report(true);
+        }
+        if message.failure_report != FailureReport::Yes {
+            frame = frame.with_failure_report(message.failure_report);
+        }
+        let handle = message.handle;
+        let head = self.encoder.head(&frame, &transaction_id);
+        self.bound_by_sending();
+        self.chunk = Some(Chunk { handle, transaction_id, written: 0 });
+        let mut transmit = self.continue_chunk()?;
+        transmit.head = head;
+        Some(transmit)
+    }
+
+    fn bound_by_sending(&mut self) {
+        if !self.bound {
+            self.bound = true;
+            self.ready.push_back(Output::Event(Event::Bound));
+        }
+    }
+
+    /// Writes the next piece of the current chunk, or ends it.
+    fn continue_chunk(&mut self) -> Option<Transmit> {
+        let chunk_size = self.config.chunk_size as u64;
+        let quantum = self.config.write_quantum.max(1);
+        let others_waiting = !self.control.is_empty()
+            || self.outgoing.iter().skip(1).any(|m| !m.all_sent && (!m.pending.is_empty() || m.complete));
+        let chunk = self.chunk.as_mut()?;
+        let transaction_id = chunk.transaction_id.clone();
+        let message = self.outgoing.iter_mut().find(|m| m.handle == chunk.handle)?;
+        if message.abort {
+            // RFC 4975 s.7.3.2: "the entire message corresponding to that
+            // chunk SHOULD be aborted, by including the "#" character". Its
+            // response, if any, no longer matters.
+            let handle = message.handle;
+            self.chunk = None;
+            self.outgoing.retain(|m| m.handle != handle);
+            let end_line = self.encoder.end_line(&transaction_id, Flag::Abort, true);
+            return Some(Transmit { transaction_id, head: Bytes::new(), body: Bytes::new(), end_line });
+        }
+        let interrupt_now =
+            others_waiting && chunk.written >= chunk_size.max(if self.control.is_empty() { quantum as u64 } else { 0 });
+        let stalled = message.pending.is_empty() && !message.complete;
+        if interrupt_now || (stalled && !self.control.is_empty()) {
+            // RFC 4975 s.7.1.1: "SEND requests larger than 2048 octets MUST be
+            // interrupted if the sender needs to send pending responses or
+            // REPORT requests"; concurrent messages alternate.
+            let handle = message.handle;
+            self.chunk = None;
+            let end_line = self.encoder.end_line(&transaction_id, Flag::Continue, true);
+            self.transaction_sent(handle, &transaction_id);
+            if let Some(pos) = self.outgoing.iter().position(|m| m.handle == handle) {
+                if let Some(m) = self.outgoing.remove(pos) {
+                    self.outgoing.push_back(m);
+                }
+            }
+            return Some(Transmit { transaction_id, head: Bytes::new(), body: Bytes::new(), end_line });
+        }
+        if stalled {
+            return None;
+        }
+        // The next piece: at most a quantum, taken as a slice of the user's Bytes.
+        let mut body = Bytes::new();
+        if let Some(front) = message.pending.front_mut() {
+            let n = front.len().min(quantum);
+            body = front.split_to(n);
+            if front.is_empty() {
+                message.pending.pop_front();
+            }
+        }
+        // RFC 4975 s.7.1: the end-line must not appear in the body; scan as we
+        // send and, on the (random, so improbable) event, cut the chunk there.
+        if let Some(cut) = dashed_id_in(&body, &transaction_id) {
+            let rest = body.split_off(cut);
+            message.pending.push_front(rest);
+        }
+        message.offset += body.len() as u64;
+        chunk.written += body.len() as u64;
+        let finished = message.complete && message.pending.is_empty();
+        if finished {
+            message.all_sent = true;
+            let handle = message.handle;
+            self.chunk = None;
+            let end_line = self.encoder.end_line(&transaction_id, Flag::End, true);
+            self.transaction_sent(handle, &transaction_id);
+            self.finish_if_done(handle);
+            return Some(Transmit { transaction_id, head: Bytes::new(), body, end_line });
+        }
+        Some(Transmit { transaction_id, head: Bytes::new(), body, end_line: Bytes::new() })
+    }
+
+    /// The last byte of a transaction was handed to the link.
+    fn transaction_sent(&mut self, handle: MessageHandle, transaction_id: &TransactionId) {
+        let Some(message) = self.outgoing.iter_mut().find(|m| m.handle == handle) else { return };
+        // RFC 4975 s.7.1.1: for Failure-Report "yes" the sender runs a 30 s
+        // timer "from the time the last byte of the transaction is sent";
+        // "partial" needs no timer; "no" gets no response at all.
+        let deadline = match message.failure_report {
+            FailureReport::Yes => Some(self.last_now + self.config.transaction_timeout),
+            FailureReport::Partial => None,
+            FailureReport::No => return,
+        };
+        message.awaiting += usize::from(message.failure_report == FailureReport::Yes);
+        let timer = deadline.map(|at| {
+            self.timer_seq += 1;
+            self.timers.insert((at, self.timer_seq), transaction_id.clone());
+            (at, self.timer_seq)
+        });
+        self.transactions.insert(transaction_id.clone(), Transaction { handle, timer });
+    }
+
+    /// Reports a message as sent when nothing more is owed on it.
+    fn finish_if_done(&mut self, handle: MessageHandle) {
+        let Some(pos) = self.outgoing.iter().position(|m| m.handle == handle) else { return };
+        let message = &self.outgoing[pos];
+        if !message.all_sent || message.awaiting > 0 {
+            return;
+        }
+        let abort = message.abort;
+        let success = message.success_report;
+        let message_id = message.message_id.clone();
+        self.outgoing.remove(pos);
+        if !abort {
+            if success {
+                self.reports.insert(message_id, handle);
+            }
+            self.ready.push_back(Output::Event(Event::MessageSent { handle }));
+        }
+    }
+
+    /// Fails a message once: it stops, its chunk in progress ends with `#`,
+    /// its transactions and timers go.
+    fn fail(&mut self, handle: MessageHandle, status: u16, reason: &'static str) {
+        if let Some(message) = self.message_mut(handle) {
+            if message.abort {
+                return;
+            }
+            message.abort = true;
+            message.pending.clear();
+        }
+        self.reports.retain(|_, h| *h != handle);
+        self.ready.push_back(Output::Event(Event::SendFailed { handle, status, reason }));
+        // The message stays only while its chunk is open, to end it with `#`.
+        if self.chunk.as_ref().map_or(true, |c| c.handle != handle) {
+            self.outgoing.retain(|m| m.handle != handle);
+        }
+        self.transactions.retain(|_, t| t.handle != handle);
+        let transactions = &self.transactions;
+        self.timers.retain(|_, id| transactions.contains_key(id));
+    }
+
+    fn timeout(&mut self) {
+        while let Some(entry) = self.timers.first_entry() {
+            let &(at, _) = entry.key();
+            if at > self.last_now {
+                break;
+            }
+            let transaction_id = entry.remove();
+            if let Some(transaction) = self.transactions.remove(&transaction_id) {
+                // RFC 4975 s.7.1.1: "the element MUST inform the user that the
+                // request probably failed"; s.10.4: 408.
+                self.fail(transaction.handle, 408, "no response within the transaction timeout");
+            }
+        }
+    }
+
+    fn link_down(&mut self) {
+        self.link_up = false;
+        self.bound = false;
+        self.chunk = None;
+        self.control.clear();
+        self.timers.clear();
+        self.transactions.clear();
+        self.framer = None;
+        self.inbound = Inbound::None;
+        let lost: Vec<MessageHandle> = self.outgoing.drain(..).map(|m| m.handle).collect();
+        for handle in lost {
+            self.ready.push_back(Output::Event(Event::SendFailed { handle, status: 0, reason: "the link was lost" }));
+        }
+    }
+
+    // ----- receiving -------------------------------------------------------
+
+    fn frame(&mut self, event: FramerEvent) {
+        match event {
+            FramerEvent::Head(head) => self.head(head),
+            FramerEvent::Body(piece) => {
+                if let Inbound::Chunk { chunk, .. } = &self.inbound {
+                    let chunk = *chunk;
+                    if let Err(error) = self.reassembler.chunk_data(chunk, piece, &mut self.deliveries) {
+                        self.reassembly_failed(error.status_code());
+                    }
+                    self.deliver();
+                }
+            }
+            FramerEvent::End(flag) => self.end(flag),
+            FramerEvent::Rejected { transaction_id, is_request, error } => {
+                self.ready.push_back(Output::Event(Event::PeerError { error }));
+                if is_request {
+                    // RFC 4975 s.10.2: 400 "the request was unintelligible".
+                    let to = self.config.remote_path.clone();
+                    self.respond_to(transaction_id, to, 400, "Bad Request");
+                }
+            }
+        }
+    }
+
+    fn head(&mut self, head: FrameHead) {
+        let Some(method) = head.method() else {
+            self.response(&head);
+            self.inbound = Inbound::Ignore { head: None };
+            return;
+        };
+        if !self.bound {
+            self.bound = true;
+            self.ready.push_back(Output::Event(Event::Bound));
+        }
+        // RFC 4975 s.7.3: "the To-Path will have exactly one URI, which MUST
+        // map to an existing session [...] If this is not true, then the
+        // receiver MUST generate a 481 error and ignore the request."
+        let ours = {
+            let mut to_path = head.to_path_uris();
+            matches!((to_path.next(), to_path.next()), (Some(uri), None) if uri == self.config.local_uri)
+        };
+        if !ours {
+            self.error_response(&head, 481, "No Such Session");
+            self.inbound = Inbound::Ignore { head: None };
+            return;
+        }
+        match method {
+            Method::Send => self.send_head(head),
+            Method::Report => {
+                self.report(&head);
+                self.inbound = Inbound::Ignore { head: None };
+            }
+            Method::Auth | Method::Other => {
+                // RFC 4975 s.10.9: 501 "the recipient does not understand the request method".
+                self.error_response(&head, 501, "Not Implemented");
+                self.inbound = Inbound::Ignore { head: None };
+            }
+        }
+    }
+
+    fn send_head(&mut self, head: FrameHead) {
+        let Some(message_id) = head.message_id() else {
+            if head.has_body() {
+                // RFC 4975 s.7.1.1: "Each chunk of a message MUST contain a
+                // Message-ID header field".
+                self.error_response(&head, 400, "Bad Request: no Message-ID");
+                self.inbound = Inbound::Ignore { head: None };
+            } else {
+                // A bodiless SEND (binding or keep-alive) carries no message.
+                self.inbound = Inbound::Ignore { head: Some(head) };
+            }
+            return;
+        };
+        if !head.has_body() {
+            self.inbound = Inbound::Ignore { head: Some(head) };
+            return;
+        }
+        if !self.accepts(head.media_type().unwrap_or_default()) {
+            // RFC 4975 s.7.3.1: "If the SEND request contained a Content-Type
+            // header field indicating an unsupported media-type, and the
+            // Failure-Report value is not "no", the receiver MUST generate a
+            // response with a status code of 415."
+            self.error_response(&head, 415, "Unsupported Media Type");
+            self.inbound = Inbound::Ignore { head: None };
+            return;
+        }
+        match self.reassembler.begin_chunk(&message_id, head.byte_range(), head.content_type()) {
+            Ok(chunk) => self.inbound = Inbound::Chunk { chunk, head },
+            Err(error) => {
+                let status = error.status_code();
+                self.error_response(&head, status, status_comment(status));
+                self.reassembler.discard(&message_id);
+                self.inbound = Inbound::Ignore { head: None };
+            }
+        }
+    }
+
+    fn accepts(&self, media_type: &str) -> bool {
+        let types = &self.config.accept_types;
+        if types.is_empty() {
+            return true;
+        }
+        let major = media_type.split('/').next().unwrap_or_default();
+        types.iter().any(|t| {
+            t == "*"
+                || t.eq_ignore_ascii_case(media_type)
+                || t.strip_suffix("/*").is_some_and(|m| m.eq_ignore_ascii_case(major))
+        })
+    }
+
+    fn end(&mut self, flag: Flag) {
+        match std::mem::replace(&mut self.inbound, Inbound::None) {
+            Inbound::None => {}
+            Inbound::Ignore { head: Some(head) } => self.ok_response(&head),
+            Inbound::Ignore { head: None } => {}
+            Inbound::Chunk { chunk, head } => {
+                let message_id = head.message_id();
+                match self.reassembler.end_chunk(chunk, flag, &mut self.deliveries) {
+                    Ok(()) => self.ok_response(&head),
+                    Err(error) => {
+                        let status = error.status_code();
+                        self.error_response(&head, status, status_comment(status));
+                        if let Some(id) = &message_id {
+                            self.reassembler.discard(id);
+                        }
+                    }
+                }
+                let completed = self.deliver();
+                // RFC 4975 s.7.1.3: with Success-Report "yes" the receiver "MUST
+                // send a success report or reports covering all bytes that are
+                // received successfully"; one REPORT once the message is whole.
+                if head.success_report() == Some(true) {
+                    for (id, total) in completed {
+                        if Some(&id) == message_id.as_ref() {
+                            self.success_report(&head, total);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Turns reassembler deliveries into events; returns the messages completed.
+    fn deliver(&mut self) -> Vec<(MessageId, u64)> {
+        let mut completed = Vec::new();
+        for delivery in self.deliveries.drain(..) {
+            let event = match delivery {
+                Delivery::Data { id, offset, data } => Event::ChunkReceived { message_id: id, offset, data },
+                Delivery::Conflict { id, offset, len } => Event::ChunkConflict { message_id: id, offset, len },
+                Delivery::Complete { id, content_type, body, total } => {
+                    completed.push((id.clone(), total));
+                    let body = if self.config.reassembly.mode == DeliveryMode::Streaming { Bytes::new() } else { body };
+                    Event::MessageReceived { message_id: id, content_type, body, total }
+                }
+                Delivery::Aborted { id, .. } => Event::MessageAborted { message_id: id },
+            };
+            self.ready.push_back(Output::Event(event));
+        }
+        completed
+    }
+
+    fn reassembly_failed(&mut self, status: u16) {
+        if let Inbound::Chunk { head, .. } = std::mem::replace(&mut self.inbound, Inbound::None) {
+            self.error_response(&head, status, status_comment(status));
+            if let Some(id) = head.message_id() {
+                self.reassembler.discard(&id);
+            }
+        }
+        self.inbound = Inbound::Ignore { head: None };
+    }
+
+    fn report(&mut self, head: &FrameHead) {
+        // RFC 4975 s.7.1.2: "MSRP nodes MUST NOT send MSRP responses to REPORT
+        // requests"; a REPORT without Message-ID or Status is dropped.
+        let (Some(message_id), Some(status)) = (head.message_id(), head.status()) else {
+            self.ready.push_back(Output::Event(Event::PeerError { error: ParseError::Status { at: head.offset() } }));
+            return;
+        };
+        if status.namespace != 0 {
+            return;
+        }
+        let handle = self
+            .reports
+            .get(&message_id)
+            .copied()
+            .or_else(|| self.outgoing.iter().find(|m| m.message_id == message_id).map(|m| m.handle));
+        self.ready.push_back(Output::Event(Event::ReportReceived {
+            handle,
+            message_id: message_id.clone(),
+            status: status.code,
+            byte_range: head.byte_range(),
+        }));
+        if let Some(handle) = handle {
+            if status.code == 200 {
+                self.reports.remove(&message_id);
+            } else {
+                // RFC 4975 s.7.3.2: a failure REPORT for a chunk being delivered
+                // aborts the message with "#".
+                self.reports.remove(&message_id);
+                self.fail(handle, status.code, "failure REPORT");
+            }
+        }
+    }
+
+    fn response(&mut self, head: &FrameHead) {
+        let status = head.status_code().unwrap_or_default();
+        if self.binding_transaction.as_ref() == Some(&head.transaction_id()) {
+            self.binding_transaction = None;
+            return;
+        }
+        let Some(transaction) = self.transactions.remove(&head.transaction_id()) else {
+            // RFC 4975 s.7.2 leaves stray responses to the receiver: ignored, counted.
+            self.stray_responses += 1;
+            return;
+        };
+        if let Some(key) = transaction.timer {
+            self.timers.remove(&key);
+        }
+        let handle = transaction.handle;
+        self.ready.push_back(Output::Event(Event::ResponseReceived { handle, status }));
+        if status == 200 {
+            if let Some(message) = self.message_mut(handle) {
+                message.awaiting = message.awaiting.saturating_sub(1);
+            }
+            self.finish_if_done(handle);
+        } else {
+            // RFC 4975 s.10.5 (413): the sender "MUST NOT send further chunks
+            // of that message"; s.7.3.2: abort the chunk in progress with "#".
+            self.fail(handle, status, "error response");
+        }
+    }
+
+    // ----- responses and reports ------------------------------------------
+
+    fn ok_response(&mut self, head: &FrameHead) {
+        // RFC 4975 s.7.1.4: "partial" MUST NOT get a 200; "no" gets nothing.
+        if head.failure_report().unwrap_or(FailureReport::Yes) == FailureReport::Yes {
+            self.respond(head, 200, "OK");
+        }
+    }
+
+    fn error_response(&mut self, head: &FrameHead, status: u16, comment: &str) {
+        if head.failure_report() != Some(FailureReport::No) {
+            self.respond(head, status, comment);
+        }
+    }
+
+    fn respond(&mut self, head: &FrameHead, status: u16, comment: &str) {
+        // RFC 4975 s.7.2: the response's To-Path is the request's From-Path
+        // (its first URI when directly connected), From-Path our URI.
+        let to_path: Vec<MsrpUri> = head.from_path_uris().take(1).collect();
+        let to_path = if to_path.is_empty() { self.config.remote_path.clone() } else { to_path };
+        self.respond_to(head.transaction_id(), to_path, status, comment);
+    }
+
+    fn respond_to(&mut self, transaction_id: TransactionId, to_path: Vec<MsrpUri>, status: u16, comment: &str) {
+        let frame = Frame::response(
+            transaction_id.clone(),
+            status,
+            Some(comment),
+            to_path,
+            vec![self.config.local_uri.clone()],
+        );
+        let head = self.encoder.head(&frame, &transaction_id);
+        let end_line = self.encoder.end_line(&transaction_id, Flag::End, false);
+        self.control.push_back(Transmit { transaction_id, head, body: Bytes::new(), end_line });
+    }
+
+    fn success_report(&mut self, head: &FrameHead, total: u64) {
+        let Some(message_id) = head.message_id() else { return };
+        // RFC 4975 s.7.1.3: To-Path from the request's From-Path, Status
+        // "000 200", Message-ID of the original, a Byte-Range of what arrived.
+        let to_path: Vec<MsrpUri> = head.from_path_uris().collect();
+        let frame = Frame::bodiless("REPORT", to_path, vec![self.config.local_uri.clone()])
+            .with_message_id(&message_id)
+            .with_byte_range(ByteRange { start: 1, end: Some(total), total: Some(total) })
+            .with_header("Status", "000 200 OK");
+        let transaction_id = TransactionId::generate(self.ids.as_mut());
+        let head = self.encoder.head(&frame, &transaction_id);
+        let end_line = self.encoder.end_line(&transaction_id, Flag::End, false);
+        self.control.push_back(Transmit { transaction_id, head, body: Bytes::new(), end_line });
+    }
+}
+
+fn status_comment(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        408 => "Request Timeout",
+        413 => "Message Too Large",
+        415 => "Unsupported Media Type",
+        423 => "Interval Out Of Bounds",
+        481 => "No Such Session",
+        501 => "Not Implemented",
+        506 => "Wrong Connection",
+        _ => "Error",
+    }
+}
+
+/// Where `"-------" transaction-id` starts in `body`, if anywhere.
+fn dashed_id_in(body: &[u8], transaction_id: &TransactionId) -> Option<usize> {
+    let (needle, n) = crate::wire::dashed_id(transaction_id);
+    memchr::memmem::find(body, &needle[2..n])
+}
