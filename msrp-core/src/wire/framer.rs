@@ -1,6 +1,6 @@
 //! The streaming framer: owned segments in, frame events out, nothing copied.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use memchr::memmem;
 
 use super::head::{Flag, FrameHead, HeadParser, HeadStep};
@@ -294,9 +294,29 @@ impl Framer {
     /// An `Err` is fatal: the framing is lost, the connection MUST be closed,
     /// and every later call returns `None`.
     pub fn poll_event(&mut self) -> Option<Result<FramerEvent, ParseError>> {
-        if let Some(event) = self.queued.take() {
-            return Some(Ok(event));
+        if self.queued.is_some() {
+            return self.queued.take().map(Ok);
         }
+        // Fast path, once per segment of a long body: the whole segment is
+        // body unless it holds (the start of) the end-line.
+        if let State::Body(body) = &mut self.state {
+            if self.input.is_empty() {
+                return None;
+            }
+            if self.hold.is_empty() && body.limit.is_none() && !body.discard {
+                if let Found::None = find_end_line(&self.finder, &self.input, body.end_line) {
+                    let piece = std::mem::take(&mut self.input);
+                    self.offset += piece.len() as u64;
+                    body.len += piece.len() as u64;
+                    return Some(Ok(FramerEvent::Body(piece)));
+                }
+            }
+        }
+        self.poll_slow()
+    }
+
+    #[inline(never)]
+    fn poll_slow(&mut self) -> Option<Result<FramerEvent, ParseError>> {
         loop {
             let result = match &self.state {
                 State::Failed => return None,
@@ -319,10 +339,13 @@ impl Framer {
     }
 
     fn advance(&mut self, n: usize) {
-        let _ = self.input.split_to(n);
+        let n = n.min(self.input.len());
+        self.input.advance(n);
         self.offset += n as u64;
     }
 
+    // Kept out of line so the per-segment body path of `poll_event` stays small.
+    #[inline(never)]
     fn poll_head(&mut self) -> Result<Progress, ParseError> {
         let State::Head(parser) = &mut self.state else { return Ok(Progress::Continue) };
         let step = if self.carry.is_empty() {
@@ -348,7 +371,7 @@ impl Framer {
                 let room = (self.limits.max_head() + 2).saturating_sub(self.carry.len()).max(1);
                 let take = line.min(room);
                 self.carry.extend_from_slice(&self.input[..take]);
-                let _ = self.input.split_to(take);
+                self.input.advance(take);
                 self.offset += take as u64;
                 let carry = &self.carry;
                 let step = parser.step(carry, |range| Bytes::copy_from_slice(&carry[range]), &self.limits)?;
@@ -556,13 +579,14 @@ fn find_end_line(finder: &memmem::Finder<'_>, data: &[u8], end_line: EndLine) ->
     }
     // No full "\r\n-------" left: a shorter prefix of it may end the data.
     let tail_start = data.len().saturating_sub(DASHES.len() - 1).max(from);
-    let mut i = tail_start;
-    while let Some(j) = memchr::memchr(b'\r', &data[i..]) {
-        let at = i + j;
-        if DASHES.starts_with(&data[at..]) {
-            return Found::Maybe { at };
+    if let Ok(tail) = <[u8; 8]>::try_from(&data[tail_start..]) {
+        // Eight bytes at once: no CR among them means nothing to hold.
+        let x = u64::from_le_bytes(tail) ^ 0x0d0d_0d0d_0d0d_0d0d;
+        if x.wrapping_sub(0x0101_0101_0101_0101) & !x & 0x8080_8080_8080_8080 == 0 {
+            return Found::None;
         }
-        i = at + 1;
     }
-    Found::None
+    (tail_start..data.len())
+        .find(|&at| data[at] == b'\r' && DASHES.starts_with(&data[at..]))
+        .map_or(Found::None, |at| Found::Maybe { at })
 }
