@@ -443,6 +443,162 @@ pub fn msrp_uri(data: &[u8]) {
     }
 }
 
+/// One step of a scripted exchange between two sessions (`msrp_session`).
+#[derive(Debug, arbitrary::Arbitrary)]
+enum SessionOp {
+    /// A sends a message of `len * 37` bytes.
+    Send { len: u16, success_report: bool, failure_report: crate::FailureReport },
+    /// A starts, feeds or closes a streamed message.
+    Stream { len: u16, last: bool },
+    /// A aborts message `handle`.
+    Abort { handle: u8 },
+    /// Up to `max * 13` pending bytes cross to B (or to A).
+    Deliver { to_b: bool, max: u16 },
+    /// Hostile bytes arrive at B (or A).
+    Inject { to_b: bool, bytes: Vec<u8> },
+    /// Virtual time moves on and timers fire.
+    Advance { millis: u16 },
+    /// A's link drops and comes back.
+    Reconnect,
+}
+
+/// Drives two sessions (A active, B passive, B streaming with small limits)
+/// through an arbitrary script of sends, aborts, partial deliveries, hostile
+/// bytes, time steps and link drops. Never panics; B never delivers a byte
+/// twice or out of order and holds no more than its limit; once time has
+/// passed every timeout, no transaction and no timer is left.
+pub fn msrp_session(data: &[u8]) {
+    use crate::reassembly::DeliveryMode;
+    use crate::session::{Command, Event, Input, LinkRole, MessageHandle, Output, Session, SessionConfig};
+    use std::collections::HashMap;
+    use std::time::{Duration, Instant};
+
+    struct Counter(u64);
+    impl crate::IdSource for Counter {
+        fn fill(&mut self, out: &mut [u8]) {
+            for b in out {
+                self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                *b = (self.0 >> 33) as u8;
+            }
+        }
+    }
+
+    let mut u = arbitrary::Unstructured::new(data);
+    let Ok(ops) = <Vec<SessionOp> as arbitrary::Arbitrary>::arbitrary(&mut u) else { return };
+    let parse = |s: &str| MsrpUri::parse_str(s).ok();
+    let (Some(a_uri), Some(b_uri)) =
+        (parse("msrp://a.example.com:7777/aaaaaaaaaaaa;tcp"), parse("msrp://b.example.com:8888/bbbbbbbbbbbb;tcp"))
+    else {
+        return;
+    };
+    #[expect(clippy::disallowed_methods, reason = "one real epoch for the sessions' virtual clock")]
+    let mut now = Instant::now();
+    let mut a_config = SessionConfig::new(a_uri.clone(), vec![b_uri.clone()], LinkRole::Active);
+    a_config.write_quantum = 3000;
+    let mut b_config = SessionConfig::new(b_uri, vec![a_uri], LinkRole::Passive);
+    b_config.reassembly.mode = DeliveryMode::Streaming;
+    b_config.reassembly.max_held_bytes = 64 * 1024;
+    b_config.reassembly.max_message_size = 1 << 20;
+    let held_limit = b_config.reassembly.max_held_bytes;
+    let mut a = Session::new(a_config, now, Box::new(Counter(1)));
+    let mut b = Session::new(b_config, now, Box::new(Counter(2)));
+    let _ = a.handle(now, Input::LinkUp);
+    let _ = b.handle(now, Input::LinkUp);
+    let mut to_b: Vec<u8> = Vec::new();
+    let mut to_a: Vec<u8> = Vec::new();
+    let mut next_handle = 0u64;
+    let mut streaming: Option<MessageHandle> = None;
+    let mut delivered: HashMap<crate::MessageId, u64> = HashMap::new();
+
+    let drain = |session: &mut Session, wire: &mut Vec<u8>, delivered: &mut HashMap<crate::MessageId, u64>| {
+        while let Some(output) = session.poll_output() {
+            match output {
+                Output::Transmit(t) => {
+                    wire.extend_from_slice(&t.head);
+                    wire.extend_from_slice(&t.body);
+                    wire.extend_from_slice(&t.end_line);
+                }
+                Output::Event(Event::ChunkReceived { message_id, offset, data }) => {
+                    let next = delivered.entry(message_id).or_insert(0);
+                    assert_eq!(offset, *next, "streamed bytes out of order or twice");
+                    *next += data.len() as u64;
+                }
+                Output::Event(_) => {}
+            }
+        }
+    };
+
+    for op in ops.into_iter().take(200) {
+        match op {
+            SessionOp::Send { len, success_report, failure_report } => {
+                next_handle += 1;
+                let body = Bytes::from((0..usize::from(len) * 37).map(|i| i as u8).collect::<Vec<u8>>());
+                let handle = MessageHandle::new(next_handle);
+                let send =
+                    Command::Send { handle, content_type: "text/plain".into(), body, success_report, failure_report };
+                let _ = a.handle(now, Input::Command(send));
+            }
+            SessionOp::Stream { len, last } => {
+                let handle = *streaming.get_or_insert_with(|| {
+                    next_handle += 1;
+                    let handle = MessageHandle::new(next_handle);
+                    let start = Command::SendStream {
+                        handle,
+                        content_type: "text/plain".into(),
+                        success_report: true,
+                        failure_report: crate::FailureReport::Yes,
+                    };
+                    let _ = a.handle(now, Input::Command(start));
+                    handle
+                });
+                let data = Bytes::from(vec![b'-'; usize::from(len % 4096)]);
+                let _ = a.handle(now, Input::Command(Command::StreamData { handle, data, last }));
+                if last {
+                    streaming = None;
+                }
+            }
+            SessionOp::Abort { handle } => {
+                let _ = a.handle(now, Input::Command(Command::Abort { handle: MessageHandle::new(u64::from(handle)) }));
+            }
+            SessionOp::Deliver { to_b: forward, max } => {
+                let (wire, target) = if forward { (&mut to_b, &mut b) } else { (&mut to_a, &mut a) };
+                let n = wire.len().min(usize::from(max) * 13 + 1);
+                let bytes = Bytes::from(wire.drain(..n).collect::<Vec<u8>>());
+                let _ = target.handle(now, Input::Received(bytes));
+            }
+            SessionOp::Inject { to_b: forward, bytes } => {
+                let target = if forward { &mut b } else { &mut a };
+                let _ = target.handle(now, Input::Received(Bytes::from(bytes)));
+            }
+            SessionOp::Advance { millis } => {
+                now += Duration::from_millis(u64::from(millis) * 50);
+                let _ = a.handle(now, Input::Timeout);
+                let _ = b.handle(now, Input::Timeout);
+            }
+            SessionOp::Reconnect => {
+                let _ = a.handle(now, Input::LinkDown);
+                let _ = b.handle(now, Input::LinkDown);
+                to_a.clear();
+                to_b.clear();
+                streaming = None;
+                let _ = a.handle(now, Input::LinkUp);
+                let _ = b.handle(now, Input::LinkUp);
+            }
+        }
+        drain(&mut a, &mut to_b, &mut HashMap::new());
+        drain(&mut b, &mut to_a, &mut delivered);
+        assert!(b.held_bytes() <= held_limit, "held {} > {held_limit}", b.held_bytes());
+    }
+    // Every transaction ends: after the timeout nothing is pending.
+    now += Duration::from_secs(31);
+    let _ = a.handle(now, Input::Timeout);
+    let _ = b.handle(now, Input::Timeout);
+    drain(&mut a, &mut to_b, &mut HashMap::new());
+    drain(&mut b, &mut to_a, &mut delivered);
+    assert_eq!(a.open_transactions(), 0, "a transaction outlived its timeout");
+    assert_eq!(a.poll_timeout(), None, "a timer outlived its transaction");
+}
+
 #[cfg(test)]
 mod tests {
     //! Runs the fuzz targets over seeded mutations of the conformance vectors,
@@ -659,6 +815,21 @@ mod tests {
         for data in [&b""[..], b"M", b"MSRP", b"\r\n", b"msrp://", b"msrp://a;tcp", b"msrp://a:1/b;t"] {
             msrp_frame(data);
             msrp_uri(data);
+        }
+    }
+
+    #[test]
+    fn msrp_session_survives_seeded_scripts() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..300 {
+            let mut data = vec![0u8; 2048];
+            for b in &mut data {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                *b = state as u8;
+            }
+            msrp_session(&data);
         }
     }
 }

@@ -339,6 +339,8 @@ struct Chunk {
 #[derive(Debug)]
 struct Transaction {
     handle: MessageHandle,
+    /// `Failure-Report: partial`: silence means success.
+    partial: bool,
     /// Its key in the timer table.
     timer: Option<(Instant, u64)>,
 }
@@ -363,7 +365,8 @@ pub struct Session {
     config: SessionConfig,
     ids: Box<dyn IdSource + Send>,
     encoder: Encoder,
-    framer: Option<Framer>,
+    /// Only for [`Input::Received`]: boxed, so sessions on shared links stay small.
+    framer: Option<Box<Framer>>,
     reassembler: Reassembler,
     last_now: Instant,
     link_up: bool,
@@ -478,9 +481,9 @@ impl Session {
             Input::Frame(event) => self.frame(event),
             Input::Received(bytes) => {
                 let limits = self.config.limits.clone();
-                let framer = self.framer.get_or_insert_with(|| Framer::new(limits));
+                let framer = self.framer.get_or_insert_with(|| Box::new(Framer::new(limits)));
                 framer.handle_segment(bytes);
-                while let Some(event) = self.framer.as_mut().and_then(Framer::poll_event) {
+                while let Some(event) = self.framer.as_mut().and_then(|f| f.poll_event()) {
                     match event {
                         Ok(event) => self.frame(event),
                         Err(error) => {
@@ -763,18 +766,22 @@ impl Session {
         // RFC 4975 s.7.1.1: for Failure-Report "yes" the sender runs a 30 s
         // timer "from the time the last byte of the transaction is sent";
         // "partial" needs no timer; "no" gets no response at all.
-        let deadline = match message.failure_report {
-            FailureReport::Yes => Some(self.last_now + self.config.transaction_timeout),
-            FailureReport::Partial => None,
+        let partial = match message.failure_report {
+            FailureReport::Yes => false,
+            // No timer is owed to the user, but an error response may still
+            // come: keep the transaction as long as a response could, then
+            // forget it as a success.
+            FailureReport::Partial => true,
             FailureReport::No => return,
         };
+        let deadline = Some(self.last_now + self.config.transaction_timeout);
         message.awaiting += usize::from(message.failure_report == FailureReport::Yes);
         let timer = deadline.map(|at| {
             self.timer_seq += 1;
             self.timers.insert((at, self.timer_seq), transaction_id.clone());
             (at, self.timer_seq)
         });
-        self.transactions.insert(transaction_id.clone(), Transaction { handle, timer });
+        self.transactions.insert(transaction_id.clone(), Transaction { handle, partial, timer });
     }
 
     /// Reports a message as sent when nothing more is owed on it.
@@ -825,6 +832,9 @@ impl Session {
             }
             let transaction_id = entry.remove();
             if let Some(transaction) = self.transactions.remove(&transaction_id) {
+                if transaction.partial {
+                    continue;
+                }
                 // RFC 4975 s.7.1.1: "the element MUST inform the user that the
                 // request probably failed"; s.10.4: 408.
                 self.fail(transaction.handle, 408, "no response within the transaction timeout");

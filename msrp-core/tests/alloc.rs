@@ -12,19 +12,26 @@ use msrp_core::{Framer, FramerEvent, Limits};
 struct Counting;
 
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
+/// The counters are global: the tests of this file run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
         // SAFETY: forwarded unchanged to the system allocator.
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
         // SAFETY: forwarded unchanged to the system allocator.
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        LIVE_BYTES.fetch_add(new_size, Ordering::Relaxed);
+        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
         // SAFETY: forwarded unchanged to the system allocator.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -65,6 +72,7 @@ fn allocations_while_parsing(segments: &[Bytes]) -> (usize, u64) {
 
 #[test]
 fn parsing_allocates_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     // Three frames in one segment.
     let mut one = frame("tx000001", 200);
     one.extend(frame("tx000002", 0));
@@ -83,4 +91,37 @@ fn parsing_allocates_nothing() {
     let segments: Vec<Bytes> = (0..big.len()).step_by(1460).map(|i| big.slice(i..(i + 1460).min(big.len()))).collect();
     let (count, body) = allocations_while_parsing(&segments);
     assert_eq!((count, body), (0, 1 << 20));
+}
+
+struct Counter(u64);
+
+impl msrp_core::IdSource for Counter {
+    fn fill(&mut self, out: &mut [u8]) {
+        for b in out {
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1);
+            *b = (self.0 >> 33) as u8;
+        }
+    }
+}
+
+/// The heap an idle session holds (its URIs, id source and empty queues):
+/// at most 2 KiB.
+#[test]
+#[expect(clippy::disallowed_methods, reason = "one real epoch for the session's clock")]
+fn an_idle_session_holds_at_most_2_kib() {
+    use msrp_core::session::{LinkRole, Session, SessionConfig};
+    use msrp_core::MsrpUri;
+    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let now = std::time::Instant::now();
+    let before = LIVE_BYTES.load(Ordering::Relaxed);
+    let config = SessionConfig::new(
+        MsrpUri::parse_str("msrp://a.example.com:7777/aaaaaaaaaaaaaaaa;tcp").unwrap(),
+        vec![MsrpUri::parse_str("msrp://b.example.com:8888/bbbbbbbbbbbbbbbb;tcp").unwrap()],
+        LinkRole::Active,
+    );
+    let session = Session::new(config, now, Box::new(Counter(1)));
+    let heap = LIVE_BYTES.load(Ordering::Relaxed) - before;
+    eprintln!("idle session: {} bytes inline, {heap} bytes of heap", size_of_val(&session));
+    assert!(heap <= 2048, "an idle session holds {heap} heap bytes");
+    drop(session);
 }

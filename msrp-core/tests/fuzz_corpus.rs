@@ -48,6 +48,12 @@ fn msrp_frame_seeds_and_regressions() {
 }
 
 #[test]
+fn msrp_session_seeds_and_regressions() {
+    let (seeds, _) = replay("msrp_session", msrp_core::fuzzing::msrp_session);
+    assert!(seeds > 0, "no msrp_session seed");
+}
+
+#[test]
 fn msrp_uri_seeds_and_regressions() {
     let (seeds, _) = replay("msrp_uri", msrp_core::fuzzing::msrp_uri);
     assert!(seeds >= 1, "no seed replayed from {}", fuzz_dir().join("seeds/msrp_uri").display());
