@@ -43,6 +43,7 @@
 mod error;
 mod id;
 pub mod reassembly;
+pub mod router;
 pub mod session;
 pub mod uri;
 pub mod wire;

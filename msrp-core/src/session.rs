@@ -1143,6 +1143,25 @@ impl Session {
     }
 }
 
+/// The response refusing a request that no session takes (a [`crate::router::Route::Reject`]):
+/// To-Path the request's first From-Path URI, From-Path the URI it was sent to.
+/// `None` when the request asked for no failure response (RFC 4975 s.7.1.4:
+/// `Failure-Report: no`) or is not a request, or a REPORT (s.7.1.2: never answered).
+#[must_use]
+pub fn refusal(head: &FrameHead, status: u16) -> Option<Transmit> {
+    if !head.is_request() || head.method() == Some(Method::Report) || head.failure_report() == Some(FailureReport::No) {
+        return None;
+    }
+    let to_path: Vec<MsrpUri> = head.from_path_uris().take(1).collect();
+    let from_path: Vec<MsrpUri> = head.to_path_uris().take(1).collect();
+    let transaction_id = head.transaction_id();
+    let frame = Frame::response(transaction_id.clone(), status, Some(status_comment(status)), to_path, from_path);
+    let mut encoder = Encoder::new();
+    let head = encoder.head(&frame, &transaction_id);
+    let end_line = encoder.end_line(&transaction_id, Flag::End, false);
+    Some(Transmit { transaction_id, head, body: Bytes::new(), end_line })
+}
+
 fn status_comment(status: u16) -> &'static str {
     match status {
         200 => "OK",

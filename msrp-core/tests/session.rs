@@ -443,3 +443,35 @@ fn a_64_mib_message_streams_through() {
     assert_eq!(total, body.len());
     assert!(pair.a_events.iter().any(|e| matches!(e, Event::ReportReceived { status: 200, .. })));
 }
+
+#[test]
+fn a_session_bound_to_one_connection_refuses_another_with_506() {
+    use msrp_core::router::{ConnId, Route, Router};
+    use msrp_core::session::refusal;
+    // B's endpoint: one session, a router, and a framer per connection.
+    let mut router = Router::new();
+    router.add(uri(B_URI), 0usize);
+    let request = |txid: &str, to: &str| {
+        format!(
+            "MSRP {txid} SEND\r\nTo-Path: {to}\r\nFrom-Path: {A_URI}\r\nMessage-ID: m0000003\r\n\
+             Byte-Range: 1-2/2\r\nContent-Type: text/plain\r\n\r\nhi\r\n-------{txid}$\r\n"
+        )
+    };
+    let mut route = |conn: u64, wire: String| {
+        let mut framer = Framer::new(Limits::default());
+        framer.handle_segment(Bytes::from(wire));
+        let Some(Ok(FramerEvent::Head(head))) = framer.poll_event() else { panic!("no head") };
+        let to_path: Vec<MsrpUri> = head.to_path_uris().collect();
+        match router.route(ConnId::new(conn), to_path.iter()) {
+            Route::Session(s) => Ok(s),
+            Route::Reject(status) => Err(refusal(&head, status).map(|t| [t.head, t.end_line].concat())),
+        }
+    };
+    assert_eq!(route(1, request("first0001", B_URI)), Ok(0));
+    assert_eq!(route(1, request("again0001", B_URI)), Ok(0));
+    let refused = route(2, request("other0001", B_URI)).unwrap_err().unwrap();
+    assert!(refused.starts_with(b"MSRP other0001 506 "), "{}", String::from_utf8_lossy(&refused));
+    let unknown = route(2, request("nosess001", "msrp://b.example.com:8888/nope;tcp")).unwrap_err().unwrap();
+    let text = String::from_utf8_lossy(&unknown);
+    assert!(text.starts_with("MSRP nosess001 481 ") && text.contains(&format!("To-Path: {A_URI}")), "{text}");
+}
