@@ -537,25 +537,23 @@ fn scan(bytes: &[u8]) -> Result<Layout, UriError> {
         return Err(UriError::TooLong { at: MAX_LEN });
     }
     let (scheme, authority_start) = scan_scheme(bytes)?;
-    // RFC 4975 §9: the authority is followed by ["/" session-id] ";" transport, and neither "/"
-    // nor ";" can occur inside an MSRP authority, so the first of them ends it.
-    let authority_end =
-        (authority_start..bytes.len()).find(|&i| matches!(byte_at(bytes, i), Some(b'/' | b';'))).unwrap_or(bytes.len());
-    let authority = scan_authority(bytes, authority_start, authority_end)?;
+    let (authority, authority_end) = match scan_plain_authority(bytes, authority_start) {
+        Some(plain) => plain,
+        None => {
+            // RFC 4975 §9: the authority is followed by ["/" session-id] ";" transport, and
+            // neither "/" nor ";" can occur inside an MSRP authority, so the first of them ends it.
+            let authority_end = span_of(bytes, authority_start, |byte| !matches!(byte, b'/' | b';'));
+            (scan_authority(bytes, authority_start, authority_end)?, authority_end)
+        }
+    };
 
     let mut next = authority_end;
     let session_id = if byte_at(bytes, next) == Some(b'/') {
         let start = next + 1;
-        let mut end = start;
-        while let Some(byte) = byte_at(bytes, end) {
-            if byte == b';' {
-                break;
-            }
-            // RFC 4975 §9: session-id = 1*( unreserved / "+" / "=" / "/" )
-            if !SESSION_ID[usize::from(byte)] {
-                return Err(UriError::SessionId { at: end });
-            }
-            end += 1;
+        // RFC 4975 §9: session-id = 1*( unreserved / "+" / "=" / "/" )
+        let end = span_of(bytes, start, |byte| SESSION_ID[usize::from(byte)]);
+        if !matches!(byte_at(bytes, end), None | Some(b';')) {
+            return Err(UriError::SessionId { at: end });
         }
         if end == start {
             return Err(UriError::SessionId { at: start });
@@ -572,16 +570,10 @@ fn scan(bytes: &[u8]) -> Result<Layout, UriError> {
         return Err(UriError::Transport { at: next });
     }
     let transport_start = next + 1;
-    let mut transport_end = transport_start;
-    while let Some(byte) = byte_at(bytes, transport_end) {
-        if byte == b';' {
-            break;
-        }
-        // RFC 4975 §9: transport = "tcp" / 1*ALPHANUM
-        if !byte.is_ascii_alphanumeric() {
-            return Err(UriError::Transport { at: transport_end });
-        }
-        transport_end += 1;
+    // RFC 4975 §9: transport = "tcp" / 1*ALPHANUM
+    let transport_end = span_of(bytes, transport_start, |byte| byte.is_ascii_alphanumeric());
+    if !matches!(byte_at(bytes, transport_end), None | Some(b';')) {
+        return Err(UriError::Transport { at: transport_end });
     }
     if transport_end == transport_start {
         return Err(UriError::Transport { at: transport_start });
@@ -602,8 +594,60 @@ fn scan(bytes: &[u8]) -> Result<Layout, UriError> {
     })
 }
 
+/// The offset of the first byte at or after `start` that is not `allowed` (the text length if
+/// none is).
+fn span_of(bytes: &[u8], start: usize, allowed: impl Fn(u8) -> bool) -> usize {
+    let tail = bytes.get(start..).unwrap_or_default();
+    start + tail.iter().position(|&byte| !allowed(byte)).unwrap_or(tail.len())
+}
+
+/// The authority in one pass when it is the common `reg-name [":" port]` with no userinfo and no
+/// pct-encoding, followed by "/", ";" or the end; `None` for anything else (including every
+/// error), which [`scan_authority`] then scans exactly. Returns the authority and where it ends.
+fn scan_plain_authority(bytes: &[u8], start: usize) -> Option<(Authority, usize)> {
+    // RFC 3986 §3.2.2: reg-name = *( unreserved / pct-encoded / sub-delims ); REG_NAME holds
+    // none of "@", "%", "[", ":", "/", ";", so this stops where the host does.
+    let host_end = span_of(bytes, start, |byte| REG_NAME[usize::from(byte)]);
+    let host = bytes.get(start..host_end).filter(|host| !host.is_empty())?;
+    let (port, end) = match byte_at(bytes, host_end) {
+        None | Some(b'/' | b';') => (None, host_end),
+        Some(b':') => {
+            // Scanned exactly by `scan_port`; here only 1 to 5 digits fitting a u16.
+            let port_start = host_end + 1;
+            let port_end = span_of(bytes, port_start, |byte| byte.is_ascii_digit());
+            let digits = bytes.get(port_start..port_end).filter(|d| (1..=5).contains(&d.len()))?;
+            let value = digits.iter().fold(0u32, |n, &d| n * 10 + u32::from(d - b'0'));
+            let port = u16::try_from(value).ok()?;
+            (Some(port), port_end)
+        }
+        Some(_) => return None,
+    };
+    if !matches!(byte_at(bytes, end), None | Some(b'/' | b';')) {
+        return None;
+    }
+    // RFC 3986 §3.2.2: "If host matches the rule for IPv4address, then it should be considered an
+    // IPv4 address literal and not a reg-name."
+    let host_kind = if host.first().is_some_and(u8::is_ascii_digit) && is_ipv4_address(host) {
+        HostKind::Ipv4
+    } else {
+        HostKind::Name
+    };
+    // RFC 4975 §6: an IP address without a port is an error, reported by `scan_authority`.
+    if port.is_none() && host_kind != HostKind::Name {
+        return None;
+    }
+    Some((Authority { userinfo: None, host: Span::new(start, host_end), host_kind, ipv6: None, port }, end))
+}
+
 /// Returns the scheme and the offset just past `://`.
 fn scan_scheme(bytes: &[u8]) -> Result<(Scheme, usize), UriError> {
+    // Fast path for the exact spellings; the loop below locates any error.
+    if bytes.get(..7).is_some_and(|s| s.eq_ignore_ascii_case(b"msrp://")) {
+        return Ok((Scheme::Msrp, 7));
+    }
+    if bytes.get(..8).is_some_and(|s| s.eq_ignore_ascii_case(b"msrps://")) {
+        return Ok((Scheme::Msrps, 8));
+    }
     // RFC 4975 §9: msrp-scheme = "msrp" / "msrps"; ABNF quoted strings are case-insensitive
     // (RFC 5234 §2.3).
     for (index, &expected) in b"msrp".iter().enumerate() {
@@ -789,10 +833,7 @@ fn scan_params(bytes: &[u8], start: usize) -> Result<(), UriError> {
 
 /// Scans a non-empty token at `start`; returns where it ends.
 fn scan_token(bytes: &[u8], start: usize) -> Result<usize, UriError> {
-    let mut end = start;
-    while byte_at(bytes, end).is_some_and(|byte| TOKEN[usize::from(byte)]) {
-        end += 1;
-    }
+    let end = span_of(bytes, start, |byte| TOKEN[usize::from(byte)]);
     if end == start {
         return Err(UriError::Param { at: start });
     }
@@ -1356,6 +1397,42 @@ mod tests {
             prefixed.extend_from_slice(&bytes);
             let _ = validate(&prefixed);
         }
+    }
+
+    /// The one-pass authority scan agrees with the exact one wherever it answers.
+    #[test]
+    fn plain_authority_matches_exact_scan() {
+        let mut rng = XorShift(0x0bad_5eed_1234_5678);
+        let alphabet = b"msrp:/[]@;=%.-_~+!0123456789abcdefxyz \xff";
+        let mut answered = 0;
+        for &(text, ..) in VALID {
+            for round in 0..2000 {
+                let mut bytes = text.as_bytes().to_vec();
+                for _ in 0..(round % 3) {
+                    let position = (rng.next() % (bytes.len() as u64 + 1)) as usize;
+                    let byte = alphabet[(rng.next() % alphabet.len() as u64) as usize];
+                    match rng.next() % 3 {
+                        0 if position < bytes.len() => bytes[position] = byte,
+                        1 if position < bytes.len() => {
+                            bytes.remove(position);
+                        }
+                        _ => bytes.insert(position, byte),
+                    }
+                }
+                let Ok((_, start)) = scan_scheme(&bytes) else { continue };
+                let Some((plain, end)) = scan_plain_authority(&bytes, start) else { continue };
+                answered += 1;
+                let exact_end = span_of(&bytes, start, |byte| !matches!(byte, b'/' | b';'));
+                assert_eq!(end, exact_end, "{bytes:?}");
+                let exact = scan_authority(&bytes, start, exact_end).unwrap();
+                assert_eq!(
+                    (plain.userinfo, plain.host, plain.host_kind, plain.ipv6, plain.port),
+                    (exact.userinfo, exact.host, exact.host_kind, exact.ipv6, exact.port),
+                    "{bytes:?}"
+                );
+            }
+        }
+        assert!(answered > 1000, "{answered}");
     }
 
     /// Builds a URI that §6.1 says equals `uri` but is spelled differently.

@@ -54,6 +54,10 @@ pub(crate) fn check_ident(s: &[u8]) -> Result<(), usize> {
 
 /// Checks `utf8text`; returns the index of the first bad byte.
 pub(crate) fn check_utf8text(s: &[u8]) -> Result<(), usize> {
+    // Fast path: printable ASCII and HTAB; anything else takes the exact path below.
+    if plain_text_len(s) == s.len() {
+        return Ok(());
+    }
     match s.iter().position(|&b| !TEXT_ASCII[usize::from(b)]) {
         None => Ok(()),
         Some(first) => match std::str::from_utf8(&s[first..]) {
@@ -65,6 +69,53 @@ pub(crate) fn check_utf8text(s: &[u8]) -> Result<(), usize> {
             },
         },
     }
+}
+
+/// Whether `b` is HTAB or %x20-7E, the ASCII part of `utf8text`.
+const fn is_plain_text(b: u8) -> bool {
+    b.wrapping_sub(0x20) < 0x5F || b == b'\t'
+}
+
+/// Whether all of `chunk` [`is_plain_text`]. Written without an early exit so
+/// that it compiles to a few vector compares.
+fn all_plain_text(chunk: &[u8; 16]) -> bool {
+    chunk.iter().fold(true, |ok, &b| ok & is_plain_text(b))
+}
+
+/// The length of the prefix of `s` that is HTAB or %x20-7E: the index of the
+/// first other byte (CR, LF, another control, or non-ASCII), or `s.len()`.
+pub(crate) fn plain_text_len(s: &[u8]) -> usize {
+    // Skip whole plain 16-byte chunks, then locate the first other byte a word
+    // at a time.
+    let at = s.chunks_exact(16).take_while(|&chunk| chunk.try_into().is_ok_and(all_plain_text)).count() * 16;
+    let rest = s.get(at..).unwrap_or_default();
+    let mut words = rest.chunks_exact(8);
+    let mut at = at;
+    for word in words.by_ref() {
+        let bad = word.try_into().map_or(H, |w| non_text_bytes(u64::from_le_bytes(w)));
+        if bad != 0 {
+            return at + (bad.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    let tail = words.remainder();
+    at + tail.iter().position(|&b| !TEXT_ASCII[usize::from(b)]).unwrap_or(tail.len())
+}
+
+/// Bytes with only their low bit set, and with only their high bit set.
+const L: u64 = 0x0101_0101_0101_0101;
+const H: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `x` that is not [`is_plain_text`], all other
+/// bits clear. No operation carries between bytes: the sums add to bytes
+/// below 0x80 and stay below 0x100.
+const fn non_text_bytes(x: u64) -> u64 {
+    let high = x & H;
+    let low = x & !H;
+    let below_space = !(low + 0x60 * L) & H;
+    let del = (low + L) & H;
+    let tab = !((low ^ (0x09 * L)) + 0x7F * L) & H;
+    high | (below_space & !tab) | del
 }
 
 /// Checks `token`; returns the index of the first bad byte (0 for an empty token).
@@ -80,17 +131,28 @@ pub(crate) fn check_token(s: &[u8]) -> Result<(), usize> {
 
 /// Parses `1*DIGIT` as u64; `None` on an empty string, a non-digit or overflow.
 pub(crate) fn parse_u64(s: &[u8]) -> Option<u64> {
-    if s.is_empty() {
+    match leading_u64(s)? {
+        (n, []) => Some(n),
+        _ => None,
+    }
+}
+
+/// Parses the `1*DIGIT` that starts `s` as u64 and returns it with the bytes
+/// after it; `None` when `s` does not start with a digit or the number
+/// overflows.
+pub(crate) fn leading_u64(s: &[u8]) -> Option<(u64, &[u8])> {
+    let digits = s.iter().position(|b| !b.is_ascii_digit()).unwrap_or(s.len());
+    if digits == 0 {
         return None;
     }
-    let mut n: u64 = 0;
-    for &b in s {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
-    }
-    Some(n)
+    let (number, rest) = s.split_at(digits);
+    // Up to 19 digits always fit a u64; only longer numbers need checking.
+    let n = if digits <= 19 {
+        number.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'))
+    } else {
+        number.iter().try_fold(0u64, |n, &d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))?
+    };
+    Some((n, rest))
 }
 
 #[cfg(test)]
@@ -114,6 +176,39 @@ mod tests {
         assert_eq!(check_utf8text(b"a\xff"), Err(1));
         assert_eq!(check_utf8text(b"a\x01"), Err(1));
         assert_eq!(check_utf8text("\u{e9}\u{7f}".as_bytes()), Err(2));
+        assert_eq!(check_utf8text(b"plain ASCII text ~ with\ttabs, longer than one vector"), Ok(()));
+        assert_eq!(check_utf8text(b"0123456789abcdef0123456789abcdef\x7f"), Err(32));
+        assert_eq!(check_utf8text(b"0123456789abcdef0123456789abcdef\r\n"), Err(32));
+        assert_eq!(check_utf8text(b""), Ok(()));
+    }
+
+    #[test]
+    fn plain_text_prefix() {
+        for len in 0..40 {
+            for bad in [b'\r', b'\n', 0, 0x1f, 0x7f, 0x80, 0xff] {
+                let mut s = vec![b'a'; len];
+                assert_eq!(plain_text_len(&s), len);
+                for at in 0..len {
+                    s.fill(b'\t');
+                    s[at] = bad;
+                    assert_eq!(plain_text_len(&s), at);
+                    s[len - 1] = bad;
+                    assert_eq!(plain_text_len(&s), at);
+                }
+            }
+        }
+        for b in 0..=255u8 {
+            assert_eq!(is_plain_text(b), TEXT_ASCII[usize::from(b)], "{b}");
+            for lane in 0..8 {
+                for other in [b'a', b'\t', 0, 0x7f, 0xff] {
+                    let mut word = [other; 8];
+                    word[lane] = b;
+                    let bad = non_text_bytes(u64::from_le_bytes(word));
+                    let expected = word.map(|b| if is_plain_text(b) { 0 } else { 0x80 });
+                    assert_eq!(bad, u64::from_le_bytes(expected), "{word:?}");
+                }
+            }
+        }
     }
 
     #[test]
@@ -122,5 +217,10 @@ mod tests {
         assert_eq!(parse_u64(b"18446744073709551616"), None);
         assert_eq!(parse_u64(b""), None);
         assert_eq!(parse_u64(b"1a"), None);
+        assert_eq!(parse_u64(b"9999999999999999999"), Some(9_999_999_999_999_999_999));
+        assert_eq!(parse_u64(b"000000000000000000000000007"), Some(7));
+        assert_eq!(leading_u64(b"12-3"), Some((12, &b"-3"[..])));
+        assert_eq!(leading_u64(b"-3"), None);
+        assert_eq!(leading_u64(b"99999999999999999999/"), None);
     }
 }

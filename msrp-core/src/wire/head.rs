@@ -5,7 +5,7 @@ use std::fmt;
 
 use bytes::Bytes;
 
-use super::chars::{check_ident, check_token, check_utf8text, parse_u64, TOKEN};
+use super::chars::{check_ident, check_token, check_utf8text, leading_u64, parse_u64, plain_text_len, TOKEN};
 use crate::error::ParseError;
 use crate::id::{MessageId, TransactionId};
 use crate::uri::{self, MsrpUri};
@@ -93,14 +93,16 @@ impl ByteRange {
     /// `Err(())` when the value is not such a range or a number overflows u64.
     #[allow(clippy::result_unit_err, reason = "the framer attaches the offset")]
     pub fn parse(value: &[u8]) -> Result<Self, ()> {
-        let dash = memchr::memchr(b'-', value).ok_or(())?;
-        let slash = memchr::memchr(b'/', value).ok_or(())?;
-        if slash < dash {
+        // RFC 4975 s.9: Byte-Range = "Byte-Range:" SP range-start "-" range-end "/" total;
+        // range-start = 1*DIGIT; range-end = 1*DIGIT / "*"; total = 1*DIGIT / "*"
+        let (start, rest) = leading_u64(value).ok_or(())?;
+        let rest = rest.strip_prefix(b"-").ok_or(())?;
+        let (end, rest) = leading_star_or_u64(rest)?;
+        let rest = rest.strip_prefix(b"/").ok_or(())?;
+        let (total, rest) = leading_star_or_u64(rest)?;
+        if !rest.is_empty() {
             return Err(());
         }
-        let start = parse_u64(&value[..dash]).ok_or(())?;
-        let end = star_or_u64(&value[dash + 1..slash])?;
-        let total = star_or_u64(&value[slash + 1..])?;
         let range = Self { start, end, total };
         if range.is_coherent() {
             Ok(range)
@@ -143,11 +145,11 @@ impl fmt::Display for ByteRange {
     }
 }
 
-fn star_or_u64(s: &[u8]) -> Result<Option<u64>, ()> {
-    if s == b"*" {
-        Ok(None)
-    } else {
-        parse_u64(s).map(Some).ok_or(())
+/// Parses the `"*" / 1*DIGIT` that starts `s`; returns it and the bytes after it.
+fn leading_star_or_u64(s: &[u8]) -> Result<(Option<u64>, &[u8]), ()> {
+    match s.strip_prefix(b"*") {
+        Some(rest) => Ok((None, rest)),
+        None => leading_u64(s).map(|(n, rest)| (Some(n), rest)).ok_or(()),
     }
 }
 
@@ -572,8 +574,9 @@ pub(crate) struct HeadParser {
 
 /// Result of looking for a line at the parser's cursor.
 enum Line {
-    /// A complete line `[start, end)`, its CRLF at `end`.
-    Complete(usize),
+    /// A complete line `[start, end)`, its CRLF at `end`; `true` when every
+    /// byte of it is HTAB or %x20-7E (so any part of it is `utf8text`).
+    Complete(usize, bool),
     NeedMore,
 }
 
@@ -643,7 +646,15 @@ impl HeadParser {
         let cap = line_cap.min(head_cap);
         let window_end = (cap + 1).min(data.len());
         let window = data.get(start..window_end).unwrap_or_default();
-        match memchr::memchr2(b'\r', b'\n', window) {
+        // CR and LF are not plain text, so the first CR or LF is at or after
+        // the plain prefix, and usually right at its end.
+        let plain = plain_text_len(window);
+        let found = match window.get(plain) {
+            Some(b'\r' | b'\n') => Some(plain),
+            Some(_) => memchr::memchr2(b'\r', b'\n', &window[plain..]).map(|i| plain + i),
+            None => None,
+        };
+        match found {
             Some(i) => {
                 let p = start + i;
                 if window[i] == b'\n' {
@@ -652,7 +663,7 @@ impl HeadParser {
                 }
                 match data.get(p + 1) {
                     None => Ok(Line::NeedMore),
-                    Some(b'\n') => Ok(Line::Complete(p)),
+                    Some(b'\n') => Ok(Line::Complete(p, i == plain)),
                     Some(_) => Err(ParseError::LineEnding { at: self.at(p) }),
                 }
             }
@@ -684,9 +695,9 @@ impl HeadParser {
             }
         }
         loop {
-            let end = match self.find_line(data, limits)? {
+            let (end, plain) = match self.find_line(data, limits)? {
                 Line::NeedMore => return Ok(HeadStep::NeedMore),
-                Line::Complete(end) => end,
+                Line::Complete(end, plain) => (end, plain),
             };
             let start = self.line_start;
             let line = &data[start..end];
@@ -704,7 +715,7 @@ impl HeadParser {
                     if usize::from(self.header_count) > limits.max_headers() {
                         return Err(ParseError::TooManyHeaders { at: self.at(start), limit: limits.max_headers() });
                     }
-                    if let Err(error) = self.header_line(line, start) {
+                    if let Err(error) = self.header_line(line, start, plain) {
                         // A header-level error leaves the framing intact: the
                         // transaction id is known, so skip to its end-line.
                         self.line_start = next;
@@ -853,7 +864,7 @@ impl HeadParser {
         Ok(())
     }
 
-    fn header_line(&mut self, line: &[u8], start: usize) -> Result<(), ParseError> {
+    fn header_line(&mut self, line: &[u8], start: usize, plain: bool) -> Result<(), ParseError> {
         // RFC 4975 s.9: ext-header = hname ":" SP hval; hname = ALPHA *token
         // (RFC 4976 s.5: MSRP has no line folding, so a leading SP is an error.)
         let header_err = |i: usize| ParseError::Header { at: self.at(start + i) };
@@ -867,21 +878,23 @@ impl HeadParser {
         if line.get(colon + 1) != Some(&b' ') {
             return Err(header_err(colon + 1));
         }
-        let name = &line[..colon];
-        let value = &line[colon + 2..];
+        let (name, value) = line.split_at(colon);
+        let value = value.get(2..).unwrap_or_default();
         let at = start + colon + 2;
-        check_utf8text(value).map_err(|i| header_err(colon + 2 + i))?;
+        if !plain {
+            check_utf8text(value).map_err(|i| header_err(colon + 2 + i))?;
+        }
         let value_err = self.at(at);
-        let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+        let known = KnownHeader::of(name);
 
         match self.stage {
             Stage::ToPath | Stage::FromPath => {
                 let (want, span) = if self.stage == Stage::ToPath {
-                    ("To-Path", &mut self.to_path)
+                    (KnownHeader::ToPath, &mut self.to_path)
                 } else {
-                    ("From-Path", &mut self.from_path)
+                    (KnownHeader::FromPath, &mut self.from_path)
                 };
-                if !name.eq_ignore_ascii_case(want.as_bytes()) {
+                if known != want {
                     return Err(ParseError::PathOrder { at: self.at(start) });
                 }
                 *span = Span::new(at, at + value.len());
@@ -896,75 +909,146 @@ impl HeadParser {
             Stage::StartLine | Stage::Headers => {}
         }
 
-        if is("To-Path") || is("From-Path") {
-            return Err(ParseError::DuplicateHeader { at: self.at(start) });
-        } else if is("Message-ID") {
-            self.once(seen::MESSAGE_ID, start)?;
-            // Message-ID = "Message-ID:" SP ident
-            check_ident(value).map_err(|_| ParseError::MessageId { at: value_err })?;
-            self.message_id = Some(Span::new(at, at + value.len()));
-        } else if is("Byte-Range") {
-            self.once(seen::BYTE_RANGE, start)?;
-            self.byte_range = Some(ByteRange::parse(value).map_err(|()| ParseError::ByteRange { at: value_err })?);
-        } else if is("Success-Report") {
-            self.once(seen::SUCCESS_REPORT, start)?;
-            // Success-Report = "Success-Report:" SP ("yes" / "no"), case-insensitive (RFC 5234 s.2.3)
-            self.success_report = Some(match value {
-                v if v.eq_ignore_ascii_case(b"yes") => true,
-                v if v.eq_ignore_ascii_case(b"no") => false,
-                _ => return Err(ParseError::ReportPolicy { at: value_err }),
-            });
-        } else if is("Failure-Report") {
-            self.once(seen::FAILURE_REPORT, start)?;
-            // Failure-Report = "Failure-Report:" SP ("yes" / "no" / "partial")
-            self.failure_report = Some(match value {
-                v if v.eq_ignore_ascii_case(b"yes") => FailureReport::Yes,
-                v if v.eq_ignore_ascii_case(b"no") => FailureReport::No,
-                v if v.eq_ignore_ascii_case(b"partial") => FailureReport::Partial,
-                _ => return Err(ParseError::ReportPolicy { at: value_err }),
-            });
-        } else if is("Status") {
-            self.once(seen::STATUS, start)?;
-            self.status = Some(parse_status(value, at).ok_or(ParseError::Status { at: value_err })?);
-        } else if is("Content-Type") {
-            // Content-Type = "Content-Type:" SP media-type
-            check_media_type(value).map_err(|i| ParseError::ContentType { at: self.at(at + i) })?;
-            self.content_type = Some(Span::new(at, at + value.len()));
-            self.stage = Stage::AfterContentType;
-        } else if is("Use-Path") {
-            self.once(seen::USE_PATH, start)?;
-            check_path(value).map_err(|i| ParseError::Path { at: self.at(at + i) })?;
-        } else if is("Expires") || is("Min-Expires") || is("Max-Expires") {
-            let bit = if is("Expires") {
-                seen::EXPIRES
-            } else if is("Min-Expires") {
-                seen::MIN_EXPIRES
-            } else {
-                seen::MAX_EXPIRES
-            };
-            self.once(bit, start)?;
-            // RFC 4976 s.10: Expires = "Expires:" SP 1*DIGIT (a u32 number of seconds)
-            let ok = value.iter().all(u8::is_ascii_digit)
-                && std::str::from_utf8(value).ok().and_then(|v| v.parse::<u32>().ok()).is_some();
-            if !ok {
-                return Err(ParseError::Expires { at: value_err });
+        match known {
+            KnownHeader::ToPath | KnownHeader::FromPath => {
+                return Err(ParseError::DuplicateHeader { at: self.at(start) });
             }
-        } else if name.len() > 8 && name[..8].eq_ignore_ascii_case(b"Content-") && self.first_mime.is_none() {
-            // Other-Mime-header: only meaningful with a body (checked at the end of the head).
-            self.first_mime = Some(start);
+            KnownHeader::MessageId => {
+                self.once(seen::MESSAGE_ID, start)?;
+                // Message-ID = "Message-ID:" SP ident
+                check_ident(value).map_err(|_| ParseError::MessageId { at: value_err })?;
+                self.message_id = Some(Span::new(at, at + value.len()));
+            }
+            KnownHeader::ByteRange => {
+                self.once(seen::BYTE_RANGE, start)?;
+                self.byte_range = Some(ByteRange::parse(value).map_err(|()| ParseError::ByteRange { at: value_err })?);
+            }
+            KnownHeader::SuccessReport => {
+                self.once(seen::SUCCESS_REPORT, start)?;
+                // Success-Report = "Success-Report:" SP ("yes" / "no"), case-insensitive (RFC 5234 s.2.3)
+                self.success_report = Some(match value {
+                    v if v.eq_ignore_ascii_case(b"yes") => true,
+                    v if v.eq_ignore_ascii_case(b"no") => false,
+                    _ => return Err(ParseError::ReportPolicy { at: value_err }),
+                });
+            }
+            KnownHeader::FailureReport => {
+                self.once(seen::FAILURE_REPORT, start)?;
+                // Failure-Report = "Failure-Report:" SP ("yes" / "no" / "partial")
+                self.failure_report = Some(match value {
+                    v if v.eq_ignore_ascii_case(b"yes") => FailureReport::Yes,
+                    v if v.eq_ignore_ascii_case(b"no") => FailureReport::No,
+                    v if v.eq_ignore_ascii_case(b"partial") => FailureReport::Partial,
+                    _ => return Err(ParseError::ReportPolicy { at: value_err }),
+                });
+            }
+            KnownHeader::Status => {
+                self.once(seen::STATUS, start)?;
+                self.status = Some(parse_status(value, at).ok_or(ParseError::Status { at: value_err })?);
+            }
+            KnownHeader::ContentType => {
+                // Content-Type = "Content-Type:" SP media-type
+                check_media_type(value).map_err(|i| ParseError::ContentType { at: self.at(at + i) })?;
+                self.content_type = Some(Span::new(at, at + value.len()));
+                self.stage = Stage::AfterContentType;
+            }
+            KnownHeader::UsePath => {
+                self.once(seen::USE_PATH, start)?;
+                check_path(value).map_err(|i| ParseError::Path { at: self.at(at + i) })?;
+            }
+            KnownHeader::Expires | KnownHeader::MinExpires | KnownHeader::MaxExpires => {
+                let bit = match known {
+                    KnownHeader::Expires => seen::EXPIRES,
+                    KnownHeader::MinExpires => seen::MIN_EXPIRES,
+                    _ => seen::MAX_EXPIRES,
+                };
+                self.once(bit, start)?;
+                // RFC 4976 s.10: Expires = "Expires:" SP 1*DIGIT (a u32 number of seconds)
+                if !parse_u64(value).is_some_and(|n| n <= u64::from(u32::MAX)) {
+                    return Err(ParseError::Expires { at: value_err });
+                }
+            }
+            KnownHeader::Other => {
+                if name.len() > 8
+                    && name.get(..8).is_some_and(|p| token_eq_lower(p, b"content-"))
+                    && self.first_mime.is_none()
+                {
+                    // Other-Mime-header: only meaningful with a body (checked at the end of the head).
+                    self.first_mime = Some(start);
+                }
+            }
         }
         Ok(())
     }
 }
 
+/// The header names the parser acts on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KnownHeader {
+    ToPath,
+    FromPath,
+    MessageId,
+    ByteRange,
+    SuccessReport,
+    FailureReport,
+    Status,
+    ContentType,
+    UsePath,
+    Expires,
+    MinExpires,
+    MaxExpires,
+    Other,
+}
+
+impl KnownHeader {
+    /// Classifies a header name (all `token` bytes, compared case-insensitively):
+    /// its length and first letter pick one candidate, compared once.
+    fn of(name: &[u8]) -> Self {
+        let (want, known): (&[u8], Self) = match (name.len(), name.first().map_or(0, |b| b | 0x20)) {
+            (7, b't') => (b"to-path", Self::ToPath),
+            (9, b'f') => (b"from-path", Self::FromPath),
+            (10, b'm') => (b"message-id", Self::MessageId),
+            (10, b'b') => (b"byte-range", Self::ByteRange),
+            (14, b's') => (b"success-report", Self::SuccessReport),
+            (14, b'f') => (b"failure-report", Self::FailureReport),
+            (6, b's') => (b"status", Self::Status),
+            (12, b'c') => (b"content-type", Self::ContentType),
+            (8, b'u') => (b"use-path", Self::UsePath),
+            (7, b'e') => (b"expires", Self::Expires),
+            (11, b'm') if name.get(1).is_some_and(|b| b | 0x20 == b'i') => (b"min-expires", Self::MinExpires),
+            (11, b'm') => (b"max-expires", Self::MaxExpires),
+            _ => return Self::Other,
+        };
+        if token_eq_lower(name, want) {
+            known
+        } else {
+            Self::Other
+        }
+    }
+}
+
+/// Case-insensitive equality of `name`, made of `token` bytes, with `lower`,
+/// made of lowercase letters and "-". Setting bit 0x20 maps a letter of either
+/// case to its lowercase and keeps "-"; the only other byte it maps onto one of
+/// them is CR (onto "-"), which is not a `token` byte. Folded without an early
+/// exit so that it compiles to a few word operations.
+fn token_eq_lower(name: &[u8], lower: &[u8]) -> bool {
+    name.len() == lower.len() && name.iter().zip(lower).fold(0u8, |diff, (&a, &b)| diff | ((a | 0x20) ^ b)) == 0
+}
+
 /// Checks `MSRP-URI *( SP MSRP-URI )`; returns the index of the first bad byte.
 fn check_path(value: &[u8]) -> Result<(), usize> {
     let mut pos = 0;
-    for uri in value.split(|&b| b == b' ') {
+    loop {
+        let rest = value.get(pos..).unwrap_or_default();
+        let len = memchr::memchr(b' ', rest).unwrap_or(rest.len());
+        let uri = &rest[..len];
         uri::validate(uri).map_err(|e| pos + e.offset().min(uri.len()))?;
-        pos += uri.len() + 1;
+        if len == rest.len() {
+            return Ok(());
+        }
+        pos += len + 1;
     }
-    Ok(())
 }
 
 /// Parses `namespace SP status-code [SP comment]`, offsets relative to the value at `at`.
@@ -1045,4 +1129,94 @@ pub(crate) fn check_media_type(value: &[u8]) -> Result<(), usize> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::chars::TOKEN;
+
+    const NAMES: [&[u8]; 12] = [
+        b"to-path",
+        b"from-path",
+        b"message-id",
+        b"byte-range",
+        b"success-report",
+        b"failure-report",
+        b"status",
+        b"content-type",
+        b"use-path",
+        b"expires",
+        b"min-expires",
+        b"max-expires",
+    ];
+
+    #[test]
+    fn token_eq_lower_matches_eq_ignore_ascii_case() {
+        for name in NAMES.iter().chain([&&b"content-"[..]]) {
+            for (i, &want) in name.iter().enumerate() {
+                for byte in (0..=255u8).filter(|&b| TOKEN[usize::from(b)]) {
+                    let mut probe = name.to_vec();
+                    probe[i] = byte;
+                    assert_eq!(token_eq_lower(&probe, name), probe.eq_ignore_ascii_case(name), "{probe:?}");
+                    assert_eq!(byte | 0x20 == want, byte.eq_ignore_ascii_case(&want));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn known_headers_are_classified_in_any_case() {
+        for name in NAMES {
+            let upper = name.to_ascii_uppercase();
+            let known = KnownHeader::of(name);
+            assert_ne!(known, KnownHeader::Other, "{name:?}");
+            assert_eq!(KnownHeader::of(&upper), known);
+            assert_eq!(KnownHeader::of(&name[..name.len() - 1]), KnownHeader::Other);
+        }
+        assert_eq!(KnownHeader::of(b"Min-Expires"), KnownHeader::MinExpires);
+        assert_eq!(KnownHeader::of(b"MAX-EXPIRES"), KnownHeader::MaxExpires);
+        assert_eq!(KnownHeader::of(b"Mox-Expires"), KnownHeader::Other);
+        assert_eq!(KnownHeader::of(b"To-Pat"), KnownHeader::Other);
+        assert_eq!(KnownHeader::of(b"X-Path"), KnownHeader::Other);
+    }
+
+    #[test]
+    fn byte_range_grammar() {
+        let ok: &[(&[u8], ByteRange)] = &[
+            (b"1-200/200", ByteRange { start: 1, end: Some(200), total: Some(200) }),
+            (b"1-*/*", ByteRange { start: 1, end: None, total: None }),
+            (b"5-4/*", ByteRange { start: 5, end: Some(4), total: None }),
+            (b"01-02/03", ByteRange { start: 1, end: Some(2), total: Some(3) }),
+            (b"18446744073709551615-*/*", ByteRange { start: u64::MAX, end: None, total: None }),
+        ];
+        for &(text, range) in ok {
+            assert_eq!(ByteRange::parse(text), Ok(range), "{text:?}");
+        }
+        let bad: &[&[u8]] = &[
+            b"",
+            b"-",
+            b"1-2",
+            b"1/2-3",
+            b"0-1/1",
+            b"1-2/1",
+            b"5-3/*",
+            b"*-1/1",
+            b"1-**/1",
+            b"1-2/**",
+            b"1-2/3 ",
+            b" 1-2/3",
+            b"1--2/3",
+            b"1-2//3",
+            b"1-2/3-4",
+            b"1-2/3/4",
+            b"+1-2/3",
+            b"18446744073709551616-*/*",
+            b"1-18446744073709551616/*",
+            b"1-2/18446744073709551616",
+        ];
+        for &text in bad {
+            assert_eq!(ByteRange::parse(text), Err(()), "{:?}", String::from_utf8_lossy(text));
+        }
+    }
 }
