@@ -1,0 +1,1071 @@
+//! The SIP message (RFC 3261 s.7) as a validated, zero-copy view, and the
+//! stateless parser that builds it.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use bytes::Bytes;
+
+use super::chars::{check_escaped_run, is_lws, parse_u64, REASON, TEXT, TOKEN};
+use super::error::ParseError;
+use super::header::HeaderName;
+use super::uri::{self, Uri, UriContext};
+use super::value::{
+    self, split_outside_quotes, CSeq, ContactPredicate, ContentDisposition, MediaType, NameAddr, Values, Via,
+};
+
+/// The outcome of a parse over bytes that may not hold a whole message yet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Status<T> {
+    /// A whole message.
+    Complete(T),
+    /// More bytes are needed.
+    Partial,
+}
+
+/// Bounds on what one message may make the parser hold.
+///
+/// Exceeding a bound is a typed [`ParseError`]; memory never grows past it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    max_head: usize,
+    max_headers: usize,
+    max_body: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_head: 32 * 1024, max_headers: 128, max_body: 1024 * 1024 }
+    }
+}
+
+impl Limits {
+    /// Largest header section: start line, headers and the blank line
+    /// (default 32 KiB; capped at 1 GiB).
+    pub fn set_max_head(&mut self, bytes: usize) -> &mut Self {
+        self.max_head = bytes.clamp(4, 1 << 30);
+        self
+    }
+    /// Most header lines, continuation lines not counted (default 128).
+    pub fn set_max_headers(&mut self, count: usize) -> &mut Self {
+        self.max_headers = count.min(usize::from(u16::MAX) - 1);
+        self
+    }
+    /// Largest body (default 1 MiB; capped at 1 GiB).
+    pub fn set_max_body(&mut self, bytes: usize) -> &mut Self {
+        self.max_body = bytes.min(1 << 30);
+        self
+    }
+    /// See [`Limits::set_max_head`].
+    #[must_use]
+    pub const fn max_head(&self) -> usize {
+        self.max_head
+    }
+    /// See [`Limits::set_max_headers`].
+    #[must_use]
+    pub const fn max_headers(&self) -> usize {
+        self.max_headers
+    }
+    /// See [`Limits::set_max_body`].
+    #[must_use]
+    pub const fn max_body(&self) -> usize {
+        self.max_body
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    fn new(start: usize, end: usize) -> Self {
+        // Messages are bounded by `Limits` (head and body each at most 1 GiB).
+        Self { start: start as u32, end: end as u32 }
+    }
+    fn range(self) -> std::ops::Range<usize> {
+        self.start as usize..self.end as usize
+    }
+}
+
+/// One header line: name, trimmed value (folds included), classification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Slot {
+    name: Span,
+    value: Span,
+    kind: HeaderName,
+    folded: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Start {
+    Request { method: Span, uri: Span },
+    Response { code: u16, reason: Span },
+}
+
+/// The headers that may appear once, and their index in `Head::singles`.
+const SINGLES: [HeaderName; 10] = [
+    HeaderName::From,
+    HeaderName::To,
+    HeaderName::CallId,
+    HeaderName::CSeq,
+    HeaderName::MaxForwards,
+    HeaderName::ContentLength,
+    HeaderName::ContentType,
+    HeaderName::ContentDisposition,
+    HeaderName::Expires,
+    HeaderName::Date,
+];
+const NONE: u16 = u16::MAX;
+
+const fn single_index(kind: HeaderName) -> Option<usize> {
+    Some(match kind {
+        HeaderName::From => 0,
+        HeaderName::To => 1,
+        HeaderName::CallId => 2,
+        HeaderName::CSeq => 3,
+        HeaderName::MaxForwards => 4,
+        HeaderName::ContentLength => 5,
+        HeaderName::ContentType => 6,
+        HeaderName::ContentDisposition => 7,
+        HeaderName::Expires => 8,
+        HeaderName::Date => 9,
+        _ => return None,
+    })
+}
+
+/// The parsed header section, before it is joined to its bytes.
+#[derive(Clone, Debug)]
+pub(crate) struct Head {
+    start: Start,
+    slots: Vec<Slot>,
+    singles: [u16; SINGLES.len()],
+    cseq: u32,
+    max_forwards: Option<u8>,
+    content_length: Option<u64>,
+}
+
+/// Which transport rules apply (RFC 3261 s.18.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Transport {
+    Stream,
+    Datagram,
+}
+
+/// One header line of a [`Message`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header<'a> {
+    /// The name as on the wire (case and compact form preserved).
+    pub name: &'a str,
+    /// The header, compact forms folded into long ones.
+    pub kind: HeaderName,
+    /// The value as on the wire, surrounding white space trimmed; folded lines keep their CRLF.
+    pub raw_value: &'a str,
+}
+
+impl<'a> Header<'a> {
+    /// The value with each fold (CRLF and the white space around it... after
+    /// it) replaced by one SP.
+    #[must_use]
+    pub fn value(&self) -> Cow<'a, str> {
+        unfold(self.raw_value)
+    }
+}
+
+fn is_named(h: &Header<'_>, kind: HeaderName, name: &str) -> bool {
+    if kind == HeaderName::Other {
+        h.kind == HeaderName::Other && h.name.eq_ignore_ascii_case(name)
+    } else {
+        h.kind == kind
+    }
+}
+
+/// Replaces every `CRLF 1*WSP` with one SP.
+pub(crate) fn unfold(v: &str) -> Cow<'_, str> {
+    if !v.contains('\n') {
+        return Cow::Borrowed(v);
+    }
+    let mut out = String::with_capacity(v.len());
+    let mut rest = v;
+    while let Some(i) = rest.find("\r\n") {
+        out.push_str(&rest[..i]);
+        out.push(' ');
+        rest = rest[i + 2..].trim_start_matches([' ', '\t']);
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
+/// A validated SIP message: start line, headers in wire order and body, a
+/// view over the received bytes (nothing copied). Accessors never fail and
+/// never panic; typed accessors parse the header's text on each call.
+#[derive(Clone)]
+pub struct Message {
+    raw: Bytes,
+    offset: u64,
+    head: Head,
+    body: Span,
+}
+
+impl PartialEq for Message {
+    /// Two messages are equal when their bytes are (the offset is ignored).
+    fn eq(&self, other: &Self) -> bool {
+        self.raw == other.raw
+    }
+}
+
+impl Eq for Message {}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Message")
+            .field("offset", &self.offset)
+            .field("head", &String::from_utf8_lossy(&self.raw[..self.body.start as usize]))
+            .field("body_len", &self.body.range().len())
+            .finish()
+    }
+}
+
+impl Message {
+    /// Parses exactly one whole message with the stream rules (RFC 3261 s.18.3:
+    /// Content-Length required) and the default [`Limits`].
+    ///
+    /// # Errors
+    /// Any [`ParseError`]; [`ParseError::Incomplete`] when `bytes` ends early,
+    /// [`ParseError::TrailingData`] when bytes follow the body.
+    pub fn parse(bytes: Bytes) -> Result<Self, ParseError> {
+        match parse_message(&bytes, &Limits::default())? {
+            Status::Complete((message, n)) if n == bytes.len() => Ok(message),
+            Status::Complete((_, n)) => Err(ParseError::TrailingData { at: n as u64 }),
+            Status::Partial => Err(ParseError::Incomplete { at: bytes.len() as u64 }),
+        }
+    }
+
+    pub(crate) fn from_parts(raw: Bytes, offset: u64, head: Head, head_len: usize) -> Self {
+        let body = Span::new(head_len, raw.len());
+        Self { raw, offset, head, body }
+    }
+
+    fn text(&self, span: Span) -> &str {
+        // Every span was checked to be UTF-8 when the message was parsed.
+        self.raw.get(span.range()).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or_default()
+    }
+
+    /// The whole message: header section and body.
+    #[must_use]
+    pub const fn as_bytes(&self) -> &Bytes {
+        &self.raw
+    }
+
+    /// Absolute offset of the message's first byte in the connection's stream.
+    #[must_use]
+    pub const fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Whether this is a request.
+    #[must_use]
+    pub const fn is_request(&self) -> bool {
+        matches!(self.head.start, Start::Request { .. })
+    }
+
+    /// The method of a request, as written (methods are case-sensitive).
+    #[must_use]
+    pub fn method(&self) -> Option<&str> {
+        match self.head.start {
+            Start::Request { method, .. } => Some(self.text(method)),
+            Start::Response { .. } => None,
+        }
+    }
+
+    /// The Request-URI of a request, as written.
+    #[must_use]
+    pub fn request_uri_str(&self) -> Option<&str> {
+        match self.head.start {
+            Start::Request { uri, .. } => Some(self.text(uri)),
+            Start::Response { .. } => None,
+        }
+    }
+
+    /// The Request-URI of a request.
+    #[must_use]
+    pub fn request_uri(&self) -> Option<Uri<'_>> {
+        self.request_uri_str().and_then(|u| uri::parse(u, UriContext::RequestUri).ok())
+    }
+
+    /// The status code of a response (100-699).
+    #[must_use]
+    pub const fn status_code(&self) -> Option<u16> {
+        match self.head.start {
+            Start::Response { code, .. } => Some(code),
+            Start::Request { .. } => None,
+        }
+    }
+
+    /// The reason phrase of a response (`""` when empty).
+    #[must_use]
+    pub fn reason(&self) -> Option<&str> {
+        match self.head.start {
+            Start::Response { reason, .. } => Some(self.text(reason)),
+            Start::Request { .. } => None,
+        }
+    }
+
+    fn header_at(&self, slot: &Slot) -> Header<'_> {
+        Header { name: self.text(slot.name), kind: slot.kind, raw_value: self.text(slot.value) }
+    }
+
+    /// Every header line in wire order.
+    pub fn headers(&self) -> impl Iterator<Item = Header<'_>> + '_ {
+        self.head.slots.iter().map(|s| self.header_at(s))
+    }
+
+    /// The number of header lines.
+    #[must_use]
+    pub fn header_count(&self) -> usize {
+        self.head.slots.len()
+    }
+
+    /// Every header line named `name` (case-insensitive; a compact and a long
+    /// form name the same header).
+    pub fn headers_named<'s>(&'s self, name: &'s str) -> impl Iterator<Item = Header<'s>> + 's {
+        let kind = HeaderName::from_bytes(name.as_bytes());
+        self.headers().filter(move |h| is_named(h, kind, name))
+    }
+
+    /// The raw value of the first header named `name` (see [`Message::headers_named`]).
+    #[must_use]
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let kind = HeaderName::from_bytes(name.as_bytes());
+        self.headers().find(|h| is_named(h, kind, name)).map(|h| h.raw_value)
+    }
+
+    /// The comma-separated values of every header named `name`, split outside
+    /// quoted strings and `<...>`, white space trimmed. For list headers only.
+    pub fn header_values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's {
+        self.headers_named(name).flat_map(|h| {
+            split_outside_quotes(h.raw_value, b',')
+                .map(|v| v.trim_matches(|c: char| c.is_ascii() && is_lws(c as u8)))
+                .filter(|v| !v.is_empty())
+        })
+    }
+
+    fn single(&self, kind: HeaderName) -> Option<&str> {
+        let i = single_index(kind)?;
+        let slot = self.head.slots.get(usize::from(self.head.singles[i]))?;
+        Some(self.text(slot.value))
+    }
+
+    fn values_of<'s, T: 's>(&'s self, kind: HeaderName, item: value::Item<'s, T>) -> impl Iterator<Item = T> + 's {
+        self.head.slots.iter().filter(move |s| s.kind == kind).flat_map(move |s| Values::new(self.text(s.value), item))
+    }
+
+    /// The Call-ID.
+    #[must_use]
+    pub fn call_id(&self) -> Option<&str> {
+        self.single(HeaderName::CallId)
+    }
+
+    /// The CSeq.
+    #[must_use]
+    pub fn cseq(&self) -> Option<CSeq<'_>> {
+        let v = self.single(HeaderName::CSeq)?;
+        value::cseq(v).ok().map(|(c, _)| c)
+    }
+
+    /// The Max-Forwards value.
+    #[must_use]
+    pub const fn max_forwards(&self) -> Option<u8> {
+        self.head.max_forwards
+    }
+
+    /// The Content-Length value (on a datagram it may be absent).
+    #[must_use]
+    pub const fn content_length(&self) -> Option<u64> {
+        self.head.content_length
+    }
+
+    /// The From value.
+    #[must_use]
+    pub fn from(&self) -> Option<NameAddr<'_>> {
+        self.single(HeaderName::From).and_then(|v| value::single(v, value::from_to_item()).ok())
+    }
+
+    /// The To value.
+    #[must_use]
+    pub fn to(&self) -> Option<NameAddr<'_>> {
+        self.single(HeaderName::To).and_then(|v| value::single(v, value::from_to_item()).ok())
+    }
+
+    /// The From tag.
+    #[must_use]
+    pub fn from_tag(&self) -> Option<&str> {
+        self.from().and_then(|f| f.tag())
+    }
+
+    /// The To tag.
+    #[must_use]
+    pub fn to_tag(&self) -> Option<&str> {
+        self.to().and_then(|t| t.tag())
+    }
+
+    /// Every Via value, topmost first (comma-separated values split).
+    pub fn vias(&self) -> impl Iterator<Item = Via<'_>> + '_ {
+        self.values_of(HeaderName::Via, value::via_item())
+    }
+
+    /// The topmost Via value.
+    #[must_use]
+    pub fn top_via(&self) -> Option<Via<'_>> {
+        self.vias().next()
+    }
+
+    /// Whether the Contact is `*` (REGISTER, RFC 3261 s.10.2.2).
+    #[must_use]
+    pub fn is_contact_star(&self) -> bool {
+        self.headers_named("Contact").any(|h| h.raw_value == "*")
+    }
+
+    /// Every Contact value (none for `Contact: *`).
+    pub fn contacts(&self) -> impl Iterator<Item = NameAddr<'_>> + '_ {
+        self.head
+            .slots
+            .iter()
+            .filter(|s| s.kind == HeaderName::Contact)
+            .map(|s| self.text(s.value))
+            .filter(|v| *v != "*")
+            .flat_map(|v| Values::new(v, value::contact_item()))
+    }
+
+    /// Every Route value, in order.
+    pub fn routes(&self) -> impl Iterator<Item = NameAddr<'_>> + '_ {
+        self.values_of(HeaderName::Route, value::route_item())
+    }
+
+    /// Every Record-Route value, in order.
+    pub fn record_routes(&self) -> impl Iterator<Item = NameAddr<'_>> + '_ {
+        self.values_of(HeaderName::RecordRoute, value::route_item())
+    }
+
+    /// Every P-Asserted-Identity value (RFC 3325).
+    pub fn p_asserted_identities(&self) -> impl Iterator<Item = NameAddr<'_>> + '_ {
+        self.values_of(HeaderName::PAssertedIdentity, value::asserted_identity_item())
+    }
+
+    /// Every Accept-Contact value (RFC 3841).
+    pub fn accept_contacts(&self) -> impl Iterator<Item = ContactPredicate<'_>> + '_ {
+        self.values_of(HeaderName::AcceptContact, value::contact_predicate_item())
+    }
+
+    /// The option tags of every Require header.
+    pub fn require(&self) -> impl Iterator<Item = &str> + '_ {
+        self.values_of(HeaderName::Require, value::token_list_item())
+    }
+
+    /// The option tags of every Supported header.
+    pub fn supported(&self) -> impl Iterator<Item = &str> + '_ {
+        self.values_of(HeaderName::Supported, value::token_list_item())
+    }
+
+    /// The methods of every Allow header.
+    pub fn allow(&self) -> impl Iterator<Item = &str> + '_ {
+        self.values_of(HeaderName::Allow, value::token_list_item())
+    }
+
+    /// The full Content-Type value as written.
+    #[must_use]
+    pub fn content_type_str(&self) -> Option<&str> {
+        self.single(HeaderName::ContentType)
+    }
+
+    /// The Content-Type.
+    #[must_use]
+    pub fn content_type(&self) -> Option<MediaType<'_>> {
+        self.content_type_str().and_then(|v| MediaType::parse(v).ok())
+    }
+
+    /// The Content-Disposition.
+    #[must_use]
+    pub fn content_disposition(&self) -> Option<ContentDisposition<'_>> {
+        self.single(HeaderName::ContentDisposition)
+            .and_then(|v| value::single(v, value::content_disposition_item()).ok())
+    }
+
+    /// The Expires value in seconds.
+    #[must_use]
+    pub fn expires(&self) -> Option<u32> {
+        self.single(HeaderName::Expires).and_then(|v| v.parse().ok())
+    }
+
+    /// The Date value (`rfc1123-date`, always GMT), as written.
+    #[must_use]
+    pub fn date(&self) -> Option<&str> {
+        self.single(HeaderName::Date)
+    }
+
+    /// The body: a slice of the received bytes (empty when there is none).
+    #[must_use]
+    pub fn body(&self) -> Bytes {
+        self.raw.slice(self.body.range())
+    }
+
+    /// The header section: start line through the blank line.
+    #[must_use]
+    pub fn head_bytes(&self) -> Bytes {
+        self.raw.slice(..self.body.start as usize)
+    }
+}
+
+/// Parses one message at the start of `buf` with the stream rules (RFC 3261
+/// s.18.3: the body is Content-Length bytes, and Content-Length is required).
+/// The message shares `buf`; `usize` is the number of bytes it takes.
+/// Offsets in errors count from `buf[0]`.
+///
+/// # Errors
+/// Any [`ParseError`] that does not depend on bytes beyond `buf`.
+pub fn parse_message(buf: &Bytes, limits: &Limits) -> Result<Status<(Message, usize)>, ParseError> {
+    let mut scan = Scan::default();
+    let Some(head_len) = scan_head(buf, &mut scan, limits, 0)? else { return Ok(Status::Partial) };
+    let head = parse_head(buf, head_len, 0, Transport::Stream)?;
+    let body_len = body_len(&head, head_len, limits, 0)?;
+    let total = head_len + body_len;
+    if buf.len() < total {
+        return Ok(Status::Partial);
+    }
+    Ok(Status::Complete((Message::from_parts(buf.slice(..total), 0, head, head_len), total)))
+}
+
+/// Parses one datagram: exactly one message (RFC 3261 s.18.3).
+///
+/// # Errors
+/// Any [`ParseError`]; offsets count from the datagram's first byte.
+pub fn parse_datagram(datagram: Bytes, limits: &Limits) -> Result<Message, ParseError> {
+    let len = datagram.len();
+    let mut scan = Scan::default();
+    let Some(head_len) = scan_head(&datagram, &mut scan, limits, 0)? else {
+        return Err(ParseError::Incomplete { at: len as u64 });
+    };
+    let head = parse_head(&datagram, head_len, 0, Transport::Datagram)?;
+    let available = len - head_len;
+    let body_len = match head.content_length {
+        // RFC 3261 s.18.3: "If the transport packet ends before the end of the
+        // message body, this is considered an error."
+        Some(n) if n > available as u64 => return Err(ParseError::BodyTruncated { at: len as u64 }),
+        // "If there are additional bytes in the transport packet beyond the end
+        // of the body, they MUST be discarded."
+        Some(n) => n as usize,
+        // "If the message has no Content-Length header field, the message body is
+        // assumed to end at the end of the transport packet."
+        None => available,
+    };
+    if body_len > limits.max_body() {
+        return Err(ParseError::BodyTooLarge { at: head_len as u64, limit: limits.max_body() });
+    }
+    let raw = datagram.slice(..head_len + body_len);
+    Ok(Message::from_parts(raw, 0, head, head_len))
+}
+
+/// The body length of a stream message, checked against the limit.
+pub(crate) fn body_len(head: &Head, head_len: usize, limits: &Limits, base: u64) -> Result<usize, ParseError> {
+    // RFC 3261 s.18.3: "The Content-Length header field MUST be used with stream
+    // oriented transports." (parse_head already refused its absence.)
+    let n = head.content_length.unwrap_or(0);
+    if n > limits.max_body() as u64 {
+        return Err(ParseError::BodyTooLarge { at: base + head_len as u64, limit: limits.max_body() });
+    }
+    Ok(n as usize)
+}
+
+/// Where the search for the end of a header section stands, so that bytes
+/// handed over later are not searched again.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Scan {
+    line_start: usize,
+    searched: usize,
+    headers: usize,
+    started: bool,
+}
+
+impl Scan {
+    pub(crate) const fn is_fresh(&self) -> bool {
+        !self.started && self.searched == 0
+    }
+}
+
+/// Finds the end of the header section in `data` (the message's bytes from its
+/// first byte): `Some(len)` counts the blank line. Enforces the head and
+/// header-count limits, before the content is validated.
+pub(crate) fn scan_head(data: &[u8], scan: &mut Scan, limits: &Limits, base: u64) -> Result<Option<usize>, ParseError> {
+    let cap = data.len().min(limits.max_head());
+    let from = scan.searched.max(scan.line_start);
+    // One iterator over the window: memchr's setup is paid once, not per line.
+    for i in memchr::memchr_iter(b'\n', data.get(from..cap).unwrap_or_default()) {
+        let nl = from + i;
+        let ls = scan.line_start;
+        // A blank line ends the section; a bare LF one too, refused later by parse_head.
+        let blank = nl == ls || (nl == ls + 1 && data[ls] == b'\r');
+        if scan.started && blank {
+            return Ok(Some(nl + 1));
+        }
+        if scan.started && !matches!(data[ls], b' ' | b'\t') {
+            scan.headers += 1;
+            if scan.headers > limits.max_headers() {
+                return Err(ParseError::TooManyHeaders { at: base + ls as u64, limit: limits.max_headers() });
+            }
+        }
+        scan.started = true;
+        scan.line_start = nl + 1;
+    }
+    scan.searched = cap.max(from);
+    if data.len() >= limits.max_head() {
+        return Err(ParseError::HeadTooLong { at: base + limits.max_head() as u64, limit: limits.max_head() });
+    }
+    Ok(None)
+}
+
+/// The index of the CR that ends the line `[start, nl]`.
+fn line_end(data: &[u8], start: usize, nl: usize, base: u64) -> Result<usize, ParseError> {
+    // RFC 3261 s.7: lines end with CRLF; a bare LF (or CR) is not a line ending.
+    if nl > start && data[nl - 1] == b'\r' {
+        Ok(nl - 1)
+    } else {
+        Err(ParseError::LineEnding { at: base + nl as u64 })
+    }
+}
+
+/// Parses and validates the header section `data[..head_len]`, which ends with
+/// its blank line. Errors come in byte order: the first offending byte wins.
+pub(crate) fn parse_head(data: &[u8], head_len: usize, base: u64, transport: Transport) -> Result<Head, ParseError> {
+    let at = |i: usize| base + i as u64;
+    let data = &data[..head_len];
+    // One UTF-8 check for the whole section (the usual case); values are then
+    // sliced from it. When it fails, each value is checked alone to find the
+    // first offending byte in order.
+    let text = std::str::from_utf8(data).ok();
+    let nl = memchr::memchr(b'\n', data).unwrap_or(head_len);
+    let end = line_end(data, 0, nl, base)?;
+    let start = start_line(&data[..end], base)?;
+    let mut head = Head {
+        start,
+        slots: Vec::with_capacity(16),
+        singles: [NONE; SINGLES.len()],
+        cseq: 0,
+        max_forwards: None,
+        content_length: None,
+    };
+    let mut pos = nl + 1;
+    let mut current: Option<Slot> = None;
+    let mut newlines = memchr::memchr_iter(b'\n', &data[pos..]);
+    loop {
+        let nl = newlines.next().map_or(head_len, |i| nl + 1 + i);
+        let end = line_end(data, pos, nl, base)?;
+        let line = &data[pos..end];
+        match line.first() {
+            None => {
+                if let Some(slot) = current.take() {
+                    finish_header(data, text, &mut head, slot, base)?;
+                }
+                break;
+            }
+            // RFC 3261 s.7.3.1: "Header fields can be extended over multiple lines by
+            // preceding each extra line with at least one SP or horizontal tab (HT)."
+            Some(b' ' | b'\t') => match &mut current {
+                Some(slot) => {
+                    slot.value.end = end as u32;
+                    slot.folded = true;
+                }
+                None => return Err(ParseError::Header { at: at(pos) }),
+            },
+            Some(_) => {
+                if let Some(slot) = current.take() {
+                    finish_header(data, text, &mut head, slot, base)?;
+                }
+                // message-header = header-name HCOLON header-value;
+                // HCOLON = *( SP / HTAB ) ":" SWS
+                let name_len = line.iter().position(|&b| !TOKEN[usize::from(b)]).unwrap_or(line.len());
+                if name_len == 0 {
+                    return Err(ParseError::Header { at: at(pos) });
+                }
+                let colon = name_len + line[name_len..].iter().take_while(|&&b| b == b' ' || b == b'\t').count();
+                if line.get(colon) != Some(&b':') {
+                    return Err(ParseError::Header { at: at(pos + colon) });
+                }
+                current = Some(Slot {
+                    name: Span::new(pos, pos + name_len),
+                    value: Span::new(pos + colon + 1, end),
+                    kind: HeaderName::from_bytes(&line[..name_len]),
+                    folded: false,
+                });
+            }
+        }
+        pos = nl + 1;
+    }
+    let blank = at(pos);
+    // RFC 3261 s.8.1.1: "A valid SIP request formulated by a UAC MUST, at a minimum,
+    // contain the following header fields: To, From, CSeq, Call-ID, Max-Forwards, and
+    // Via". The parser requires the four that identify a transaction and a dialog:
+    // Max-Forwards may be absent (RFC 4475 s.3.4.1, RFC 2543 syntax, must be accepted)
+    // and so may Via (RFC 5547 s.9.1 Figure 8 has none); the transaction layer
+    // answers 400 to a request without Via.
+    for kind in [HeaderName::To, HeaderName::From, HeaderName::CSeq, HeaderName::CallId] {
+        if single_index(kind).is_some_and(|i| head.singles[i] == NONE) {
+            return Err(ParseError::MissingHeader { at: blank, header: kind });
+        }
+    }
+    if transport == Transport::Stream && head.content_length.is_none() {
+        // RFC 3261 s.18.3: "The Content-Length header field MUST be used with stream
+        // oriented transports."
+        return Err(ParseError::MissingContentLength { at: blank });
+    }
+    Ok(head)
+}
+
+/// Whether the header's grammar is checked byte by byte by its own parser.
+const fn is_typed(kind: HeaderName) -> bool {
+    matches!(
+        kind,
+        HeaderName::Via
+            | HeaderName::From
+            | HeaderName::To
+            | HeaderName::CallId
+            | HeaderName::CSeq
+            | HeaderName::MaxForwards
+            | HeaderName::Contact
+            | HeaderName::Route
+            | HeaderName::RecordRoute
+            | HeaderName::ContentType
+            | HeaderName::ContentLength
+            | HeaderName::ContentDisposition
+            | HeaderName::Require
+            | HeaderName::Supported
+            | HeaderName::Allow
+            | HeaderName::Expires
+            | HeaderName::Date
+            | HeaderName::PAssertedIdentity
+            | HeaderName::AcceptContact
+            | HeaderName::RejectContact
+    )
+}
+
+fn finish_header(
+    data: &[u8],
+    text: Option<&str>,
+    head: &mut Head,
+    mut slot: Slot,
+    base: u64,
+) -> Result<(), ParseError> {
+    let at = |i: usize| base + i as u64;
+    let kind = slot.kind;
+    // Trim the white space of HCOLON's SWS and at the end of the value.
+    let (mut s, mut e) = (slot.value.start as usize, slot.value.end as usize);
+    while s < e && is_lws(data[s]) {
+        s += 1;
+    }
+    while e > s && is_lws(data[e - 1]) {
+        e -= 1;
+    }
+    slot.value = Span::new(s, e);
+    let raw = &data[s..e];
+    if !is_typed(kind) {
+        // header-value = *(TEXT-UTF8char / UTF8-CONT / LWS)
+        let mut i = 0;
+        while i < raw.len() {
+            let b = raw[i];
+            if !TEXT[usize::from(b)] {
+                // Only the CRLF of a fold (checked by the line scan) may appear.
+                let fold =
+                    (b == b'\r' && raw.get(i + 1) == Some(&b'\n')) || (b == b'\n' && i > 0 && raw[i - 1] == b'\r');
+                if !fold {
+                    return Err(ParseError::Header { at: at(s + i) });
+                }
+            }
+            i += 1;
+        }
+    }
+    let value = match text.and_then(|t| t.get(s..e)) {
+        Some(value) => value,
+        None => std::str::from_utf8(raw).map_err(|e| ParseError::Header { at: at(s + e.valid_up_to()) })?,
+    };
+    if let Some(i) = single_index(kind) {
+        if head.singles[i] != NONE {
+            if kind == HeaderName::ContentLength {
+                // Two lengths leave the framing undecided.
+                return Err(ParseError::ContentLength { at: at(slot.name.start as usize) });
+            }
+            // RFC 3261 s.7.3.1: "Multiple header field rows with the same field-name MAY be
+            // present in a message if and only if the entire field-value for that header
+            // field is defined as a comma-separated list" (RFC 4475 s.3.3.8).
+            return Err(ParseError::DuplicateHeader { at: at(slot.name.start as usize), header: kind });
+        }
+        head.singles[i] = head.slots.len() as u16;
+    }
+    let bad = |i: usize| ParseError::HeaderValue { at: at(s + i), header: kind };
+    match kind {
+        HeaderName::CSeq => {
+            let (cseq, method_at) = value::cseq(value).map_err(bad)?;
+            if let Start::Request { method, .. } = head.start {
+                // RFC 3261 s.8.1.1.5: "The method MUST match that of the request."
+                if data[method.range()] != *cseq.method.as_bytes() {
+                    return Err(ParseError::CSeqMethod { at: at(s + method_at) });
+                }
+            }
+            head.cseq = cseq.seq;
+        }
+        HeaderName::MaxForwards => {
+            // Max-Forwards = "Max-Forwards" HCOLON 1*DIGIT; RFC 3261 s.20.22: "The
+            // Max-Forwards value is an integer in the range 0-255" (RFC 4475 s.3.1.2.4).
+            let n = parse_u64(raw).ok_or_else(|| bad(0))?;
+            head.max_forwards = Some(u8::try_from(n).map_err(|_| bad(0))?);
+        }
+        HeaderName::ContentLength => {
+            // Content-Length = ( "Content-Length" / "l" ) HCOLON 1*DIGIT
+            // (RFC 4475 s.3.1.2.3: a negative value is invalid).
+            head.content_length = Some(parse_u64(raw).ok_or(ParseError::ContentLength { at: at(s) })?);
+        }
+        _ => value::validate(kind, value).map_err(bad)?,
+    }
+    head.slots.push(slot);
+    Ok(())
+}
+
+fn start_line(line: &[u8], base: u64) -> Result<Start, ParseError> {
+    let at = |i: usize| base + i as u64;
+    if line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"SIP/") {
+        // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase CRLF
+        let sp = memchr::memchr(b' ', line).ok_or(ParseError::StartLine { at: at(line.len()) })?;
+        check_version(&line[..sp], base)?;
+        let code = line.get(sp + 1..sp + 4).filter(|c| c.iter().all(u8::is_ascii_digit));
+        let code = code.map(|c| c.iter().fold(0u16, |n, d| n * 10 + u16::from(d - b'0')));
+        // Status-Code = 3DIGIT; RFC 3261 s.7.2: "The Status-Code is a 3-digit integer";
+        // s.21: classes 1xx to 6xx (RFC 4475 s.3.1.2.19).
+        let code = code.filter(|c| (100..=699).contains(c)).ok_or(ParseError::StatusCode { at: at(sp + 1) })?;
+        match line.get(sp + 4) {
+            Some(b' ') => {}
+            Some(b'0'..=b'9') => return Err(ParseError::StatusCode { at: at(sp + 1) }),
+            _ => return Err(ParseError::StartLine { at: at(sp + 4) }),
+        }
+        // Reason-Phrase = *(reserved / unreserved / escaped / UTF8-NONASCII / UTF8-CONT / SP / HTAB)
+        let reason = &line[sp + 5..];
+        check_escaped_run(reason, &REASON).map_err(|i| ParseError::StartLine { at: at(sp + 5 + i) })?;
+        std::str::from_utf8(reason).map_err(|e| ParseError::StartLine { at: at(sp + 5 + e.valid_up_to()) })?;
+        return Ok(Start::Response { code, reason: Span::new(sp + 5, line.len()) });
+    }
+    // Request-Line = Method SP Request-URI SP SIP-Version CRLF; Method = token.
+    // RFC 4475 s.3.1.2.9 and s.3.1.2.10: extra SP around the elements is invalid.
+    let m = line.iter().position(|&b| !TOKEN[usize::from(b)]).unwrap_or(line.len());
+    if m == 0 || line.get(m) != Some(&b' ') {
+        return Err(ParseError::StartLine { at: at(m) });
+    }
+    let u = m + 1;
+    let u_end = memchr::memchr(b' ', &line[u..]).map(|i| u + i).ok_or(ParseError::StartLine { at: at(line.len()) })?;
+    // RFC 4475 s.3.1.2.7, s.3.1.2.8, s.3.1.2.11: no "<>", no LWS, no headers.
+    let uri_text =
+        std::str::from_utf8(&line[u..u_end]).map_err(|e| ParseError::RequestUri { at: at(u + e.valid_up_to()) })?;
+    uri::parse(uri_text, UriContext::RequestUri).map_err(|i| ParseError::RequestUri { at: at(u + i) })?;
+    check_version(&line[u_end + 1..], base + (u_end + 1) as u64)?;
+    Ok(Start::Request { method: Span::new(0, m), uri: Span::new(u, u_end) })
+}
+
+/// Checks `SIP-Version = "SIP" "/" 1*DIGIT "." 1*DIGIT` and that it is 2.0.
+fn check_version(v: &[u8], base: u64) -> Result<(), ParseError> {
+    let at = |i: usize| base + i as u64;
+    // RFC 3261 s.7.1: "The SIP-Version string is case-insensitive, but
+    // implementations MUST send upper-case."
+    if v.len() < 4 || !v[..4].eq_ignore_ascii_case(b"SIP/") {
+        let bad = v.iter().zip(b"SIP/").position(|(a, b)| !a.eq_ignore_ascii_case(b)).unwrap_or(v.len().min(4));
+        return Err(ParseError::StartLine { at: at(bad) });
+    }
+    let major = v[4..].iter().take_while(|b| b.is_ascii_digit()).count();
+    let dot = 4 + major;
+    let minor = v.get(dot + 1..).unwrap_or_default().iter().take_while(|b| b.is_ascii_digit()).count();
+    if major == 0 || v.get(dot) != Some(&b'.') {
+        return Err(ParseError::StartLine { at: at(dot) });
+    }
+    if minor == 0 || dot + 1 + minor != v.len() {
+        return Err(ParseError::StartLine { at: at(dot + 1 + minor) });
+    }
+    // RFC 3261 s.7.1: "applications sending SIP messages MUST include a SIP-Version
+    // of "SIP/2.0"" (RFC 4475 s.3.1.2.16: others get 505).
+    if &v[4..] != b"2.0" {
+        return Err(ParseError::Version { at: at(0) });
+    }
+    Ok(())
+}
+
+/// Finds a usable Content-Length in a header section that failed to parse, so a
+/// stream can skip the message: exactly one, and valid.
+pub(crate) fn salvage_content_length(head: &[u8]) -> Option<u64> {
+    let mut found = None;
+    let mut lines = head.split(|&b| b == b'\n').skip(1);
+    let mut pending: Option<Vec<u8>> = None;
+    let mut take = |value: Option<Vec<u8>>| -> Option<()> {
+        if let Some(v) = value {
+            let v: Vec<u8> = v.into_iter().filter(|b| !is_lws(*b)).collect();
+            if found.is_some() {
+                return None;
+            }
+            found = Some(parse_u64(&v)?);
+        }
+        Some(())
+    };
+    for line in lines.by_ref() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if matches!(line.first(), Some(b' ' | b'\t')) {
+            if let Some(v) = &mut pending {
+                v.extend_from_slice(line);
+            }
+            continue;
+        }
+        take(pending.take())?;
+        if line.is_empty() {
+            break;
+        }
+        let name_len = line.iter().position(|&b| !TOKEN[usize::from(b)]).unwrap_or(line.len());
+        if HeaderName::from_bytes(&line[..name_len]) == HeaderName::ContentLength {
+            let colon = memchr::memchr(b':', line)?;
+            pending = Some(line[colon + 1..].to_vec());
+        }
+    }
+    take(pending.take())?;
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(text: &str) -> Result<Head, ParseError> {
+        let data = text.as_bytes();
+        let mut scan = Scan::default();
+        let n = scan_head(data, &mut scan, &Limits::default(), 0).unwrap().unwrap();
+        parse_head(data, n, 0, Transport::Stream)
+    }
+
+    const TAIL: &str = "Via: SIP/2.0/UDP h.example.com;branch=z9hG4bK1\r\nTo: <sip:b@example.com>\r\n\
+From: <sip:a@example.com>;tag=1\r\nCall-ID: c1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+
+    #[test]
+    fn start_lines() {
+        for (line, want) in [
+            ("OPTIONS sip:b@example.com SIP/2.0", Ok(())),
+            ("OPTIONS sip:b@example.com sip/2.0", Ok(())),
+            ("OPTIONS sip:b@example.com SIP/2.0 ", Err(ParseError::StartLine { at: 33 })),
+            ("OPTIONS  sip:b@example.com SIP/2.0", Err(ParseError::RequestUri { at: 8 })),
+            ("OPTIONS <sip:b@example.com> SIP/2.0", Err(ParseError::RequestUri { at: 8 })),
+            ("OPTIONS sip:b@example.com SIP/7.0", Err(ParseError::Version { at: 26 })),
+            ("OPTIONS sip:b@example.com SIP/2", Err(ParseError::StartLine { at: 31 })),
+            ("OPTIONS sip:b@example.com HTTP/1.1", Err(ParseError::StartLine { at: 26 })),
+            ("OPTIONS sip:b@example.com", Err(ParseError::StartLine { at: 25 })),
+            ("OPT:IONS sip:b@example.com SIP/2.0", Err(ParseError::StartLine { at: 3 })),
+            ("SIP/2.0 200 OK", Err(ParseError::CSeqMethod { at: 0 })),
+            ("SIP/2.0 200 ", Err(ParseError::CSeqMethod { at: 0 })),
+            ("SIP/2.0 200", Err(ParseError::StartLine { at: 11 })),
+            ("SIP/2.0 099 Early", Err(ParseError::StatusCode { at: 8 })),
+            ("SIP/2.0 700 Late", Err(ParseError::StatusCode { at: 8 })),
+            ("SIP/2.0 4294967301 better not break the receiver", Err(ParseError::StatusCode { at: 8 })),
+            ("SIP/2.0 OK", Err(ParseError::StatusCode { at: 8 })),
+            ("SIP/2.0 200 \"OK\"", Err(ParseError::StartLine { at: 12 })),
+            ("SIP/2.0 200 Caf\u{e9} %41", Err(ParseError::CSeqMethod { at: 0 })),
+        ] {
+            let text = format!("{line}\r\n{TAIL}");
+            // Responses have no CSeq method rule: map Ok for them to the sentinel above.
+            let got = head(&text).map(|_| ());
+            let got = match (got, line.starts_with("SIP/")) {
+                (Ok(()), true) => Err(ParseError::CSeqMethod { at: 0 }),
+                (other, _) => other,
+            };
+            assert_eq!(got, want, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn header_section_rules() {
+        // Offsets are absolute: the Request-Line takes bytes 0..35, Via 35..83,
+        // To 83..108, From 108..141, Call-ID 141..154, CSeq 154..171.
+        let req = "OPTIONS sip:b@example.com SIP/2.0\r\n";
+        for (headers, want) in [
+            // RFC 4475 s.3.1.2.17 (mismatch01): CSeq method differs from the request method.
+            (TAIL.replace("1 OPTIONS", "1 INVITE"), Err(ParseError::CSeqMethod { at: 162 })),
+            (
+                TAIL.replace("Call-ID: c1\r\n", "Call-ID: c1\r\ni: c2\r\n"),
+                Err(ParseError::DuplicateHeader { at: 154, header: HeaderName::CallId }),
+            ),
+            (
+                TAIL.replace("Content-Length: 0\r\n", "Content-Length: 0\r\nl: 0\r\n"),
+                Err(ParseError::ContentLength { at: 190 }),
+            ),
+            (TAIL.replace("Content-Length: 0\r\n", ""), Err(ParseError::MissingContentLength { at: 171 })),
+            (
+                TAIL.replace("Call-ID: c1\r\n", ""),
+                Err(ParseError::MissingHeader { at: 177, header: HeaderName::CallId }),
+            ),
+            (TAIL.replace("Call-ID: c1", "Call-ID c1"), Err(ParseError::Header { at: 149 })),
+            (
+                TAIL.replace("Call-ID: c1", " Call-ID: c1"),
+                Err(ParseError::HeaderValue { at: 142, header: HeaderName::From }),
+            ),
+            (TAIL.replace("Call-ID: c1", "Call-ID: c1\r\nX: a\x01b"), Err(ParseError::Header { at: 158 })),
+            (TAIL.replace("Call-ID: c1", "Call-ID: c1\r\nX: a\rb"), Err(ParseError::Header { at: 158 })),
+            (TAIL.replace("Call-ID: c1", "Call-ID: c1\nX: y"), Err(ParseError::LineEnding { at: 152 })),
+            (TAIL.replace("Content-Length: 0", "Content-Length: -1"), Err(ParseError::ContentLength { at: 187 })),
+            (
+                TAIL.replace("Call-ID: c1", "Call-ID: c1\r\nMax-Forwards: 256"),
+                Err(ParseError::HeaderValue { at: 168, header: HeaderName::MaxForwards }),
+            ),
+            (TAIL.replace("Call-ID: c1", "Call-ID: c1\r\nX:\r\n\tfolded \r\n  value"), Ok(())),
+        ] {
+            let text = format!("{req}{headers}");
+            assert_eq!(head(&text).map(|_| ()), want, "{headers:?}");
+        }
+        let bad_utf8 = [&b"OPTIONS sip:b@example.com SIP/2.0\r\nX: \xff\r\n"[..], TAIL.as_bytes()].concat();
+        let mut scan = Scan::default();
+        let n = scan_head(&bad_utf8, &mut scan, &Limits::default(), 0).unwrap().unwrap();
+        assert_eq!(parse_head(&bad_utf8, n, 0, Transport::Stream).map(|_| ()), Err(ParseError::Header { at: 38 }));
+    }
+
+    #[test]
+    fn folding_and_compact_forms() {
+        let text = "INVITE sip:b@example.com SIP/2.0\r\nv: SIP/2.0/UDP h;branch=z9hG4bK1\r\n  , SIP/2.0/TCP g\r\n\
+t: <sip:b@example.com>\r\nf:\r\n <sip:a@example.com>\r\n ;tag=9\r\ni: abc\r\nCSeq: 2\r\n INVITE\r\nl: 3\r\n\
+X-Long: a  \r\n\t b\r\n\r\nxyz";
+        let message = Message::parse(Bytes::copy_from_slice(text.as_bytes())).unwrap();
+        assert_eq!(message.vias().map(|v| v.host().to_owned()).collect::<Vec<_>>(), ["h", "g"]);
+        assert_eq!(message.from_tag(), Some("9"));
+        assert_eq!(message.cseq(), Some(CSeq { seq: 2, method: "INVITE" }));
+        assert_eq!(message.call_id(), Some("abc"));
+        assert_eq!(message.header("Call-ID"), Some("abc"));
+        assert_eq!(message.header("i"), Some("abc"));
+        let long = message.headers_named("x-long").next().unwrap();
+        assert_eq!(long.value(), "a   b");
+        assert_eq!(&message.body()[..], b"xyz");
+    }
+
+    #[test]
+    fn salvage() {
+        assert_eq!(salvage_content_length(b"X\r\nA: b\r\nl: 5\r\n\r\n"), Some(5));
+        assert_eq!(salvage_content_length(b"X\r\nContent-Length:\r\n 7\r\n\r\n"), Some(7));
+        assert_eq!(salvage_content_length(b"X\r\nl: 5\r\nl: 5\r\n\r\n"), None);
+        assert_eq!(salvage_content_length(b"X\r\nl: -5\r\n\r\n"), None);
+        assert_eq!(salvage_content_length(b"X\r\nA: b\r\n\r\n"), None);
+    }
+
+    #[test]
+    fn limits() {
+        let text = format!("OPTIONS sip:b@example.com SIP/2.0\r\n{TAIL}");
+        let mut limits = Limits::default();
+        limits.set_max_headers(5);
+        let mut scan = Scan::default();
+        assert_eq!(
+            scan_head(text.as_bytes(), &mut scan, &limits, 0),
+            Err(ParseError::TooManyHeaders { at: 171, limit: 5 })
+        );
+        limits.set_max_headers(6).set_max_head(text.len());
+        assert_eq!(scan_head(text.as_bytes(), &mut Scan::default(), &limits, 0), Ok(Some(text.len())));
+        limits.set_max_head(text.len() - 1);
+        assert_eq!(
+            scan_head(text.as_bytes(), &mut Scan::default(), &limits, 0),
+            Err(ParseError::HeadTooLong { at: text.len() as u64 - 1, limit: text.len() - 1 })
+        );
+    }
+}

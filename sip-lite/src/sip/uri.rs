@@ -1,0 +1,464 @@
+//! URIs of SIP messages (RFC 3261 s.19.1, s.25.1; RFC 3966 `tel`), as zero-copy views.
+
+use std::fmt;
+
+use super::chars::{check_escaped_run, eq_lower, HNV, PARAMCHAR, PASSWORD, SCHEME, URIC, USER};
+use super::value::Params;
+
+/// The scheme of a [`Uri`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum Scheme {
+    /// `sip`.
+    Sip,
+    /// `sips`.
+    Sips,
+    /// `tel` (RFC 3966).
+    Tel,
+    /// Any other absolute URI, kept opaque.
+    Other,
+}
+
+/// Where a URI appears: the Request-URI admits less than a header does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum UriContext {
+    RequestUri,
+    Header,
+}
+
+/// A validated URI: `sip`/`sips` split into parts, `tel` and others kept whole.
+///
+/// Every part is a slice of the text it was parsed from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Uri<'a> {
+    raw: &'a str,
+    scheme: Scheme,
+    /// End of the scheme (index of the `:`).
+    colon: usize,
+    user: Option<&'a str>,
+    password: Option<&'a str>,
+    host: &'a str,
+    port: Option<u16>,
+    params: &'a str,
+    headers: Option<&'a str>,
+}
+
+impl fmt::Debug for Uri<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Uri").field(&self.raw).finish()
+    }
+}
+
+impl fmt::Display for Uri<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.raw)
+    }
+}
+
+impl<'a> Uri<'a> {
+    /// Parses a URI as it may appear in a header (inside `<>` when it holds `,;?`).
+    ///
+    /// # Errors
+    /// The index of the first offending byte.
+    pub fn parse(s: &'a str) -> Result<Self, usize> {
+        parse(s, UriContext::Header)
+    }
+
+    /// The whole URI as written.
+    #[must_use]
+    pub const fn as_str(&self) -> &'a str {
+        self.raw
+    }
+
+    /// The scheme.
+    #[must_use]
+    pub const fn scheme(&self) -> Scheme {
+        self.scheme
+    }
+
+    /// The scheme as written (`sip`, `SIP`, `tel`, `urn` ...).
+    #[must_use]
+    pub fn scheme_str(&self) -> &'a str {
+        self.raw.get(..self.colon).unwrap_or_default()
+    }
+
+    /// Everything after `scheme:`.
+    #[must_use]
+    pub fn opaque(&self) -> &'a str {
+        self.raw.get(self.colon + 1..).unwrap_or_default()
+    }
+
+    /// The user part of a `sip`/`sips` URI, still %-escaped.
+    #[must_use]
+    pub const fn user(&self) -> Option<&'a str> {
+        self.user
+    }
+
+    /// The password of a `sip`/`sips` URI (RFC 3261 s.19.1.1: NOT RECOMMENDED).
+    #[must_use]
+    pub const fn password(&self) -> Option<&'a str> {
+        self.password
+    }
+
+    /// The host of a `sip`/`sips` URI (`[...]` kept around IPv6); `""` for other schemes.
+    #[must_use]
+    pub const fn host(&self) -> &'a str {
+        self.host
+    }
+
+    /// The port of a `sip`/`sips` URI.
+    #[must_use]
+    pub const fn port(&self) -> Option<u16> {
+        self.port
+    }
+
+    /// The `;` parameters of a `sip`/`sips`/`tel` URI.
+    #[must_use]
+    pub const fn params(&self) -> Params<'a> {
+        Params::new(self.params)
+    }
+
+    /// The `?` headers of a `sip`/`sips` URI, without the `?`.
+    #[must_use]
+    pub const fn headers(&self) -> Option<&'a str> {
+        self.headers
+    }
+
+    /// Whether this is a `sip` or `sips` URI.
+    #[must_use]
+    pub const fn is_sip(&self) -> bool {
+        matches!(self.scheme, Scheme::Sip | Scheme::Sips)
+    }
+}
+
+fn slice(s: &str, from: usize, to: usize) -> &str {
+    s.get(from..to).unwrap_or_default()
+}
+
+pub(crate) fn parse(s: &str, context: UriContext) -> Result<Uri<'_>, usize> {
+    let b = s.as_bytes();
+    // RFC 3261 s.25.1: absoluteURI = scheme ":" ( hier-part / opaque-part );
+    // scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
+    if !b.first().is_some_and(u8::is_ascii_alphabetic) {
+        return Err(0);
+    }
+    let colon = b.iter().position(|&c| !SCHEME[usize::from(c)]).unwrap_or(b.len());
+    if b.get(colon) != Some(&b':') {
+        return Err(colon);
+    }
+    let name = &b[..colon];
+    let scheme = if eq_lower(name, b"sip") {
+        Scheme::Sip
+    } else if eq_lower(name, b"sips") {
+        Scheme::Sips
+    } else if eq_lower(name, b"tel") {
+        Scheme::Tel
+    } else {
+        Scheme::Other
+    };
+    let mut uri =
+        Uri { raw: s, scheme, colon, user: None, password: None, host: "", port: None, params: "", headers: None };
+    let rest = colon + 1;
+    match scheme {
+        Scheme::Sip | Scheme::Sips => parse_sip(s, rest, context, &mut uri)?,
+        Scheme::Tel => parse_tel(s, rest, &mut uri)?,
+        Scheme::Other => {
+            // opaque-part = uric-no-slash *uric / hier-part: at least one uric.
+            if rest == b.len() {
+                return Err(rest);
+            }
+            check_escaped_run(&b[rest..], &URIC).map_err(|i| rest + i)?;
+        }
+    }
+    Ok(uri)
+}
+
+/// `SIP-URI = "sip:" [ userinfo ] hostport uri-parameters [ headers ]`
+fn parse_sip<'a>(s: &'a str, start: usize, context: UriContext, uri: &mut Uri<'a>) -> Result<(), usize> {
+    let b = s.as_bytes();
+    let mut pos = start;
+    // No part after the userinfo may hold "@", so the first "@" ends the userinfo.
+    // (A short haystack: a plain scan beats memchr's dispatch.)
+    if let Some(at) = b[start..].iter().position(|&c| c == b'@').map(|i| start + i) {
+        // userinfo = ( user / telephone-subscriber ) [ ":" password ] "@"
+        let info = &b[start..at];
+        let (user_end, password) = match memchr::memchr(b':', info) {
+            Some(i) => (start + i, Some(start + i + 1)),
+            None => (at, None),
+        };
+        if user_end == start {
+            return Err(start);
+        }
+        check_escaped_run(&b[start..user_end], &USER).map_err(|i| start + i)?;
+        uri.user = Some(slice(s, start, user_end));
+        if let Some(p) = password {
+            check_escaped_run(&b[p..at], &PASSWORD).map_err(|i| p + i)?;
+            uri.password = Some(slice(s, p, at));
+        }
+        pos = at + 1;
+    }
+    let host_end = host_end(b, pos).ok_or(pos)?;
+    check_host(&b[pos..host_end]).map_err(|i| pos + i)?;
+    uri.host = slice(s, pos, host_end);
+    pos = host_end;
+    if b.get(pos) == Some(&b':') {
+        // port = 1*DIGIT
+        let digits = b[pos + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        let port = std::str::from_utf8(&b[pos + 1..pos + 1 + digits]).ok().and_then(|p| p.parse::<u16>().ok());
+        uri.port = Some(port.ok_or(pos + 1)?);
+        pos += 1 + digits;
+    }
+    // uri-parameters = *( ";" uri-parameter ); other-param = pname [ "=" pvalue ]
+    let params_start = pos;
+    while b.get(pos) == Some(&b';') {
+        pos = param(b, pos + 1, &PARAMCHAR, true)?;
+    }
+    uri.params = slice(s, params_start, pos);
+    if b.get(pos) == Some(&b'?') {
+        if context == UriContext::RequestUri {
+            // RFC 3261 s.19.1.1, table 1: headers are "not allowed" in a Request-URI.
+            return Err(pos);
+        }
+        // headers = "?" header *( "&" header ); header = hname "=" hvalue
+        let headers_start = pos + 1;
+        loop {
+            let name_end = run(b, pos + 1, &HNV)?;
+            if name_end == pos + 1 || b.get(name_end) != Some(&b'=') {
+                return Err(name_end);
+            }
+            pos = run(b, name_end + 1, &HNV)?;
+            if b.get(pos) != Some(&b'&') {
+                break;
+            }
+        }
+        uri.headers = Some(slice(s, headers_start, pos));
+    }
+    if pos != b.len() {
+        return Err(pos);
+    }
+    Ok(())
+}
+
+/// `pname [ "=" pvalue ]` starting at `pos`; returns the end.
+fn param(b: &[u8], pos: usize, class: &[bool; 256], value_required_nonempty: bool) -> Result<usize, usize> {
+    let name_end = run(b, pos, class)?;
+    if name_end == pos {
+        return Err(pos);
+    }
+    if b.get(name_end) != Some(&b'=') {
+        return Ok(name_end);
+    }
+    let end = run(b, name_end + 1, class)?;
+    if value_required_nonempty && end == name_end + 1 {
+        return Err(end);
+    }
+    Ok(end)
+}
+
+/// End of the run of `class` bytes (with valid escapes) from `pos`.
+fn run(b: &[u8], pos: usize, class: &[bool; 256]) -> Result<usize, usize> {
+    let mut i = pos;
+    while let Some(&c) = b.get(i) {
+        if !class[usize::from(c)] {
+            break;
+        }
+        if c == b'%' {
+            // escaped = "%" HEXDIG HEXDIG
+            for k in 1..=2 {
+                if !b.get(i + k).is_some_and(u8::is_ascii_hexdigit) {
+                    return Err(i + k);
+                }
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    Ok(i)
+}
+
+/// End of the host that starts at `pos`: a bracketed IPv6 reference, or a run
+/// of hostname characters. `None` when a `[` is not closed.
+pub(crate) fn host_end(b: &[u8], pos: usize) -> Option<usize> {
+    if b.get(pos) == Some(&b'[') {
+        return memchr::memchr(b']', &b[pos..]).map(|i| pos + i + 1);
+    }
+    let len = b[pos..].iter().position(|c| !(c.is_ascii_alphanumeric() || *c == b'-' || *c == b'.'));
+    Some(pos + len.unwrap_or(b.len() - pos))
+}
+
+/// Checks `host = hostname / IPv4address / IPv6reference`; returns the index of the first bad byte.
+pub(crate) fn check_host(h: &[u8]) -> Result<(), usize> {
+    if h.is_empty() {
+        return Err(0);
+    }
+    if h[0] == b'[' {
+        // IPv6reference = "[" IPv6address "]". RFC 5118 s.4.10: the RFC 3261 ABNF also
+        // admits "2001:db8:::192.0.2.1", which must be tolerated: check the alphabet only.
+        if h.len() < 4 || h[h.len() - 1] != b']' {
+            return Err(h.len().saturating_sub(1));
+        }
+        return check_ipv6(&h[1..h.len() - 1]).map_err(|i| i + 1);
+    }
+    // hostname = *( domainlabel "." ) toplabel [ "." ];
+    // domainlabel = alphanum / alphanum *( alphanum / "-" ) alphanum;
+    // toplabel = ALPHA / ALPHA *( alphanum / "-" ) alphanum
+    let name = h.strip_suffix(b".").unwrap_or(h);
+    let mut label_start = 0;
+    let mut numeric = true;
+    for (i, &c) in name.iter().enumerate() {
+        match c {
+            b'0'..=b'9' => {}
+            b'.' => {
+                if i == label_start || name[i - 1] == b'-' {
+                    return Err(label_start);
+                }
+                label_start = i + 1;
+            }
+            b'-' if i == label_start => return Err(i),
+            b'-' => numeric = false,
+            c if c.is_ascii_alphabetic() => numeric = false,
+            _ => return Err(i),
+        }
+    }
+    if numeric {
+        // IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT
+        return check_ipv4(h);
+    }
+    let last = name.get(label_start).copied();
+    if !last.is_some_and(|c| c.is_ascii_alphabetic()) || name[name.len() - 1] == b'-' {
+        return Err(label_start);
+    }
+    Ok(())
+}
+
+pub(crate) fn check_ipv4(h: &[u8]) -> Result<(), usize> {
+    let mut pos = 0;
+    let mut groups = 0;
+    for group in h.split(|&c| c == b'.') {
+        if group.is_empty() || group.len() > 3 || !group.iter().all(u8::is_ascii_digit) {
+            return Err(pos);
+        }
+        groups += 1;
+        pos += group.len() + 1;
+    }
+    if groups == 4 {
+        Ok(())
+    } else {
+        Err(h.len())
+    }
+}
+
+/// Checks the characters of an IPv6 address: hex digits, `:` and a dotted IPv4 tail.
+pub(crate) fn check_ipv6(a: &[u8]) -> Result<(), usize> {
+    if let Some(i) = a.iter().position(|c| !(c.is_ascii_hexdigit() || *c == b':' || *c == b'.')) {
+        return Err(i);
+    }
+    if !a.contains(&b':') {
+        return Err(0);
+    }
+    Ok(())
+}
+
+/// `telephone-subscriber` (RFC 3966 s.3): a number of phone digits, then `;` parameters.
+fn parse_tel<'a>(s: &'a str, start: usize, uri: &mut Uri<'a>) -> Result<(), usize> {
+    let b = s.as_bytes();
+    // global-number-digits = "+" *phonedigit DIGIT *phonedigit;
+    // local-number-digits = *phonedigit-hex (HEXDIG / "*" / "#") *phonedigit-hex
+    let mut pos = start + usize::from(b.get(start) == Some(&b'+'));
+    let digits = b[pos..].iter().take_while(|c| c.is_ascii_hexdigit() || b"*#-.()".contains(c)).count();
+    let has_digit = b[pos..pos + digits].iter().any(|c| c.is_ascii_hexdigit() || *c == b'*' || *c == b'#');
+    if !has_digit {
+        return Err(pos);
+    }
+    pos += digits;
+    let params_start = pos;
+    while b.get(pos) == Some(&b';') {
+        // parameter = ";" pname ["=" pvalue ]; pvalue = 1*paramchar
+        pos = param(b, pos + 1, &PARAMCHAR, true)?;
+    }
+    uri.params = slice(s, params_start, pos);
+    if pos != b.len() {
+        return Err(pos);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_uris() {
+        for (s, scheme, user, host, port) in [
+            ("sip:alice@atlanta.com", Scheme::Sip, Some("alice"), "atlanta.com", None),
+            ("SIPS:bob@[2001:db8::10]:5061;transport=tls", Scheme::Sips, Some("bob"), "[2001:db8::10]", Some(5061)),
+            ("sip:127.0.0.1:5080", Scheme::Sip, None, "127.0.0.1", Some(5080)),
+            (
+                "sip:sips%3Auser%40example.com@example.net",
+                Scheme::Sip,
+                Some("sips%3Auser%40example.com"),
+                "example.net",
+                None,
+            ),
+            (
+                "sip:user;par=u%40example.net@example.com",
+                Scheme::Sip,
+                Some("user;par=u%40example.net"),
+                "example.com",
+                None,
+            ),
+            ("sip:u:pw@example.com.", Scheme::Sip, Some("u"), "example.com.", None),
+            ("sip:user@example.com?Route=%3Csip:sip.example.com%3E", Scheme::Sip, Some("user"), "example.com", None),
+            ("tel:+1-201-555-0123;ext=1", Scheme::Tel, None, "", None),
+            ("urn:service:sos", Scheme::Other, None, "", None),
+            ("soap.beep://192.0.2.103:3002", Scheme::Other, None, "", None),
+            ("name:John_Smith", Scheme::Other, None, "", None),
+        ] {
+            let uri = Uri::parse(s).unwrap_or_else(|e| panic!("{s}: error at {e}"));
+            assert_eq!((uri.scheme(), uri.user(), uri.host(), uri.port()), (scheme, user, host, port), "{s}");
+            assert_eq!(uri.as_str(), s);
+        }
+    }
+
+    #[test]
+    fn invalid_uris() {
+        for (s, at) in [
+            ("<sip:user@example.com>", 0),
+            ("sip:user@example.com; lr", 21),
+            ("sip:2001:db8::10", 4),
+            ("sip:user@exa mple.com", 12),
+            ("sip:@example.com", 4),
+            ("sip:user@example.com:99999", 21),
+            ("sip:user@example.com;;lr", 21),
+            ("sip:user@-example.com", 9),
+            ("sip:user@example.123", 17),
+            ("sip:user@1.2.3", 14),
+            ("sip:%zz@example.com", 5),
+            ("tel:", 4),
+            ("foo:", 4),
+            ("1sip:x", 0),
+            ("sip:user@[2001:db8::1", 9),
+        ] {
+            assert_eq!(Uri::parse(s).map(|_| ()), Err(at), "{s}");
+        }
+    }
+
+    #[test]
+    fn request_uri_rejects_headers() {
+        // RFC 4475 s.3.1.2.11 (escruri): escaped headers in a SIP Request-URI.
+        let s = "sip:user@example.com?Route=%3Csip:example.com%3E";
+        assert_eq!(parse(s, UriContext::RequestUri).map(|_| ()), Err(20));
+        assert!(parse(s, UriContext::Header).is_ok());
+    }
+
+    #[test]
+    fn parts() {
+        let uri = Uri::parse("sip:bob@biloxi.com:5060;transport=tcp;lr?subject=x&h=").unwrap();
+        assert_eq!(uri.params().get("transport"), Some(Some("tcp")));
+        assert_eq!(uri.params().get("LR"), Some(None));
+        assert_eq!(uri.headers(), Some("subject=x&h="));
+        assert_eq!(uri.scheme_str(), "sip");
+        assert_eq!(uri.opaque(), "bob@biloxi.com:5060;transport=tcp;lr?subject=x&h=");
+    }
+}
