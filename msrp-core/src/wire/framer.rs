@@ -115,6 +115,11 @@ impl EndLine {
     fn pattern(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
     }
+    /// The transaction id (copied: only a rejected frame needs it).
+    fn transaction_id(&self) -> TransactionId {
+        TransactionId::from_validated(Bytes::copy_from_slice(&self.bytes[9..usize::from(self.len)]))
+    }
+
     /// Length of the whole end-line with its leading CRLF: pattern, flag, CRLF.
     fn full_len(&self) -> usize {
         usize::from(self.len) + 3
@@ -141,8 +146,6 @@ struct BodyState {
     start: u64,
     /// Limit on the body, for requests other than SEND.
     limit: Option<usize>,
-    /// The frame's transaction id, for a rejection.
-    transaction_id: TransactionId,
     /// Skipping a rejected frame: nothing more is delivered.
     discard: bool,
 }
@@ -393,11 +396,10 @@ impl Framer {
             HeadStep::Body { head, consumed } => {
                 self.consume_head(frame_offset, consumed);
                 self.state = State::Body(BodyState {
-                    end_line: EndLine::new(head.txid().as_bytes()),
+                    end_line: EndLine::new(head.txid_bytes()),
                     len: 0,
                     start: self.offset,
                     limit: is_non_send.then_some(self.limits.max_non_send_body()),
-                    transaction_id: head.transaction_id(),
                     discard: false,
                 });
                 Progress::Event(FramerEvent::Head(head))
@@ -417,7 +419,6 @@ impl Framer {
                     len: 0,
                     start: self.offset,
                     limit: None,
-                    transaction_id: rejected.transaction_id.clone(),
                     discard: true,
                 });
                 Progress::Event(FramerEvent::Rejected {
@@ -520,7 +521,7 @@ impl Framer {
                 piece.truncate(usize::try_from(allowed).unwrap_or(usize::MAX));
                 body.discard = true;
                 rejected = Some(FramerEvent::Rejected {
-                    transaction_id: body.transaction_id.clone(),
+                    transaction_id: body.end_line.transaction_id(),
                     is_request: true,
                     error: ParseError::BodyTooLarge { at: body.start + limit as u64, limit },
                 });

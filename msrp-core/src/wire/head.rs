@@ -273,6 +273,11 @@ impl FrameHead {
         self.text(self.txid)
     }
 
+    /// The transaction id's bytes (ASCII, validated).
+    pub(crate) fn txid_bytes(&self) -> &[u8] {
+        self.raw.get(self.txid.range()).unwrap_or_default()
+    }
+
     /// The transaction id, sharing the received bytes.
     #[must_use]
     pub fn transaction_id(&self) -> TransactionId {
