@@ -446,8 +446,8 @@ pub fn msrp_uri(data: &[u8]) {
 /// One step of a scripted exchange between two sessions (`msrp_session`).
 #[derive(Debug, arbitrary::Arbitrary)]
 enum SessionOp {
-    /// A sends a message of `len * 37` bytes.
-    Send { len: u16, success_report: bool, failure_report: crate::FailureReport },
+    /// A sends a message of `len * 37` bytes; `policy` picks its Failure-Report.
+    Send { len: u16, success_report: bool, policy: u8 },
     /// A starts, feeds or closes a streamed message.
     Stream { len: u16, last: bool },
     /// A aborts message `handle`.
@@ -530,7 +530,12 @@ pub fn msrp_session(data: &[u8]) {
 
     for op in ops.into_iter().take(200) {
         match op {
-            SessionOp::Send { len, success_report, failure_report } => {
+            SessionOp::Send { len, success_report, policy } => {
+                let failure_report = match policy % 3 {
+                    0 => crate::FailureReport::Yes,
+                    1 => crate::FailureReport::Partial,
+                    _ => crate::FailureReport::No,
+                };
                 next_handle += 1;
                 let body = Bytes::from((0..usize::from(len) * 37).map(|i| i as u8).collect::<Vec<u8>>());
                 let handle = MessageHandle::new(next_handle);

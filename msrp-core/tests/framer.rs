@@ -4,7 +4,6 @@
 
 use std::path::Path;
 
-use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
 use msrp_core::{
     EncodeError, Encoder, Flag, Frame, FrameHead, Framer, FramerEvent, IdSource, Limits, MsrpUri, ParseError,
@@ -386,7 +385,10 @@ fn encode_of_parse_reproduces_every_accepted_vector() {
 }
 
 #[test]
+#[cfg(feature = "arbitrary")]
 fn parse_of_encode_is_identity_for_generated_frames_at_random_splits() {
+    use arbitrary::{Arbitrary, Unstructured};
+
     let mut rng = Xorshift(0x5eed_1234_abcd_0001);
     let mut encoder = Encoder::new();
     for case in 0..2000 {
