@@ -712,7 +712,8 @@ impl Session {
         let interrupt_now =
             others_waiting && chunk.written >= chunk_size.max(if self.control.is_empty() { quantum as u64 } else { 0 });
         let stalled = message.pending.is_empty() && !message.complete;
-        if interrupt_now || (stalled && !self.control.is_empty()) {
+        // A stream waiting for its next bytes never holds up other traffic.
+        if interrupt_now || (stalled && others_waiting) {
             // RFC 4975 s.7.1.1: "SEND requests larger than 2048 octets MUST be
             // interrupted if the sender needs to send pending responses or
             // REPORT requests"; concurrent messages alternate.

@@ -58,8 +58,18 @@ fn round_trip(message: &Message) {
     let encoded = message.encode();
     let again =
         Message::parse(encoded.clone()).unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(&encoded)));
+    // The canonical form states the body's real length in decimal (a
+    // Content-Length of "075" is written "75"), and adds one if it was absent.
     let mut expected = message.to_builder();
-    if message.content_length().is_none() {
+    let length = Bytes::from(message.body().len().to_string());
+    let mut had_length = false;
+    for (name, value) in expected.headers_mut() {
+        if crate::sip::HeaderName::from_bytes(name) == crate::sip::HeaderName::ContentLength {
+            *value = length.clone();
+            had_length = true;
+        }
+    }
+    if !had_length {
         expected.header("Content-Length", &message.body().len().to_string());
     }
     assert_eq!(again.to_builder(), expected);
