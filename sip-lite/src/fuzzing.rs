@@ -5,3 +5,4 @@
 pub use crate::multipart::fuzzing::multipart;
 pub use crate::sdp::fuzzing::sdp;
 pub use crate::sip::fuzzing::sip_message;
+pub use crate::transaction::sip_transaction;

@@ -9,8 +9,17 @@
 //!   `v o s c t m b a`, and a serializer.
 //! - [`multipart`] and [`resource_lists`]: the multipart/mixed bodies and
 //!   RFC 4826 recipient lists of ad-hoc group INVITEs (RFC 5366).
+//! - The machines (RFC 3261 s.12, s.13, s.17, with the RFC 6026 Accepted
+//!   state): [`transaction::TransactionLayer`], the dialog-aware
+//!   [`ua::UserAgent`], the back-to-back [`b2bua::B2bua`] that fans one
+//!   inbound leg out to many outbound legs, and the transaction-stateful
+//!   [`proxy::Proxy`]. Each has `handle(now, input)`, `poll_output()` and
+//!   `poll_timeout()`: after every `handle`, drain `poll_output` until it
+//!   returns `None`, then read `poll_timeout`. Randomness (branches, tags,
+//!   Call-IDs) comes from an injected [`ids::IdSource`].
 //!
-//! No sockets, clocks or threads: the runtime hands over the bytes it read.
+//! No sockets, clocks or threads: the runtime hands over the bytes it read
+//! and the time it is.
 //!
 //! ```
 //! use bytes::Bytes;
@@ -44,10 +53,16 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod b2bua;
+pub mod dialog;
+pub mod ids;
 pub mod multipart;
+pub mod proxy;
 pub mod resource_lists;
 pub mod sdp;
 pub mod sip;
+pub mod transaction;
+pub mod ua;
 
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;

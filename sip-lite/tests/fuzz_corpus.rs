@@ -39,3 +39,8 @@ fn sdp_seeds_and_regressions() {
 fn multipart_seeds_and_regressions() {
     replay("multipart", sip_lite::fuzzing::multipart);
 }
+
+#[test]
+fn sip_transaction_seeds_and_regressions() {
+    replay("sip_transaction", sip_lite::fuzzing::sip_transaction);
+}

@@ -1,0 +1,478 @@
+//! A transaction-stateful proxy helper (RFC 3261 s.16) on the transaction
+//! layer: the interworking selection function, or a "SIP/IP core" between two
+//! entities in tests.
+//!
+//! For each request it (s.16.3-s.16.6): answers 483 when Max-Forwards is 0
+//! and decrements it otherwise; pops the top Route when it names this proxy
+//! (loose routing, s.16.4); rewrites the Request-URI to the target the
+//! configured rewrite rules choose; adds `Record-Route: <sip:host;lr>` to
+//! INVITEs so the dialog's ACK and BYE pass through it; pushes its own Via with
+//! a fresh branch; and forwards on the flow the configured routes give for the
+//! next hop's host (the top remaining Route, else the Request-URI). A 100 is
+//! not forwarded (s.16.7); every other response has its top Via popped and
+//! goes back through the server transaction; a timeout becomes 408 (s.16.7
+//! step 10 with one branch). The ACK of a 2xx is forwarded statelessly; a
+//! CANCEL is answered 200 and CANCELs the forwarded INVITE (s.16.10, once
+//! a provisional response has arrived, s.9.1).
+//!
+//! One target per request (no forking).
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::time::Instant;
+
+use bytes::Bytes;
+use thiserror::Error;
+
+use crate::ids::{new_branch, ClientId, ServerId};
+pub use crate::ids::{FlowId, IdSource};
+use crate::sip::{Message, MessageBuilder, StartLine, Uri};
+use crate::transaction::{self, TransactionConfig, TransactionLayer, Transport};
+use crate::ua::{cancel, response};
+
+/// Proxy settings: its host, where hosts are reached, and target rewrites.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProxyConfig {
+    transaction: TransactionConfig,
+    host: String,
+    record_route: bool,
+    routes: Vec<(String, FlowId, Transport)>,
+    rewrites: Vec<(String, String)>,
+}
+
+impl ProxyConfig {
+    /// A proxy at `host` (written in Via and Record-Route).
+    #[must_use]
+    pub fn new(host: &str) -> Self {
+        Self {
+            transaction: TransactionConfig::default(),
+            host: host.to_owned(),
+            record_route: true,
+            routes: Vec::new(),
+            rewrites: Vec::new(),
+        }
+    }
+    /// The transaction timers.
+    pub fn set_transaction(&mut self, config: TransactionConfig) -> &mut Self {
+        self.transaction = config;
+        self
+    }
+    /// Whether INVITEs get a Record-Route (default `true`).
+    pub fn set_record_route(&mut self, on: bool) -> &mut Self {
+        self.record_route = on;
+        self
+    }
+    /// Requests whose next hop is `host` go out on `flow`.
+    pub fn add_route(&mut self, host: &str, flow: FlowId, transport: Transport) -> &mut Self {
+        self.routes.push((host.to_ascii_lowercase(), flow, transport));
+        self
+    }
+    /// A request whose Request-URI is `uri` is retargeted to `target`.
+    pub fn add_rewrite(&mut self, uri: &str, target: &str) -> &mut Self {
+        self.rewrites.push((uri.to_owned(), target.to_owned()));
+        self
+    }
+    /// The proxy's host.
+    #[must_use]
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+}
+
+/// What comes into the proxy.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Input {
+    /// A whole message read from a flow.
+    Received {
+        /// The flow.
+        flow: FlowId,
+        /// Its transport.
+        transport: Transport,
+        /// The message.
+        message: Message,
+    },
+    /// One datagram read from an unreliable flow.
+    Datagram {
+        /// The flow.
+        flow: FlowId,
+        /// The datagram.
+        bytes: Bytes,
+    },
+    /// A timer may have expired.
+    Timeout,
+}
+
+/// What the proxy asks of the runtime, or tells the caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Bytes to send on a flow.
+    Transmit {
+        /// The flow.
+        flow: FlowId,
+        /// Its transport.
+        transport: Transport,
+        /// One whole message.
+        bytes: Bytes,
+    },
+    /// Something happened.
+    Event(Event),
+}
+
+/// What the proxy tells the caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A request was forwarded.
+    Forwarded {
+        /// Its method.
+        method: String,
+        /// The Request-URI it went out with.
+        request_uri: String,
+        /// The flow.
+        flow: FlowId,
+    },
+    /// A request was answered by the proxy itself (404 no route, 483, 408).
+    Refused {
+        /// Its method.
+        method: String,
+        /// The status.
+        status: u16,
+    },
+    /// A peer message was dropped.
+    PeerError {
+        /// The flow it came on.
+        flow: FlowId,
+        /// Why.
+        reason: &'static str,
+    },
+}
+
+/// A caller's mistake (the proxy takes no commands yet; kept for the machine shape).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum UsageError {
+    /// Not used yet.
+    #[error("unsupported")]
+    Unsupported,
+}
+
+#[derive(Debug)]
+struct Forward {
+    server: ServerId,
+    request: Message,
+    provisional: bool,
+    cancel: bool,
+    flow: FlowId,
+    transport: Transport,
+}
+
+/// The proxy. See the module docs.
+pub struct Proxy {
+    config: ProxyConfig,
+    ids: Box<dyn IdSource + Send>,
+    layer: TransactionLayer,
+    last_now: Instant,
+    forwards: HashMap<ClientId, Forward>,
+    by_server: HashMap<ServerId, ClientId>,
+    next_client: u64,
+    ready: VecDeque<Output>,
+}
+
+impl fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Proxy")
+            .field("forwards", &self.forwards.len())
+            .field("layer", &self.layer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The host of a URI inside a Route/Record-Route value or bare.
+fn host_of(value: &str) -> Option<String> {
+    let inner = value.split_once('<').and_then(|(_, r)| r.split_once('>')).map_or(value, |(u, _)| u);
+    Uri::parse(inner).ok().map(|u| u.host().to_ascii_lowercase())
+}
+
+/// Removes the first value of the first header named `name` (a header line
+/// holding several comma-separated values keeps the others).
+fn pop_first_value(builder: &mut MessageBuilder, name: &str) {
+    let headers = builder.headers_mut();
+    let Some(i) = headers.iter().position(|(n, _)| std::str::from_utf8(n).is_ok_and(|n| n.eq_ignore_ascii_case(name)))
+    else {
+        return;
+    };
+    let value = String::from_utf8_lossy(&headers[i].1).into_owned();
+    match value.split_once(',') {
+        Some((_, rest)) => headers[i].1 = Bytes::from(rest.trim().to_owned()),
+        None => {
+            headers.remove(i);
+        }
+    }
+}
+
+impl Proxy {
+    /// A proxy with the routes and rewrites of `config`.
+    pub fn new(config: ProxyConfig, now: Instant, ids: Box<dyn IdSource + Send>) -> Self {
+        let layer = TransactionLayer::new(config.transaction.clone(), now);
+        Self {
+            config,
+            ids,
+            layer,
+            last_now: now,
+            forwards: HashMap::new(),
+            by_server: HashMap::new(),
+            next_client: 0,
+            ready: VecDeque::new(),
+        }
+    }
+
+    /// Whether no transaction is left.
+    #[must_use]
+    pub fn is_idle(&self) -> bool {
+        self.layer.is_idle()
+    }
+
+    /// Feeds one input. Bad peer input never returns `Err`.
+    ///
+    /// # Errors
+    /// None yet (see [`UsageError`]).
+    pub fn handle(&mut self, now: Instant, input: Input) -> Result<(), UsageError> {
+        self.last_now = self.last_now.max(now);
+        let input = match input {
+            Input::Received { flow, transport, message } => transaction::Input::Received { flow, transport, message },
+            Input::Datagram { flow, bytes } => transaction::Input::Datagram { flow, bytes },
+            Input::Timeout => transaction::Input::Timeout,
+        };
+        let _ = self.layer.handle(self.last_now, input);
+        self.pump();
+        // A forwarded INVITE's state lives as long as its client transaction
+        // (2xx retransmissions pass through it in the RFC 6026 Accepted state).
+        let layer = &self.layer;
+        self.forwards.retain(|client, _| layer.has_client(*client));
+        let forwards = &self.forwards;
+        self.by_server.retain(|_, client| forwards.contains_key(client));
+        Ok(())
+    }
+
+    /// The next output, `None` when there is nothing more to do now.
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.ready.pop_front()
+    }
+
+    /// When [`Input::Timeout`] is next due.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.layer.poll_timeout()
+    }
+
+    fn pump(&mut self) {
+        while let Some(output) = self.layer.poll_output() {
+            match output {
+                transaction::Output::Transmit { flow, transport, bytes } => {
+                    self.ready.push_back(Output::Transmit { flow, transport, bytes });
+                }
+                transaction::Output::Event(event) => self.layer_event(event),
+            }
+        }
+    }
+
+    fn event(&mut self, event: Event) {
+        self.ready.push_back(Output::Event(event));
+    }
+
+    fn layer_command(&mut self, command: transaction::Command) -> Result<(), transaction::UsageError> {
+        self.layer.handle(self.last_now, transaction::Input::Command(command))
+    }
+
+    fn refuse(&mut self, server: ServerId, request: &Message, status: u16) {
+        if let Ok(reply) = response(request, status, None).build() {
+            let _ = self.layer_command(transaction::Command::Respond { server, response: reply });
+        }
+        let method = request.method().unwrap_or_default().to_owned();
+        self.event(Event::Refused { method, status });
+    }
+
+    /// s.16.3-s.16.6: the request as it leaves, and its flow.
+    fn prepare(&mut self, request: &Message) -> Result<(Message, FlowId, Transport), u16> {
+        // s.16.3 step 3: "If the request has a Max-Forwards header field value of
+        // zero, the element MUST NOT forward the request" (483).
+        let max_forwards = request.max_forwards().unwrap_or(70);
+        if max_forwards == 0 {
+            return Err(483);
+        }
+        let mut builder = request.to_builder();
+        // s.16.4: "If the first value in the Route header field indicates this
+        // proxy, the proxy MUST remove that value from the request."
+        if request
+            .header_values("Route")
+            .next()
+            .and_then(host_of)
+            .is_some_and(|h| h.eq_ignore_ascii_case(&self.config.host))
+        {
+            pop_first_value(&mut builder, "Route");
+        }
+        // s.16.5/s.16.6 step 2: the Request-URI becomes the chosen target.
+        let uri = request.request_uri_str().unwrap_or_default().to_owned();
+        let target = self.config.rewrites.iter().find(|(from, _)| *from == uri).map_or(uri, |(_, to)| to.clone());
+        if let StartLine::Request { method, .. } = builder.start_line().clone() {
+            builder = {
+                let mut b = MessageBuilder::new(StartLine::Request { method, uri: Bytes::from(target.clone()) });
+                for (n, v) in builder.headers() {
+                    b.push(n.clone(), v.clone());
+                }
+                b.body(builder.body_bytes().clone());
+                b
+            };
+        }
+        // s.16.6 step 3: "the proxy MUST decrement its value by one".
+        let headers = builder.headers_mut();
+        headers.retain(|(n, _)| !n.eq_ignore_ascii_case(b"Max-Forwards"));
+        let method = request.method().unwrap_or_default();
+        let mut front: Vec<(Bytes, Bytes)> = Vec::new();
+        // The next hop: the top remaining Route, else the Request-URI.
+        let remaining_route = builder
+            .headers()
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(b"Route"))
+            .map(|(_, v)| String::from_utf8_lossy(v).split(',').next().unwrap_or_default().to_owned());
+        let hop = remaining_route.as_deref().and_then(host_of).or_else(|| host_of(&target)).ok_or(400u16)?;
+        let (_, flow, transport) = self.config.routes.iter().find(|(h, _, _)| *h == hop).cloned().ok_or(404u16)?;
+        // s.16.6 step 8: "The proxy MUST insert a Via header field value into the
+        // copy before the existing Via header field values."
+        let branch = new_branch(&mut self.ids);
+        front.push((
+            Bytes::from_static(b"Via"),
+            Bytes::from(format!("SIP/2.0/{} {};branch={branch}", transport.via_token(), self.config.host)),
+        ));
+        if method == "INVITE" && self.config.record_route {
+            // s.16.6 step 4: Record-Route with lr, so the dialog's requests come back here.
+            front.push((Bytes::from_static(b"Record-Route"), Bytes::from(format!("<sip:{};lr>", self.config.host))));
+        }
+        front.push((Bytes::from_static(b"Max-Forwards"), Bytes::from((max_forwards - 1).to_string())));
+        let rest = std::mem::take(builder.headers_mut());
+        builder.headers_mut().extend(front);
+        builder.headers_mut().extend(rest);
+        let message = builder.build().map_err(|_| 400u16)?;
+        Ok((message, flow, transport))
+    }
+
+    fn layer_event(&mut self, event: transaction::Event) {
+        use transaction::Event as E;
+        match event {
+            E::RequestReceived { server, request, cancels, .. } => {
+                if request.method() == Some("CANCEL") {
+                    self.cancel_received(server, &request, cancels);
+                    return;
+                }
+                match self.prepare(&request) {
+                    Err(status) => self.refuse(server, &request, status),
+                    Ok((message, flow, transport)) => {
+                        self.next_client += 1;
+                        let client = ClientId::new(self.next_client);
+                        let forwarded =
+                            transaction::Command::Request { id: client, flow, transport, request: message.clone() };
+                        if self.layer_command(forwarded).is_err() {
+                            self.refuse(server, &request, 500);
+                            return;
+                        }
+                        self.event(Event::Forwarded {
+                            method: request.method().unwrap_or_default().to_owned(),
+                            request_uri: message.request_uri_str().unwrap_or_default().to_owned(),
+                            flow,
+                        });
+                        self.by_server.insert(server, client);
+                        self.forwards.insert(
+                            client,
+                            Forward { server, request: message, provisional: false, cancel: false, flow, transport },
+                        );
+                    }
+                }
+            }
+            E::AckReceived { request, .. } => {
+                // The ACK of a 2xx is its own transaction: forward it statelessly.
+                if let Ok((message, flow, transport)) = self.prepare(&request) {
+                    self.event(Event::Forwarded {
+                        method: "ACK".to_owned(),
+                        request_uri: message.request_uri_str().unwrap_or_default().to_owned(),
+                        flow,
+                    });
+                    let _ = self.layer_command(transaction::Command::Stateless { flow, transport, message });
+                }
+            }
+            E::ResponseReceived { client, response, .. } => self.response_received(client, &response),
+            E::StrayResponse { flow, .. } => {
+                // A 2xx after both transactions ended has no way back.
+                self.event(Event::PeerError { flow, reason: "response matching no transaction" });
+            }
+            E::ClientTimedOut { client } => {
+                if let Some(forward) = self.forwards.remove(&client) {
+                    self.by_server.remove(&forward.server);
+                    if !self.layer.is_server_final(forward.server) {
+                        if let Some(request) = self.layer.server_request(forward.server).cloned() {
+                            self.refuse(forward.server, &request, 408);
+                        }
+                    }
+                }
+            }
+            E::ServerTimedOut { server } => {
+                self.by_server.remove(&server);
+            }
+            E::PeerError { flow, reason } => self.event(Event::PeerError { flow, reason }),
+        }
+    }
+
+    fn response_received(&mut self, client: ClientId, received: &Message) {
+        let Some(code) = received.status_code() else { return };
+        let Some(forward) = self.forwards.get_mut(&client) else { return };
+        let server = forward.server;
+        if code < 200 {
+            forward.provisional = true;
+            if forward.cancel {
+                forward.cancel = false;
+                self.send_cancel(client);
+            }
+        }
+        // s.16.7 step 5: a 100 is not forwarded.
+        if code == 100 {
+            return;
+        }
+        // s.16.7 step 9: "The proxy removes the topmost Via header field value from the response."
+        let mut builder = received.to_builder();
+        pop_first_value(&mut builder, "Via");
+        let Ok(upstream) = builder.build() else { return };
+        let _ = self.layer_command(transaction::Command::Respond { server, response: upstream });
+        if code >= 300 {
+            self.forwards.remove(&client);
+            self.by_server.remove(&server);
+        }
+    }
+
+    fn send_cancel(&mut self, client: ClientId) {
+        let Some(forward) = self.forwards.get(&client) else { return };
+        let Some(request) = cancel(&forward.request) else { return };
+        let (flow, transport) = (forward.flow, forward.transport);
+        self.next_client += 1;
+        let id = ClientId::new(self.next_client);
+        let _ = self.layer_command(transaction::Command::Request { id, flow, transport, request });
+    }
+
+    fn cancel_received(&mut self, server: ServerId, request: &Message, cancels: Option<ServerId>) {
+        let Some(invite_server) = cancels else {
+            // s.16.10: no matching transaction: this proxy has nothing to cancel.
+            self.refuse(server, request, 481);
+            return;
+        };
+        if let Ok(ok) = response(request, 200, None).build() {
+            let _ = self.layer_command(transaction::Command::Respond { server, response: ok });
+        }
+        let Some(&client) = self.by_server.get(&invite_server) else { return };
+        let Some(forward) = self.forwards.get_mut(&client) else { return };
+        if forward.provisional {
+            self.send_cancel(client);
+        } else {
+            forward.cancel = true;
+        }
+    }
+}
