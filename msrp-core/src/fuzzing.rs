@@ -607,6 +607,324 @@ pub fn msrp_session(data: &[u8]) {
     assert_eq!(a.poll_timeout(), None, "a timer outlived its transaction");
 }
 
+/// One step of a scripted relay scenario (`msrp_relay`).
+#[derive(Debug, arbitrary::Arbitrary)]
+enum RelayOp {
+    /// A sends a message of `(len % 1024) * 97` bytes.
+    Send { len: u16, success_report: bool },
+    /// A starts, feeds or closes a streamed message.
+    Stream { len: u16, last: bool },
+    /// A aborts message `handle`.
+    Abort { handle: u8 },
+    /// Up to `max * 7 + 1` bytes cross one direction of one link; `ack`
+    /// acknowledges them to the writer (else its window stays used).
+    Deliver { pipe: u8, max: u16, ack: bool },
+    /// Hostile bytes arrive on one of the relay's links.
+    Inject { pipe: u8, bytes: Vec<u8> },
+    /// Virtual time moves on and timers fire.
+    Advance { millis: u16 },
+    /// A link resets.
+    Reset { pipe: u8 },
+    /// Every active session without a link gets a new one.
+    Reconnect,
+}
+
+/// A relay (`R`) between a sender (`A`) and two members (`B1`, `B2`), the
+/// links with windows, driven by an arbitrary interleaving of sends,
+/// partial deliveries, acknowledgements, hostile bytes, resets and time
+/// steps. Never panics; no member gets a byte out of order or twice; the
+/// relay's own account of held bytes stays under its bound.
+pub fn msrp_relay(data: &[u8]) {
+    use crate::link::{self, SessionKey};
+    use crate::reassembly::DeliveryMode;
+    use crate::relay::{self, Relay, RelayConfig};
+    use crate::router::ConnId;
+    use crate::session::{Command, Event, LinkRole, MessageHandle, Session, SessionConfig};
+    use std::collections::HashMap;
+    use std::time::{Duration, Instant};
+
+    struct Counter(u64);
+    impl crate::IdSource for Counter {
+        fn fill(&mut self, out: &mut [u8]) {
+            for b in out {
+                self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                *b = (self.0 >> 33) as u8;
+            }
+        }
+    }
+
+    /// One direction of a link: the writer's node and conn, the bytes not yet read.
+    struct Pipe {
+        from: (usize, ConnId),
+        to: (usize, ConnId),
+        bytes: Vec<u8>,
+        unacked: usize,
+    }
+
+    // Ops until the bytes run out (no continuation bytes), so that short
+    // inputs script long runs.
+    let mut u = arbitrary::Unstructured::new(data);
+    let mut ops = Vec::new();
+    while !u.is_empty() && ops.len() < 300 {
+        let Ok(op) = <RelayOp as arbitrary::Arbitrary>::arbitrary(&mut u) else { break };
+        ops.push(op);
+    }
+    #[expect(clippy::disallowed_methods, reason = "one real epoch for the machines' virtual clock")]
+    let mut now = Instant::now();
+    let config = RelayConfig {
+        endpoint: link::EndpointConfig { link_window: 8 * 1024, ..link::EndpointConfig::default() },
+        window: 16 * 1024,
+        max_backlog: 64 * 1024,
+        slow_member_timeout: Duration::from_secs(2),
+    };
+    let inbound_held = 32 * 1024;
+    let bound = config.max_backlog + inbound_held + 4 * 64 * 1024;
+    let names =
+        [("a.example.com", 7000u16), ("r.example.com", 7001), ("b1.example.com", 7002), ("b2.example.com", 7003)];
+    let mut nodes: Vec<Relay> = names.iter().map(|_| Relay::new(config.clone(), now)).collect();
+    let uri = |s: &str| MsrpUri::parse_str(s).ok();
+    let Some(uris) = [
+        "msrp://a.example.com:7000/fuzzA0001;tcp",
+        "msrp://r.example.com:7001/fuzzRin01;tcp",
+        "msrp://r.example.com:7001/fuzzRout1;tcp",
+        "msrp://b1.example.com:7002/fuzzB0001;tcp",
+        "msrp://r.example.com:7001/fuzzRout2;tcp",
+        "msrp://b2.example.com:7003/fuzzB0002;tcp",
+    ]
+    .iter()
+    .map(|s| uri(s))
+    .collect::<Option<Vec<MsrpUri>>>() else {
+        return;
+    };
+    let session = |local: usize, remote: usize, role: LinkRole, relay_in: bool| {
+        let mut config = SessionConfig::new(uris[local].clone(), vec![uris[remote].clone()], role);
+        config.write_quantum = 3000;
+        config.reassembly.mode = DeliveryMode::Streaming;
+        config.reassembly.max_held_bytes = inbound_held;
+        config.reassembly.max_message_size = 1 << 22;
+        config.success_reports = !relay_in;
+        Box::new(Session::new(config, now, Box::new(Counter(local as u64 + 1))))
+    };
+    // (node, key, session, conn for an active one)
+    let opens = [
+        (0usize, 1u64, session(0, 1, LinkRole::Active, false)),
+        (1, 10, session(1, 0, LinkRole::Passive, true)),
+        (1, 20, session(2, 3, LinkRole::Active, false)),
+        (1, 21, session(4, 5, LinkRole::Active, false)),
+        (2, 1, session(3, 2, LinkRole::Passive, false)),
+        (3, 1, session(5, 4, LinkRole::Passive, false)),
+    ];
+    for (node, key, session) in opens {
+        let open = link::Command::Open { key: SessionKey::new(key), session, conn: ConnId::new(key) };
+        let _ = nodes[node].handle(now, relay::Input::Link(link::Input::Command(open)));
+    }
+    let bridge = relay::Command::Bridge {
+        inbound: SessionKey::new(10),
+        outbound: vec![SessionKey::new(20), SessionKey::new(21)],
+    };
+    assert!(nodes[1].handle(now, relay::Input::Command(bridge)).is_ok(), "the bridge is valid");
+
+    let mut pipes: Vec<Pipe> = Vec::new();
+    let mut paused: Vec<(usize, ConnId)> = Vec::new();
+    let mut next_conn = 1000u64;
+    // What each member delivered: (node, message) -> next offset.
+    let mut delivered: HashMap<(usize, crate::MessageId), u64> = HashMap::new();
+    let mut next_handle = 0u64;
+    let mut streaming: Option<MessageHandle> = None;
+
+    // Drains every node until quiet: transmits go into pipes, connects are
+    // answered at once, pauses are honoured, deliveries are checked.
+    let settle = |nodes: &mut Vec<Relay>,
+                  pipes: &mut Vec<Pipe>,
+                  paused: &mut Vec<(usize, ConnId)>,
+                  delivered: &mut HashMap<(usize, crate::MessageId), u64>,
+                  next_conn: &mut u64,
+                  now: Instant| {
+        for _ in 0..64 {
+            let mut inputs: Vec<(usize, link::Input)> = Vec::new();
+            for (index, node) in nodes.iter_mut().enumerate() {
+                while let Some(output) = node.poll_output() {
+                    match output {
+                        relay::Output::Link(link::Output::Transmit { conn, transmit }) => {
+                            if let Some(pipe) = pipes.iter_mut().find(|p| p.from == (index, conn)) {
+                                pipe.bytes.extend_from_slice(&transmit.head);
+                                pipe.bytes.extend_from_slice(&transmit.body);
+                                pipe.bytes.extend_from_slice(&transmit.end_line);
+                                pipe.unacked += transmit.len();
+                            }
+                        }
+                        relay::Output::Link(link::Output::Connect { conn, link }) => {
+                            let Some(peer) = names.iter().position(|(h, p)| *h == link.host() && *p == link.port())
+                            else {
+                                inputs.push((index, link::Input::Closed { conn }));
+                                continue;
+                            };
+                            *next_conn += 1;
+                            let accepted = ConnId::new(*next_conn);
+                            pipes.push(Pipe {
+                                from: (index, conn),
+                                to: (peer, accepted),
+                                bytes: Vec::new(),
+                                unacked: 0,
+                            });
+                            pipes.push(Pipe {
+                                from: (peer, accepted),
+                                to: (index, conn),
+                                bytes: Vec::new(),
+                                unacked: 0,
+                            });
+                            inputs.push((peer, link::Input::Accepted { conn: accepted }));
+                            inputs.push((index, link::Input::Connected { conn }));
+                        }
+                        relay::Output::Link(link::Output::Close { conn }) => {
+                            if let Some(pipe) = pipes.iter().find(|p| p.from == (index, conn)) {
+                                inputs.push((pipe.to.0, link::Input::Closed { conn: pipe.to.1 }));
+                            }
+                            pipes.retain(|p| p.from != (index, conn) && p.to != (index, conn));
+                        }
+                        relay::Output::Link(link::Output::PauseReading { conn }) => paused.push((index, conn)),
+                        relay::Output::Link(link::Output::ResumeReading { conn }) => {
+                            paused.retain(|p| *p != (index, conn));
+                        }
+                        relay::Output::Link(link::Output::Event {
+                            event: Event::ChunkReceived { message_id, offset, data },
+                            ..
+                        }) => {
+                            let next = delivered.entry((index, message_id)).or_insert(0);
+                            assert_eq!(offset, *next, "node {index}: a byte out of order or twice");
+                            *next += data.len() as u64;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            if inputs.is_empty() {
+                return;
+            }
+            for (index, input) in inputs {
+                let _ = nodes[index].handle(now, relay::Input::Link(input));
+            }
+        }
+    };
+    settle(&mut nodes, &mut pipes, &mut paused, &mut delivered, &mut next_conn, now);
+
+    for op in ops.into_iter().take(300) {
+        match op {
+            RelayOp::Send { len, success_report } => {
+                next_handle += 1;
+                let body = Bytes::from((0..usize::from(len % 1024) * 97).map(|i| i as u8).collect::<Vec<u8>>());
+                let send = Command::Send {
+                    handle: MessageHandle::new(next_handle),
+                    content_type: "text/plain".into(),
+                    body,
+                    success_report,
+                    failure_report: crate::FailureReport::Yes,
+                };
+                let input = link::Input::Command(link::Command::Session { key: SessionKey::new(1), command: send });
+                let _ = nodes[0].handle(now, relay::Input::Link(input));
+            }
+            RelayOp::Stream { len, last } => {
+                let handle = *streaming.get_or_insert_with(|| {
+                    next_handle += 1;
+                    let handle = MessageHandle::new(next_handle);
+                    let start = Command::SendStream {
+                        handle,
+                        content_type: "text/plain".into(),
+                        success_report: true,
+                        failure_report: crate::FailureReport::Yes,
+                    };
+                    let input =
+                        link::Input::Command(link::Command::Session { key: SessionKey::new(1), command: start });
+                    let _ = nodes[0].handle(now, relay::Input::Link(input));
+                    handle
+                });
+                let data = Bytes::from(vec![b'-'; usize::from(len % 8192)]);
+                let command = Command::StreamData { handle, data, last };
+                let input = link::Input::Command(link::Command::Session { key: SessionKey::new(1), command });
+                let _ = nodes[0].handle(now, relay::Input::Link(input));
+                if last {
+                    streaming = None;
+                }
+            }
+            RelayOp::Abort { handle } => {
+                let command = Command::Abort { handle: MessageHandle::new(u64::from(handle)) };
+                let input = link::Input::Command(link::Command::Session { key: SessionKey::new(1), command });
+                let _ = nodes[0].handle(now, relay::Input::Link(input));
+            }
+            RelayOp::Deliver { pipe, max, ack } => {
+                if pipes.is_empty() {
+                    continue;
+                }
+                let index = usize::from(pipe) % pipes.len();
+                let p = &mut pipes[index];
+                if paused.contains(&p.to) || p.bytes.is_empty() {
+                    continue;
+                }
+                let n = p.bytes.len().min(usize::from(max) * 7 + 1);
+                let segment = Bytes::from(p.bytes.drain(..n).collect::<Vec<u8>>());
+                let (to, from) = (p.to, p.from);
+                let acked = if ack { std::mem::take(&mut p.unacked) } else { 0 };
+                let _ =
+                    nodes[to.0].handle(now, relay::Input::Link(link::Input::Received { conn: to.1, data: segment }));
+                if acked > 0 {
+                    let written = link::Input::Written { conn: from.1, bytes: acked };
+                    let _ = nodes[from.0].handle(now, relay::Input::Link(written));
+                }
+            }
+            RelayOp::Inject { pipe, bytes } => {
+                let targets: Vec<(usize, ConnId)> = pipes.iter().filter(|p| p.to.0 == 1).map(|p| p.to).collect();
+                if let Some(&(node, conn)) = targets.get(usize::from(pipe) % targets.len().max(1)) {
+                    if !paused.contains(&(node, conn)) {
+                        let input = link::Input::Received { conn, data: Bytes::from(bytes) };
+                        let _ = nodes[node].handle(now, relay::Input::Link(input));
+                    }
+                }
+            }
+            RelayOp::Advance { millis } => {
+                now += Duration::from_millis(u64::from(millis) * 20);
+                for node in &mut nodes {
+                    let _ = node.handle(now, relay::Input::Link(link::Input::Timeout));
+                }
+            }
+            RelayOp::Reset { pipe } => {
+                if pipes.is_empty() {
+                    continue;
+                }
+                let p = &pipes[usize::from(pipe) % pipes.len()];
+                let (a, b) = (p.from, p.to);
+                pipes.retain(|p| p.from != a && p.from != b);
+                paused.retain(|p| *p != a && *p != b);
+                let _ = nodes[a.0].handle(now, relay::Input::Link(link::Input::Closed { conn: a.1 }));
+                let _ = nodes[b.0].handle(now, relay::Input::Link(link::Input::Closed { conn: b.1 }));
+                streaming = None;
+            }
+            RelayOp::Reconnect => {
+                for (node, key) in [(0usize, 1u64), (1, 20), (1, 21)] {
+                    next_conn += 1;
+                    let reconnect =
+                        link::Command::Reconnect { key: SessionKey::new(key), conn: ConnId::new(next_conn) };
+                    let _ = nodes[node].handle(now, relay::Input::Link(link::Input::Command(reconnect)));
+                }
+            }
+        }
+        settle(&mut nodes, &mut pipes, &mut paused, &mut delivered, &mut next_conn, now);
+        let held = nodes[1].held_bytes();
+        assert!(held <= bound, "the relay holds {held} bytes, over its bound {bound}");
+    }
+    // Time heals: every slow member is dropped, every transaction times out.
+    now += Duration::from_secs(31);
+    for node in &mut nodes {
+        let _ = node.handle(now, relay::Input::Link(link::Input::Timeout));
+    }
+    settle(&mut nodes, &mut pipes, &mut paused, &mut delivered, &mut next_conn, now);
+    for node in &nodes {
+        for key in node.endpoint().session_keys() {
+            let session = node.endpoint().session(key);
+            assert_eq!(session.map_or(0, Session::open_transactions), 0, "a transaction outlived its timeout");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! Runs the fuzz targets over seeded mutations of the conformance vectors,
@@ -838,6 +1156,21 @@ mod tests {
                 *b = state as u8;
             }
             msrp_session(&data);
+        }
+    }
+
+    #[test]
+    fn msrp_relay_survives_seeded_scripts() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..48 {
+            let mut data = vec![0u8; 3000];
+            for b in &mut data {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                *b = state as u8;
+            }
+            msrp_relay(&data);
         }
     }
 }

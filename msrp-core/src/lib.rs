@@ -42,7 +42,9 @@
 
 mod error;
 mod id;
+pub mod link;
 pub mod reassembly;
+pub mod relay;
 pub mod router;
 pub mod session;
 pub mod uri;

@@ -85,6 +85,11 @@ pub struct SessionConfig {
     pub max_outgoing: usize,
     /// Framer limits, for [`Input::Received`].
     pub limits: Limits,
+    /// Whether this endpoint sends the success REPORT a sender asks for
+    /// with `Success-Report: yes` (RFC 4975 s.7.1.3; default `true`). A
+    /// relay hop sets it to `false`: the final receiver reports, and the hop
+    /// re-addresses that REPORT upstream ([`Command::Report`]).
+    pub success_reports: bool,
 }
 
 impl SessionConfig {
@@ -102,6 +107,7 @@ impl SessionConfig {
             accept_types: Vec::new(),
             max_outgoing: 1024,
             limits: Limits::default(),
+            success_reports: true,
         }
     }
 }
@@ -168,6 +174,34 @@ pub enum Command {
         /// The message.
         handle: MessageHandle,
     },
+    /// Start a message relayed from another hop: like [`Command::SendStream`],
+    /// but it keeps the end-to-end Message-ID and may declare the total
+    /// (chunks then carry `1-*/total`; still `*` while it is unknown). Its
+    /// content arrives with [`Command::StreamData`].
+    Forward {
+        /// The caller's name for it.
+        handle: MessageHandle,
+        /// The Message-ID the message arrived with (RFC 4975 s.7.1.1).
+        message_id: MessageId,
+        /// Its Content-Type.
+        content_type: String,
+        /// Its size, when known.
+        total: Option<u64>,
+        /// Ask for a success REPORT.
+        success_report: bool,
+        /// Failure-Report policy.
+        failure_report: FailureReport,
+    },
+    /// Send a REPORT about a message to the peer (a relay re-addressing a
+    /// downstream REPORT, or reporting a downstream failure, upstream).
+    Report {
+        /// The message reported on.
+        message_id: MessageId,
+        /// The status code (namespace 000).
+        status: u16,
+        /// The range the REPORT covers.
+        byte_range: Option<ByteRange>,
+    },
 }
 
 /// What comes into the session.
@@ -231,6 +265,29 @@ pub enum Event {
         offset: u64,
         /// Their count.
         len: u64,
+    },
+    /// Streaming mode: a message's first bytes (or its end, for an empty
+    /// message) are about to be delivered; comes once per message, before
+    /// its first [`Event::ChunkReceived`]. What a relay needs to pass it on.
+    MessageStarted {
+        /// The message.
+        message_id: MessageId,
+        /// The Content-Type of the chunk that started the delivery.
+        content_type: Option<String>,
+        /// The total that chunk declared (`None` for `*`).
+        total: Option<u64>,
+        /// Whether the sender asked for a success REPORT.
+        success_report: bool,
+        /// The sender's Failure-Report policy.
+        failure_report: FailureReport,
+    },
+    /// Streaming mode: a started message was refused part way (a limit or
+    /// a bad range: the chunk got `status`); nothing more of it is delivered.
+    MessageDiscarded {
+        /// The message.
+        message_id: MessageId,
+        /// The status the refused chunk was answered with.
+        status: u16,
     },
     /// The peer aborted a message with `#`.
     MessageAborted {
@@ -296,6 +353,9 @@ pub enum UsageError {
     /// The Content-Type is not a media type.
     #[error("invalid content type")]
     ContentType,
+    /// A message with this Message-ID is already queued on the session.
+    #[error("duplicate Message-ID")]
+    DuplicateMessageId,
 }
 
 #[derive(Debug)]
@@ -388,6 +448,10 @@ pub struct Session {
     binding_transaction: Option<TransactionId>,
     stray_responses: u64,
     deliveries: Vec<Delivery>,
+    /// Streaming mode: messages whose delivery started and has not ended.
+    streams: Vec<MessageId>,
+    /// Set for one [`Session::poll_transmit`]: other sessions wait for the link.
+    contended: bool,
 }
 
 impl fmt::Debug for Session {
@@ -428,6 +492,8 @@ impl Session {
             binding_transaction: None,
             stray_responses: 0,
             deliveries: Vec::new(),
+            streams: Vec::new(),
+            contended: false,
         }
     }
 
@@ -465,6 +531,73 @@ impl Session {
     #[must_use]
     pub fn held_bytes(&self) -> usize {
         self.reassembler.held_bytes()
+    }
+
+    /// Body bytes given to the session (by [`Command::Send`] or
+    /// [`Command::StreamData`]) and not yet handed out in a transmit: what a
+    /// relay counts against a member's window.
+    #[must_use]
+    pub fn queued_bytes(&self) -> usize {
+        self.outgoing.iter().map(|m| m.pending.iter().map(Bytes::len).sum::<usize>()).sum()
+    }
+
+    /// Whether the link is up (between [`Input::LinkUp`] and [`Input::LinkDown`]).
+    #[must_use]
+    pub const fn is_link_up(&self) -> bool {
+        self.link_up
+    }
+
+    /// Whether the last transmit left a frame open (a chunk without its
+    /// end-line): on a shared link nothing else may be written until it closes.
+    #[must_use]
+    pub const fn has_open_frame(&self) -> bool {
+        self.chunk.is_some()
+    }
+
+    /// Whether [`Session::poll_transmit`] has something to write now.
+    #[must_use]
+    pub fn wants_link(&self) -> bool {
+        if !self.may_write() {
+            return false;
+        }
+        if let Some(chunk) = &self.chunk {
+            return self
+                .outgoing
+                .iter()
+                .find(|m| m.handle == chunk.handle)
+                .map_or(true, |m| m.abort || m.complete || !m.pending.is_empty())
+                || !self.control.is_empty();
+        }
+        !self.control.is_empty()
+            || (!self.bound && self.config.role == LinkRole::Active && self.outgoing.is_empty())
+            || self.outgoing.iter().any(|m| !m.all_sent && (!m.pending.is_empty() || m.complete))
+    }
+
+    /// The next event only, leaving transmits for [`Session::poll_transmit`]:
+    /// for a caller that writes at the link's pace (a shared link with a
+    /// window). Events and transmits are independent queues; draining both
+    /// this way is equivalent to [`Session::poll_output`].
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        match self.ready.pop_front()? {
+            Output::Event(event) => Some(event),
+            Output::Transmit(transmit) => {
+                // `ready` only ever holds events; keep the order if that changes.
+                self.ready.push_front(Output::Transmit(transmit));
+                None
+            }
+        }
+    }
+
+    /// The next transmit only (see [`Session::poll_event`]). `contended`
+    /// says other traffic waits for the same link: an open chunk then ends
+    /// with `+` at the next fair point (RFC 4975 s.7.1.1), at once if it is
+    /// waiting for streamed data, so that the link is not held idle.
+    pub fn poll_transmit(&mut self, contended: bool) -> Option<Transmit> {
+        self.contended = contended;
+        let transmit = self.next_transmit();
+        self.contended = false;
+        transmit
     }
 
     /// Feeds one input. Bad peer input never returns `Err`: it becomes an
@@ -528,6 +661,21 @@ impl Session {
             }
             Command::SendStream { handle, content_type, success_report, failure_report } => {
                 self.enqueue(handle, content_type, success_report, failure_report, VecDeque::new(), None)
+            }
+            Command::Forward { handle, message_id, content_type, total, success_report, failure_report } => {
+                if self.outgoing.iter().any(|m| m.message_id == message_id) {
+                    return Err(UsageError::DuplicateMessageId);
+                }
+                self.enqueue(handle, content_type, success_report, failure_report, VecDeque::new(), None)?;
+                if let Some(message) = self.outgoing.back_mut() {
+                    message.message_id = message_id;
+                    message.total = total;
+                }
+                Ok(())
+            }
+            Command::Report { message_id, status, byte_range } => {
+                self.send_report(&message_id, status, byte_range);
+                Ok(())
             }
             Command::StreamData { handle, data, last } => {
                 let message = self.message_mut(handle).ok_or(UsageError::UnknownHandle)?;
@@ -694,7 +842,8 @@ impl Session {
     fn continue_chunk(&mut self) -> Option<Transmit> {
         let chunk_size = self.config.chunk_size as u64;
         let quantum = self.config.write_quantum.max(1);
-        let others_waiting = !self.control.is_empty()
+        let others_waiting = self.contended
+            || !self.control.is_empty()
             || self.outgoing.iter().skip(1).any(|m| !m.all_sent && (!m.pending.is_empty() || m.complete));
         let chunk = self.chunk.as_mut()?;
         let transaction_id = chunk.transaction_id.clone();
@@ -713,7 +862,7 @@ impl Session {
             others_waiting && chunk.written >= chunk_size.max(if self.control.is_empty() { quantum as u64 } else { 0 });
         let stalled = message.pending.is_empty() && !message.complete;
         // A stream waiting for its next bytes never holds up other traffic.
-        if interrupt_now || (stalled && others_waiting) {
+        if interrupt_now || (stalled && (others_waiting || self.contended)) {
             // RFC 4975 s.7.1.1: "SEND requests larger than 2048 octets MUST be
             // interrupted if the sender needs to send pending responses or
             // REPORT requests"; concurrent messages alternate.
@@ -864,12 +1013,15 @@ impl Session {
         match event {
             FramerEvent::Head(head) => self.head(head),
             FramerEvent::Body(piece) => {
-                if let Inbound::Chunk { chunk, .. } = &self.inbound {
+                if let Inbound::Chunk { chunk, head } = &self.inbound {
                     let chunk = *chunk;
-                    if let Err(error) = self.reassembler.chunk_data(chunk, piece, &mut self.deliveries) {
+                    let result = self.reassembler.chunk_data(chunk, piece, &mut self.deliveries);
+                    // The head travels with a message's first delivery only.
+                    let head = self.starts_message().then(|| head.clone());
+                    self.deliver(head.as_ref());
+                    if let Err(error) = result {
                         self.reassembly_failed(error.status_code());
                     }
-                    self.deliver();
                 }
             }
             FramerEvent::End(flag) => self.end(flag),
@@ -952,6 +1104,7 @@ impl Session {
                 let status = error.status_code();
                 self.error_response(&head, status, status_comment(status));
                 self.reassembler.discard(&message_id);
+                self.stream_discarded(&message_id, status);
                 self.inbound = Inbound::Ignore { head: None };
             }
         }
@@ -984,14 +1137,15 @@ impl Session {
                         self.error_response(&head, status, status_comment(status));
                         if let Some(id) = &message_id {
                             self.reassembler.discard(id);
+                            self.stream_discarded(id, status);
                         }
                     }
                 }
-                let completed = self.deliver();
+                let completed = self.deliver(Some(&head));
                 // RFC 4975 s.7.1.3: with Success-Report "yes" the receiver "MUST
                 // send a success report or reports covering all bytes that are
                 // received successfully"; one REPORT once the message is whole.
-                if head.success_report() == Some(true) {
+                if head.success_report() == Some(true) && self.config.success_reports {
                     for (id, total) in completed {
                         if Some(&id) == message_id.as_ref() {
                             self.success_report(&head, total);
@@ -1002,10 +1156,48 @@ impl Session {
         }
     }
 
-    /// Turns reassembler deliveries into events; returns the messages completed.
-    fn deliver(&mut self) -> Vec<(MessageId, u64)> {
+    /// Whether the pending deliveries start a message (streaming mode).
+    fn starts_message(&self) -> bool {
+        self.config.reassembly.mode == DeliveryMode::Streaming
+            && self.deliveries.iter().any(|d| matches!(d, Delivery::Data { offset: 0, .. } | Delivery::Complete { .. }))
+    }
+
+    /// A started stream was refused part way: tell the user it ends here.
+    fn stream_discarded(&mut self, message_id: &MessageId, status: u16) {
+        if let Some(pos) = self.streams.iter().position(|id| id == message_id) {
+            let message_id = self.streams.swap_remove(pos);
+            self.ready.push_back(Output::Event(Event::MessageDiscarded { message_id, status }));
+        }
+    }
+
+    /// Streaming mode: announces a message before its first delivery.
+    fn start_stream(&mut self, id: &MessageId, head: Option<&FrameHead>) {
+        if self.config.reassembly.mode != DeliveryMode::Streaming || self.streams.contains(id) {
+            return;
+        }
+        self.streams.push(id.clone());
+        self.ready.push_back(Output::Event(Event::MessageStarted {
+            message_id: id.clone(),
+            content_type: head.and_then(FrameHead::content_type).map(str::to_owned),
+            total: head.and_then(FrameHead::byte_range).and_then(|r| r.total),
+            success_report: head.and_then(FrameHead::success_report).unwrap_or(false),
+            failure_report: head.and_then(FrameHead::failure_report).unwrap_or(FailureReport::Yes),
+        }));
+    }
+
+    /// Turns reassembler deliveries into events; returns the messages
+    /// completed. `head` is the current chunk's, for [`Event::MessageStarted`].
+    fn deliver(&mut self, head: Option<&FrameHead>) -> Vec<(MessageId, u64)> {
         let mut completed = Vec::new();
-        for delivery in self.deliveries.drain(..) {
+        let mut deliveries = std::mem::take(&mut self.deliveries);
+        for delivery in deliveries.drain(..) {
+            match &delivery {
+                Delivery::Data { id, offset: 0, .. } | Delivery::Complete { id, .. } => self.start_stream(id, head),
+                _ => {}
+            }
+            if let Delivery::Complete { id, .. } | Delivery::Aborted { id, .. } = &delivery {
+                self.streams.retain(|known| known != id);
+            }
             let event = match delivery {
                 Delivery::Data { id, offset, data } => Event::ChunkReceived { message_id: id, offset, data },
                 Delivery::Conflict { id, offset, len } => Event::ChunkConflict { message_id: id, offset, len },
@@ -1018,6 +1210,8 @@ impl Session {
             };
             self.ready.push_back(Output::Event(event));
         }
+        // Keep the vector's capacity for the next deliveries.
+        self.deliveries = deliveries;
         completed
     }
 
@@ -1026,6 +1220,7 @@ impl Session {
             self.error_response(&head, status, status_comment(status));
             if let Some(id) = head.message_id() {
                 self.reassembler.discard(&id);
+                self.stream_discarded(&id, status);
             }
         }
         self.inbound = Inbound::Ignore { head: None };
@@ -1069,6 +1264,19 @@ impl Session {
         if self.binding_transaction.as_ref() == Some(&head.transaction_id()) {
             self.binding_transaction = None;
             return;
+        }
+        if let Some(chunk) = self.chunk.as_ref().filter(|c| c.transaction_id == head.transaction_id()) {
+            // A response to the chunk still being written. RFC 4975 s.10.5:
+            // "If the sender receives the 413 while in the process of sending
+            // a chunk, and the chunk is interruptible, the sender MUST
+            // interrupt it." Any error stops the message the same way; an
+            // early 200 is taken as stray, as before.
+            if status != 200 {
+                let handle = chunk.handle;
+                self.ready.push_back(Output::Event(Event::ResponseReceived { handle, status }));
+                self.fail(handle, status, "error response");
+                return;
+            }
         }
         let Some(transaction) = self.transactions.remove(&head.transaction_id()) else {
             // RFC 4975 s.7.2 leaves stray responses to the receiver: ignored, counted.
@@ -1123,6 +1331,21 @@ impl Session {
             to_path,
             vec![self.config.local_uri.clone()],
         );
+        let head = self.encoder.head(&frame, &transaction_id);
+        let end_line = self.encoder.end_line(&transaction_id, Flag::End, false);
+        self.control.push_back(Transmit { transaction_id, head, body: Bytes::new(), end_line });
+    }
+
+    /// A REPORT toward the peer (its path), not answered (RFC 4975 s.7.1.2).
+    fn send_report(&mut self, message_id: &MessageId, status: u16, byte_range: Option<ByteRange>) {
+        let mut frame = Frame::bodiless("REPORT", self.config.remote_path.clone(), vec![self.config.local_uri.clone()])
+            .with_message_id(message_id);
+        if let Some(range) = byte_range {
+            frame = frame.with_byte_range(range);
+        }
+        let status = format!("000 {status:03} {}", status_comment(status));
+        let frame = frame.with_header("Status", &status);
+        let transaction_id = TransactionId::generate(self.ids.as_mut());
         let head = self.encoder.head(&frame, &transaction_id);
         let end_line = self.encoder.end_line(&transaction_id, Flag::End, false);
         self.control.push_back(Transmit { transaction_id, head, body: Bytes::new(), end_line });

@@ -54,6 +54,12 @@ fn msrp_session_seeds_and_regressions() {
 }
 
 #[test]
+fn msrp_relay_seeds_and_regressions() {
+    let (seeds, _) = replay("msrp_relay", msrp_core::fuzzing::msrp_relay);
+    assert!(seeds > 0, "no msrp_relay seed");
+}
+
+#[test]
 fn msrp_uri_seeds_and_regressions() {
     let (seeds, _) = replay("msrp_uri", msrp_core::fuzzing::msrp_uri);
     assert!(seeds >= 1, "no seed replayed from {}", fuzz_dir().join("seeds/msrp_uri").display());

@@ -1,0 +1,860 @@
+//! Links (transport connections) shared by MSRP sessions: the registry with
+//! reuse, one framer per link, routing by To-Path, and write pacing by a
+//! window (RFC 4975 s.5.4, s.7.3), as one sans-IO machine, the [`Endpoint`].
+//!
+//! # Model
+//!
+//! - The endpoint owns [`Session`]s, each named by a caller-chosen
+//!   [`SessionKey`] and added with [`Command::Open`].
+//! - An *active* session needs a link toward the first URI of its peer's
+//!   path. RFC 4975 s.5.4: "If the connection is to a remote host and one
+//!   associated with the same host, port, and URI scheme already exists,
+//!   the endpoint SHOULD reuse that connection" (the seeds: "choose an
+//!   existing link with matching host, port and URI"). The registry is keyed
+//!   by [`LinkKey`]; when no link matches, the endpoint asks the runtime to
+//!   open one with [`Output::Connect`], under the [`ConnId`] the caller put
+//!   in the command (the caller chooses the id of what a command creates).
+//!   Until [`Input::Connected`] the session queues: at most
+//!   [`EndpointConfig::max_queued_before_up`] body bytes, and
+//!   [`SessionConfig::max_outgoing`](crate::session::SessionConfig::max_outgoing) messages.
+//! - A *passive* session waits. The runtime announces accepted links with
+//!   [`Input::Accepted`]; the first request naming the session's URI in its
+//!   To-Path binds the session to that link ([`Router`]). Requests nobody
+//!   takes are refused with 481 or 506 ([`refusal`]).
+//! - Every frame read on a link is routed by its To-Path: requests, and
+//!   responses too (a response's To-Path is our URI, s.7.2).
+//! - Writing is paced: the endpoint hands the runtime at most
+//!   [`EndpointConfig::link_window`] bytes per link beyond what the runtime
+//!   acknowledged with [`Input::Written`]. What does not fit stays in the
+//!   sessions (shared `Bytes`, never copied), which is what a relay's window
+//!   accounting reads ([`Session::queued_bytes`]).
+//! - Sessions of one link take turns: a chunk that is written stays alone on
+//!   the link until its end-line, and ends early (`+`) when another session
+//!   waits (s.7.1.1: "each concurrent request gets a chance to send some fair
+//!   portion of data").
+//! - A lost link ([`Input::Closed`], or a framing error, which closes it)
+//!   takes its sessions down: their pending messages fail with
+//!   [`Event::SendFailed`] (status 0), and [`Output::LinkDown`] names them.
+//!   An active session can then be put on a new link with
+//!   [`Command::Reconnect`].
+//!
+//! The drain contract is the session's: after every [`Endpoint::handle`],
+//! drain [`Endpoint::poll_output`] until `None`, then read
+//! [`Endpoint::poll_timeout`].
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt;
+use std::time::Instant;
+
+use bytes::Bytes;
+use thiserror::Error;
+
+use crate::router::{ConnId, Route, Router};
+use crate::session::{self, refusal, Event, LinkRole, Session};
+use crate::uri::{MsrpUri, Scheme};
+use crate::wire::{Framer, FramerEvent, Limits, Transmit};
+use crate::ParseError;
+
+/// A session of an [`Endpoint`], named by the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct SessionKey(u64);
+
+impl SessionKey {
+    /// Wraps the caller's number.
+    #[must_use]
+    pub const fn new(raw: u64) -> Self {
+        Self(raw)
+    }
+    /// The caller's number.
+    #[must_use]
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for SessionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "session#{}", self.0)
+    }
+}
+
+/// What makes two links the same for reuse (RFC 4975 s.5.4): host, port and
+/// URI scheme. The host compares case-insensitively (s.6.1).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct LinkKey {
+    scheme: Scheme,
+    host: String,
+    port: u16,
+}
+
+impl LinkKey {
+    /// The key of the link toward `uri` (the first URI of a peer's path).
+    /// `None` when the URI has no port: MSRP has no default port.
+    #[must_use]
+    pub fn of(uri: &MsrpUri) -> Option<Self> {
+        Some(Self { scheme: uri.scheme(), host: uri.host().to_ascii_lowercase(), port: uri.port()? })
+    }
+    /// `msrp` or `msrps` (the latter asks for TLS).
+    #[must_use]
+    pub const fn scheme(&self) -> Scheme {
+        self.scheme
+    }
+    /// The host, lower-cased.
+    #[must_use]
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+    /// The port.
+    #[must_use]
+    pub const fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl fmt::Display for LinkKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = match self.scheme {
+            Scheme::Msrp => "msrp",
+            Scheme::Msrps => "msrps",
+        };
+        write!(f, "{scheme}://{}:{}", self.host, self.port)
+    }
+}
+
+/// Limits and pacing of an [`Endpoint`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndpointConfig {
+    /// Framer limits of every link.
+    pub limits: Limits,
+    /// Bytes handed to the runtime per link and not yet acknowledged with
+    /// [`Input::Written`] (default 64 KiB). The endpoint may pass it by one
+    /// transmit (at most a session's write quantum plus a head).
+    pub link_window: usize,
+    /// Body bytes a session may queue while its link is not up (default 1 MiB).
+    pub max_queued_before_up: usize,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        Self { limits: Limits::default(), link_window: 64 * 1024, max_queued_before_up: 1 << 20 }
+    }
+}
+
+/// What the user asks of the endpoint.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Command {
+    /// Adds a fresh session (built with [`Session::new`]). An active session
+    /// reuses a link with the same [`LinkKey`] or has one opened under
+    /// `conn`; a passive one waits for its first request (`conn` unused).
+    Open {
+        /// The caller's name for it.
+        key: SessionKey,
+        /// The session, not yet on a link.
+        session: Box<Session>,
+        /// The id of the link to open when none can be reused.
+        conn: ConnId,
+    },
+    /// A command for one session.
+    Session {
+        /// The session.
+        key: SessionKey,
+        /// The command.
+        command: session::Command,
+    },
+    /// Puts an active session whose link was lost on a link again (reused,
+    /// or opened under `conn`).
+    Reconnect {
+        /// The session.
+        key: SessionKey,
+        /// The id of the link to open when none can be reused.
+        conn: ConnId,
+    },
+    /// Removes a session. Its link closes when no session is left on it.
+    Close {
+        /// The session.
+        key: SessionKey,
+    },
+}
+
+/// What comes into the endpoint.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Input {
+    /// A link asked for with [`Output::Connect`] is up.
+    Connected {
+        /// The link.
+        conn: ConnId,
+    },
+    /// The runtime accepted a link (passive side).
+    Accepted {
+        /// The runtime's id for it.
+        conn: ConnId,
+    },
+    /// Bytes read from a link.
+    Received {
+        /// The link.
+        conn: ConnId,
+        /// The bytes.
+        data: Bytes,
+    },
+    /// The runtime wrote `bytes` more of what the link's transmits carried:
+    /// the window opens by as much.
+    Written {
+        /// The link.
+        conn: ConnId,
+        /// How many bytes.
+        bytes: usize,
+    },
+    /// The link is gone (closed, reset, or failed to connect).
+    Closed {
+        /// The link.
+        conn: ConnId,
+    },
+    /// A timer may have expired.
+    Timeout,
+    /// A user command.
+    Command(Command),
+}
+
+/// What the endpoint asks of the runtime, or tells the user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Output {
+    /// Open a link toward `link` (TLS for `msrps`) and call it `conn`;
+    /// answer with [`Input::Connected`] or [`Input::Closed`].
+    Connect {
+        /// The id the link gets.
+        conn: ConnId,
+        /// Where to.
+        link: LinkKey,
+    },
+    /// Write these bytes to the link, in order (head, body, end-line), and
+    /// acknowledge them with [`Input::Written`] once written.
+    Transmit {
+        /// The link.
+        conn: ConnId,
+        /// The bytes.
+        transmit: Transmit,
+    },
+    /// Close the link (no session is left on it, or its framing is lost).
+    Close {
+        /// The link.
+        conn: ConnId,
+    },
+    /// Stop reading from the link (its readers' windows are full).
+    PauseReading {
+        /// The link.
+        conn: ConnId,
+    },
+    /// Read from the link again.
+    ResumeReading {
+        /// The link.
+        conn: ConnId,
+    },
+    /// The link is gone; these sessions lost it (their events follow or
+    /// came before: [`Event::SendFailed`] with status 0 for pending messages).
+    LinkDown {
+        /// The link.
+        conn: ConnId,
+        /// The sessions that were on it.
+        sessions: Vec<SessionKey>,
+    },
+    /// The peer's bytes on a link broke the framing: the link is closed.
+    LinkError {
+        /// The link.
+        conn: ConnId,
+        /// What was wrong.
+        error: ParseError,
+    },
+    /// A session's event.
+    Event {
+        /// The session.
+        session: SessionKey,
+        /// What happened.
+        event: Event,
+    },
+}
+
+/// A caller's mistake; the endpoint's state is unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum UsageError {
+    /// No session has this key.
+    #[error("unknown session")]
+    UnknownSession,
+    /// A session with this key exists.
+    #[error("duplicate session key")]
+    DuplicateSession,
+    /// No link has this id.
+    #[error("unknown link")]
+    UnknownConn,
+    /// A link with this id exists.
+    #[error("duplicate link id")]
+    DuplicateConn,
+    /// The peer's path is empty or its first URI has no port.
+    #[error("the peer's path names no host and port to connect to")]
+    NoRoute,
+    /// The session is passive, or already on a link.
+    #[error("the session cannot be (re)connected")]
+    NotReconnectable,
+    /// More bytes than allowed are queued before the link is up.
+    #[error("too many bytes queued before the link is up")]
+    QueueFull,
+    /// The session refused the command.
+    #[error("session: {0}")]
+    Session(#[from] session::UsageError),
+}
+
+#[derive(Debug)]
+struct Slot {
+    session: Box<Session>,
+    conn: Option<ConnId>,
+}
+
+/// Where the body of the frame being read goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    None,
+    Session(SessionKey),
+}
+
+#[derive(Debug)]
+struct Link {
+    /// Registry key, for links this side opened.
+    key: Option<LinkKey>,
+    up: bool,
+    framer: Framer,
+    sessions: Vec<SessionKey>,
+    /// Bytes handed out and not yet acknowledged.
+    in_flight: usize,
+    /// A session whose frame is open on the link.
+    writer: Option<SessionKey>,
+    /// Round-robin position among `sessions`.
+    next: usize,
+    /// Link-level responses (refusals).
+    control: VecDeque<Transmit>,
+    target: Target,
+    paused: bool,
+}
+
+impl Link {
+    fn new(key: Option<LinkKey>, up: bool, limits: Limits) -> Self {
+        Self {
+            key,
+            up,
+            framer: Framer::new(limits),
+            sessions: Vec::new(),
+            in_flight: 0,
+            writer: None,
+            next: 0,
+            control: VecDeque::new(),
+            target: Target::None,
+            paused: false,
+        }
+    }
+}
+
+/// Sessions, the links they share, and the registry that reuses links.
+pub struct Endpoint {
+    config: EndpointConfig,
+    last_now: Instant,
+    sessions: BTreeMap<SessionKey, Slot>,
+    links: BTreeMap<ConnId, Link>,
+    registry: HashMap<LinkKey, ConnId>,
+    router: Router<SessionKey>,
+    ready: VecDeque<Output>,
+    /// Links that may have something to write (their window opened, or a
+    /// session on them got input); flushing visits only these.
+    dirty: Vec<ConnId>,
+    /// Reused list of link ids, so flushing allocates nothing.
+    scratch: Vec<ConnId>,
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("sessions", &self.sessions.len())
+            .field("links", &self.links.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn drain_events(key: SessionKey, session: &mut Session, ready: &mut VecDeque<Output>) {
+    while let Some(event) = session.poll_event() {
+        ready.push_back(Output::Event { session: key, event });
+    }
+}
+
+impl Endpoint {
+    /// An endpoint with no session and no link.
+    #[must_use]
+    pub fn new(config: EndpointConfig, now: Instant) -> Self {
+        Self {
+            config,
+            last_now: now,
+            sessions: BTreeMap::new(),
+            links: BTreeMap::new(),
+            registry: HashMap::new(),
+            router: Router::new(),
+            ready: VecDeque::new(),
+            dirty: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub const fn config(&self) -> &EndpointConfig {
+        &self.config
+    }
+
+    /// A session.
+    #[must_use]
+    pub fn session(&self, key: SessionKey) -> Option<&Session> {
+        self.sessions.get(&key).map(|slot| &*slot.session)
+    }
+
+    /// The link a session is on.
+    #[must_use]
+    pub fn link_of(&self, key: SessionKey) -> Option<ConnId> {
+        self.sessions.get(&key).and_then(|slot| slot.conn)
+    }
+
+    /// The links, open or opening.
+    #[must_use]
+    pub fn link_count(&self) -> usize {
+        self.links.len()
+    }
+
+    /// Every session's key, in order.
+    pub fn session_keys(&self) -> impl Iterator<Item = SessionKey> + '_ {
+        self.sessions.keys().copied()
+    }
+
+    /// The sessions on a link.
+    #[must_use]
+    pub fn sessions_on(&self, conn: ConnId) -> &[SessionKey] {
+        self.links.get(&conn).map_or(&[], |link| &link.sessions)
+    }
+
+    /// Bytes handed to the runtime on a link and not yet acknowledged.
+    #[must_use]
+    pub fn in_flight(&self, conn: ConnId) -> usize {
+        self.links.get(&conn).map_or(0, |link| link.in_flight)
+    }
+
+    /// Whether the link is up.
+    #[must_use]
+    pub fn is_link_up(&self, conn: ConnId) -> bool {
+        self.links.get(&conn).is_some_and(|link| link.up)
+    }
+
+    /// Whether reading from the link is paused.
+    #[must_use]
+    pub fn is_paused(&self, conn: ConnId) -> bool {
+        self.links.get(&conn).is_some_and(|link| link.paused)
+    }
+
+    /// Bytes the link framers hold (partial heads and end-lines only).
+    #[must_use]
+    pub fn framer_bytes(&self) -> usize {
+        self.links.values().map(|link| link.framer.buffered_len()).sum()
+    }
+
+    /// Feeds one input. Bad peer bytes never return `Err`.
+    ///
+    /// # Errors
+    /// [`UsageError`] for a command or id the endpoint cannot take.
+    pub fn handle(&mut self, now: Instant, input: Input) -> Result<(), UsageError> {
+        let result = self.process(now, input);
+        self.flush_all();
+        result
+    }
+
+    /// The next output, `None` when there is nothing more to do now.
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.ready.pop_front()
+    }
+
+    /// When [`Input::Timeout`] is next due.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.sessions.values().filter_map(|slot| slot.session.poll_timeout()).min()
+    }
+
+    fn mark(&mut self, conn: Option<ConnId>) {
+        if let Some(conn) = conn {
+            if !self.dirty.contains(&conn) {
+                self.dirty.push(conn);
+            }
+        }
+    }
+
+    /// Feeds one input without writing (the relay writes once per batch).
+    pub(crate) fn process(&mut self, now: Instant, input: Input) -> Result<(), UsageError> {
+        self.last_now = self.last_now.max(now);
+        let now = self.last_now;
+        match &input {
+            Input::Connected { conn } | Input::Received { conn, .. } | Input::Written { conn, .. } => {
+                self.mark(Some(*conn));
+            }
+            Input::Timeout => {
+                let all: Vec<ConnId> = self.links.keys().copied().collect();
+                for conn in all {
+                    self.mark(Some(conn));
+                }
+            }
+            Input::Command(
+                Command::Session { key, .. } | Command::Reconnect { key, .. } | Command::Open { key, .. },
+            ) => {
+                // Marked again after the command, when the link is known.
+                let conn = self.link_of(*key);
+                self.mark(conn);
+            }
+            _ => {}
+        }
+        let key = match &input {
+            Input::Command(Command::Open { key, .. } | Command::Reconnect { key, .. }) => Some(*key),
+            _ => None,
+        };
+        let result = self.process_inner(now, input);
+        if let Some(key) = key {
+            let conn = self.link_of(key);
+            self.mark(conn);
+        }
+        result
+    }
+
+    fn process_inner(&mut self, now: Instant, input: Input) -> Result<(), UsageError> {
+        match input {
+            Input::Connected { conn } => {
+                let link = self.links.get_mut(&conn).ok_or(UsageError::UnknownConn)?;
+                if !link.up {
+                    link.up = true;
+                    for key in &link.sessions {
+                        if let Some(slot) = self.sessions.get_mut(key) {
+                            let _ = slot.session.handle(now, session::Input::LinkUp);
+                            drain_events(*key, &mut slot.session, &mut self.ready);
+                        }
+                    }
+                }
+            }
+            Input::Accepted { conn } => {
+                if self.links.contains_key(&conn) {
+                    return Err(UsageError::DuplicateConn);
+                }
+                self.links.insert(conn, Link::new(None, true, self.config.limits.clone()));
+            }
+            Input::Received { conn, data } => {
+                if !self.links.contains_key(&conn) {
+                    return Err(UsageError::UnknownConn);
+                }
+                self.received(now, conn, data);
+            }
+            Input::Written { conn, bytes } => {
+                let link = self.links.get_mut(&conn).ok_or(UsageError::UnknownConn)?;
+                link.in_flight = link.in_flight.saturating_sub(bytes);
+            }
+            Input::Closed { conn } => self.link_lost(now, conn),
+            Input::Timeout => {
+                for (key, slot) in &mut self.sessions {
+                    let _ = slot.session.handle(now, session::Input::Timeout);
+                    drain_events(*key, &mut slot.session, &mut self.ready);
+                }
+            }
+            Input::Command(command) => self.command(now, command)?,
+        }
+        Ok(())
+    }
+
+    fn command(&mut self, now: Instant, command: Command) -> Result<(), UsageError> {
+        match command {
+            Command::Open { key, session, conn } => {
+                if self.sessions.contains_key(&key) {
+                    return Err(UsageError::DuplicateSession);
+                }
+                let config = session.config();
+                let active = config.role == LinkRole::Active;
+                let link_key = if active {
+                    Some(config.remote_path.first().and_then(LinkKey::of).ok_or(UsageError::NoRoute)?)
+                } else {
+                    None
+                };
+                if let Some(link_key) = &link_key {
+                    if !self.registry.contains_key(link_key) && self.links.contains_key(&conn) {
+                        return Err(UsageError::DuplicateConn);
+                    }
+                }
+                self.router.add(config.local_uri.clone(), key);
+                self.sessions.insert(key, Slot { session, conn: None });
+                if let Some(link_key) = link_key {
+                    self.attach(now, key, link_key, conn);
+                }
+            }
+            Command::Session { key, command } => {
+                let slot = self.sessions.get_mut(&key).ok_or(UsageError::UnknownSession)?;
+                let link_up = slot.session.is_link_up();
+                let adds = match &command {
+                    session::Command::Send { body, .. } => body.len(),
+                    session::Command::StreamData { data, .. } => data.len(),
+                    _ => 0,
+                };
+                if !link_up && slot.session.queued_bytes().saturating_add(adds) > self.config.max_queued_before_up {
+                    return Err(UsageError::QueueFull);
+                }
+                slot.session.handle(now, session::Input::Command(command))?;
+                drain_events(key, &mut slot.session, &mut self.ready);
+            }
+            Command::Reconnect { key, conn } => {
+                let slot = self.sessions.get(&key).ok_or(UsageError::UnknownSession)?;
+                let config = slot.session.config();
+                if slot.conn.is_some() || config.role != LinkRole::Active {
+                    return Err(UsageError::NotReconnectable);
+                }
+                let link_key = config.remote_path.first().and_then(LinkKey::of).ok_or(UsageError::NoRoute)?;
+                if !self.registry.contains_key(&link_key) && self.links.contains_key(&conn) {
+                    return Err(UsageError::DuplicateConn);
+                }
+                self.attach(now, key, link_key, conn);
+            }
+            Command::Close { key } => {
+                let slot = self.sessions.remove(&key).ok_or(UsageError::UnknownSession)?;
+                self.router.remove(&slot.session.config().local_uri);
+                if let Some(conn) = slot.conn {
+                    self.detach(now, key, conn);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts an active session on the link toward `link_key`: reused, or opened as `conn`.
+    fn attach(&mut self, now: Instant, key: SessionKey, link_key: LinkKey, conn: ConnId) {
+        let conn = match self.registry.get(&link_key) {
+            Some(&existing) => existing,
+            None => {
+                self.registry.insert(link_key.clone(), conn);
+                self.links.insert(conn, Link::new(Some(link_key.clone()), false, self.config.limits.clone()));
+                self.ready.push_back(Output::Connect { conn, link: link_key });
+                conn
+            }
+        };
+        let Some(slot) = self.sessions.get_mut(&key) else { return };
+        let Some(link) = self.links.get_mut(&conn) else { return };
+        link.sessions.push(key);
+        slot.conn = Some(conn);
+        self.router.bind(&slot.session.config().local_uri, conn);
+        if link.up {
+            let _ = slot.session.handle(now, session::Input::LinkUp);
+            drain_events(key, &mut slot.session, &mut self.ready);
+        }
+    }
+
+    /// A session left a link.
+    fn detach(&mut self, now: Instant, key: SessionKey, conn: ConnId) {
+        let Some(link) = self.links.get_mut(&conn) else { return };
+        link.sessions.retain(|k| *k != key);
+        if link.target == Target::Session(key) {
+            link.target = Target::None;
+        }
+        if link.writer == Some(key) {
+            // Its frame is open on the wire: nothing else can follow it.
+            link.writer = None;
+            self.ready.push_back(Output::Close { conn });
+            self.link_lost(now, conn);
+        } else if link.sessions.is_empty() {
+            self.ready.push_back(Output::Close { conn });
+            self.forget_link(conn);
+        }
+    }
+
+    fn forget_link(&mut self, conn: ConnId) -> Option<Link> {
+        let link = self.links.remove(&conn)?;
+        if let Some(key) = &link.key {
+            if self.registry.get(key) == Some(&conn) {
+                self.registry.remove(key);
+            }
+        }
+        Some(link)
+    }
+
+    fn link_lost(&mut self, now: Instant, conn: ConnId) {
+        let Some(link) = self.forget_link(conn) else { return };
+        self.router.connection_closed(conn);
+        for key in &link.sessions {
+            if let Some(slot) = self.sessions.get_mut(key) {
+                slot.conn = None;
+                let _ = slot.session.handle(now, session::Input::LinkDown);
+                drain_events(*key, &mut slot.session, &mut self.ready);
+            }
+        }
+        self.ready.push_back(Output::LinkDown { conn, sessions: link.sessions });
+    }
+
+    fn received(&mut self, now: Instant, conn: ConnId, data: Bytes) {
+        let Some(link) = self.links.get_mut(&conn) else { return };
+        link.framer.handle_segment(data);
+        loop {
+            let Some(link) = self.links.get_mut(&conn) else { return };
+            let Some(event) = link.framer.poll_event() else { return };
+            let event = match event {
+                Ok(event) => event,
+                Err(error) => {
+                    // The framing is lost: the link MUST close (framer docs).
+                    self.ready.push_back(Output::LinkError { conn, error });
+                    self.ready.push_back(Output::Close { conn });
+                    self.link_lost(now, conn);
+                    return;
+                }
+            };
+            let current = link.target;
+            let single = match link.sessions.as_slice() {
+                [only] => Some(*only),
+                _ => None,
+            };
+            let target = match &event {
+                FramerEvent::Head(head) => {
+                    // RFC 4975 s.7.3: requests (and our responses) are
+                    // routed by their To-Path; the router binds a passive
+                    // session to the link its first request came on.
+                    let to_path: Vec<MsrpUri> = head.to_path_uris().collect();
+                    match self.router.route(conn, to_path.iter()) {
+                        Route::Session(key) => {
+                            self.bind_passive(now, key, conn);
+                            Target::Session(key)
+                        }
+                        Route::Reject(status) => {
+                            if let (Some(refused), Some(link)) = (refusal(head, status), self.links.get_mut(&conn)) {
+                                link.control.push_back(refused);
+                            }
+                            Target::None
+                        }
+                    }
+                }
+                // Its To-Path is unknown: only a link's single session can answer it.
+                FramerEvent::Rejected { .. } => single.map_or(Target::None, Target::Session),
+                FramerEvent::Body(_) | FramerEvent::End(_) => current,
+            };
+            let Some(link) = self.links.get_mut(&conn) else { return };
+            // A head's target holds for its body and end; then nothing is open.
+            link.target = match &event {
+                FramerEvent::Head(_) | FramerEvent::Body(_) => target,
+                FramerEvent::End(_) | FramerEvent::Rejected { .. } => Target::None,
+            };
+            if let Target::Session(key) = target {
+                if let Some(slot) = self.sessions.get_mut(&key) {
+                    let _ = slot.session.handle(now, session::Input::Frame(event));
+                    drain_events(key, &mut slot.session, &mut self.ready);
+                }
+            }
+        }
+    }
+
+    /// A routed frame's session is on `conn` (a passive one may be new to it).
+    fn bind_passive(&mut self, now: Instant, key: SessionKey, conn: ConnId) {
+        let Some(slot) = self.sessions.get_mut(&key) else { return };
+        if slot.conn == Some(conn) {
+            return;
+        }
+        let Some(link) = self.links.get_mut(&conn) else { return };
+        slot.conn = Some(conn);
+        link.sessions.push(key);
+        if !self.dirty.contains(&conn) {
+            self.dirty.push(conn);
+        }
+        if !slot.session.is_link_up() {
+            let _ = slot.session.handle(now, session::Input::LinkUp);
+        }
+    }
+
+    /// Writes what the windows allow on every link that may have changed.
+    pub(crate) fn flush_all(&mut self) {
+        let mut conns = std::mem::replace(&mut self.dirty, std::mem::take(&mut self.scratch));
+        conns.sort_unstable();
+        for conn in &conns {
+            self.flush(*conn);
+        }
+        conns.clear();
+        self.scratch = conns;
+    }
+
+    fn flush(&mut self, conn: ConnId) {
+        let window = self.config.link_window;
+        let Some(link) = self.links.get_mut(&conn) else { return };
+        if !link.up {
+            return;
+        }
+        let sessions = &mut self.sessions;
+        while link.in_flight < window {
+            let mut from = None;
+            let transmit = if let Some(writer) = link.writer {
+                let contended = !link.control.is_empty()
+                    || link
+                        .sessions
+                        .iter()
+                        .any(|k| *k != writer && sessions.get(k).is_some_and(|s| s.session.wants_link()));
+                let Some(slot) = sessions.get_mut(&writer) else {
+                    link.writer = None;
+                    continue;
+                };
+                let transmit = slot.session.poll_transmit(contended);
+                if !slot.session.has_open_frame() {
+                    link.writer = None;
+                }
+                from = Some(writer);
+                match transmit {
+                    Some(transmit) => transmit,
+                    None if link.writer.is_none() => continue,
+                    None => break,
+                }
+            } else if let Some(control) = link.control.pop_front() {
+                control
+            } else {
+                let n = link.sessions.len();
+                let mut found = None;
+                for i in 0..n {
+                    let index = (link.next + i) % n;
+                    let key = link.sessions[index];
+                    if !sessions.get(&key).is_some_and(|s| s.session.wants_link()) {
+                        continue;
+                    }
+                    let contended = link
+                        .sessions
+                        .iter()
+                        .any(|k| *k != key && sessions.get(k).is_some_and(|s| s.session.wants_link()));
+                    let Some(slot) = sessions.get_mut(&key) else { continue };
+                    if let Some(transmit) = slot.session.poll_transmit(contended) {
+                        link.next = (index + 1) % n;
+                        if slot.session.has_open_frame() {
+                            link.writer = Some(key);
+                        }
+                        found = Some((key, transmit));
+                        break;
+                    }
+                }
+                let Some((key, transmit)) = found else { break };
+                from = Some(key);
+                transmit
+            };
+            link.in_flight += transmit.len();
+            self.ready.push_back(Output::Transmit { conn, transmit });
+            if let Some(key) = from {
+                if let Some(slot) = sessions.get_mut(&key) {
+                    drain_events(key, &mut slot.session, &mut self.ready);
+                }
+            }
+        }
+    }
+
+    /// Pauses or resumes reading a link; says so once per change.
+    pub(crate) fn set_reading(&mut self, conn: ConnId, read: bool) {
+        let Some(link) = self.links.get_mut(&conn) else { return };
+        if link.paused == read {
+            link.paused = !read;
+            self.ready.push_back(if read { Output::ResumeReading { conn } } else { Output::PauseReading { conn } });
+        }
+    }
+}
