@@ -43,6 +43,7 @@
 mod error;
 mod id;
 pub mod link;
+pub mod mime;
 pub mod reassembly;
 pub mod relay;
 pub mod router;

@@ -247,6 +247,11 @@ pub enum Event {
         body: Bytes,
         /// Its size.
         total: u64,
+        /// For a `multipart/*` body (buffered mode), its parts as slices of
+        /// `body` (RFC 4975 s.7.3.1: every endpoint MUST receive
+        /// multipart/mixed and multipart/alternative); empty otherwise, or
+        /// when the body does not split (RFC 2046 s.5.1).
+        parts: Vec<crate::mime::MimePart>,
     },
     /// Streaming mode: the next bytes of a message, in order (offset from 0).
     ChunkReceived {
@@ -1204,7 +1209,13 @@ impl Session {
                 Delivery::Complete { id, content_type, body, total } => {
                     completed.push((id.clone(), total));
                     let body = if self.config.reassembly.mode == DeliveryMode::Streaming { Bytes::new() } else { body };
-                    Event::MessageReceived { message_id: id, content_type, body, total }
+                    let parts = match content_type.as_deref() {
+                        Some(ct) if crate::mime::is_multipart(ct) && !body.is_empty() => {
+                            crate::mime::parts(ct, &body).unwrap_or_default()
+                        }
+                        _ => Vec::new(),
+                    };
+                    Event::MessageReceived { message_id: id, content_type, body, total, parts }
                 }
                 Delivery::Aborted { id, .. } => Event::MessageAborted { message_id: id },
             };

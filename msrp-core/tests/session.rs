@@ -475,3 +475,31 @@ fn a_session_bound_to_one_connection_refuses_another_with_506() {
     let text = String::from_utf8_lossy(&unknown);
     assert!(text.starts_with("MSRP nosess001 481 ") && text.contains(&format!("To-Path: {A_URI}")), "{text}");
 }
+
+#[test]
+fn a_multipart_message_arrives_with_its_parts() {
+    let mut pair = Pair::new(31, |_| {});
+    pair.run();
+    let body = Bytes::from_static(
+        b"--xyz\r\nContent-Type: text/plain\r\n\r\nhello\r\n--xyz\r\nContent-Type: text/html\r\n\r\n<b>hello</b>\r\n--xyz--\r\n",
+    );
+    let command = Command::Send {
+        handle: MessageHandle::new(1),
+        content_type: "multipart/alternative;boundary=xyz".into(),
+        body,
+        success_report: false,
+        failure_report: FailureReport::Yes,
+    };
+    pair.a.handle(pair.now, Input::Command(command)).unwrap();
+    pair.run();
+    let parts = pair
+        .b_events
+        .iter()
+        .find_map(|e| match e {
+            Event::MessageReceived { parts, .. } => Some(parts.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let got: Vec<(&str, &[u8])> = parts.iter().map(|p| (p.content_type(), p.body().as_ref())).collect();
+    assert_eq!(got, vec![("text/plain", &b"hello"[..]), ("text/html", &b"<b>hello</b>"[..])]);
+}
