@@ -1,70 +1,98 @@
 //! Byte classes of the RFC 3261 s.25.1 grammar, as 256-entry tables.
 
-const fn table(ranges: &[(u8, u8)]) -> [bool; 256] {
-    let mut t = [false; 256];
+/// One bit per character class of the grammar; [`CLASS`] holds every byte's classes,
+/// so each check is one load and one mask, whatever the class.
+pub(crate) type Class = u16;
+
+/// `token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~" )`
+pub(crate) const TOKEN: Class = 1 << 0;
+
+/// `word = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~" /
+///  "(" / ")" / "<" / ">" / ":" / "\" / DQUOTE / "/" / "[" / "]" / "?" / "{" / "}" )`
+pub(crate) const WORD: Class = 1 << 1;
+
+/// `user = 1*( unreserved / escaped / user-unreserved )`,
+/// `user-unreserved = "&" / "=" / "+" / "$" / "," / ";" / "?" / "/"` (`%` checked apart).
+pub(crate) const USER: Class = 1 << 2;
+
+/// `password = *( unreserved / escaped / "&" / "=" / "+" / "$" / "," )`
+pub(crate) const PASSWORD: Class = 1 << 3;
+
+/// `paramchar = param-unreserved / unreserved / escaped`,
+/// `param-unreserved = "[" / "]" / "/" / ":" / "&" / "+" / "$"`
+pub(crate) const PARAMCHAR: Class = 1 << 4;
+
+/// `hname` / `hvalue` characters: `hnv-unreserved / unreserved / escaped`,
+/// `hnv-unreserved = "[" / "]" / "/" / "?" / ":" / "+" / "$"`
+pub(crate) const HNV: Class = 1 << 5;
+
+/// `uric = reserved / unreserved / escaped`,
+/// `reserved = ";" / "/" / "?" / ":" / "@" / "&" / "=" / "+" / "$" / ","`
+pub(crate) const URIC: Class = 1 << 6;
+
+/// `scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )`
+pub(crate) const SCHEME: Class = 1 << 7;
+
+/// ASCII part of `Reason-Phrase = *(reserved / unreserved / escaped / UTF8-NONASCII /
+/// UTF8-CONT / SP / HTAB)`; bytes >= 0x80 are checked as UTF-8.
+pub(crate) const REASON: Class = 1 << 8;
+
+/// Header value text: `TEXT-UTF8char / LWS`, i.e. HTAB, 0x20-0x7E and non-ASCII
+/// (checked as UTF-8 apart).
+pub(crate) const TEXT: Class = 1 << 9;
+
+/// `DIGIT`.
+pub(crate) const DIGIT: Class = 1 << 10;
+
+/// The bytes of a `domainlabel` / `toplabel`: `alphanum / "-"`.
+pub(crate) const LABEL: Class = 1 << 11;
+
+/// Hostname characters: `alphanum / "-" / "."` (RFC 3261 s.25.1 `hostname`).
+pub(crate) const HOSTNAME: Class = 1 << 12;
+
+/// Token characters plus the `[`, `]`, `:` of IPv6 hosts (`gen-value = token / host / quoted-string`).
+pub(crate) const GEN_VALUE: Class = 1 << 13;
+
+/// White space inside a header value: SP, HTAB, and the CR LF of a fold.
+pub(crate) const LWS: Class = 1 << 14;
+
+const ALNUM: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+/// `unreserved = alphanum / mark`, `mark = "-" / "_" / "." / "!" / "~" / "*" / "'" / "(" / ")"`
+const MARK: &[u8] = b"-_.!~*'()";
+
+/// Every byte's classes.
+pub(crate) static CLASS: [Class; 256] = {
+    let mut t = [0; 256];
+    t = add(t, TOKEN, &[ALNUM, b"-.!%*_+`'~"]);
+    t = add(t, WORD, &[ALNUM, b"-.!%*_+`'~()<>:\\\"/[]?{}"]);
+    t = add(t, USER, &[ALNUM, MARK, b"&=+$,;?/%"]);
+    t = add(t, PASSWORD, &[ALNUM, MARK, b"&=+$,%"]);
+    t = add(t, PARAMCHAR, &[ALNUM, MARK, b"[]/:&+$%"]);
+    t = add(t, HNV, &[ALNUM, MARK, b"[]/?:+$%"]);
+    t = add(t, URIC, &[ALNUM, MARK, b";/?:@&=+$,%"]);
+    t = add(t, SCHEME, &[ALNUM, b"+-."]);
+    t = add(t, REASON, &[ALNUM, MARK, b";/?:@&=+$,%", b" \t", &NON_ASCII]);
+    t = add(t, TEXT, &[b"\t", &PRINTABLE, &NON_ASCII]);
+    t = add(t, DIGIT, &[b"0123456789"]);
+    t = add(t, LABEL, &[ALNUM, b"-"]);
+    t = add(t, HOSTNAME, &[ALNUM, b"-."]);
+    t = add(t, GEN_VALUE, &[ALNUM, b"-.!%*_+`'~", b"[]:"]);
+    t = add(t, LWS, &[b" \t\r\n"]);
+    t
+};
+
+const fn add(mut t: [Class; 256], class: Class, sets: &[&[u8]]) -> [Class; 256] {
     let mut i = 0;
-    while i < ranges.len() {
-        let (lo, hi) = ranges[i];
-        let mut b = lo as usize;
-        while b <= hi as usize {
-            t[b] = true;
-            b += 1;
+    while i < sets.len() {
+        let mut k = 0;
+        while k < sets[i].len() {
+            t[sets[i][k] as usize] |= class;
+            k += 1;
         }
         i += 1;
     }
     t
 }
-
-const fn with(mut t: [bool; 256], extra: &[u8]) -> [bool; 256] {
-    let mut i = 0;
-    while i < extra.len() {
-        t[extra[i] as usize] = true;
-        i += 1;
-    }
-    t
-}
-
-const ALNUM: [bool; 256] = table(&[(b'0', b'9'), (b'A', b'Z'), (b'a', b'z')]);
-
-/// `token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~" )`
-pub(crate) static TOKEN: [bool; 256] = with(ALNUM, b"-.!%*_+`'~");
-
-/// `word = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~" /
-///  "(" / ")" / "<" / ">" / ":" / "\" / DQUOTE / "/" / "[" / "]" / "?" / "{" / "}" )`
-pub(crate) static WORD: [bool; 256] = with(ALNUM, b"-.!%*_+`'~()<>:\\\"/[]?{}");
-
-/// `unreserved = alphanum / mark`, `mark = "-" / "_" / "." / "!" / "~" / "*" / "'" / "(" / ")"`
-const UNRESERVED: [bool; 256] = with(ALNUM, b"-_.!~*'()");
-
-/// `user = 1*( unreserved / escaped / user-unreserved )`,
-/// `user-unreserved = "&" / "=" / "+" / "$" / "," / ";" / "?" / "/"` (`%` checked apart).
-pub(crate) static USER: [bool; 256] = with(UNRESERVED, b"&=+$,;?/%");
-
-/// `password = *( unreserved / escaped / "&" / "=" / "+" / "$" / "," )`
-pub(crate) static PASSWORD: [bool; 256] = with(UNRESERVED, b"&=+$,%");
-
-/// `paramchar = param-unreserved / unreserved / escaped`,
-/// `param-unreserved = "[" / "]" / "/" / ":" / "&" / "+" / "$"`
-pub(crate) static PARAMCHAR: [bool; 256] = with(UNRESERVED, b"[]/:&+$%");
-
-/// `hname` / `hvalue` characters: `hnv-unreserved / unreserved / escaped`,
-/// `hnv-unreserved = "[" / "]" / "/" / "?" / ":" / "+" / "$"`
-pub(crate) static HNV: [bool; 256] = with(UNRESERVED, b"[]/?:+$%");
-
-/// `uric = reserved / unreserved / escaped`,
-/// `reserved = ";" / "/" / "?" / ":" / "@" / "&" / "=" / "+" / "$" / ","`
-pub(crate) static URIC: [bool; 256] = with(UNRESERVED, b";/?:@&=+$,%");
-
-/// `scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )`
-pub(crate) static SCHEME: [bool; 256] = with(ALNUM, b"+-.");
-
-/// ASCII part of `Reason-Phrase = *(reserved / unreserved / escaped / UTF8-NONASCII /
-/// UTF8-CONT / SP / HTAB)`; bytes >= 0x80 are checked as UTF-8.
-pub(crate) static REASON: [bool; 256] = with(with(URIC, b" \t"), &NON_ASCII);
-
-/// Header value text: `TEXT-UTF8char / LWS`, i.e. HTAB, 0x20-0x7E and non-ASCII
-/// (checked as UTF-8 apart).
-pub(crate) static TEXT: [bool; 256] = table(&[(0x09, 0x09), (0x20, 0x7E), (0x80, 0xFF)]);
 
 const NON_ASCII: [u8; 128] = {
     let mut a = [0u8; 128];
@@ -76,18 +104,47 @@ const NON_ASCII: [u8; 128] = {
     a
 };
 
+const PRINTABLE: [u8; 95] = {
+    let mut a = [0u8; 95];
+    let mut i = 0;
+    while i < 95 {
+        a[i] = 0x20 + i as u8;
+        i += 1;
+    }
+    a
+};
+
+/// Whether `b` is in `class` (one of the constants above, or several or-ed together).
+#[inline(always)]
+pub(crate) const fn is(b: u8, class: Class) -> bool {
+    CLASS[b as usize] & class != 0
+}
+
+/// The end of the run of `class` bytes in `s` from `from` (no escape check).
+#[inline]
+pub(crate) fn run_end(s: &[u8], from: usize, class: Class) -> usize {
+    let mut i = from;
+    while let Some(&b) = s.get(i) {
+        if !is(b, class) {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
 /// Whether `b` is white space inside a header value: SP, HTAB, or the CR LF of a fold.
+#[inline(always)]
 pub(crate) const fn is_lws(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+    is(b, LWS)
 }
 
 /// Checks a run of `class` bytes where `%` must start `escaped = "%" HEXDIG HEXDIG`.
 /// Returns the index of the first bad byte.
-pub(crate) fn check_escaped_run(s: &[u8], class: &[bool; 256]) -> Result<(), usize> {
+pub(crate) fn check_escaped_run(s: &[u8], class: Class) -> Result<(), usize> {
     let mut i = 0;
-    while i < s.len() {
-        let b = s[i];
-        if !class[usize::from(b)] {
+    while let Some(&b) = s.get(i) {
+        if !is(b, class) {
             return Err(i);
         }
         if b == b'%' {
@@ -105,23 +162,26 @@ pub(crate) fn check_escaped_run(s: &[u8], class: &[bool; 256]) -> Result<(), usi
     Ok(())
 }
 
-/// Case-insensitive comparison of a token with a lower-case ASCII literal, 8
-/// bytes at a time. Setting bit 0x20 maps each letter to lower case and no
-/// other token byte onto a letter or `-` (only CR would alias `-`, and CR is
-/// not a token byte: it is refused explicitly).
+/// Case-insensitive comparison of a name with a lower-case ASCII literal made
+/// of letters, digits, `-`, `.` and `+` (header names, URI schemes), 8 bytes at
+/// a time. Bit 0x20 is ignored only where the literal holds a letter (the
+/// letters are the only such bytes with bit 0x40 set), so no other byte can
+/// alias: `Content\rLength` is not `content-length`.
+#[inline]
 pub(crate) fn eq_lower(name: &[u8], lower: &[u8]) -> bool {
-    const CASE: u64 = 0x2020_2020_2020_2020;
+    const LETTER: u64 = 0x4040_4040_4040_4040;
     if name.len() != lower.len() {
         return false;
     }
-    let mut a = name.chunks_exact(8);
-    let mut b = lower.chunks_exact(8);
-    let words = a.by_ref().zip(b.by_ref()).all(|(x, y)| {
-        let x = u64::from_le_bytes(x.try_into().unwrap_or_default());
-        let y = u64::from_le_bytes(y.try_into().unwrap_or_default());
-        x | CASE == y | CASE
-    });
-    words && a.remainder().iter().zip(b.remainder()).all(|(x, y)| x | 0x20 == y | 0x20) && !name.contains(&b'\r')
+    let word = |s: &[u8]| u64::from_le_bytes(s.try_into().unwrap_or_default());
+    let same = |x: u64, y: u64| x | ((y & LETTER) >> 1) == y;
+    if name.len() < 8 {
+        return name.iter().zip(lower).all(|(&x, &y)| x | ((y & 0x40) >> 1) == y);
+    }
+    // Whole words, then the last 8 bytes (overlapping the previous word).
+    let tail = name.len() - 8;
+    name.chunks_exact(8).zip(lower.chunks_exact(8)).all(|(x, y)| same(word(x), word(y)))
+        && same(word(name.get(tail..).unwrap_or_default()), word(lower.get(tail..).unwrap_or_default()))
 }
 
 /// Parses `1*DIGIT` as u64; `None` on an empty string, a non-digit or overflow.
@@ -151,15 +211,15 @@ mod tests {
     #[test]
     fn tables() {
         for (class, yes, no) in [
-            (&TOKEN, &b"aZ09-.!%*_+`'~"[..], &b" \"(),/:;<=>?@[\\]{}"[..]),
-            (&WORD, b"()<>:\\\"/[]?{}", b" ;,=@"),
-            (&USER, b"&=+$,;?/", b"@: "),
-            (&PARAMCHAR, b"[]/:&+$", b";=?@ "),
-            (&URIC, b";/?:@&=+$,", b" <>\""),
-            (&SCHEME, b"a+-.", b":/_"),
+            (TOKEN, &b"aZ09-.!%*_+`'~"[..], &b" \"(),/:;<=>?@[\\]{}"[..]),
+            (WORD, b"()<>:\\\"/[]?{}", b" ;,=@"),
+            (USER, b"&=+$,;?/", b"@: "),
+            (PARAMCHAR, b"[]/:&+$", b";=?@ "),
+            (URIC, b";/?:@&=+$,", b" <>\""),
+            (SCHEME, b"a+-.", b":/_"),
         ] {
-            assert!(yes.iter().all(|&b| class[usize::from(b)]), "{:?}", String::from_utf8_lossy(yes));
-            assert!(no.iter().all(|&b| !class[usize::from(b)]), "{:?}", String::from_utf8_lossy(no));
+            assert!(yes.iter().all(|&b| is(b, class)), "{:?}", String::from_utf8_lossy(yes));
+            assert!(no.iter().all(|&b| !is(b, class)), "{:?}", String::from_utf8_lossy(no));
         }
     }
 
@@ -167,7 +227,7 @@ mod tests {
     fn escapes() {
         for (s, want) in [(&b"a%41b"[..], Ok(())), (b"a%4", Err(3)), (b"a%zz", Err(2)), (b"a b", Err(1)), (b"", Ok(()))]
         {
-            assert_eq!(check_escaped_run(s, &USER), want, "{:?}", String::from_utf8_lossy(s));
+            assert_eq!(check_escaped_run(s, USER), want, "{:?}", String::from_utf8_lossy(s));
         }
     }
 

@@ -234,6 +234,8 @@ mod tests {
     fn lower_spellings_match() {
         for &name in HeaderName::ALL {
             assert_eq!(name.lower(), name.as_str().to_ascii_lowercase());
+            // The alphabet `eq_lower` compares exactly.
+            assert!(name.lower().bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
         }
     }
 

@@ -6,7 +6,7 @@ use std::fmt;
 
 use bytes::Bytes;
 
-use super::chars::{check_escaped_run, is_lws, parse_u64, REASON, TEXT, TOKEN};
+use super::chars::{check_escaped_run, is, is_lws, parse_u64, run_end, REASON, TEXT, TOKEN};
 use super::error::ParseError;
 use super::header::HeaderName;
 use super::uri::{self, Uri, UriContext};
@@ -525,9 +525,11 @@ impl Message {
 /// # Errors
 /// Any [`ParseError`] that does not depend on bytes beyond `buf`.
 pub fn parse_message(buf: &Bytes, limits: &Limits) -> Result<Status<(Message, usize)>, ParseError> {
-    let mut scan = Scan::default();
-    let Some(head_len) = scan_head(buf, &mut scan, limits, 0)? else { return Ok(Status::Partial) };
-    let head = parse_head(buf, head_len, 0, Transport::Stream)?;
+    let mut lines = Lines::new();
+    let Some(head_len) = scan_head_lines(buf, &mut Scan::default(), limits, 0, Some(&mut lines))? else {
+        return Ok(Status::Partial);
+    };
+    let head = parse_head_lines(buf, head_len, 0, Transport::Stream, lines.get())?;
     let body_len = body_len(&head, head_len, limits, 0)?;
     let total = head_len + body_len;
     if buf.len() < total {
@@ -542,11 +544,11 @@ pub fn parse_message(buf: &Bytes, limits: &Limits) -> Result<Status<(Message, us
 /// Any [`ParseError`]; offsets count from the datagram's first byte.
 pub fn parse_datagram(datagram: Bytes, limits: &Limits) -> Result<Message, ParseError> {
     let len = datagram.len();
-    let mut scan = Scan::default();
-    let Some(head_len) = scan_head(&datagram, &mut scan, limits, 0)? else {
+    let mut lines = Lines::new();
+    let Some(head_len) = scan_head_lines(&datagram, &mut Scan::default(), limits, 0, Some(&mut lines))? else {
         return Err(ParseError::Incomplete { at: len as u64 });
     };
-    let head = parse_head(&datagram, head_len, 0, Transport::Datagram)?;
+    let head = parse_head_lines(&datagram, head_len, 0, Transport::Datagram, lines.get())?;
     let available = len - head_len;
     let body_len = match head.content_length {
         // RFC 3261 s.18.3: "If the transport packet ends before the end of the
@@ -593,15 +595,53 @@ impl Scan {
     }
 }
 
+/// The newlines a fresh scan found in a header section, so that the parse does not
+/// search for them again. A section of more lines is searched again.
+pub(crate) struct Lines {
+    at: [u32; 64],
+    len: usize,
+}
+
+impl Lines {
+    const fn new() -> Self {
+        Self { at: [0; 64], len: 0 }
+    }
+    fn push(&mut self, nl: usize) {
+        if let Some(slot) = self.at.get_mut(self.len) {
+            // Below `Limits::max_head`, itself at most 1 GiB.
+            *slot = nl as u32;
+        }
+        self.len += 1;
+    }
+    /// Every newline, when they all fit.
+    fn get(&self) -> Option<&[u32]> {
+        self.at.get(..self.len)
+    }
+}
+
 /// Finds the end of the header section in `data` (the message's bytes from its
 /// first byte): `Some(len)` counts the blank line. Enforces the head and
 /// header-count limits, before the content is validated.
 pub(crate) fn scan_head(data: &[u8], scan: &mut Scan, limits: &Limits, base: u64) -> Result<Option<usize>, ParseError> {
+    scan_head_lines(data, scan, limits, base, None)
+}
+
+/// [`scan_head`], recording the newlines it finds in `lines` (`scan` must be fresh).
+fn scan_head_lines(
+    data: &[u8],
+    scan: &mut Scan,
+    limits: &Limits,
+    base: u64,
+    mut lines: Option<&mut Lines>,
+) -> Result<Option<usize>, ParseError> {
     let cap = data.len().min(limits.max_head());
     let from = scan.searched.max(scan.line_start);
     // One iterator over the window: memchr's setup is paid once, not per line.
     for i in memchr::memchr_iter(b'\n', data.get(from..cap).unwrap_or_default()) {
         let nl = from + i;
+        if let Some(lines) = &mut lines {
+            lines.push(nl);
+        }
         let ls = scan.line_start;
         // A blank line ends the section; a bare LF one too, refused later by parse_head.
         let blank = nl == ls || (nl == ls + 1 && data[ls] == b'\r');
@@ -637,13 +677,46 @@ fn line_end(data: &[u8], start: usize, nl: usize, base: u64) -> Result<usize, Pa
 /// Parses and validates the header section `data[..head_len]`, which ends with
 /// its blank line. Errors come in byte order: the first offending byte wins.
 pub(crate) fn parse_head(data: &[u8], head_len: usize, base: u64, transport: Transport) -> Result<Head, ParseError> {
+    parse_head_lines(data, head_len, base, transport, None)
+}
+
+/// Where the newlines of a header section come from.
+enum NewLines<'a> {
+    /// Recorded by the scan that found the section's end.
+    Recorded(std::slice::Iter<'a, u32>),
+    /// Searched again.
+    Search(memchr::Memchr<'a>),
+}
+
+impl Iterator for NewLines<'_> {
+    type Item = usize;
+    fn next(&mut self) -> Option<usize> {
+        match self {
+            Self::Recorded(it) => it.next().map(|&nl| nl as usize),
+            Self::Search(it) => it.next(),
+        }
+    }
+}
+
+/// [`parse_head`], with the newlines of `data[..head_len]` when a scan recorded them.
+fn parse_head_lines(
+    data: &[u8],
+    head_len: usize,
+    base: u64,
+    transport: Transport,
+    lines: Option<&[u32]>,
+) -> Result<Head, ParseError> {
     let at = |i: usize| base + i as u64;
     let data = &data[..head_len];
+    let mut newlines = match lines {
+        Some(lines) => NewLines::Recorded(lines.iter()),
+        None => NewLines::Search(memchr::memchr_iter(b'\n', data)),
+    };
     // One UTF-8 check for the whole section (the usual case); values are then
     // sliced from it. When it fails, each value is checked alone to find the
     // first offending byte in order.
     let text = std::str::from_utf8(data).ok();
-    let nl = memchr::memchr(b'\n', data).unwrap_or(head_len);
+    let nl = newlines.next().unwrap_or(head_len);
     let end = line_end(data, 0, nl, base)?;
     let start = start_line(&data[..end], base)?;
     let mut head = Head {
@@ -656,9 +729,8 @@ pub(crate) fn parse_head(data: &[u8], head_len: usize, base: u64, transport: Tra
     };
     let mut pos = nl + 1;
     let mut current: Option<Slot> = None;
-    let mut newlines = memchr::memchr_iter(b'\n', &data[pos..]);
     loop {
-        let nl = newlines.next().map_or(head_len, |i| nl + 1 + i);
+        let nl = newlines.next().unwrap_or(head_len);
         let end = line_end(data, pos, nl, base)?;
         let line = &data[pos..end];
         match line.first() {
@@ -683,7 +755,7 @@ pub(crate) fn parse_head(data: &[u8], head_len: usize, base: u64, transport: Tra
                 }
                 // message-header = header-name HCOLON header-value;
                 // HCOLON = *( SP / HTAB ) ":" SWS
-                let name_len = line.iter().position(|&b| !TOKEN[usize::from(b)]).unwrap_or(line.len());
+                let name_len = run_end(line, 0, TOKEN);
                 if name_len == 0 {
                     return Err(ParseError::Header { at: at(pos) });
                 }
@@ -772,7 +844,7 @@ fn finish_header(
         let mut i = 0;
         while i < raw.len() {
             let b = raw[i];
-            if !TEXT[usize::from(b)] {
+            if !is(b, TEXT) {
                 // Only the CRLF of a fold (checked by the line scan) may appear.
                 let fold =
                     (b == b'\r' && raw.get(i + 1) == Some(&b'\n')) || (b == b'\n' && i > 0 && raw[i - 1] == b'\r');
@@ -847,13 +919,13 @@ fn start_line(line: &[u8], base: u64) -> Result<Start, ParseError> {
         }
         // Reason-Phrase = *(reserved / unreserved / escaped / UTF8-NONASCII / UTF8-CONT / SP / HTAB)
         let reason = &line[sp + 5..];
-        check_escaped_run(reason, &REASON).map_err(|i| ParseError::StartLine { at: at(sp + 5 + i) })?;
+        check_escaped_run(reason, REASON).map_err(|i| ParseError::StartLine { at: at(sp + 5 + i) })?;
         std::str::from_utf8(reason).map_err(|e| ParseError::StartLine { at: at(sp + 5 + e.valid_up_to()) })?;
         return Ok(Start::Response { code, reason: Span::new(sp + 5, line.len()) });
     }
     // Request-Line = Method SP Request-URI SP SIP-Version CRLF; Method = token.
     // RFC 4475 s.3.1.2.9 and s.3.1.2.10: extra SP around the elements is invalid.
-    let m = line.iter().position(|&b| !TOKEN[usize::from(b)]).unwrap_or(line.len());
+    let m = run_end(line, 0, TOKEN);
     if m == 0 || line.get(m) != Some(&b' ') {
         return Err(ParseError::StartLine { at: at(m) });
     }
@@ -921,7 +993,7 @@ pub(crate) fn salvage_content_length(head: &[u8]) -> Option<u64> {
         if line.is_empty() {
             break;
         }
-        let name_len = line.iter().position(|&b| !TOKEN[usize::from(b)]).unwrap_or(line.len());
+        let name_len = run_end(line, 0, TOKEN);
         if HeaderName::from_bytes(&line[..name_len]) == HeaderName::ContentLength {
             let colon = memchr::memchr(b':', line)?;
             pending = Some(line[colon + 1..].to_vec());

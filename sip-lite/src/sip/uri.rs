@@ -2,7 +2,10 @@
 
 use std::fmt;
 
-use super::chars::{check_escaped_run, eq_lower, HNV, PARAMCHAR, PASSWORD, SCHEME, URIC, USER};
+use super::chars::{
+    check_escaped_run, eq_lower, is, run_end, Class, CLASS, DIGIT, HNV, HOSTNAME, LABEL, PARAMCHAR, PASSWORD, SCHEME,
+    URIC, USER,
+};
 use super::value::Params;
 
 /// The scheme of a [`Uri`].
@@ -142,7 +145,7 @@ pub(crate) fn parse(s: &str, context: UriContext) -> Result<Uri<'_>, usize> {
     if !b.first().is_some_and(u8::is_ascii_alphabetic) {
         return Err(0);
     }
-    let colon = b.iter().position(|&c| !SCHEME[usize::from(c)]).unwrap_or(b.len());
+    let colon = run_end(b, 0, SCHEME);
     if b.get(colon) != Some(&b':') {
         return Err(colon);
     }
@@ -167,7 +170,7 @@ pub(crate) fn parse(s: &str, context: UriContext) -> Result<Uri<'_>, usize> {
             if rest == b.len() {
                 return Err(rest);
             }
-            check_escaped_run(&b[rest..], &URIC).map_err(|i| rest + i)?;
+            check_escaped_run(&b[rest..], URIC).map_err(|i| rest + i)?;
         }
     }
     Ok(uri)
@@ -176,42 +179,28 @@ pub(crate) fn parse(s: &str, context: UriContext) -> Result<Uri<'_>, usize> {
 /// `SIP-URI = "sip:" [ userinfo ] hostport uri-parameters [ headers ]`
 fn parse_sip<'a>(s: &'a str, start: usize, context: UriContext, uri: &mut Uri<'a>) -> Result<(), usize> {
     let b = s.as_bytes();
-    let mut pos = start;
-    // No part after the userinfo may hold "@", so the first "@" ends the userinfo.
-    // (A short haystack: a plain scan beats memchr's dispatch.)
-    if let Some(at) = b[start..].iter().position(|&c| c == b'@').map(|i| start + i) {
-        // userinfo = ( user / telephone-subscriber ) [ ":" password ] "@"
-        let info = &b[start..at];
-        let (user_end, password) = match memchr::memchr(b':', info) {
-            Some(i) => (start + i, Some(start + i + 1)),
-            None => (at, None),
-        };
-        if user_end == start {
-            return Err(start);
+    let mut pos = match run(b, start, USER) {
+        // The usual `user "@"`: neither "@" nor ":" is a user byte, so the run ends at
+        // the first "@" and there is no password; the run checked the user part.
+        Ok(end) if end > start && b.get(end) == Some(&b'@') => {
+            uri.user = Some(slice(s, start, end));
+            end + 1
         }
-        check_escaped_run(&b[start..user_end], &USER).map_err(|i| start + i)?;
-        uri.user = Some(slice(s, start, user_end));
-        if let Some(p) = password {
-            check_escaped_run(&b[p..at], &PASSWORD).map_err(|i| p + i)?;
-            uri.password = Some(slice(s, p, at));
-        }
-        pos = at + 1;
-    }
-    let host_end = host_end(b, pos).ok_or(pos)?;
-    check_host(&b[pos..host_end]).map_err(|i| pos + i)?;
+        _ => userinfo(s, start, uri)?,
+    };
+    let host_end = host(b, pos)?;
     uri.host = slice(s, pos, host_end);
     pos = host_end;
     if b.get(pos) == Some(&b':') {
         // port = 1*DIGIT
-        let digits = b[pos + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
-        let port = std::str::from_utf8(&b[pos + 1..pos + 1 + digits]).ok().and_then(|p| p.parse::<u16>().ok());
-        uri.port = Some(port.ok_or(pos + 1)?);
-        pos += 1 + digits;
+        let end = run_end(b, pos + 1, DIGIT);
+        uri.port = Some(parse_port(b.get(pos + 1..end).unwrap_or_default()).ok_or(pos + 1)?);
+        pos = end;
     }
     // uri-parameters = *( ";" uri-parameter ); other-param = pname [ "=" pvalue ]
     let params_start = pos;
     while b.get(pos) == Some(&b';') {
-        pos = param(b, pos + 1, &PARAMCHAR, true)?;
+        pos = param(b, pos + 1, PARAMCHAR, true)?;
     }
     uri.params = slice(s, params_start, pos);
     if b.get(pos) == Some(&b'?') {
@@ -222,11 +211,11 @@ fn parse_sip<'a>(s: &'a str, start: usize, context: UriContext, uri: &mut Uri<'a
         // headers = "?" header *( "&" header ); header = hname "=" hvalue
         let headers_start = pos + 1;
         loop {
-            let name_end = run(b, pos + 1, &HNV)?;
+            let name_end = run(b, pos + 1, HNV)?;
             if name_end == pos + 1 || b.get(name_end) != Some(&b'=') {
                 return Err(name_end);
             }
-            pos = run(b, name_end + 1, &HNV)?;
+            pos = run(b, name_end + 1, HNV)?;
             if b.get(pos) != Some(&b'&') {
                 break;
             }
@@ -239,8 +228,42 @@ fn parse_sip<'a>(s: &'a str, start: usize, context: UriContext, uri: &mut Uri<'a
     Ok(())
 }
 
+/// `[ userinfo ]` from `start`, in general; returns where the host starts.
+fn userinfo<'a>(s: &'a str, start: usize, uri: &mut Uri<'a>) -> Result<usize, usize> {
+    let b = s.as_bytes();
+    // No part after the userinfo may hold "@", so the first "@" ends the userinfo.
+    // (A short haystack: a plain scan beats memchr's dispatch.)
+    let Some(at) = b[start..].iter().position(|&c| c == b'@').map(|i| start + i) else { return Ok(start) };
+    // userinfo = ( user / telephone-subscriber ) [ ":" password ] "@"
+    let info = &b[start..at];
+    let (user_end, password) = match info.iter().position(|&c| c == b':') {
+        Some(i) => (start + i, Some(start + i + 1)),
+        None => (at, None),
+    };
+    if user_end == start {
+        return Err(start);
+    }
+    check_escaped_run(&b[start..user_end], USER).map_err(|i| start + i)?;
+    uri.user = Some(slice(s, start, user_end));
+    if let Some(p) = password {
+        check_escaped_run(&b[p..at], PASSWORD).map_err(|i| p + i)?;
+        uri.password = Some(slice(s, p, at));
+    }
+    Ok(at + 1)
+}
+
+/// `port = 1*DIGIT` (`digits` are digits), as a u16.
+pub(crate) fn parse_port(digits: &[u8]) -> Option<u16> {
+    if digits.is_empty() {
+        return None;
+    }
+    // Saturates above u16::MAX: no overflow, however many digits.
+    let n = digits.iter().fold(0u32, |n, &d| (n * 10 + u32::from(d.wrapping_sub(b'0'))).min(1 << 17));
+    u16::try_from(n).ok()
+}
+
 /// `pname [ "=" pvalue ]` starting at `pos`; returns the end.
-fn param(b: &[u8], pos: usize, class: &[bool; 256], value_required_nonempty: bool) -> Result<usize, usize> {
+fn param(b: &[u8], pos: usize, class: Class, value_required_nonempty: bool) -> Result<usize, usize> {
     let name_end = run(b, pos, class)?;
     if name_end == pos {
         return Err(pos);
@@ -256,10 +279,10 @@ fn param(b: &[u8], pos: usize, class: &[bool; 256], value_required_nonempty: boo
 }
 
 /// End of the run of `class` bytes (with valid escapes) from `pos`.
-fn run(b: &[u8], pos: usize, class: &[bool; 256]) -> Result<usize, usize> {
+fn run(b: &[u8], pos: usize, class: Class) -> Result<usize, usize> {
     let mut i = pos;
     while let Some(&c) = b.get(i) {
-        if !class[usize::from(c)] {
+        if !is(c, class) {
             break;
         }
         if c == b'%' {
@@ -277,14 +300,60 @@ fn run(b: &[u8], pos: usize, class: &[bool; 256]) -> Result<usize, usize> {
     Ok(i)
 }
 
+/// Finds and checks the host that starts at `pos` (`host = hostname / IPv4address /
+/// IPv6reference`); returns its end, or the index of the first bad byte.
+pub(crate) fn host(b: &[u8], pos: usize) -> Result<usize, usize> {
+    // One pass over the usual hostname, label by label: find its end and check it as
+    // it goes. Anything unusual (IPv6, an empty label, "-" at a label's edge, a
+    // trailing ".") is left to `host_end` and `check_host`, which give the exact error.
+    let mut i = pos;
+    let mut numeric = true;
+    let mut first;
+    let usual = loop {
+        // domainlabel = alphanum / alphanum *( alphanum / "-" ) alphanum
+        let label = i;
+        let mut all = Class::MAX;
+        while let Some(&c) = b.get(i) {
+            let class = CLASS[usize::from(c)];
+            if class & LABEL == 0 {
+                break;
+            }
+            all &= class;
+            i += 1;
+        }
+        first = b.get(label).copied().unwrap_or_default();
+        if i == label || first == b'-' || b[i - 1] == b'-' {
+            break false;
+        }
+        numeric &= all & DIGIT != 0;
+        match (b.get(i), b.get(i + 1)) {
+            (Some(b'.'), Some(&c)) if is(c, LABEL) => i += 1,
+            (Some(b'.'), _) => break false,
+            _ => break true,
+        }
+    };
+    if usual {
+        if numeric {
+            // IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT
+            return check_ipv4(&b[pos..i]).map(|()| i).map_err(|e| pos + e);
+        }
+        // toplabel = ALPHA / ALPHA *( alphanum / "-" ) alphanum
+        if first.is_ascii_alphabetic() {
+            return Ok(i);
+        }
+    }
+    let end = host_end(b, pos).ok_or(pos)?;
+    check_host(&b[pos..end]).map_err(|e| pos + e)?;
+    Ok(end)
+}
+
 /// End of the host that starts at `pos`: a bracketed IPv6 reference, or a run
 /// of hostname characters. `None` when a `[` is not closed.
 pub(crate) fn host_end(b: &[u8], pos: usize) -> Option<usize> {
     if b.get(pos) == Some(&b'[') {
         return memchr::memchr(b']', &b[pos..]).map(|i| pos + i + 1);
     }
-    let len = b[pos..].iter().position(|c| !(c.is_ascii_alphanumeric() || *c == b'-' || *c == b'.'));
-    Some(pos + len.unwrap_or(b.len() - pos))
+    Some(run_end(b, pos, HOSTNAME))
 }
 
 /// Checks `host = hostname / IPv4address / IPv6reference`; returns the index of the first bad byte.
@@ -375,7 +444,7 @@ fn parse_tel<'a>(s: &'a str, start: usize, uri: &mut Uri<'a>) -> Result<(), usiz
     let params_start = pos;
     while b.get(pos) == Some(&b';') {
         // parameter = ";" pname ["=" pvalue ]; pvalue = 1*paramchar
-        pos = param(b, pos + 1, &PARAMCHAR, true)?;
+        pos = param(b, pos + 1, PARAMCHAR, true)?;
     }
     uri.params = slice(s, params_start, pos);
     if pos != b.len() {
@@ -441,6 +510,58 @@ mod tests {
             ("sip:user@[2001:db8::1", 9),
         ] {
             assert_eq!(Uri::parse(s).map(|_| ()), Err(at), "{s}");
+        }
+    }
+
+    #[test]
+    fn one_pass_host_matches_the_general_check() {
+        let hosts = [
+            "a",
+            "a.b",
+            "example.com",
+            "example.com.",
+            "a..b",
+            ".a",
+            "a-",
+            "-a",
+            "a-b.c-d",
+            "a.-b",
+            "a-.b",
+            "1.2.3.4",
+            "1.2.3.4.",
+            "1.2.3",
+            "1234.1.1.1",
+            "1.2.3.a",
+            "example.123",
+            "123.example",
+            "ex_ample",
+            "",
+            ";x",
+            "[::1]",
+            "[2001:db8::1",
+            "a.b:5060",
+            "a.b;lr",
+            "a.b>",
+            "a.b.",
+            "a.b..",
+            "9a.com",
+            "a.9com",
+            "a.b-",
+            "x.y.z-1.q",
+        ];
+        for h in hosts {
+            for b in [h.to_owned(), format!("{h}:5060"), format!("{h};x"), format!("{h}.")] {
+                let b = b.as_bytes();
+                let general = host_end(b, 0).ok_or(0).and_then(|end| check_host(&b[..end]).map(|()| end));
+                assert_eq!(host(b, 0), general, "{:?}", String::from_utf8_lossy(b));
+            }
+        }
+    }
+
+    #[test]
+    fn ports() {
+        for p in ["", "0", "5060", "05060", "65535", "65536", "99999", "4294967301", "000000000000065535"] {
+            assert_eq!(parse_port(p.as_bytes()), p.parse::<u16>().ok(), "{p:?}");
         }
     }
 

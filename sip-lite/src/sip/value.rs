@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::chars::{is_lws, parse_u32, TOKEN, WORD};
+use super::chars::{is_lws, parse_u32, run_end, Class, CLASS, DIGIT, GEN_VALUE, TOKEN, WORD};
 use super::header::HeaderName;
 use super::uri::{self, check_host, check_ipv4, check_ipv6, Uri, UriContext};
 
@@ -67,16 +67,14 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    fn run(&mut self, class: &[bool; 256]) -> &'a str {
+    fn run(&mut self, class: Class) -> &'a str {
         let start = self.i;
-        while self.peek().is_some_and(|b| class[usize::from(b)]) {
-            self.i += 1;
-        }
+        self.i = run_end(self.b(), start, class);
         self.slice(start, self.i)
     }
 
     fn token(&mut self) -> Result<&'a str, usize> {
-        let t = self.run(&TOKEN);
+        let t = self.run(TOKEN);
         if t.is_empty() {
             Err(self.i)
         } else {
@@ -132,8 +130,8 @@ impl<'a> Cursor<'a> {
             let name = self.token()?;
             let value = if self.sep(b'=') {
                 let at = self.i;
-                let v = self.gen_value()?;
-                Some((v, at))
+                let (v, token) = self.gen_value()?;
+                Some(Value { v, at, token })
             } else {
                 None
             };
@@ -144,28 +142,41 @@ impl<'a> Cursor<'a> {
         Ok(Params::new(self.slice(start, end)))
     }
 
-    /// `gen-value = token / host / quoted-string`, and the bare IPv6 of `received`.
-    fn gen_value(&mut self) -> Result<&'a str, usize> {
+    /// `gen-value = token / host / quoted-string`, and the bare IPv6 of `received`;
+    /// the flag tells whether the value is a `token`.
+    fn gen_value(&mut self) -> Result<(&'a str, bool), usize> {
         if self.peek() == Some(b'"') {
-            return self.quoted();
+            return self.quoted().map(|q| (q, false));
         }
-        let v = self.run(&GEN_VALUE);
-        if v.is_empty() {
+        let b = self.b();
+        let start = self.i;
+        // The classes every byte of the run shares: TOKEN among them when all are token bytes.
+        let mut all = TOKEN;
+        while let Some(&c) = b.get(self.i) {
+            let class = CLASS[usize::from(c)];
+            if class & GEN_VALUE == 0 {
+                break;
+            }
+            all &= class;
+            self.i += 1;
+        }
+        if self.i == start {
             Err(self.i)
         } else {
-            Ok(v)
+            Ok((self.slice(start, self.i), all != 0))
         }
     }
 }
 
-/// Token characters plus the `[`, `]`, `:` of IPv6 hosts.
-static GEN_VALUE: [bool; 256] = {
-    let mut t = TOKEN;
-    t[b'[' as usize] = true;
-    t[b']' as usize] = true;
-    t[b':' as usize] = true;
-    t
-};
+/// A parameter value as the cursor read it.
+#[derive(Clone, Copy)]
+struct Value<'a> {
+    v: &'a str,
+    /// Where it starts in the header value.
+    at: usize,
+    /// Whether it is a `token`.
+    token: bool,
+}
 
 /// Which parameter rules apply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -177,9 +188,9 @@ enum ParamCheck {
 }
 
 /// Checks one parameter; `Err(Some(i))` points into the value, `Err(None)` at the name.
-fn check_param(check: ParamCheck, name: &str, value: Option<(&str, usize)>) -> Result<(), Option<usize>> {
+fn check_param(check: ParamCheck, name: &str, value: Option<Value<'_>>) -> Result<(), Option<usize>> {
     let is = |n: &str| name.eq_ignore_ascii_case(n);
-    let Some((v, at)) = value else {
+    let Some(Value { v, at, token }) = value else {
         // Parameters that need a value.
         let needs = match check {
             ParamCheck::Via => is("ttl") || is("maddr") || is("received") || is("branch"),
@@ -202,31 +213,23 @@ fn check_param(check: ParamCheck, name: &str, value: Option<(&str, usize)>) -> R
             check_ipv4(vb).is_ok() || check_ipv6(vb).is_ok() || (vb.first() == Some(&b'[') && check_host(vb).is_ok())
         }
         // via-branch = "branch" EQUAL token
-        ParamCheck::Via if is("branch") => is_token(vb),
+        ParamCheck::Via if is("branch") => token,
         // RFC 3581: response-port = "rport" [EQUAL 1*DIGIT]
         ParamCheck::Via if is("rport") => vb.iter().all(u8::is_ascii_digit) && v.parse::<u16>().is_ok(),
         // tag-param = "tag" EQUAL token
-        ParamCheck::FromTo if is("tag") => is_token(vb),
+        ParamCheck::FromTo if is("tag") => token,
         // c-p-q = "q" EQUAL qvalue; qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
         ParamCheck::Contact if is("q") => is_qvalue(vb),
         // c-p-expires = "expires" EQUAL delta-seconds (RFC 4475 s.3.1.2.4: at most 2**32-1)
         ParamCheck::Contact if is("expires") => parse_u32(vb).is_some(),
-        _ => generic_value_ok(vb),
+        // gen-value = token / host / quoted-string (quoted strings were checked by the cursor)
+        _ => token || vb.first() == Some(&b'"') || (vb.first() == Some(&b'[') && check_host(vb).is_ok()),
     };
     if ok {
         Ok(())
     } else {
         bad
     }
-}
-
-fn is_token(v: &[u8]) -> bool {
-    !v.is_empty() && v.iter().all(|&b| TOKEN[usize::from(b)])
-}
-
-/// `gen-value = token / host / quoted-string` (quoted strings were checked by the cursor).
-fn generic_value_ok(v: &[u8]) -> bool {
-    v.first() == Some(&b'"') || is_token(v) || (v.first() == Some(&b'[') && check_host(v).is_ok())
 }
 
 fn is_qvalue(v: &[u8]) -> bool {
@@ -409,29 +412,18 @@ fn via<'a>(c: &mut Cursor<'a>) -> Result<Via<'a>, usize> {
         return Err(c.pos());
     }
     let host_start = c.pos();
-    let host_end = uri::host_end(c.b(), host_start).ok_or(host_start)?;
-    check_host(&c.b()[host_start..host_end]).map_err(|i| host_start + i)?;
+    let host_end = uri::host(c.b(), host_start)?;
     let host = c.slice(host_start, host_end);
     c.i = host_end;
     let mut port = None;
     if c.sep(b':') {
         let at = c.pos();
-        let digits = c.run(&DIGIT);
-        port = Some(digits.parse::<u16>().map_err(|_| at)?);
+        let digits = c.run(DIGIT);
+        port = Some(uri::parse_port(digits.as_bytes()).ok_or(at)?);
     }
     let params = c.params(ParamCheck::Via)?;
     Ok(Via { protocol_name, protocol_version, transport, host, port, params })
 }
-
-static DIGIT: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = b'0';
-    while b <= b'9' {
-        t[b as usize] = true;
-        b += 1;
-    }
-    t
-};
 
 /// A `name-addr` or `addr-spec` with its header parameters (From, To, Contact,
 /// Route, Record-Route, P-Asserted-Identity).
@@ -490,7 +482,7 @@ fn name_addr<'a>(c: &mut Cursor<'a>, rules: AddrRules) -> Result<NameAddr<'a>, u
         }
         Some(b'<') => {}
         _ => {
-            let tok_end = start + b[start..].iter().take_while(|&&x| TOKEN[usize::from(x)]).count();
+            let tok_end = run_end(b, start, TOKEN);
             if tok_end > start && b.get(tok_end) == Some(&b':') {
                 if !rules.addr_spec {
                     return Err(start);
@@ -562,7 +554,7 @@ pub struct CSeq<'a> {
 /// Parses a CSeq value; the error is an index into `v`.
 pub(crate) fn cseq(v: &str) -> Result<(CSeq<'_>, usize), usize> {
     let mut c = Cursor::new(v);
-    let digits = c.run(&DIGIT);
+    let digits = c.run(DIGIT);
     // RFC 3261 s.8.1.1.5: "The sequence number MUST be expressible as a 32-bit unsigned integer"
     let seq = parse_u32(digits.as_bytes()).ok_or(0usize)?;
     if !c.sws() {
@@ -780,7 +772,7 @@ pub(crate) fn content_disposition_item<'a>() -> Item<'a, ContentDisposition<'a>>
 
 /// Checks `callid = word [ "@" word ]`.
 fn call_id(v: &[u8]) -> Result<(), usize> {
-    let word = |from: usize| from + v[from..].iter().take_while(|&&b| WORD[usize::from(b)]).count();
+    let word = |from: usize| run_end(v, from, WORD);
     let end = word(0);
     if end == 0 {
         return Err(0);
