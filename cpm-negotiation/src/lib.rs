@@ -71,8 +71,10 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod cpim;
 mod error;
 pub mod hop;
+pub mod imdn;
 pub mod media;
 pub mod mode;
 pub mod negotiate;
