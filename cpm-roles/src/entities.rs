@@ -1,0 +1,335 @@
+//! The public entities: thin, role-specific fronts over one shared machine.
+
+use std::time::Instant;
+
+use cpm_negotiation::Hop;
+
+use crate::error::UsageError;
+use crate::ids::{FlowId, SeededIds};
+use crate::node::{AddressRule, Downstream, EntityConfig, IwfConfig, Node, Role};
+use crate::{Input, Output};
+
+/// The machine shape every entity shares (STYLE.md s.2), so that a runtime
+/// or the simulator can drive any of them.
+pub trait Entity {
+    /// The entity's name (from its [`EntityConfig`]).
+    fn name(&self) -> &str;
+    /// Feeds one input; then the caller MUST drain [`Entity::poll_output`]
+    /// until `None` and read [`Entity::poll_timeout`].
+    ///
+    /// # Errors
+    /// [`UsageError`] for a caller mistake; peer faults never return `Err`.
+    fn handle(&mut self, now: Instant, input: Input) -> Result<(), UsageError>;
+    /// The next output, `None` when there is nothing more to do now.
+    fn poll_output(&mut self) -> Option<Output>;
+    /// When [`Input::Timeout`] is next due.
+    fn poll_timeout(&self) -> Option<Instant>;
+    /// Whether nothing is left: no SIP leg or transaction, no open link, no
+    /// MSRP transaction waiting for a response.
+    fn is_idle(&self) -> bool;
+}
+
+macro_rules! entity {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        pub struct $name(Node);
+
+        impl $name {
+            /// See [`Entity::handle`].
+            ///
+            /// # Errors
+            /// [`UsageError`] for a caller mistake.
+            pub fn handle(&mut self, now: Instant, input: Input) -> Result<(), UsageError> {
+                self.0.handle(now, input)
+            }
+            /// See [`Entity::poll_output`].
+            #[must_use]
+            pub fn poll_output(&mut self) -> Option<Output> {
+                self.0.poll_output()
+            }
+            /// See [`Entity::poll_timeout`].
+            #[must_use]
+            pub fn poll_timeout(&self) -> Option<Instant> {
+                self.0.poll_timeout()
+            }
+            /// Each hop this entity has created so far, with the trigger its
+            /// [`cpm_negotiation::HopLink`] uses.
+            #[must_use]
+            pub fn hop_triggers(&self) -> Vec<(String, cpm_negotiation::Trigger)> {
+                self.0.hop_triggers()
+            }
+        }
+
+        impl Entity for $name {
+            fn name(&self) -> &str {
+                self.0.name()
+            }
+            fn handle(&mut self, now: Instant, input: Input) -> Result<(), UsageError> {
+                self.0.handle(now, input)
+            }
+            fn poll_output(&mut self) -> Option<Output> {
+                self.0.poll_output()
+            }
+            fn poll_timeout(&self) -> Option<Instant> {
+                self.0.poll_timeout()
+            }
+            fn is_idle(&self) -> bool {
+                self.0.is_idle()
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name)).field("name", &self.0.name()).finish_non_exhaustive()
+            }
+        }
+    };
+}
+
+entity!(
+    /// CPM Client: the sender (UAC: INVITE with an MSRP offer, ACK, opens or
+    /// accepts its hop as negotiated, sends the message with
+    /// `Success-Report: yes`, surfaces the outcome, BYE) or the receiver (UAS:
+    /// answers, accepts or opens its hop, reassembles, sends the success
+    /// REPORT, handles BYE).
+    Client
+);
+
+impl Client {
+    /// Client A: sends [`crate::Command::SendMessage`] on `flow` (towards its
+    /// originating participating function) over hop `hop` (normally
+    /// [`Hop::L1`]), named `label` in traces.
+    #[must_use]
+    pub fn sender(config: EntityConfig, flow: FlowId, hop: Hop, label: &str, now: Instant, ids: SeededIds) -> Self {
+        Self(Node::new(config, Role::Sender { flow, hop, label: label.to_owned() }, now, ids))
+    }
+
+    /// Client B: answers one INVITE; its hop is `hop` (normally [`Hop::L4`]).
+    #[must_use]
+    pub fn receiver(config: EntityConfig, hop: Hop, label: &str, now: Instant, ids: SeededIds) -> Self {
+        Self(Node::new(config, Role::Receiver { hop, label: label.to_owned(), reject: None }, now, ids))
+    }
+
+    /// Client B refusing every INVITE with `status` (486 Busy Here, 603
+    /// Decline ...): a member whose outcome is a failure.
+    #[must_use]
+    pub fn rejecting_receiver(
+        config: EntityConfig,
+        hop: Hop,
+        label: &str,
+        status: u16,
+        now: Instant,
+        ids: SeededIds,
+    ) -> Self {
+        Self(Node::new(config, Role::Receiver { hop, label: label.to_owned(), reject: Some(status) }, now, ids))
+    }
+}
+
+entity!(
+    /// Participating function (originating PF(A) or terminating PF(B)): a
+    /// B2BUA between its user and the controlling function, and a
+    /// back-to-back MSRP endpoint relaying chunks hop to hop as they arrive
+    /// (cut-through). It answers upstream after the downstream 200, generates
+    /// the downstream ACK by its [`EntityConfig::ack_policy`], opens its hops
+    /// at the preset trigger, and re-addresses the REPORT upstream.
+    Participating
+);
+
+impl Participating {
+    /// A participating function whose upstream hop is `up` (`L1` for PF(A),
+    /// `L3` for PF(B)) and whose single downstream destination is `down`.
+    #[must_use]
+    pub fn new(config: EntityConfig, up: Hop, up_label: &str, down: Downstream, now: Instant, ids: SeededIds) -> Self {
+        let role = Role::Relay {
+            up_hop: up,
+            up_label: up_label.to_owned(),
+            down: vec![down],
+            aggregate: false,
+            groups: Vec::new(),
+            rules: Vec::new(),
+        };
+        Self(Node::new(config, role, now, ids))
+    }
+}
+
+entity!(
+    /// Controlling function: one outbound leg per group member, answering
+    /// upstream at once or after the first member's 200
+    /// ([`EntityConfig::answer_policy`]), holding each member's ACK until that
+    /// member's 200, and an MSRP switch that fans each incoming chunk out to
+    /// every member's hop sharing one body buffer. It reports every member's
+    /// outcome as an event and sends one success REPORT upstream once every
+    /// member's outcome is known (never a failure REPORT for one member).
+    Controlling
+);
+
+impl Controlling {
+    /// A controlling function for a pre-defined group whose members the
+    /// caller resolved (each with its route: a terminating PF for a CPM
+    /// member). `up` is normally [`Hop::L2`].
+    #[must_use]
+    pub fn new(
+        config: EntityConfig,
+        up: Hop,
+        up_label: &str,
+        members: Vec<Downstream>,
+        now: Instant,
+        ids: SeededIds,
+    ) -> Self {
+        let role = Role::Relay {
+            up_hop: up,
+            up_label: up_label.to_owned(),
+            down: members,
+            aggregate: true,
+            groups: Vec::new(),
+            rules: Vec::new(),
+        };
+        Self(Node::new(config, role, now, ids))
+    }
+
+    /// A controlling function with a directory of pre-defined groups: the
+    /// INVITE's Request-URI picks the group (exact match), whose members the
+    /// caller resolved (route per member: a terminating PF for a CPM member,
+    /// the ISF for a non-CPM one). An unknown group is answered 404.
+    #[must_use]
+    pub fn with_groups(
+        config: EntityConfig,
+        up: Hop,
+        up_label: &str,
+        groups: Vec<(String, Vec<Downstream>)>,
+        now: Instant,
+        ids: SeededIds,
+    ) -> Self {
+        Self::with_directory(config, up, up_label, groups, Vec::new(), now, ids)
+    }
+
+    /// A controlling function with a directory of pre-defined groups (see
+    /// [`Controlling::with_groups`]) that also serves ad-hoc groups: an INVITE
+    /// with a `multipart/mixed` body carrying a recipient list (RFC 5366) gets
+    /// one outbound leg per listed member, routed by the first matching
+    /// [`AddressRule`]; a member no rule routes makes the INVITE fail with 404.
+    #[must_use]
+    pub fn with_directory(
+        config: EntityConfig,
+        up: Hop,
+        up_label: &str,
+        groups: Vec<(String, Vec<Downstream>)>,
+        rules: Vec<AddressRule>,
+        now: Instant,
+        ids: SeededIds,
+    ) -> Self {
+        let role =
+            Role::Relay { up_hop: up, up_label: up_label.to_owned(), down: Vec::new(), aggregate: true, groups, rules };
+        Self(Node::new(config, role, now, ids))
+    }
+}
+
+entity!(
+    /// Interworking function: a SIP UAS and MSRP endpoint that, once a whole
+    /// message arrived, hands it to the non-CPM system
+    /// ([`crate::Event::DeliverToNonCpm`]) and sends the delivery REPORT when
+    /// that system acknowledges ([`crate::Input::NonCpmAck`]) or at once at
+    /// media end, then BYE when configured ([`IwfConfig`]).
+    Iwf
+);
+
+impl Iwf {
+    /// An IWF whose hop is `hop` (normally [`Hop::L3Iwf`]), named `label` in traces.
+    #[must_use]
+    pub fn new(config: EntityConfig, hop: Hop, label: &str, iwf: IwfConfig, now: Instant, ids: SeededIds) -> Self {
+        Self(Node::new(config, Role::Iwf { hop, label: label.to_owned(), iwf }, now, ids))
+    }
+}
+
+/// Settings of an [`Isf`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IsfConfig {
+    /// Its name in traces.
+    pub name: String,
+    /// Its host (Via, Record-Route).
+    pub host: String,
+    /// Next-hop host to flow (the IWFs, and the CF for in-dialog requests
+    /// from an IWF).
+    pub routes: Vec<(String, FlowId)>,
+    /// Request-URI (a non-CPM receiver's address) to the IWF chosen for it.
+    pub rules: Vec<(String, String)>,
+}
+
+/// Interworking selection function: a transaction-stateful proxy
+/// ([`sip_lite::proxy::Proxy`]) that retargets an INVITE's Request-URI to the
+/// IWF its rules choose and Record-Routes, so the same INVITE, 200, ACK and
+/// BYE pass through it.
+///
+/// Limitation: rules match the Request-URI exactly (sip-lite's proxy rewrites
+/// are static); rules on content type and size need a per-request target in
+/// sip-lite's proxy.
+pub struct Isf {
+    name: String,
+    proxy: sip_lite::proxy::Proxy,
+    out: std::collections::VecDeque<Output>,
+}
+
+impl std::fmt::Debug for Isf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Isf").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+impl Isf {
+    /// An ISF.
+    #[must_use]
+    pub fn new(config: IsfConfig, now: Instant, mut ids: SeededIds) -> Self {
+        let mut proxy_config = sip_lite::proxy::ProxyConfig::new(&config.host);
+        for (host, flow) in &config.routes {
+            proxy_config.add_route(host, *flow, sip_lite::transaction::Transport::Reliable);
+        }
+        for (uri, iwf) in &config.rules {
+            proxy_config.add_rewrite(uri, iwf);
+        }
+        let proxy = sip_lite::proxy::Proxy::new(proxy_config, now, Box::new(ids.fork()));
+        Self { name: config.name, proxy, out: std::collections::VecDeque::new() }
+    }
+
+    fn drain(&mut self) {
+        while let Some(output) = self.proxy.poll_output() {
+            match output {
+                sip_lite::proxy::Output::Transmit { flow, bytes, .. } => {
+                    self.out.push_back(Output::SipTransmit { flow, bytes });
+                }
+                sip_lite::proxy::Output::Event(sip_lite::proxy::Event::PeerError { reason, .. }) => {
+                    self.out.push_back(Output::Event(crate::Event::PeerError { reason, detail: String::new() }));
+                }
+                sip_lite::proxy::Output::Event(_) => {}
+            }
+        }
+    }
+}
+
+impl Entity for Isf {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn handle(&mut self, now: Instant, input: Input) -> Result<(), UsageError> {
+        let input = match input {
+            Input::SipReceived { flow, message } => sip_lite::proxy::Input::Received {
+                flow,
+                transport: sip_lite::transaction::Transport::Reliable,
+                message,
+            },
+            Input::Timeout => sip_lite::proxy::Input::Timeout,
+            _ => return Err(UsageError::WrongRole),
+        };
+        self.proxy.handle(now, input).map_err(|_| UsageError::Sip)?;
+        self.drain();
+        Ok(())
+    }
+    fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.proxy.poll_timeout()
+    }
+    fn is_idle(&self) -> bool {
+        self.proxy.is_idle()
+    }
+}

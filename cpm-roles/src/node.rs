@@ -1,0 +1,1114 @@
+//! The machine every entity is built on: a SIP user agent (one inbound leg,
+//! any number of outbound legs), one [`HopLink`] plus one MSRP [`Session`]
+//! per hop, and the role's glue (sender, receiver, or back-to-back relay).
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+use bytes::Bytes;
+use cpm_negotiation::{
+    answer_offer, build_offer, check_answer, AckPolicy, AnswerCheck, AnswerPolicy, Capabilities, Hop, HopConfig,
+    HopInput, HopLink, HopOutput, LocalMedia, MediaType, MsrpSdp, Preset, SendIntent, Side, Trigger,
+};
+use msrp_core::reassembly::{DeliveryMode, ReassemblyConfig};
+use msrp_core::session::{self, Command as MsrpCommand, Event as MsrpEvent, LinkRole, MessageHandle, Session};
+use msrp_core::uri::Scheme;
+use msrp_core::{FailureReport, Framer, FramerEvent, Limits, MessageId, MsrpUri};
+use sip_lite::multipart::{Multipart, Part};
+use sip_lite::resource_lists::{self, Entry};
+use sip_lite::sip::Message;
+use sip_lite::transaction::Transport;
+use sip_lite::ua::{self, LegId, UaConfig, UserAgent};
+
+use crate::error::UsageError;
+use crate::ids::{ConnId, FlowId, HopId, SeededIds};
+use crate::{Command, Event, Input, Output};
+
+/// What an entity needs to know about itself and the policies it follows.
+#[derive(Clone, Debug)]
+pub struct EntityConfig {
+    /// Its name in traces and events (`A`, `PF-A`, `CF`, `PF-B1`, ...).
+    pub name: String,
+    /// Host of its SIP Via/Contact and of its MSRP URIs.
+    pub host: String,
+    /// Port of its MSRP URIs (every hop of the entity listens here; the
+    /// passive side tells hops apart by the To-Path, RFC 4975 s.5.4).
+    pub msrp_port: u16,
+    /// Link-establishment strategy, openers and triggers (seed 001).
+    pub preset: Preset,
+    /// Media capabilities written into offers and answers.
+    pub capabilities: Capabilities,
+    /// B2BUA only: when the downstream ACK is generated. A preset carries
+    /// one per B2BUA: `preset.ack_policy[0]` for PF(A), `[1]` for the CF,
+    /// `[2]` for PF(B) (SPEC.md ACK policy table); [`EntityConfig::new`]
+    /// takes `[0]`, so set it for the CF and PF(B).
+    pub ack_policy: AckPolicy,
+    /// Controlling function only: when the upstream 200 is sent.
+    pub answer_policy: AnswerPolicy,
+    /// Chunk size of the MSRP sessions (RFC 4975 s.7.1.1 suggests 2048).
+    pub chunk_size: usize,
+}
+
+impl EntityConfig {
+    /// A configuration with the defaults of `preset`: capabilities accepting
+    /// `text/plain` and `message/cpim` up to 16 MiB, chunks of 2048 bytes,
+    /// after-ACK and immediate answer (set the policies per entity).
+    #[must_use]
+    pub fn new(name: &str, host: &str, msrp_port: u16, preset: Preset) -> Self {
+        let types = ["text/plain", "message/cpim"].iter().filter_map(|t| MediaType::parse_str(t).ok()).collect();
+        Self {
+            name: name.to_owned(),
+            host: host.to_owned(),
+            msrp_port,
+            preset,
+            capabilities: Capabilities {
+                accept_types: types,
+                accept_wrapped_types: Vec::new(),
+                max_size: Some(16 * 1024 * 1024),
+                cema: false,
+            },
+            ack_policy: preset.ack_policy[0],
+            answer_policy: preset.answer_policy,
+            chunk_size: 2048,
+        }
+    }
+}
+
+/// The non-CPM system behind an IWF.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum NonCpmSystem {
+    /// SMS: the message goes out in concatenated segments of 153 bytes.
+    Sms,
+    /// MMS: one part.
+    Mms,
+    /// Email: one part.
+    Email,
+}
+
+impl NonCpmSystem {
+    /// The format name (`SMS`, `MMS`, `Email`).
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Sms => "SMS",
+            Self::Mms => "MMS",
+            Self::Email => "Email",
+        }
+    }
+
+    /// How many parts a payload of `bytes` becomes in this system (a model:
+    /// no transcoding is done here).
+    #[must_use]
+    pub const fn parts(self, bytes: usize) -> usize {
+        match self {
+            // 3GPP TS 23.040 concatenated SMS: 153 septets per segment with the UDH.
+            Self::Sms => {
+                if bytes == 0 {
+                    1
+                } else {
+                    bytes.div_ceil(153)
+                }
+            }
+            Self::Mms | Self::Email => 1,
+        }
+    }
+}
+
+/// When the IWF sends its delivery REPORT (seed 000, SPEC "Acknowledgements").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IwfReport {
+    /// When the non-CPM system acknowledges ([`crate::Input::NonCpmAck`]).
+    AfterNonCpmAck,
+    /// As soon as the whole message arrived (seed 000 paragraph 0111).
+    AtMediaEnd,
+}
+
+/// What an IWF does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IwfConfig {
+    /// The non-CPM system it converts to.
+    pub system: NonCpmSystem,
+    /// When it reports delivery.
+    pub report: IwfReport,
+    /// Whether it sends BYE after its REPORT (our reading of seed 000 paragraph 0102).
+    pub bye_after_report: bool,
+}
+
+/// How the controlling function routes a member of an ad-hoc list: the
+/// first rule whose `suffix` ends the member's URI wins (a CPM member's
+/// terminating PF, or the ISF for a non-CPM member).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddressRule {
+    /// The end of the member URIs this rule takes (`@example.com`, or a whole URI).
+    pub suffix: String,
+    /// SIP flow to the next entity.
+    pub flow: FlowId,
+    /// [`Hop::L3`] for a CPM member, [`Hop::L3Iwf`] for a non-CPM one.
+    pub hop: Hop,
+    /// The hop's name in traces.
+    pub label: String,
+}
+
+/// One downstream destination of a relay.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Downstream {
+    /// Request-URI of the outbound INVITE; empty: the inbound INVITE's
+    /// Request-URI (what PF(A) forwards to the CF).
+    pub target: String,
+    /// SIP flow towards the next entity.
+    pub flow: FlowId,
+    /// The hop of seed 001 (for the preset opener and trigger).
+    pub hop: Hop,
+    /// Its name in traces (`L3`, `L3/B2`, ...).
+    pub label: String,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Role {
+    /// Client A: sends one message on its outbound leg.
+    Sender { flow: FlowId, hop: Hop, label: String },
+    /// Client B: answers (or rejects with `reject`), reassembles, reports.
+    Receiver { hop: Hop, label: String, reject: Option<u16> },
+    /// IWF: UAS + MSRP endpoint handing whole messages to a non-CPM system.
+    Iwf { hop: Hop, label: String, iwf: IwfConfig },
+    /// PF or CF: inbound leg relayed to one or more outbound legs.
+    /// With `groups`, `down` is chosen per INVITE by its Request-URI; an
+    /// ad-hoc list (CF) is routed member by member with `rules`.
+    Relay {
+        up_hop: Hop,
+        up_label: String,
+        down: Vec<Downstream>,
+        aggregate: bool,
+        groups: Vec<(String, Vec<Downstream>)>,
+        rules: Vec<AddressRule>,
+    },
+}
+
+struct HopState {
+    label: String,
+    side: Side,
+    link: HopLink,
+    local_uri: MsrpUri,
+    offer: Option<LocalMedia>,
+    session: Option<Session>,
+    conn: Option<ConnId>,
+    /// Whether this side opened the link (it closes it).
+    opened: bool,
+    /// Commands for the session before it exists (a relay got data early).
+    pending: Vec<MsrpCommand>,
+    closed: bool,
+}
+
+struct Leg {
+    leg: LegId,
+    hop: usize,
+    answered: bool,
+    acked: bool,
+    ended: bool,
+    /// A downstream member's outcome is known through a REPORT.
+    reported: bool,
+    /// The leg ended before its member's REPORT (rejected, timed out, BYE).
+    failed: bool,
+}
+
+struct Conn {
+    framer: Framer,
+    hop: Option<usize>,
+}
+
+pub(crate) struct Node {
+    config: EntityConfig,
+    role: Role,
+    ua: UserAgent,
+    ids: SeededIds,
+    hops: Vec<HopState>,
+    up: Option<Leg>,
+    down: Vec<Leg>,
+    conns: HashMap<ConnId, Conn>,
+    out: VecDeque<Output>,
+    now: Instant,
+    upstream_acked: bool,
+    answer: Option<Bytes>,
+    answer_sent: bool,
+    /// Sender: the message to send once the session exists.
+    message: Option<(String, Bytes)>,
+    next_handle: u64,
+    /// Relay: downstream handle per upstream Message-ID.
+    relayed: HashMap<MessageId, MessageHandle>,
+    /// Controlling: member outcomes per message (REPORT statuses).
+    outcomes: HashMap<MessageId, Vec<u16>>,
+    /// Controlling: messages whose REPORT went upstream.
+    reported_up: Vec<MessageId>,
+    /// IWF: delivered messages waiting for the non-CPM acknowledgement.
+    iwf_pending: Vec<(usize, MessageId, u64)>,
+    /// Sender: outcomes received.
+    done: bool,
+}
+
+impl Node {
+    pub(crate) fn new(config: EntityConfig, role: Role, now: Instant, mut ids: SeededIds) -> Self {
+        let contact = format!("sip:{}", config.host);
+        let mut ua_config = UaConfig::new(&config.host, &contact);
+        ua_config.set_auto_ack(false);
+        let ua = UserAgent::new(ua_config, now, Box::new(ids.fork()));
+        Self {
+            config,
+            role,
+            ua,
+            ids,
+            hops: Vec::new(),
+            up: None,
+            down: Vec::new(),
+            conns: HashMap::new(),
+            out: VecDeque::new(),
+            now,
+            upstream_acked: false,
+            answer: None,
+            answer_sent: false,
+            message: None,
+            next_handle: 1,
+            relayed: HashMap::new(),
+            outcomes: HashMap::new(),
+            reported_up: Vec::new(),
+            done: false,
+            iwf_pending: Vec::new(),
+        }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// Whether nothing is left: no SIP leg, no open link, no session with work.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.ua.is_idle()
+            && self.conns.is_empty()
+            && self.hops.iter().all(|h| h.session.as_ref().map_or(true, |s| s.open_transactions() == 0))
+    }
+
+    pub(crate) fn handle(&mut self, now: Instant, input: Input) -> Result<(), UsageError> {
+        self.now = self.now.max(now);
+        let now = self.now;
+        match input {
+            Input::SipReceived { flow, message } => {
+                self.ua_input(ua::Input::Received { flow, transport: Transport::Reliable, message })?;
+            }
+            Input::Connected { hop, conn } => {
+                let index = usize::try_from(hop.get()).map_err(|_| UsageError::UnknownHop)?;
+                if index >= self.hops.len() {
+                    return Err(UsageError::UnknownHop);
+                }
+                self.conns.insert(conn, Conn { framer: Framer::new(Limits::default()), hop: Some(index) });
+                self.bind(index, conn, true);
+            }
+            Input::ConnectFailed { hop } => {
+                let index = usize::try_from(hop.get()).map_err(|_| UsageError::UnknownHop)?;
+                if index >= self.hops.len() {
+                    return Err(UsageError::UnknownHop);
+                }
+                self.hop_input(index, HopInput::LinkDown);
+            }
+            Input::Accepted { conn } => {
+                self.conns.insert(conn, Conn { framer: Framer::new(Limits::default()), hop: None });
+            }
+            Input::MsrpReceived { conn, data } => self.msrp_received(conn, data),
+            Input::MsrpClosed { conn } => {
+                if let Some(c) = self.conns.remove(&conn) {
+                    if let Some(index) = c.hop {
+                        let hop = &mut self.hops[index];
+                        hop.conn = None;
+                        hop.closed = true;
+                        if let Some(s) = hop.session.as_mut() {
+                            let _ = s.handle(now, session::Input::LinkDown);
+                        }
+                    }
+                }
+            }
+            Input::NonCpmAck { status } => self.non_cpm_ack(status)?,
+            Input::Timeout => {
+                self.ua_input(ua::Input::Timeout)?;
+                for hop in &mut self.hops {
+                    if let Some(s) = hop.session.as_mut() {
+                        let _ = s.handle(now, session::Input::Timeout);
+                    }
+                }
+            }
+            Input::Command(Command::SendMessage { target, recipients, content_type, body }) => {
+                self.send_message(target, &recipients, content_type, body)?;
+            }
+        }
+        self.pump();
+        Ok(())
+    }
+
+    pub(crate) fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        let sessions = self.hops.iter().filter_map(|h| h.session.as_ref().and_then(Session::poll_timeout));
+        self.ua.poll_timeout().into_iter().chain(sessions).min()
+    }
+
+    // ----- helpers ----------------------------------------------------------
+
+    fn ua_input(&mut self, input: ua::Input) -> Result<(), UsageError> {
+        self.ua.handle(self.now, input).map_err(|_| UsageError::Sip)
+    }
+
+    fn new_hop(&mut self, hop: Hop, label: &str, side: Side) -> Result<usize, UsageError> {
+        let (opener, _, trigger) = self.config.preset.hop(hop);
+        let link = HopLink::new(HopConfig { side, opener, trigger }).map_err(|_| UsageError::Preset)?;
+        let local_uri =
+            session::new_local_uri(Scheme::Msrp, &self.config.host, self.config.msrp_port, "tcp", &mut self.ids)
+                .map_err(|_| UsageError::Host)?;
+        self.hops.push(HopState {
+            label: label.to_owned(),
+            side,
+            link,
+            local_uri,
+            offer: None,
+            session: None,
+            conn: None,
+            opened: false,
+            pending: Vec::new(),
+            closed: false,
+        });
+        Ok(self.hops.len() - 1)
+    }
+
+    fn sdp(&self, media: &LocalMedia) -> Bytes {
+        let origin = format!("- {} 1 IN IP4 {}", self.hops.len(), self.config.host);
+        media.to_sdp(&origin).map(|d| d.to_bytes()).unwrap_or_default()
+    }
+
+    fn hop_input(&mut self, index: usize, input: HopInput) {
+        if self.hops[index].link.handle(input).is_err() {
+            self.out.push_back(Output::Event(Event::HopFailed { hop: self.hops[index].label.clone() }));
+        }
+    }
+
+    fn make_session(&mut self, index: usize, remote_path: Vec<MsrpUri>, opener: Side, streaming: bool) {
+        let hop = &self.hops[index];
+        let role = if opener == hop.side { LinkRole::Active } else { LinkRole::Passive };
+        let mut config = session::SessionConfig::new(hop.local_uri.clone(), remote_path, role);
+        config.chunk_size = self.config.chunk_size;
+        config.reassembly = ReassemblyConfig {
+            mode: if streaming { DeliveryMode::Streaming } else { DeliveryMode::Buffered },
+            ..ReassemblyConfig::default()
+        };
+        // A relay hop does not report itself: the final receiver does, and
+        // the relay re-addresses that REPORT upstream (SPEC "Acknowledgements").
+        config.success_reports = match &self.role {
+            Role::Relay { .. } => false,
+            Role::Iwf { iwf, .. } => iwf.report == IwfReport::AtMediaEnd,
+            _ => true,
+        };
+        let mut session = Session::new(config, self.now, Box::new(self.ids.fork()));
+        let pending = std::mem::take(&mut self.hops[index].pending);
+        for command in pending {
+            let _ = session.handle(self.now, session::Input::Command(command));
+        }
+        self.hops[index].session = Some(session);
+    }
+
+    fn session_command(&mut self, index: usize, command: MsrpCommand) {
+        let now = self.now;
+        let hop = &mut self.hops[index];
+        match hop.session.as_mut() {
+            Some(s) => {
+                let _ = s.handle(now, session::Input::Command(command));
+            }
+            None => hop.pending.push(command),
+        }
+    }
+
+    fn bind(&mut self, index: usize, conn: ConnId, opened: bool) {
+        let now = self.now;
+        let hop = &mut self.hops[index];
+        hop.conn = Some(conn);
+        hop.opened = opened;
+        if let Some(s) = hop.session.as_mut() {
+            let _ = s.handle(now, session::Input::LinkUp);
+        }
+        self.hop_input(index, HopInput::LinkUp);
+    }
+
+    fn close_hop(&mut self, index: usize) {
+        let now = self.now;
+        let hop = &mut self.hops[index];
+        if hop.closed {
+            return;
+        }
+        if hop.opened {
+            if let Some(conn) = hop.conn.take() {
+                hop.closed = true;
+                self.conns.remove(&conn);
+                if let Some(s) = hop.session.as_mut() {
+                    let _ = s.handle(now, session::Input::LinkDown);
+                }
+                self.out.push_back(Output::CloseLink { conn });
+            }
+        }
+    }
+
+    fn msrp_received(&mut self, conn: ConnId, data: Bytes) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        c.framer.handle_segment(data);
+        let mut events = Vec::new();
+        while let Some(event) = c.framer.poll_event() {
+            match event {
+                Ok(event) => events.push(event),
+                Err(error) => {
+                    self.out.push_back(Output::Event(Event::PeerError {
+                        reason: "MSRP framing",
+                        detail: error.to_string(),
+                    }));
+                    break;
+                }
+            }
+        }
+        for event in events {
+            let bound = self.conns.get(&conn).and_then(|c| c.hop);
+            let index = match bound {
+                Some(index) => index,
+                None => {
+                    // RFC 4975 s.5.4: the passive side binds the connection to the
+                    // session whose URI is the first To-Path URI of the first request.
+                    let FramerEvent::Head(head) = &event else { continue };
+                    let Some(to) = head.to_path_uris().next() else { continue };
+                    let Some(index) = self.hops.iter().position(|h| h.local_uri == to && h.conn.is_none()) else {
+                        continue;
+                    };
+                    if let Some(c) = self.conns.get_mut(&conn) {
+                        c.hop = Some(index);
+                    }
+                    self.bind(index, conn, false);
+                    index
+                }
+            };
+            let now = self.now;
+            if let Some(s) = self.hops[index].session.as_mut() {
+                let _ = s.handle(now, session::Input::Frame(event));
+            }
+        }
+    }
+
+    fn send_message(
+        &mut self,
+        target: String,
+        recipients: &[String],
+        content_type: String,
+        body: Bytes,
+    ) -> Result<(), UsageError> {
+        let Role::Sender { flow, hop, label } = self.role.clone() else { return Err(UsageError::WrongRole) };
+        if !self.hops.is_empty() {
+            return Err(UsageError::WrongState);
+        }
+        let media_type = MediaType::parse_str(&content_type).map_err(|_| UsageError::ContentType)?;
+        let intent = SendIntent { content_type: media_type, wrapped: None, size: body.len() as u64 };
+        let index = self.new_hop(hop, &label, Side::Offerer)?;
+        let offer = build_offer(self.hops[index].local_uri.clone(), &self.config.capabilities, Some(&intent));
+        let sdp = self.sdp(&offer);
+        let setup = offer.setup;
+        self.hops[index].offer = Some(offer);
+        self.message = Some((content_type, body));
+        // Ad-hoc group: RFC 5366 s.4, the SDP and the recipient list in one multipart/mixed body.
+        let list = if recipients.is_empty() {
+            None
+        } else {
+            let entries: Vec<Entry> = recipients.iter().map(Entry::new).collect();
+            Some(resource_lists::part(&entries).map_err(|_| UsageError::Recipients)?)
+        };
+        let (sdp, sdp_type) = with_list(sdp, list.as_ref()).ok_or(UsageError::Recipients)?;
+        let leg = LegId::new(0);
+        let from = format!("sip:{}", self.config.host);
+        self.ua_input(ua::Input::Command(ua::Command::Invite {
+            leg,
+            flow,
+            transport: Transport::Reliable,
+            target,
+            from,
+            body: sdp,
+            content_type: Some(sdp_type),
+        }))?;
+        self.hop_input(index, HopInput::OfferSent { setup });
+        self.down.push(Leg {
+            leg,
+            hop: index,
+            answered: false,
+            acked: false,
+            ended: false,
+            reported: false,
+            failed: false,
+        });
+        Ok(())
+    }
+
+    // ----- the pump -----------------------------------------------------------
+
+    /// Drains every inner machine into `out` until nothing moves.
+    fn pump(&mut self) {
+        loop {
+            let mut moved = false;
+            while let Some(output) = self.ua.poll_output() {
+                moved = true;
+                match output {
+                    ua::Output::Transmit { flow, bytes, .. } => self.out.push_back(Output::SipTransmit { flow, bytes }),
+                    ua::Output::Event(event) => self.ua_event(event),
+                }
+            }
+            for index in 0..self.hops.len() {
+                while let Some(output) = self.hops[index].link.poll_output() {
+                    moved = true;
+                    self.link_output(index, output);
+                }
+                let mut events = Vec::new();
+                let conn = self.hops[index].conn;
+                if let Some(s) = self.hops[index].session.as_mut() {
+                    while let Some(output) = s.poll_output() {
+                        moved = true;
+                        match output {
+                            session::Output::Transmit(transmit) => {
+                                if let Some(conn) = conn {
+                                    self.out.push_back(Output::MsrpTransmit { conn, transmit });
+                                }
+                            }
+                            session::Output::Event(event) => events.push(event),
+                        }
+                    }
+                }
+                for event in events {
+                    self.msrp_event(index, event);
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+    }
+
+    fn link_output(&mut self, index: usize, output: HopOutput) {
+        match output {
+            HopOutput::Connect { params } => {
+                let trigger = self.hops[index].link.trigger();
+                let label = self.hops[index].label.clone();
+                let hop = HopId::new(u32::try_from(index).unwrap_or(u32::MAX));
+                self.out.push_back(Output::Connect { hop, label, params, trigger });
+            }
+            HopOutput::Failed(_) => {
+                self.out.push_back(Output::Event(Event::HopFailed { hop: self.hops[index].label.clone() }));
+                // A hop without its link ends its SIP leg; the relay rules then
+                // end the other side (all members gone, or the upstream gone).
+                if let Some(leg) = self.up.as_ref().filter(|l| l.hop == index && !l.ended).map(|l| l.leg) {
+                    let _ = self.ua_input(ua::Input::Command(ua::Command::End { leg }));
+                } else if let Some(pos) = self.down.iter().position(|l| l.hop == index && !l.ended) {
+                    self.end_down(pos);
+                }
+            }
+            HopOutput::PresetOverridden { .. } => {
+                self.out.push_back(Output::Event(Event::PresetOverridden { hop: self.hops[index].label.clone() }));
+            }
+            _ => {}
+        }
+    }
+
+    fn ua_event(&mut self, event: ua::Event) {
+        match event {
+            ua::Event::IncomingCall { leg, request } => self.incoming_call(leg, &request),
+            ua::Event::Answered { leg, response } => self.answered(leg, &response),
+            ua::Event::Acked { leg, .. } => self.acked(leg),
+            ua::Event::Ended { leg, reason } => self.ended(leg, reason),
+            ua::Event::PeerError { reason, .. } => {
+                self.out.push_back(Output::Event(Event::PeerError { reason, detail: String::new() }));
+            }
+            _ => {}
+        }
+    }
+
+    fn respond(&mut self, leg: LegId, code: u16, body: Bytes) {
+        let content_type = if body.is_empty() { None } else { Some("application/sdp".to_owned()) };
+        let _ = self.ua_input(ua::Input::Command(ua::Command::Respond { leg, code, body, content_type }));
+    }
+
+    fn incoming_call(&mut self, leg: LegId, request: &Message) {
+        let (up_hop, up_label, streaming) = match &self.role {
+            Role::Sender { .. } => {
+                self.respond(leg, 488, Bytes::new());
+                return;
+            }
+            Role::Receiver { reject: Some(code), .. } => {
+                let code = *code;
+                self.respond(leg, code, Bytes::new());
+                return;
+            }
+            Role::Receiver { hop, label, .. } | Role::Iwf { hop, label, .. } => (*hop, label.clone(), false),
+            Role::Relay { up_hop, up_label, .. } => (*up_hop, up_label.clone(), true),
+        };
+        if self.up.is_some() {
+            // One session per entity instance in this first cut.
+            self.respond(leg, 486, Bytes::new());
+            return;
+        }
+        // Pre-defined groups: the Request-URI names the group (its members come
+        // from the directory); an unknown group is answered 404.
+        let mut selected = None;
+        if let Role::Relay { groups, .. } = &self.role {
+            let ad_hoc = request.content_type_str().is_some_and(|t| t.to_ascii_lowercase().starts_with("multipart/"));
+            if !groups.is_empty() && !ad_hoc {
+                let uri = request.request_uri_str().unwrap_or_default();
+                match groups.iter().find(|(group, _)| group == uri) {
+                    Some((_, members)) => selected = Some(members.clone()),
+                    None => {
+                        self.respond(leg, 404, Bytes::new());
+                        return;
+                    }
+                }
+            }
+        }
+        let Some((sdp_body, list)) = split_body(request) else {
+            self.respond(leg, 400, Bytes::new());
+            return;
+        };
+        // Ad-hoc group at the CF: one member per entry, routed by the address rules.
+        if let (Role::Relay { aggregate: true, rules, .. }, Some((_, entries))) = (&self.role, &list) {
+            let mut members = Vec::with_capacity(entries.len());
+            for entry in entries {
+                let Some(rule) = rules.iter().find(|r| entry.uri.ends_with(&r.suffix)) else {
+                    // No route for a member: refuse the whole request (a member can't be dropped silently).
+                    self.respond(leg, 404, Bytes::new());
+                    return;
+                };
+                members.push(Downstream {
+                    target: entry.uri.clone(),
+                    flow: rule.flow,
+                    hop: rule.hop,
+                    label: rule.label.clone(),
+                });
+            }
+            selected = Some(members);
+        }
+        let Ok(offer) = MsrpSdp::parse(sdp_body) else {
+            self.respond(leg, 488, Bytes::new());
+            return;
+        };
+        let Ok(index) = self.new_hop(up_hop, &up_label, Side::Answerer) else {
+            self.respond(leg, 500, Bytes::new());
+            return;
+        };
+        let want = self.config.preset.want_opener(up_hop);
+        let Ok(answer) = answer_offer(&offer, self.hops[index].local_uri.clone(), &self.config.capabilities, want)
+        else {
+            self.hops.pop();
+            self.respond(leg, 488, Bytes::new());
+            return;
+        };
+        let offer_media = offer.first_active();
+        let peer = answer.negotiated.peer.clone();
+        let remote_path = offer_media.map(|m| m.path().to_vec()).unwrap_or_default();
+        self.hop_input(index, HopInput::OfferReceived { setup: offer_media.and_then(|m| m.setup()), peer });
+        self.hop_input(index, HopInput::AnswerSent { setup: answer.media.setup });
+        self.make_session(index, remote_path, answer.negotiated.opener, streaming);
+        self.answer = Some(self.sdp(&answer.media));
+        self.up =
+            Some(Leg { leg, hop: index, answered: false, acked: false, ended: false, reported: false, failed: false });
+        let intent = answer.intent;
+        let (down, answer_now) = match &self.role {
+            Role::Relay { down, aggregate, .. } => (
+                selected.unwrap_or_else(|| down.clone()),
+                *aggregate && self.config.answer_policy == AnswerPolicy::Immediate,
+            ),
+            _ => (Vec::new(), true),
+        };
+        for (n, d) in down.iter().enumerate() {
+            let Ok(index) = self.new_hop(d.hop, &d.label, Side::Offerer) else { continue };
+            let offer = build_offer(self.hops[index].local_uri.clone(), &self.config.capabilities, intent.as_ref());
+            let sdp = self.sdp(&offer);
+            // PF(A) passes an ad-hoc list on to the CF; the CF's INVITE#3 has none.
+            let pass_list = match &self.role {
+                Role::Relay { aggregate: false, .. } => list.as_ref().map(|(part, _)| part),
+                _ => None,
+            };
+            let Some((sdp, sdp_type)) = with_list(sdp, pass_list) else { continue };
+            let setup = offer.setup;
+            self.hops[index].offer = Some(offer);
+            let out_leg = LegId::new(n as u64 + 1);
+            let from =
+                request.from().map(|f| f.uri().to_string()).unwrap_or_else(|| format!("sip:{}", self.config.host));
+            let _ = self.ua_input(ua::Input::Command(ua::Command::Invite {
+                leg: out_leg,
+                flow: d.flow,
+                transport: Transport::Reliable,
+                target: if d.target.is_empty() {
+                    request.request_uri_str().unwrap_or_default().to_owned()
+                } else {
+                    d.target.clone()
+                },
+                from,
+                body: sdp,
+                content_type: Some(sdp_type),
+            }));
+            self.hop_input(index, HopInput::OfferSent { setup });
+            self.down.push(Leg {
+                leg: out_leg,
+                hop: index,
+                answered: false,
+                acked: false,
+                ended: false,
+                reported: false,
+                failed: false,
+            });
+        }
+        if answer_now {
+            self.answer_upstream();
+        }
+    }
+
+    fn answer_upstream(&mut self) {
+        if self.answer_sent {
+            return;
+        }
+        let Some(up) = self.up.as_ref() else { return };
+        let (leg, index) = (up.leg, up.hop);
+        self.answer_sent = true;
+        let body = self.answer.take().unwrap_or_default();
+        self.respond(leg, 200, body);
+        if let Some(up) = self.up.as_mut() {
+            up.answered = true;
+        }
+        self.hop_input(index, HopInput::SuccessSent);
+    }
+
+    fn answered(&mut self, leg: LegId, response: &Message) {
+        let Some(pos) = self.down.iter().position(|l| l.leg == leg) else { return };
+        let index = self.down[pos].hop;
+        self.down[pos].answered = true;
+        let parsed = MsrpSdp::parse(response.body());
+        let check = match (&self.hops[index].offer, parsed) {
+            (Some(offer), Ok(answer)) => check_answer(offer, None, &answer),
+            _ => AnswerCheck::Failed(cpm_negotiation::Refusal::NoMsrpMedia),
+        };
+        let AnswerCheck::Usable(negotiated) = check else {
+            // The 200 is final: ACK it, then end the dialog with BYE.
+            self.send_ack(pos);
+            let _ = self.ua_input(ua::Input::Command(ua::Command::End { leg }));
+            self.out.push_back(Output::Event(Event::HopFailed { hop: self.hops[index].label.clone() }));
+            return;
+        };
+        let remote_path = negotiated.peer.as_ref().map(|p| p.path.clone()).unwrap_or_default();
+        let setup = MsrpSdp::parse(response.body()).ok().and_then(|s| s.first_active().and_then(|m| m.setup()));
+        self.hop_input(index, HopInput::AnswerReceived { setup, peer: negotiated.peer.clone() });
+        self.make_session(index, remote_path, negotiated.opener, false);
+        let ack_now = match &self.role {
+            Role::Sender { .. } => true,
+            _ => self.config.ack_policy == AckPolicy::OnDownstreamSuccess || self.upstream_acked,
+        };
+        if ack_now {
+            self.send_ack(pos);
+        }
+        self.hop_input(index, HopInput::SuccessReceived);
+        if let Some((content_type, body)) = self.message.take() {
+            let handle = MessageHandle::new(self.next_handle);
+            self.next_handle += 1;
+            self.out.push_back(Output::Event(Event::Submitted { bytes: body.clone() }));
+            self.session_command(
+                index,
+                MsrpCommand::Send {
+                    handle,
+                    content_type,
+                    body,
+                    success_report: true,
+                    failure_report: FailureReport::Yes,
+                },
+            );
+        }
+        if matches!(self.role, Role::Relay { .. }) {
+            self.answer_upstream();
+        }
+    }
+
+    fn send_ack(&mut self, pos: usize) {
+        if self.down[pos].acked {
+            return;
+        }
+        self.down[pos].acked = true;
+        let (leg, index) = (self.down[pos].leg, self.down[pos].hop);
+        let _ = self.ua_input(ua::Input::Command(ua::Command::Ack { leg }));
+        self.hop_input(index, HopInput::AckSent);
+    }
+
+    fn acked(&mut self, leg: LegId) {
+        let Some(up) = self.up.as_mut() else { return };
+        if up.leg != leg {
+            return;
+        }
+        up.acked = true;
+        let index = up.hop;
+        self.upstream_acked = true;
+        self.hop_input(index, HopInput::AckReceived);
+        for pos in 0..self.down.len() {
+            let hop = self.down[pos].hop;
+            // The CF never sends ACK#3 before it has 200#3 (seed 000 step 111).
+            if self.down[pos].answered {
+                self.send_ack(pos);
+            }
+            self.hop_input(hop, HopInput::UpstreamAck);
+        }
+    }
+
+    fn ended(&mut self, leg: LegId, reason: ua::EndReason) {
+        if let Some(up) = self.up.as_mut() {
+            if up.leg == leg && !up.ended {
+                up.ended = true;
+                let index = up.hop;
+                self.close_hop(index);
+                for pos in 0..self.down.len() {
+                    self.end_down(pos);
+                }
+                self.out.push_back(Output::Event(Event::SessionEnded));
+                return;
+            }
+        }
+        let Some(pos) = self.down.iter().position(|l| l.leg == leg) else { return };
+        let status = match reason {
+            ua::EndReason::Rejected { status } => status,
+            ua::EndReason::TimedOut => 408,
+            _ => 0,
+        };
+        if !self.down[pos].ended {
+            self.down[pos].ended = true;
+            let index = self.down[pos].hop;
+            self.close_hop(index);
+            let label = self.hops[index].label.clone();
+            match &self.role {
+                Role::Sender { .. } if !self.done => {
+                    self.done = true;
+                    self.out.push_back(Output::Event(Event::Outcome { hop: label, status }));
+                }
+                Role::Relay { aggregate: true, .. } if !self.down[pos].reported => {
+                    self.down[pos].failed = true;
+                    self.out.push_back(Output::Event(Event::MemberOutcome { hop: label, status }));
+                    let messages: Vec<MessageId> = self.relayed.keys().cloned().collect();
+                    for message_id in messages {
+                        self.report_upstream(message_id, None);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if self.down.iter().all(|l| l.ended) {
+            if let Some(up) = self.up.as_ref() {
+                if !up.ended {
+                    let leg = up.leg;
+                    if up.answered || status < 300 {
+                        let _ = self.ua_input(ua::Input::Command(ua::Command::End { leg }));
+                    } else {
+                        // Every destination refused before we answered: pass the refusal on.
+                        self.respond(leg, status, Bytes::new());
+                    }
+                }
+            } else {
+                self.out.push_back(Output::Event(Event::SessionEnded));
+            }
+        }
+    }
+
+    /// Controlling: the success REPORT upstream, once every member's outcome
+    /// (a REPORT, or its leg's failure) is known.
+    fn report_upstream(&mut self, message_id: MessageId, byte_range: Option<msrp_core::ByteRange>) {
+        let Some(up) = self.up.as_ref().map(|l| l.hop) else { return };
+        let reports = self.outcomes.get(&message_id).map_or(0, Vec::len);
+        let failed = self.down.iter().filter(|l| l.failed).count();
+        if reports == 0 || reports + failed < self.down.len() || self.reported_up.contains(&message_id) {
+            return;
+        }
+        self.reported_up.push(message_id.clone());
+        // SPEC "Acknowledgements": never a failure REPORT on the sender's session
+        // for one member; the success REPORT covers the message once every
+        // member's outcome is known (members' failures: IMDN, not yet).
+        self.session_command(up, MsrpCommand::Report { message_id, status: 200, byte_range });
+    }
+
+    fn end_down(&mut self, pos: usize) {
+        let leg = self.down[pos].leg;
+        let index = self.down[pos].hop;
+        self.close_hop(index);
+        let _ = self.ua_input(ua::Input::Command(ua::Command::End { leg }));
+    }
+
+    fn msrp_event(&mut self, index: usize, event: MsrpEvent) {
+        let upstream = self.up.as_ref().is_some_and(|l| l.hop == index);
+        match event {
+            MsrpEvent::MessageReceived { message_id, body, total, .. } if matches!(self.role, Role::Iwf { .. }) => {
+                let Role::Iwf { iwf, .. } = self.role.clone() else { return };
+                let label = self.hops[index].label.clone();
+                let parts = iwf.system.parts(body.len());
+                self.out.push_back(Output::Event(Event::MessageDelivered { hop: label, body: body.clone() }));
+                self.out.push_back(Output::Event(Event::DeliverToNonCpm { system: iwf.system, payload: body, parts }));
+                match iwf.report {
+                    IwfReport::AfterNonCpmAck => self.iwf_pending.push((index, message_id, total)),
+                    // The session already queued its success REPORT.
+                    IwfReport::AtMediaEnd => self.after_iwf_report(),
+                }
+            }
+            MsrpEvent::MessageReceived { body, .. } if !matches!(self.role, Role::Relay { .. }) => {
+                self.out
+                    .push_back(Output::Event(Event::MessageDelivered { hop: self.hops[index].label.clone(), body }));
+            }
+            MsrpEvent::MessageStarted { message_id, content_type, total, success_report, failure_report }
+                if upstream =>
+            {
+                let handle = MessageHandle::new(self.next_handle);
+                self.next_handle += 1;
+                self.relayed.insert(message_id.clone(), handle);
+                let content_type = content_type.unwrap_or_else(|| "text/plain".to_owned());
+                for pos in 0..self.down.len() {
+                    if self.down[pos].ended {
+                        continue;
+                    }
+                    let hop = self.down[pos].hop;
+                    self.session_command(
+                        hop,
+                        MsrpCommand::Forward {
+                            handle,
+                            message_id: message_id.clone(),
+                            content_type: content_type.clone(),
+                            total,
+                            success_report,
+                            failure_report,
+                        },
+                    );
+                    self.hop_input(hop, HopInput::FirstSend);
+                }
+            }
+            MsrpEvent::ChunkReceived { message_id, data, .. } if upstream => {
+                let Some(&handle) = self.relayed.get(&message_id) else { return };
+                for pos in 0..self.down.len() {
+                    if self.down[pos].ended {
+                        continue;
+                    }
+                    // One body buffer shared by every member: a refcount, not a copy.
+                    let command = MsrpCommand::StreamData { handle, data: data.clone(), last: false };
+                    self.session_command(self.down[pos].hop, command);
+                }
+            }
+            MsrpEvent::MessageReceived { message_id, .. } if upstream => {
+                let Some(&handle) = self.relayed.get(&message_id) else { return };
+                for pos in 0..self.down.len() {
+                    if self.down[pos].ended {
+                        continue;
+                    }
+                    let command = MsrpCommand::StreamData { handle, data: Bytes::new(), last: true };
+                    self.session_command(self.down[pos].hop, command);
+                }
+            }
+            MsrpEvent::ReportReceived { message_id, status, byte_range, .. } => {
+                let label = self.hops[index].label.clone();
+                match &self.role {
+                    Role::Sender { .. } => {
+                        self.out.push_back(Output::Event(Event::Outcome { hop: label, status }));
+                        self.finish_sender();
+                    }
+                    Role::Relay { aggregate, .. } => {
+                        let Some(up) = self.up.as_ref().map(|l| l.hop) else { return };
+                        if *aggregate {
+                            self.out.push_back(Output::Event(Event::MemberOutcome { hop: label, status }));
+                            if let Some(leg) = self.down.iter_mut().find(|l| l.hop == index) {
+                                leg.reported = true;
+                            }
+                            self.outcomes.entry(message_id.clone()).or_default().push(status);
+                            self.report_upstream(message_id, byte_range);
+                        } else {
+                            self.session_command(up, MsrpCommand::Report { message_id, status, byte_range });
+                        }
+                    }
+                    Role::Receiver { .. } | Role::Iwf { .. } => {}
+                }
+            }
+            MsrpEvent::SendFailed { status, .. } => {
+                let label = self.hops[index].label.clone();
+                if matches!(self.role, Role::Sender { .. }) {
+                    self.out.push_back(Output::Event(Event::Outcome { hop: label, status }));
+                    self.finish_sender();
+                } else {
+                    self.out.push_back(Output::Event(Event::HopFailed { hop: label }));
+                }
+            }
+            MsrpEvent::PeerError { error } => {
+                self.out.push_back(Output::Event(Event::PeerError { reason: "MSRP", detail: error.to_string() }));
+            }
+            _ => {}
+        }
+    }
+
+    /// IWF: the non-CPM system acknowledged the oldest delivered message.
+    fn non_cpm_ack(&mut self, status: u16) -> Result<(), UsageError> {
+        let Role::Iwf { iwf, .. } = &self.role else { return Err(UsageError::WrongRole) };
+        if iwf.report == IwfReport::AtMediaEnd {
+            // Already reported at media end: the acknowledgement changes nothing.
+            return Ok(());
+        }
+        if self.iwf_pending.is_empty() {
+            return Err(UsageError::WrongState);
+        }
+        let (index, message_id, total) = self.iwf_pending.remove(0);
+        // SPEC "Acknowledgements": the system's acknowledgement becomes the IWF's
+        // delivery REPORT (RFC 4975 s.7.1.2: a success REPORT covers the whole message).
+        let byte_range = Some(msrp_core::ByteRange { start: 1, end: Some(total), total: Some(total) });
+        self.session_command(index, MsrpCommand::Report { message_id, status, byte_range });
+        self.after_iwf_report();
+        Ok(())
+    }
+
+    fn after_iwf_report(&mut self) {
+        let Role::Iwf { iwf, .. } = &self.role else { return };
+        if iwf.bye_after_report {
+            if let Some(leg) = self.up.as_ref().filter(|l| !l.ended).map(|l| l.leg) {
+                let _ = self.ua_input(ua::Input::Command(ua::Command::End { leg }));
+            }
+        }
+    }
+
+    fn finish_sender(&mut self) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        // Seed 000 paragraph 0102: A sends BYE after the acknowledgement reached it.
+        if let Some(pos) = self.down.first().map(|_| 0) {
+            self.end_down(pos);
+        }
+    }
+
+    pub(crate) fn hop_triggers(&self) -> Vec<(String, Trigger)> {
+        self.hops.iter().map(|h| (h.label.clone(), h.link.trigger())).collect()
+    }
+}
+
+/// An ad-hoc group's recipient list: the body part as received, and its entries.
+type RecipientList = (Part, Vec<Entry>);
+
+/// The SDP of an INVITE and, for an ad-hoc group (RFC 5366), its recipient
+/// list; `None` for a body that cannot be read.
+fn split_body(request: &Message) -> Option<(Bytes, Option<RecipientList>)> {
+    let content_type = request.content_type_str().unwrap_or("application/sdp");
+    if !content_type.to_ascii_lowercase().starts_with("multipart/") {
+        return Some((request.body(), None));
+    }
+    let multipart = Multipart::parse(content_type, request.body()).ok()?;
+    let sdp = multipart.find_media_type("application/sdp")?.body().clone();
+    let list = match multipart.find_disposition(resource_lists::DISPOSITION) {
+        Some(part) => Some((part.clone(), resource_lists::read(part.body()).ok()?)),
+        None => None,
+    };
+    Some((sdp, list))
+}
+
+/// The INVITE body: the SDP alone, or a multipart/mixed with the list part.
+fn with_list(sdp: Bytes, list: Option<&Part>) -> Option<(Bytes, String)> {
+    let Some(list) = list else { return Some((sdp, "application/sdp".to_owned())) };
+    let sdp_part = Part::new(&[("Content-Type", "application/sdp")], sdp).ok()?;
+    let built = Multipart::new(vec![sdp_part, list.clone()]).build("mixed", None).ok()?;
+    Some((built.body, built.content_type))
+}

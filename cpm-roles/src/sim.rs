@@ -1,0 +1,844 @@
+//! A deterministic in-memory network for the entities (feature `sim`).
+//!
+//! - SIP: reliable flows between pairs of entities, each flow one hop; every
+//!   message is parsed ([`Message::parse`]) and delivered whole.
+//! - MSRP: [`Output::Connect`] is resolved by the host of the connect
+//!   parameters to the listening entity, which gets [`Input::Accepted`]
+//!   before the opener gets [`Input::Connected`]; frames are delivered in
+//!   order, split into reads of at most [`Sim::set_read_split`] bytes.
+//! - Time: a virtual clock that jumps to the next delivery or the earliest
+//!   `poll_timeout`; every delivery takes [`Sim::set_latency`].
+//! - Trace: every SIP message, connect, MSRP request/response, submit,
+//!   delivery and close, recorded as outputs are drained ([`TraceEvent`]).
+//!
+//! No loss, reordering or fault injection yet (only members that refuse:
+//! [`Scenario::busy`]); every link is a new connection (no reuse yet).
+//!
+//! [`Scenario`] builds the figures of the seeds (001 FIG1-FIG7, 000 FIG1)
+//! with any number of CPM and non-CPM members and runs them
+//! ([`Scenario::run`]). An IWF's non-CPM system is simulated: it
+//! acknowledges every [`Event::DeliverToNonCpm`] one latency later.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cpm_negotiation::{AckPolicy, Figure, Hop, Preset, Trigger};
+use sip_lite::sip::Message;
+
+use crate::{
+    AddressRule, Client, Command, ConnId, Controlling, Downstream, Entity, EntityConfig, Event, FlowId, Input, Isf,
+    IsfConfig, Iwf, IwfConfig, IwfReport, NonCpmSystem, Output, Participating, SeededIds,
+};
+
+/// One recorded event (the `--json` schema of the scenario example).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TraceEvent {
+    /// A SIP message crossed a hop.
+    Sip {
+        /// Sender.
+        from: String,
+        /// Receiver.
+        to: String,
+        /// Method, or status code for a response.
+        msg: String,
+        /// Hop label.
+        hop: String,
+        /// The same bytes were sent before on this hop.
+        retransmission: bool,
+    },
+    /// The opener of a hop connected.
+    Connect {
+        /// Opener.
+        from: String,
+        /// Listener.
+        to: String,
+        /// Hop label.
+        hop: String,
+        /// What triggered it: `200`, `ACK` or `SEND`.
+        trigger: &'static str,
+        /// Whether an existing link was reused (never, yet).
+        reuse: bool,
+    },
+    /// An MSRP request or response started on a link.
+    Msrp {
+        /// Sender.
+        from: String,
+        /// Receiver.
+        to: String,
+        /// Hop label.
+        hop: String,
+        /// Method, or status code for a response.
+        msg: String,
+        /// Request body length (0 for a response or a bodiless request).
+        bytes: usize,
+    },
+    /// The sender submitted the message.
+    Submit {
+        /// Entity.
+        at: String,
+        /// Length.
+        bytes: usize,
+        /// CRC-32 of the body.
+        crc32: u32,
+    },
+    /// A receiver reassembled the message.
+    Deliver {
+        /// Entity.
+        at: String,
+        /// Length.
+        bytes: usize,
+        /// CRC-32 of the body.
+        crc32: u32,
+    },
+    /// The IWF handed a whole message to the non-CPM system.
+    NonCpm {
+        /// Entity.
+        at: String,
+        /// The system's format (`SMS`, `MMS`, `Email`).
+        format: String,
+        /// How many parts.
+        parts: usize,
+    },
+    /// The opener closed a hop's link.
+    Close {
+        /// Hop label.
+        hop: String,
+    },
+}
+
+fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+impl TraceEvent {
+    /// One JSON object with sequence number `seq`.
+    #[must_use]
+    pub fn to_json(&self, seq: usize) -> String {
+        match self {
+            Self::Sip { from, to, msg, hop, retransmission } => {
+                let mut s = format!(
+                    "{{\"seq\":{seq},\"kind\":\"sip\",\"from\":{},\"to\":{},\"msg\":{},\"hop\":{}",
+                    json_str(from),
+                    json_str(to),
+                    json_str(msg),
+                    json_str(hop)
+                );
+                if *retransmission {
+                    s.push_str(",\"retransmission\":true");
+                }
+                s.push('}');
+                s
+            }
+            Self::Connect { from, to, hop, trigger, reuse } => format!(
+                "{{\"seq\":{seq},\"kind\":\"connect\",\"from\":{},\"to\":{},\"hop\":{},\"trigger\":{},\"reuse\":{reuse}}}",
+                json_str(from),
+                json_str(to),
+                json_str(hop),
+                json_str(trigger)
+            ),
+            Self::Msrp { from, to, hop, msg, bytes } => format!(
+                "{{\"seq\":{seq},\"kind\":\"msrp\",\"from\":{},\"to\":{},\"hop\":{},\"msg\":{},\"bytes\":{bytes}}}",
+                json_str(from),
+                json_str(to),
+                json_str(hop),
+                json_str(msg)
+            ),
+            Self::Submit { at, bytes, crc32 } => {
+                format!("{{\"seq\":{seq},\"kind\":\"submit\",\"at\":{},\"bytes\":{bytes},\"crc32\":\"{crc32:08x}\"}}", json_str(at))
+            }
+            Self::Deliver { at, bytes, crc32 } => {
+                format!("{{\"seq\":{seq},\"kind\":\"deliver\",\"at\":{},\"bytes\":{bytes},\"crc32\":\"{crc32:08x}\"}}", json_str(at))
+            }
+            Self::NonCpm { at, format, parts } => format!(
+                "{{\"seq\":{seq},\"kind\":\"noncpm\",\"at\":{},\"format\":{},\"parts\":{parts}}}",
+                json_str(at),
+                json_str(format)
+            ),
+            Self::Close { hop } => format!("{{\"seq\":{seq},\"kind\":\"close\",\"hop\":{}}}", json_str(hop)),
+        }
+    }
+}
+
+/// The JSON trigger name of the scenario schema.
+#[must_use]
+pub const fn trigger_name(trigger: Trigger) -> &'static str {
+    match trigger {
+        Trigger::OnSuccessResponse => "200",
+        Trigger::OnAck => "ACK",
+        Trigger::OnFirstSend => "SEND",
+    }
+}
+
+/// CRC-32 (IEEE 802.3, reflected, as zlib's `crc32`).
+#[must_use]
+pub fn crc32(data: &[u8]) -> u32 {
+    const TABLE: [u32; 256] = {
+        let mut table = [0u32; 256];
+        let mut i = 0;
+        while i < 256 {
+            let mut c = i as u32;
+            let mut k = 0;
+            while k < 8 {
+                c = if c & 1 == 1 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+                k += 1;
+            }
+            table[i] = c;
+            i += 1;
+        }
+        table
+    };
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in data {
+        crc = TABLE[((crc ^ u32::from(b)) & 0xFF) as usize] ^ (crc >> 8);
+    }
+    !crc
+}
+
+struct SimConn {
+    ends: [usize; 2],
+    label: String,
+}
+
+/// The simulator: entities, SIP flows, MSRP links, a virtual clock, a trace.
+pub struct Sim {
+    now: Instant,
+    latency: Duration,
+    read_split: usize,
+    entities: Vec<Box<dyn Entity>>,
+    hosts: Vec<String>,
+    sip: HashMap<(usize, FlowId), (usize, String)>,
+    seen_sip: HashSet<(usize, Bytes)>,
+    open_frames: HashMap<(ConnId, usize), usize>,
+    closed: HashSet<ConnId>,
+    dropped: u64,
+    capture: Option<Vec<(String, String, Bytes)>>,
+    refused: HashSet<String>,
+    refused_connects: u64,
+    conns: HashMap<ConnId, SimConn>,
+    next_conn: u64,
+    queue: BTreeMap<(Instant, u64), (usize, Input)>,
+    seq: u64,
+    trace: Vec<TraceEvent>,
+    times: Vec<Instant>,
+    events: Vec<(String, Event)>,
+    errors: Vec<String>,
+}
+
+impl std::fmt::Debug for Sim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sim").field("entities", &self.hosts).field("trace", &self.trace.len()).finish_non_exhaustive()
+    }
+}
+
+impl Sim {
+    /// An empty network whose clock starts at `epoch` (the caller's).
+    #[must_use]
+    pub fn new(epoch: Instant) -> Self {
+        Self {
+            now: epoch,
+            latency: Duration::from_millis(1),
+            read_split: 1500,
+            entities: Vec::new(),
+            hosts: Vec::new(),
+            sip: HashMap::new(),
+            seen_sip: HashSet::new(),
+            open_frames: HashMap::new(),
+            closed: HashSet::new(),
+            dropped: 0,
+            capture: None,
+            refused: HashSet::new(),
+            refused_connects: 0,
+            conns: HashMap::new(),
+            next_conn: 1,
+            queue: BTreeMap::new(),
+            seq: 0,
+            trace: Vec::new(),
+            times: Vec::new(),
+            events: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// One-way latency of every delivery (default 1 ms).
+    pub fn set_latency(&mut self, latency: Duration) -> &mut Self {
+        self.latency = latency;
+        self
+    }
+
+    /// Largest read an MSRP receiver gets (default 1500 bytes; at least 1).
+    pub fn set_read_split(&mut self, bytes: usize) -> &mut Self {
+        self.read_split = bytes.max(1);
+        self
+    }
+
+    /// Keeps every MSRP body piece written (sender, hop, the `Bytes` itself),
+    /// to check that relays share buffers instead of copying
+    /// ([`Sim::captured_bodies`]).
+    pub fn set_capture(&mut self, on: bool) -> &mut Self {
+        self.capture = on.then(Vec::new);
+        self
+    }
+
+    /// The captured body pieces (see [`Sim::set_capture`]).
+    #[must_use]
+    pub fn captured_bodies(&self) -> &[(String, String, Bytes)] {
+        self.capture.as_deref().unwrap_or_default()
+    }
+
+    /// Refuses every MSRP connection to `host` (a fault: the opener gets
+    /// [`Input::ConnectFailed`]).
+    pub fn refuse_connections_to(&mut self, host: &str) -> &mut Self {
+        self.refused.insert(host.to_owned());
+        self
+    }
+
+    /// MSRP connects refused so far (see [`Sim::refuse_connections_to`]).
+    #[must_use]
+    pub const fn refused_connects(&self) -> u64 {
+        self.refused_connects
+    }
+
+    /// Adds an entity reachable (for MSRP connects) at `host`; returns its index.
+    pub fn add(&mut self, host: &str, entity: Box<dyn Entity>) -> usize {
+        self.entities.push(entity);
+        self.hosts.push(host.to_owned());
+        self.entities.len() - 1
+    }
+
+    /// A reliable SIP flow `flow` between entities `a` and `b` (the same
+    /// number at both ends), named `hop` in the trace.
+    pub fn link_sip(&mut self, a: usize, b: usize, flow: FlowId, hop: &str) {
+        self.sip.insert((a, flow), (b, hop.to_owned()));
+        self.sip.insert((b, flow), (a, hop.to_owned()));
+    }
+
+    /// Schedules `input` for entity `index` now; a [`Command::SendMessage`]
+    /// is recorded as the `submit` of the trace.
+    pub fn input(&mut self, index: usize, input: Input) {
+        if let Input::Command(Command::SendMessage { body, .. }) = &input {
+            let at = self.name(index);
+            self.push_trace(TraceEvent::Submit { at, bytes: body.len(), crc32: crc32(body) });
+        }
+        self.schedule(index, input, Duration::ZERO);
+    }
+
+    fn name(&self, index: usize) -> String {
+        self.entities.get(index).map_or_else(String::new, |e| e.name().to_owned())
+    }
+
+    fn schedule(&mut self, index: usize, input: Input, delay: Duration) {
+        self.seq += 1;
+        self.queue.insert((self.now + delay, self.seq), (index, input));
+    }
+
+    /// The trace so far.
+    #[must_use]
+    pub fn trace(&self) -> &[TraceEvent] {
+        &self.trace
+    }
+
+    /// The virtual time of each [`Sim::trace`] entry (when it was sent).
+    #[must_use]
+    pub fn trace_times(&self) -> &[Instant] {
+        &self.times
+    }
+
+    /// The configured one-way latency.
+    #[must_use]
+    pub const fn latency(&self) -> Duration {
+        self.latency
+    }
+
+    fn push_trace(&mut self, event: TraceEvent) {
+        self.trace.push(event);
+        self.times.push(self.now);
+    }
+
+    /// Every entity event so far, with the entity's name.
+    #[must_use]
+    pub fn events(&self) -> &[(String, Event)] {
+        &self.events
+    }
+
+    /// Usage errors and undeliverable outputs seen (empty in a good run).
+    #[must_use]
+    pub fn errors(&self) -> &[String] {
+        &self.errors
+    }
+
+    /// MSRP writes lost because they crossed the peer's close (normal at
+    /// teardown when a session ends while media is in flight).
+    #[must_use]
+    pub const fn dropped_writes(&self) -> u64 {
+        self.dropped
+    }
+
+    /// The virtual time.
+    #[must_use]
+    pub const fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Whether nothing is left anywhere: no delivery in flight, no link, and
+    /// every entity idle with no timer.
+    #[must_use]
+    pub fn is_quiet(&self) -> bool {
+        self.queue.is_empty()
+            && self.conns.is_empty()
+            && self.entities.iter().all(|e| e.is_idle() && e.poll_timeout().is_none())
+    }
+
+    /// Runs until nothing is scheduled and no timer is armed, or `max_steps`
+    /// inputs were handled. Returns the number of steps.
+    pub fn run(&mut self, max_steps: usize) -> usize {
+        let mut steps = 0;
+        while steps < max_steps {
+            let next_delivery = self.queue.keys().next().map(|&(at, _)| at);
+            let next_timer = self.entities.iter().filter_map(|e| e.poll_timeout()).min();
+            let at = match (next_delivery, next_timer) {
+                (None, None) => break,
+                (Some(d), Some(t)) => d.min(t),
+                (Some(d), None) => d,
+                (None, Some(t)) => t,
+            };
+            self.now = self.now.max(at);
+            steps += 1;
+            if next_delivery.is_some_and(|d| d <= self.now) {
+                if let Some((_, (index, input))) = self.queue.pop_first() {
+                    self.deliver(index, input);
+                }
+            } else {
+                for index in 0..self.entities.len() {
+                    if self.entities[index].poll_timeout().is_some_and(|t| t <= self.now) {
+                        self.deliver(index, Input::Timeout);
+                    }
+                }
+            }
+        }
+        steps
+    }
+
+    fn deliver(&mut self, index: usize, input: Input) {
+        let now = self.now;
+        if let Err(error) = self.entities[index].handle(now, input) {
+            self.errors.push(format!("{}: {error}", self.name(index)));
+        }
+        while let Some(output) = self.entities[index].poll_output() {
+            self.output(index, output);
+        }
+    }
+
+    fn output(&mut self, index: usize, output: Output) {
+        let from = self.name(index);
+        match output {
+            Output::SipTransmit { flow, bytes } => {
+                let Some((peer, hop)) = self.sip.get(&(index, flow)).cloned() else {
+                    self.errors.push(format!("{from}: no SIP flow {flow}"));
+                    return;
+                };
+                let retransmission = !self.seen_sip.insert((index, bytes.clone()));
+                match Message::parse(bytes) {
+                    Ok(message) => {
+                        let msg = message.method().map_or_else(
+                            || message.status_code().map_or_else(String::new, |c| c.to_string()),
+                            str::to_owned,
+                        );
+                        let to = self.name(peer);
+                        self.push_trace(TraceEvent::Sip { from, to, msg, hop, retransmission });
+                        self.schedule(peer, Input::SipReceived { flow, message }, self.latency);
+                    }
+                    Err(error) => self.errors.push(format!("{from}: unparsable SIP: {error}")),
+                }
+            }
+            Output::Connect { hop, label, params, trigger } => {
+                let peer = self.hosts.iter().position(|h| *h == params.key.host);
+                let Some(peer) = peer.filter(|_| !self.refused.contains(&params.key.host)) else {
+                    // Connection refused (or nobody there): the opener learns it one latency later.
+                    self.refused_connects += 1;
+                    self.schedule(index, Input::ConnectFailed { hop }, self.latency);
+                    return;
+                };
+                let conn = ConnId::new(self.next_conn);
+                self.next_conn += 1;
+                self.conns.insert(conn, SimConn { ends: [index, peer], label: label.clone() });
+                let to = self.name(peer);
+                self.push_trace(TraceEvent::Connect {
+                    from,
+                    to,
+                    hop: label,
+                    trigger: trigger_name(trigger),
+                    reuse: false,
+                });
+                self.schedule(peer, Input::Accepted { conn }, self.latency);
+                self.schedule(index, Input::Connected { hop, conn }, self.latency);
+            }
+            Output::MsrpTransmit { conn, transmit } => {
+                let Some(c) = self.conns.get(&conn) else {
+                    // Bytes crossing the peer's close are lost, as on TCP.
+                    if self.closed.contains(&conn) {
+                        self.dropped += 1;
+                    } else {
+                        self.errors.push(format!("{from}: write on unknown {conn}"));
+                    }
+                    return;
+                };
+                let peer = if c.ends[0] == index { c.ends[1] } else { c.ends[0] };
+                let hop = c.label.clone();
+                let key = (conn, index);
+                if !transmit.head.is_empty() {
+                    let line = transmit.head.split(|&b| b == b'\r').next().unwrap_or_default();
+                    let text = String::from_utf8_lossy(line);
+                    let msg = text.split(' ').nth(2).unwrap_or_default().to_owned();
+                    let to = self.name(peer);
+                    self.push_trace(TraceEvent::Msrp { from, to, hop: hop.clone(), msg, bytes: 0 });
+                    self.open_frames.insert(key, self.trace.len() - 1);
+                }
+                // A chunk may take several transmits (head, then body pieces):
+                // the request's body length is summed until its end-line.
+                if let Some(&at) = self.open_frames.get(&key) {
+                    if let Some(TraceEvent::Msrp { msg, bytes, .. }) = self.trace.get_mut(at) {
+                        if msg.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) {
+                            *bytes += transmit.body.len();
+                        }
+                    }
+                    if !transmit.end_line.is_empty() {
+                        self.open_frames.remove(&key);
+                    }
+                }
+                if let Some(capture) = self.capture.as_mut() {
+                    if !transmit.body.is_empty() {
+                        capture.push((self.entities[index].name().to_owned(), hop, transmit.body.clone()));
+                    }
+                }
+                for part in [transmit.head, transmit.body, transmit.end_line] {
+                    let mut part = part;
+                    while !part.is_empty() {
+                        let data = part.split_to(part.len().min(self.read_split));
+                        self.schedule(peer, Input::MsrpReceived { conn, data }, self.latency);
+                    }
+                }
+            }
+            Output::CloseLink { conn } => {
+                let Some(c) = self.conns.remove(&conn) else { return };
+                self.closed.insert(conn);
+                let peer = if c.ends[0] == index { c.ends[1] } else { c.ends[0] };
+                self.push_trace(TraceEvent::Close { hop: c.label });
+                self.schedule(peer, Input::MsrpClosed { conn }, self.latency);
+            }
+            Output::Event(event) => {
+                match &event {
+                    Event::MessageDelivered { body, .. } => {
+                        self.push_trace(TraceEvent::Deliver {
+                            at: from.clone(),
+                            bytes: body.len(),
+                            crc32: crc32(body),
+                        });
+                    }
+                    Event::DeliverToNonCpm { system, parts, .. } => {
+                        let format = system.as_str().to_owned();
+                        self.push_trace(TraceEvent::NonCpm { at: from.clone(), format, parts: *parts });
+                        // The non-CPM system acknowledges after one latency.
+                        self.schedule(index, Input::NonCpmAck { status: 200 }, self.latency);
+                    }
+                    _ => {}
+                }
+                self.events.push((from, event));
+            }
+            #[expect(unreachable_patterns, reason = "Output is non_exhaustive for other crates only")]
+            other => self.errors.push(format!("{from}: unhandled output {other:?}")),
+        }
+    }
+}
+
+/// Why a scenario cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScenarioError {
+    /// Not a known figure name.
+    #[error("unknown scenario {0:?} (001-fig1..001-fig7, 000-fig1)")]
+    UnknownName(String),
+    /// At least one member (CPM or not) is needed.
+    #[error("a group needs at least one member")]
+    NoMembers,
+}
+
+/// The pre-defined group of the scenarios.
+const GROUP: &str = "sip:group@cf.example.com";
+
+/// One figure of the seeds, with the options of `scenario NAME [..]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scenario {
+    /// The figure name (`001-fig1` ..).
+    pub name: String,
+    /// Openers, triggers, answer and ACK policies (`[PF(A), CF, PF(B)]`).
+    pub preset: Preset,
+    /// CPM members.
+    pub members: usize,
+    /// Message size in bytes.
+    pub size: usize,
+    /// Seed of the entropy sources and of the message content.
+    pub seed: u64,
+    /// Members (0-based) whose client refuses the INVITE with 486 Busy Here.
+    pub busy: Vec<usize>,
+    /// Non-CPM members, reached through the ISF and one IWF each.
+    pub non_cpm: usize,
+    /// What the IWFs do.
+    pub iwf: IwfConfig,
+    /// A sends to an ad-hoc group: the members' URIs in a recipient list
+    /// (RFC 5366) to `sip:adhoc@cf.example.com`, routed by the CF's address
+    /// rules, instead of the pre-defined group.
+    pub ad_hoc: bool,
+    /// The Request-URI A invites (the CF's directory has one group:
+    /// `sip:group@cf.example.com`).
+    pub target: String,
+}
+
+impl Scenario {
+    /// The figure `name` with its defaults (SPEC.md "Scenario defaults").
+    ///
+    /// # Errors
+    /// [`ScenarioError`] for an unknown name, or one needing the ISF/IWF.
+    pub fn figure(name: &str) -> Result<Self, ScenarioError> {
+        let figure = match name {
+            "001-fig1" => Figure::Seed001Fig1,
+            "001-fig2" => Figure::Seed001Fig2,
+            "001-fig3" => Figure::Seed001Fig3,
+            "001-fig4" => Figure::Seed001Fig4,
+            "001-fig5" => Figure::Seed001Fig5,
+            "001-fig6" => Figure::Seed001Fig6,
+            "001-fig7" => Figure::Seed001Fig7,
+            "000-fig1" => Figure::Seed000Fig1,
+            _ => return Err(ScenarioError::UnknownName(name.to_owned())),
+        };
+        let non_cpm = usize::from(figure == Figure::Seed000Fig1);
+        Ok(Self {
+            name: name.to_owned(),
+            preset: Preset::figure(figure),
+            members: 1 - non_cpm,
+            size: 5000,
+            seed: 1,
+            busy: Vec::new(),
+            non_cpm,
+            iwf: IwfConfig { system: NonCpmSystem::Sms, report: IwfReport::AfterNonCpmAck, bye_after_report: false },
+            target: GROUP.to_owned(),
+            ad_hoc: false,
+        })
+    }
+
+    /// The message: `size` printable bytes derived from the seed.
+    #[must_use]
+    pub fn body(&self) -> Bytes {
+        let mut ids = SeededIds::new(self.seed ^ 0xB0D7);
+        Bytes::from((0..self.size).map(|_| b'a' + (ids.next_u64() % 26) as u8).collect::<Vec<u8>>())
+    }
+
+    /// Builds the network (A, PF-A, CF, PF-B.., B..) and submits the message at `epoch`.
+    ///
+    /// # Errors
+    /// [`ScenarioError::NoMembers`] for zero members.
+    pub fn build(&self, epoch: Instant) -> Result<Sim, ScenarioError> {
+        if self.members + self.non_cpm == 0 {
+            return Err(ScenarioError::NoMembers);
+        }
+        let mut seeds = SeededIds::new(self.seed);
+        let preset = self.preset;
+        let config = |name: &str, host: &str, ack: AckPolicy| {
+            let mut c = EntityConfig::new(name, host, 2855, preset);
+            c.ack_policy = ack;
+            c
+        };
+        let mut sim = Sim::new(epoch);
+        let a = Client::sender(
+            config("A", "a.example.com", AckPolicy::AfterUpstreamAck),
+            FlowId::new(1),
+            Hop::L1,
+            "L1",
+            epoch,
+            seeds.fork(),
+        );
+        let a = sim.add("a.example.com", Box::new(a));
+        let pfa_down = Downstream { target: String::new(), flow: FlowId::new(2), hop: Hop::L2, label: "L2".to_owned() };
+        let pfa = Participating::new(
+            config("PF-A", "pfa.example.com", preset.ack_policy[0]),
+            Hop::L1,
+            "L1",
+            pfa_down,
+            epoch,
+            seeds.fork(),
+        );
+        let pfa = sim.add("pfa.example.com", Box::new(pfa));
+        sim.link_sip(a, pfa, FlowId::new(1), "L1");
+        let single = self.members + self.non_cpm == 1;
+        let suffix = |k: usize| if single { String::new() } else { (k + 1).to_string() };
+        let mut members: Vec<Downstream> = (0..self.members)
+            .map(|k| {
+                let s = suffix(k);
+                Downstream {
+                    target: format!("sip:b{}@example.com", k + 1),
+                    flow: FlowId::new(10 + k as u64),
+                    hop: Hop::L3,
+                    label: if s.is_empty() { "L3".to_owned() } else { format!("L3/B{s}") },
+                }
+            })
+            .collect();
+        // The CF's address rule: non-CPM receivers go to the ISF.
+        let iwf_label = |k: usize| if single { "L3".to_owned() } else { format!("L3/IWF{}", k + 1) };
+        for k in 0..self.non_cpm {
+            members.push(Downstream {
+                target: format!("sip:+1555000{k}@sms.example.com"),
+                flow: FlowId::new(50 + k as u64),
+                hop: Hop::L3Iwf,
+                label: iwf_label(k),
+            });
+        }
+        let rules = members
+            .iter()
+            .map(|m| AddressRule { suffix: m.target.clone(), flow: m.flow, hop: m.hop, label: m.label.clone() })
+            .collect();
+        let cf = Controlling::with_directory(
+            config("CF", "cf.example.com", preset.ack_policy[1]),
+            Hop::L2,
+            "L2",
+            vec![(GROUP.to_owned(), members.clone())],
+            rules,
+            epoch,
+            seeds.fork(),
+        );
+        let cf = sim.add("cf.example.com", Box::new(cf));
+        sim.link_sip(pfa, cf, FlowId::new(2), "L2");
+        if self.non_cpm > 0 {
+            let mut routes: Vec<(String, FlowId)> =
+                (0..self.non_cpm).map(|k| (format!("iwf{}.example.com", k + 1), FlowId::new(60 + k as u64))).collect();
+            routes.push(("cf.example.com".to_owned(), FlowId::new(50)));
+            let rules = (0..self.non_cpm)
+                .map(|k| (format!("sip:+1555000{k}@sms.example.com"), format!("sip:iwf@iwf{}.example.com", k + 1)))
+                .collect();
+            let isf_config = IsfConfig { name: "ISF".to_owned(), host: "isf.example.com".to_owned(), routes, rules };
+            let isf = sim.add("isf.example.com", Box::new(Isf::new(isf_config, epoch, seeds.fork())));
+            for k in 0..self.non_cpm {
+                let label = iwf_label(k);
+                let name = if single { "IWF".to_owned() } else { format!("IWF{}", k + 1) };
+                let host = format!("iwf{}.example.com", k + 1);
+                let iwf_config = config(&name, &host, AckPolicy::AfterUpstreamAck);
+                let iwf = Iwf::new(iwf_config, Hop::L3Iwf, &label, self.iwf, epoch, seeds.fork());
+                let iwf = sim.add(&host, Box::new(iwf));
+                sim.link_sip(cf, isf, FlowId::new(50 + k as u64), &label);
+                sim.link_sip(isf, iwf, FlowId::new(60 + k as u64), &label);
+            }
+        }
+        for (k, member) in members.iter().take(self.members).enumerate() {
+            let s = suffix(k);
+            let l4 = if s.is_empty() { "L4".to_owned() } else { format!("L4/B{s}") };
+            let pfb_host = format!("pfb{}.example.com", k + 1);
+            let b_host = format!("b{}.example.com", k + 1);
+            let down = Downstream {
+                target: member.target.clone(),
+                flow: FlowId::new(100 + k as u64),
+                hop: Hop::L4,
+                label: l4.clone(),
+            };
+            let pfb = Participating::new(
+                config(&format!("PF-B{s}"), &pfb_host, preset.ack_policy[2]),
+                Hop::L3,
+                &member.label,
+                down,
+                epoch,
+                seeds.fork(),
+            );
+            let pfb = sim.add(&pfb_host, Box::new(pfb));
+            sim.link_sip(cf, pfb, member.flow, &member.label);
+            let b_config = config(&format!("B{s}"), &b_host, AckPolicy::AfterUpstreamAck);
+            let b = if self.busy.contains(&k) {
+                Client::rejecting_receiver(b_config, Hop::L4, &l4, 486, epoch, seeds.fork())
+            } else {
+                Client::receiver(b_config, Hop::L4, &l4, epoch, seeds.fork())
+            };
+            let b = sim.add(&b_host, Box::new(b));
+            sim.link_sip(pfb, b, FlowId::new(100 + k as u64), &l4);
+        }
+        sim.input(
+            a,
+            Input::Command(Command::SendMessage {
+                recipients: if self.ad_hoc { members.iter().map(|m| m.target.clone()).collect() } else { Vec::new() },
+                target: if self.ad_hoc { "sip:adhoc@cf.example.com".to_owned() } else { self.target.clone() },
+                content_type: "text/plain".to_owned(),
+                body: self.body(),
+            }),
+        );
+        Ok(sim)
+    }
+
+    /// Builds and runs the scenario to the end (at most 100 000 steps).
+    ///
+    /// # Errors
+    /// See [`Scenario::build`].
+    pub fn run(&self, epoch: Instant) -> Result<Sim, ScenarioError> {
+        let mut sim = self.build(epoch)?;
+        sim.run(100_000);
+        Ok(sim)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc32_check_value() {
+        // The CRC-32 "check" value of "123456789" (zlib, IEEE 802.3).
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        assert_eq!(crc32(b""), 0);
+    }
+
+    #[test]
+    fn json_escapes_strings() {
+        let event = TraceEvent::Close { hop: "L\"1\\\n".to_owned() };
+        assert_eq!(event.to_json(3), r#"{"seq":3,"kind":"close","hop":"L\"1\\\u000a"}"#);
+        let event = TraceEvent::Sip {
+            from: "A".into(),
+            to: "PF-A".into(),
+            msg: "INVITE".into(),
+            hop: "L1".into(),
+            retransmission: true,
+        };
+        assert_eq!(
+            event.to_json(0),
+            r#"{"seq":0,"kind":"sip","from":"A","to":"PF-A","msg":"INVITE","hop":"L1","retransmission":true}"#
+        );
+    }
+
+    #[test]
+    fn figure_names() {
+        for name in ["001-fig1", "001-fig4", "001-fig7"] {
+            let scenario = Scenario::figure(name).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!((scenario.members, scenario.non_cpm, scenario.size), (1, 0, 5000));
+        }
+        let scenario = Scenario::figure("000-fig1").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((scenario.members, scenario.non_cpm), (0, 1));
+        assert_eq!(Scenario::figure("001-fig8"), Err(ScenarioError::UnknownName("001-fig8".into())));
+    }
+
+    #[test]
+    fn sms_parts() {
+        assert_eq!(NonCpmSystem::Sms.parts(5000), 33);
+        assert_eq!(NonCpmSystem::Sms.parts(153), 1);
+        assert_eq!(NonCpmSystem::Sms.parts(154), 2);
+        assert_eq!(NonCpmSystem::Email.parts(5000), 1);
+    }
+}
