@@ -74,6 +74,12 @@ pub struct SessionConfig {
     /// Body bytes per transmit of an interruptible chunk: how often the
     /// sender looks for other traffic to interleave.
     pub write_quantum: usize,
+    /// Largest chunk body. `None` (the default) sends a message in as few
+    /// chunks as possible, as RFC 4975 s.7.1.1 strongly recommends; `Some(n)`
+    /// ends every chunk after `n` octets, the RFC's other strategy ("the
+    /// sender MAY simply send chunks in 2048-octet increments"). Values
+    /// below `chunk_size` are raised to it.
+    pub max_chunk_size: Option<usize>,
     /// Time to wait for a transaction's response (RFC 4975 s.7.1.1: 30 s).
     pub transaction_timeout: Duration,
     /// Receiver: delivery mode and limits.
@@ -102,6 +108,7 @@ impl SessionConfig {
             role,
             chunk_size: 2048,
             write_quantum: 16 * 1024,
+            max_chunk_size: None,
             transaction_timeout: Duration::from_secs(30),
             reassembly: ReassemblyConfig::default(),
             accept_types: Vec::new(),
@@ -399,6 +406,10 @@ struct Chunk {
     transaction_id: TransactionId,
     /// Body bytes of this chunk handed over.
     written: u64,
+    /// Where the chunk ends at the latest (its body length), `None` for no bound.
+    limit: Option<u64>,
+    /// Whether its range-end is `*`, so that it may end early.
+    interruptible: bool,
 }
 
 #[derive(Debug)]
@@ -797,11 +808,20 @@ impl Session {
         let message = self.outgoing.front_mut()?;
         let available = message.available();
         let start = message.offset + 1;
-        let whole = message.complete && available <= chunk_size;
+        let limit = self.config.max_chunk_size.map(|n| (n as u64).max(chunk_size));
+        // A chunk whose whole body is known and at most 2048 octets goes out
+        // with its range-end; with a chunk limit, so does each full chunk.
+        let known = match limit {
+            Some(limit) if available >= limit => Some(limit),
+            _ if message.complete => Some(available),
+            _ => None,
+        };
+        let whole = known.filter(|&n| n <= chunk_size);
         let transaction_id = TransactionId::generate(self.ids.as_mut());
-        let range = if whole {
+        let range = if let Some(n) = whole {
             // RFC 4975 s.7.1.1: a chunk of at most 2048 octets may carry its range-end.
-            ByteRange { start, end: Some(message.offset + available), total: Some(message.offset + available) }
+            let total = if message.complete { Some(message.offset + available) } else { message.total };
+            ByteRange { start, end: Some(message.offset + n), total }
         } else {
             // "any chunk with a body of greater than 2048 octets will have a "*"
             // character in the range-end field"
@@ -830,7 +850,7 @@ impl Session {
         let handle = message.handle;
         let head = self.encoder.head(&frame, &transaction_id);
         self.bound_by_sending();
-        self.chunk = Some(Chunk { handle, transaction_id, written: 0 });
+        self.chunk = Some(Chunk { handle, transaction_id, written: 0, limit, interruptible: whole.is_none() });
         let mut transmit = self.continue_chunk()?;
         transmit.head = head;
         Some(transmit)
@@ -863,8 +883,9 @@ impl Session {
             let end_line = self.encoder.end_line(&transaction_id, Flag::Abort, true);
             return Some(Transmit { transaction_id, head: Bytes::new(), body: Bytes::new(), end_line });
         }
-        let interrupt_now =
-            others_waiting && chunk.written >= chunk_size.max(if self.control.is_empty() { quantum as u64 } else { 0 });
+        let interrupt_now = chunk.interruptible
+            && others_waiting
+            && chunk.written >= chunk_size.max(if self.control.is_empty() { quantum as u64 } else { 0 });
         let stalled = message.pending.is_empty() && !message.complete;
         // A stream waiting for its next bytes never holds up other traffic.
         if interrupt_now || (stalled && (others_waiting || self.contended)) {
@@ -888,7 +909,9 @@ impl Session {
         // The next piece: at most a quantum, taken as a slice of the user's Bytes.
         let mut body = Bytes::new();
         if let Some(front) = message.pending.front_mut() {
-            let n = front.len().min(quantum);
+            let room =
+                chunk.limit.map_or(usize::MAX, |limit| usize::try_from(limit - chunk.written).unwrap_or(usize::MAX));
+            let n = front.len().min(quantum).min(room);
             body = front.split_to(n);
             if front.is_empty() {
                 message.pending.pop_front();
@@ -910,6 +933,14 @@ impl Session {
             let end_line = self.encoder.end_line(&transaction_id, Flag::End, true);
             self.transaction_sent(handle, &transaction_id);
             self.finish_if_done(handle);
+            return Some(Transmit { transaction_id, head: Bytes::new(), body, end_line });
+        }
+        if chunk.limit == Some(chunk.written) {
+            // The chunk is full: end it with "+"; the next one resumes the message.
+            let handle = message.handle;
+            self.chunk = None;
+            let end_line = self.encoder.end_line(&transaction_id, Flag::Continue, true);
+            self.transaction_sent(handle, &transaction_id);
             return Some(Transmit { transaction_id, head: Bytes::new(), body, end_line });
         }
         Some(Transmit { transaction_id, head: Bytes::new(), body, end_line: Bytes::new() })

@@ -503,3 +503,26 @@ fn a_multipart_message_arrives_with_its_parts() {
     let got: Vec<(&str, &[u8])> = parts.iter().map(|p| (p.content_type(), p.body().as_ref())).collect();
     assert_eq!(got, vec![("text/plain", &b"hello"[..]), ("text/html", &b"<b>hello</b>"[..])]);
 }
+
+#[test]
+fn a_chunk_limit_sends_a_5000_byte_message_in_three_chunks() {
+    // RFC 4975 s.7.1.1: "the sender MAY simply send chunks in 2048-octet increments".
+    let mut pair = Pair::new(32, |c| c.max_chunk_size = Some(2048));
+    pair.run();
+    let body = payload(5000, 9);
+    pair.send(1, body.clone(), true, FailureReport::Yes);
+    pair.run();
+    let sends: Vec<_> = frames(&pair.a_wire).into_iter().filter(|f| f.0 == "SEND" && f.3 > 0).collect();
+    let shape: Vec<(Option<&str>, Flag, usize)> = sends.iter().map(|f| (f.1.as_deref(), f.2, f.3)).collect();
+    assert_eq!(
+        shape,
+        vec![
+            (Some("1-2048/5000"), Flag::Continue, 2048),
+            (Some("2049-4096/5000"), Flag::Continue, 2048),
+            (Some("4097-5000/5000"), Flag::End, 904),
+        ]
+    );
+    assert_eq!(received(&pair.b_events), vec![body]);
+    assert!(pair.a_events.iter().any(|e| matches!(e, Event::ReportReceived { status: 200, .. })));
+    assert_eq!(pair.a.poll_timeout(), None);
+}
