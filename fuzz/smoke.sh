@@ -5,6 +5,7 @@
 #   fuzz/smoke.sh                      # from anywhere in the repository
 #   FUZZ_SECONDS=300 fuzz/smoke.sh     # longer
 #   FUZZ_TARGETS="msrp_uri" fuzz/smoke.sh
+#   FUZZ_RUNS=20000 FUZZ_SEED=1 fuzz/smoke.sh   # reproducible (what .ci/run does)
 #
 # Exits 0 when every target ran clean, 1 when one crashed (the input is in
 # fuzz/artifacts/<target>/), and 0 with a SKIP line when cargo-fuzz cannot
@@ -43,11 +44,21 @@ for target in $targets; do
     if [ -d "fuzz/regressions/$target" ]; then
         find "fuzz/regressions/$target" -type f ! -name '.*' -exec cp {} "$corpus"/ \;
     fi
-    echo "=== $target: ${seconds}s from $(ls "$corpus" | wc -l) inputs"
+    budget="${seconds}s"
+    [ -n "${FUZZ_RUNS:-}" ] && budget="$FUZZ_RUNS runs, seed ${FUZZ_SEED:-1}"
+    echo "=== $target: $budget from $(ls "$corpus" | wc -l) inputs"
     start=$SECONDS
     # -s none: no sanitizer, the only mode stable rustc accepts (see
     # /work/shared/interop/README.md, "Fuzzing on stable").
-    if cargo fuzz run -s none "$target" -- -max_total_time="$seconds"; then
+    # FUZZ_RUNS (set by .ci/run) makes the run reproducible: a fixed seed
+    # and a fixed number of executions instead of a time budget, so CI
+    # fails on a real regression, not on what a random walk happened to reach.
+    if [ -n "${FUZZ_RUNS:-}" ]; then
+        limits=(-seed="${FUZZ_SEED:-1}" -runs="$FUZZ_RUNS")
+    else
+        limits=(-max_total_time="$seconds")
+    fi
+    if cargo fuzz run -s none "$target" -- "${limits[@]}"; then
         echo "=== $target: OK ($((SECONDS - start)) s including the build)"
     else
         echo "=== $target: CRASH, see fuzz/artifacts/$target/"

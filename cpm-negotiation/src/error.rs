@@ -45,8 +45,8 @@ pub enum MediaError {
         /// What the URI parser found.
         reason: UriError,
     },
-    /// An `a=path` URI without an explicit port.
-    #[error("a=path at byte {at}: URI without explicit port (RFC 4975 s.8.2)")]
+    /// An `a=path` URI without an explicit port, or with port 0.
+    #[error("a=path at byte {at}: URI without an explicit, non-zero port (RFC 4975 s.8.2)")]
     PathPort {
         /// Offset of the `a=` line.
         at: usize,

@@ -859,8 +859,8 @@ fn parse_path(base: &Bytes, value: &str, at: usize) -> Result<Vec<MsrpUri>, Medi
         let text = value.get(start..end).unwrap_or("");
         let uri = MsrpUri::parse(shared(base, text)).map_err(|reason| MediaError::PathUri { at, reason })?;
         // RFC 4975 s.8.2: "MSRP URIs included in an SDP offer or answer MUST include explicit
-        // port numbers."
-        if uri.port().is_none() {
+        // port numbers." Port 0 is no port to connect to (in SDP it marks a rejected stream).
+        if matches!(uri.port(), None | Some(0)) {
             return Err(MediaError::PathPort { at });
         }
         path.push(uri);
@@ -1139,6 +1139,7 @@ mod tests {
             (&format!("m=message 7654 TCP/MSRP *\r\n{ok}a=sendonly\r\na=recvonly\r\n"), Err("repeated_attribute")),
             (&format!("m=message 7654 TCP/MSRP *\r\n{ok}a=path:msrp://192.0.2.1:7654/s;tcp\r\n"), Err("repeated_attribute")),
             ("m=message 7654 TCP/MSRP *\r\na=accept-types:text/plain\r\na=path:msrp://h.example.com/s;tcp\r\n", Err("path_port")),
+            ("m=message 7654 TCP/MSRP *\r\na=accept-types:text/plain\r\na=path:msrp://h.example.com:0/s;tcp\r\n", Err("path_port")),
             ("m=message 7654 TCP/MSRP *\r\na=accept-types:text/plain\r\na=path:\r\n", Err("path_empty")),
             ("m=message 7654 TCP/MSRP *\r\na=accept-types:text/plain\r\na=path:sip:a@b\r\n", Err("path_uri")),
             ("m=message 7654 TCP/MSRP *\r\na=accept-types:text/plain\r\na=path:msrp://h:1/s;tcp sip:x\r\n", Err("path_uri")),
