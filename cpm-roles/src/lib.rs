@@ -91,6 +91,7 @@ mod entities;
 mod error;
 mod ids;
 mod node;
+pub mod scenario;
 
 #[cfg(feature = "sim")]
 pub mod sim;
