@@ -6,6 +6,9 @@
 //! `sip/invite_sdp` (parse and validate every typed header),
 //! `sip/invite_sdp_fields` (the same, then read Call-ID, CSeq, the Via
 //! branches and the From tag as a transaction layer does),
+//! `sdp/msrp_offer` (the INVITE's SDP offer, a `Bytes` slice of the message,
+//! parsed by `sip_lite::sdp::SessionDescription::parse`; throughput counts
+//! the SDP bytes only),
 //! `rsip/invite_sdp` (`rsip::SipMessage::try_from(&[u8])`).
 //!
 //! Setup checks, outside the timed loops, that both parsers accept the input,
@@ -15,6 +18,7 @@ use std::hint::black_box;
 
 use bytes::Bytes;
 use criterion::{criterion_main, Criterion, Throughput};
+use sip_lite::sdp::SessionDescription;
 use sip_lite::sip::Message;
 
 const SDP: &str = "v=0\r\n\
@@ -55,6 +59,10 @@ fn sip_parse(c: &mut Criterion) {
     assert_eq!(message.method(), Some("INVITE"));
     let reference = rsip::SipMessage::try_from(&wire[..]).expect("rsip accepts the INVITE");
     assert!(reference.is_request());
+    let offer = message.body();
+    assert_eq!(&offer[..], SDP.as_bytes());
+    let parsed = SessionDescription::parse(offer.clone()).expect("sip-lite accepts the SDP offer");
+    assert_eq!(parsed.media().first().map(|m| m.proto()), Some("TCP/MSRP"));
 
     let mut group = c.benchmark_group("sip_parse");
     group.throughput(Throughput::Bytes(wire.len() as u64));
@@ -68,6 +76,11 @@ fn sip_parse(c: &mut Criterion) {
             Some((m.call_id().map(str::len), m.cseq().map(|c| c.seq), branch_len, m.from_tag().map(str::len)))
         });
     });
+    group.throughput(Throughput::Bytes(offer.len() as u64));
+    group.bench_function("sdp/msrp_offer", |b| {
+        b.iter(|| SessionDescription::parse(black_box(offer.clone())).map(|s| s.media().len()));
+    });
+    group.throughput(Throughput::Bytes(wire.len() as u64));
     group.bench_function("rsip/invite_sdp", |b| {
         b.iter(|| rsip::SipMessage::try_from(black_box(&wire[..])).map(|m| m.body().len()));
     });

@@ -1175,14 +1175,19 @@ impl<'l> Parser<'l> {
             step: Step::Start,
             origin: None,
             session_name: None,
-            fields: Vec::new(),
-            media: Vec::new(),
-            media_at: Vec::new(),
+            // Room for a usual offer without growing.
+            fields: Vec::with_capacity(8),
+            media: Vec::with_capacity(2),
+            media_at: Vec::with_capacity(2),
         }
     }
 
     fn run(mut self, input: &Bytes) -> Result<SessionDescription, SdpError> {
         let data: &[u8] = input;
+        // One UTF-8 check for the whole description (the usual case): its lines, cut
+        // at ASCII bytes, are then UTF-8 too. Otherwise each line is checked, so the
+        // first bad line is named in order.
+        let all_utf8 = std::str::from_utf8(data).is_ok();
         let mut start = 0;
         let mut number = 0;
         while start < data.len() {
@@ -1203,8 +1208,10 @@ impl<'l> Parser<'l> {
             if let Some(i) = memchr::memchr2(b'\0', b'\r', line) {
                 return Err(SdpError::Byte { line: number, at: start + i });
             }
-            if let Err(e) = std::str::from_utf8(line) {
-                return Err(SdpError::Utf8 { line: number, at: start + e.valid_up_to() });
+            if !all_utf8 {
+                if let Err(e) = std::str::from_utf8(line) {
+                    return Err(SdpError::Utf8 { line: number, at: start + e.valid_up_to() });
+                }
             }
             // RFC 8866 s.5: "<type>=<value> where <type> MUST be exactly one case-significant
             // character"; all defined types are lower-case letters.
@@ -1314,7 +1321,7 @@ impl<'l> Parser<'l> {
         let (port, port_count) =
             Media::check(line.value).map_err(|i| SdpError::Media { line: line.number, at: line.value_at + i })?;
         let media = Media { value: Self::slice(input, line.value), port, port_count };
-        self.media.push(MediaDescription { media, fields: Vec::new() });
+        self.media.push(MediaDescription { media, fields: Vec::with_capacity(8) });
         self.media_at.push((line.number, line.start));
         self.step = Step::Media(MediaStep::M);
         Ok(())

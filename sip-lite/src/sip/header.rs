@@ -40,6 +40,15 @@ macro_rules! header_names {
                 }
             }
 
+            /// The first 8 bytes of the long form in lower case, as a little-endian
+            /// word (zero-padded).
+            const fn lower_word(self) -> u64 {
+                match self {
+                    $( Self::$variant => { const W: u64 = word8($lower); W } )*
+                    Self::Other => 0,
+                }
+            }
+
             /// The compact form (RFC 3261 s.7.3.3 and the RFCs that define the others).
             #[must_use]
             pub const fn compact(self) -> Option<char> {
@@ -113,7 +122,38 @@ header_names! {
     Identity = "Identity", "identity", Some('y');
 }
 
+/// The first 8 bytes of `s` as a little-endian word, zero-padded.
+const fn word8(s: &str) -> u64 {
+    let b = s.as_bytes();
+    let mut w = 0;
+    let mut i = 0;
+    while i < b.len() && i < 8 {
+        w |= (b[i] as u64) << (8 * i);
+        i += 1;
+    }
+    w
+}
+
 impl HeaderName {
+    /// Classifies the name that takes the first `len` bytes of a header line:
+    /// [`HeaderName::from_bytes`], comparing a short name as one word when the
+    /// line has 8 bytes to read.
+    #[inline]
+    pub(crate) fn from_line(line: &[u8], len: usize) -> Self {
+        // Bit 0x20 is ignored only where the literal holds a letter (see `eq_lower`).
+        const LETTER: u64 = 0x4040_4040_4040_4040;
+        let Some(name) = line.get(..len) else { return Self::Other };
+        let (2..=7, Some(first)) = (len, line.get(..8)) else { return Self::from_bytes(name) };
+        let Some(candidate) = Self::candidate(name) else { return Self::Other };
+        let x = u64::from_le_bytes(first.try_into().unwrap_or_default());
+        let y = candidate.lower_word();
+        if (x | ((y & LETTER) >> 1)) & (u64::MAX >> (64 - 8 * len)) == y {
+            candidate
+        } else {
+            Self::Other
+        }
+    }
+
     /// Classifies a header name as written (case-insensitive, compact forms included).
     #[must_use]
     pub fn from_bytes(name: &[u8]) -> Self {
@@ -142,10 +182,19 @@ impl HeaderName {
                 _ => Self::Other,
             };
         }
-        // Pick the one candidate by length and first letter, then compare once.
+        match Self::candidate(name) {
+            Some(candidate) if eq_lower(name, candidate.lower().as_bytes()) => candidate,
+            _ => Self::Other,
+        }
+    }
+
+    /// The one long form `name` may be, picked by its length and first letter (the
+    /// caller compares the whole name); its length is `name.len()`.
+    #[inline]
+    fn candidate(name: &[u8]) -> Option<Self> {
         let first = name.first().map_or(0, u8::to_ascii_lowercase);
         let second = name.get(1).map_or(0, u8::to_ascii_lowercase);
-        let candidate = match (name.len(), first) {
+        Some(match (name.len(), first) {
             (2, b't') => Self::To,
             (3, b'v') => Self::Via,
             (4, b'f') => Self::From,
@@ -175,13 +224,8 @@ impl HeaderName {
             (19, b'c') => Self::ContentDisposition,
             (19, b'p') => Self::PAssertedIdentity,
             (19, b'r') => Self::RequestDisposition,
-            _ => return Self::Other,
-        };
-        if eq_lower(name, candidate.lower().as_bytes()) {
-            candidate
-        } else {
-            Self::Other
-        }
+            _ => return None,
+        })
     }
 
     /// Whether the header may appear at most once (RFC 3261 s.7.3: only headers whose
@@ -236,6 +280,28 @@ mod tests {
             assert_eq!(name.lower(), name.as_str().to_ascii_lowercase());
             // The alphabet `eq_lower` compares exactly.
             assert!(name.lower().bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
+        }
+    }
+
+    #[test]
+    fn one_word_compare_matches_from_bytes() {
+        let mut names: Vec<String> = Vec::new();
+        for &name in HeaderName::ALL {
+            let long = name.as_str();
+            names.push(long.to_owned());
+            names.push(long.to_ascii_uppercase());
+            names.push(long.replace('-', "_"));
+            names.push(long.replace('-', "\r"));
+            names.push(format!("{}x", &long[..long.len() - 1]));
+            names.push(long.to_ascii_lowercase().replacen('a', "\u{1}", 1));
+        }
+        names.extend(["v", "V", "g", "", "X-Foo", "Call-Info", "P-Asserted-Identity2"].map(String::from));
+        for name in names {
+            for tail in ["", ":", " : value that goes on", "\t:"] {
+                let line = format!("{name}{tail}");
+                let want = HeaderName::from_bytes(name.as_bytes());
+                assert_eq!(HeaderName::from_line(line.as_bytes(), name.len()), want, "{line:?}");
+            }
         }
     }
 

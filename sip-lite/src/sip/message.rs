@@ -6,7 +6,7 @@ use std::fmt;
 
 use bytes::Bytes;
 
-use super::chars::{check_escaped_run, is, is_lws, parse_u64, run_end, REASON, TEXT, TOKEN};
+use super::chars::{check_escaped_run, find_byte, is, is_lws, parse_u64, run_end, REASON, TEXT, TOKEN};
 use super::error::ParseError;
 use super::header::HeaderName;
 use super::uri::{self, Uri, UriContext};
@@ -95,7 +95,6 @@ struct Slot {
     name: Span,
     value: Span,
     kind: HeaderName,
-    folded: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -235,9 +234,12 @@ impl Message {
     /// Any [`ParseError`]; [`ParseError::Incomplete`] when `bytes` ends early,
     /// [`ParseError::TrailingData`] when bytes follow the body.
     pub fn parse(bytes: Bytes) -> Result<Self, ParseError> {
-        match parse_message(&bytes, &Limits::default())? {
-            Status::Complete((message, n)) if n == bytes.len() => Ok(message),
-            Status::Complete((_, n)) => Err(ParseError::TrailingData { at: n as u64 }),
+        match parse_stream_head(&bytes, &Limits::default())? {
+            // The message takes all of `bytes`: keep them, no slice.
+            Status::Complete((head, head_len, total)) if total == bytes.len() => {
+                Ok(Self::from_parts(bytes, 0, head, head_len))
+            }
+            Status::Complete((_, _, total)) => Err(ParseError::TrailingData { at: total as u64 }),
             Status::Partial => Err(ParseError::Incomplete { at: bytes.len() as u64 }),
         }
     }
@@ -525,17 +527,33 @@ impl Message {
 /// # Errors
 /// Any [`ParseError`] that does not depend on bytes beyond `buf`.
 pub fn parse_message(buf: &Bytes, limits: &Limits) -> Result<Status<(Message, usize)>, ParseError> {
-    let mut lines = Lines::new();
-    let Some(head_len) = scan_head_lines(buf, &mut Scan::default(), limits, 0, Some(&mut lines))? else {
-        return Ok(Status::Partial);
+    Ok(match parse_stream_head(buf, limits)? {
+        Status::Complete((head, head_len, total)) => {
+            Status::Complete((Message::from_parts(buf.slice(..total), 0, head, head_len), total))
+        }
+        Status::Partial => Status::Partial,
+    })
+}
+
+/// [`parse_message`] up to the message's bounds: the head, its length and the
+/// message's length.
+fn parse_stream_head(buf: &[u8], limits: &Limits) -> Result<Status<(Head, usize, usize)>, ParseError> {
+    let (head, head_len) = match parse_whole_head(buf, limits, Transport::Stream) {
+        Some(parsed) => parsed,
+        None => {
+            let mut lines = Lines::new();
+            let Some(head_len) = scan_head_lines(buf, &mut Scan::default(), limits, 0, Some(&mut lines))? else {
+                return Ok(Status::Partial);
+            };
+            (parse_scanned_head(buf, head_len, 0, Transport::Stream, lines.get())?, head_len)
+        }
     };
-    let head = parse_head_lines(buf, head_len, 0, Transport::Stream, lines.get())?;
     let body_len = body_len(&head, head_len, limits, 0)?;
     let total = head_len + body_len;
     if buf.len() < total {
         return Ok(Status::Partial);
     }
-    Ok(Status::Complete((Message::from_parts(buf.slice(..total), 0, head, head_len), total)))
+    Ok(Status::Complete((head, head_len, total)))
 }
 
 /// Parses one datagram: exactly one message (RFC 3261 s.18.3).
@@ -544,11 +562,16 @@ pub fn parse_message(buf: &Bytes, limits: &Limits) -> Result<Status<(Message, us
 /// Any [`ParseError`]; offsets count from the datagram's first byte.
 pub fn parse_datagram(datagram: Bytes, limits: &Limits) -> Result<Message, ParseError> {
     let len = datagram.len();
-    let mut lines = Lines::new();
-    let Some(head_len) = scan_head_lines(&datagram, &mut Scan::default(), limits, 0, Some(&mut lines))? else {
-        return Err(ParseError::Incomplete { at: len as u64 });
+    let (head, head_len) = match parse_whole_head(&datagram, limits, Transport::Datagram) {
+        Some(parsed) => parsed,
+        None => {
+            let mut lines = Lines::new();
+            let Some(head_len) = scan_head_lines(&datagram, &mut Scan::default(), limits, 0, Some(&mut lines))? else {
+                return Err(ParseError::Incomplete { at: len as u64 });
+            };
+            (parse_scanned_head(&datagram, head_len, 0, Transport::Datagram, lines.get())?, head_len)
+        }
     };
-    let head = parse_head_lines(&datagram, head_len, 0, Transport::Datagram, lines.get())?;
     let available = len - head_len;
     let body_len = match head.content_length {
         // RFC 3261 s.18.3: "If the transport packet ends before the end of the
@@ -677,7 +700,47 @@ fn line_end(data: &[u8], start: usize, nl: usize, base: u64) -> Result<usize, Pa
 /// Parses and validates the header section `data[..head_len]`, which ends with
 /// its blank line. Errors come in byte order: the first offending byte wins.
 pub(crate) fn parse_head(data: &[u8], head_len: usize, base: u64, transport: Transport) -> Result<Head, ParseError> {
-    parse_head_lines(data, head_len, base, transport, None)
+    parse_scanned_head(data, head_len, base, transport, None)
+}
+
+/// [`parse_head`] after a scan found the section's end (and maybe its newlines).
+fn parse_scanned_head(
+    data: &[u8],
+    head_len: usize,
+    base: u64,
+    transport: Transport,
+    lines: Option<&[u32]>,
+) -> Result<Head, ParseError> {
+    match parse_head_lines(data, head_len, base, transport, lines)? {
+        Some((head, _)) => Ok(head),
+        // The scan ended the section with a blank line; one without CRLF was refused.
+        None => Err(ParseError::LineEnding { at: base + head_len as u64 }),
+    }
+}
+
+/// Parses a header section that is whole in `data`, valid and within the limits;
+/// `None` otherwise, so that the incremental scan decides between an error, a
+/// limit and a partial section, in that order.
+///
+/// The section ends at the first line that is just CRLF: when the section parses
+/// (every line ends with CRLF) that is the blank line the scan would find, so only
+/// the limits are left to check.
+fn parse_whole_head(data: &[u8], limits: &Limits, transport: Transport) -> Option<(Head, usize)> {
+    let window = data.get(..limits.max_head()).unwrap_or(data);
+    let mut lines = Lines::new();
+    let mut line_start = 0;
+    let mut head_len = None;
+    for nl in memchr::memchr_iter(b'\n', window) {
+        lines.push(nl);
+        if nl == line_start + 1 && line_start > 0 && window[line_start] == b'\r' {
+            head_len = Some(nl + 1);
+            break;
+        }
+        line_start = nl + 1;
+    }
+    let (head, head_len) = parse_head_lines(data, head_len?, 0, transport, lines.get()).ok()??;
+    // Every header line is a slot; the scan counts the same lines.
+    (head.slots.len() <= limits.max_headers()).then_some((head, head_len))
 }
 
 /// Where the newlines of a header section come from.
@@ -698,16 +761,18 @@ impl Iterator for NewLines<'_> {
     }
 }
 
-/// [`parse_head`], with the newlines of `data[..head_len]` when a scan recorded them.
+/// [`parse_head`] over `data[..window]`, with the newlines found before (or
+/// searching them): the head and its length, or `None` when the window holds no
+/// blank line ending the section.
 fn parse_head_lines(
     data: &[u8],
-    head_len: usize,
+    window: usize,
     base: u64,
     transport: Transport,
     lines: Option<&[u32]>,
-) -> Result<Head, ParseError> {
+) -> Result<Option<(Head, usize)>, ParseError> {
     let at = |i: usize| base + i as u64;
-    let data = &data[..head_len];
+    let data = data.get(..window).unwrap_or(data);
     let mut newlines = match lines {
         Some(lines) => NewLines::Recorded(lines.iter()),
         None => NewLines::Search(memchr::memchr_iter(b'\n', data)),
@@ -716,7 +781,7 @@ fn parse_head_lines(
     // sliced from it. When it fails, each value is checked alone to find the
     // first offending byte in order.
     let text = std::str::from_utf8(data).ok();
-    let nl = newlines.next().unwrap_or(head_len);
+    let Some(nl) = newlines.next() else { return Ok(None) };
     let end = line_end(data, 0, nl, base)?;
     let start = start_line(&data[..end], base)?;
     let mut head = Head {
@@ -728,51 +793,36 @@ fn parse_head_lines(
         content_length: None,
     };
     let mut pos = nl + 1;
-    let mut current: Option<Slot> = None;
-    loop {
-        let nl = newlines.next().unwrap_or(head_len);
+    // The header being read (its value may go on over folded lines), when `open`.
+    let mut current = Slot { name: Span::default(), value: Span::default(), kind: HeaderName::Other };
+    let mut open = false;
+    let head_len = loop {
+        let Some(nl) = newlines.next() else { return Ok(None) };
         let end = line_end(data, pos, nl, base)?;
         let line = &data[pos..end];
-        match line.first() {
-            None => {
-                if let Some(slot) = current.take() {
-                    finish_header(data, text, &mut head, slot, base)?;
-                }
-                break;
+        let first = line.first().copied();
+        // RFC 3261 s.7.3.1: "Header fields can be extended over multiple lines by
+        // preceding each extra line with at least one SP or horizontal tab (HT)."
+        if let Some(b' ' | b'\t') = first {
+            if !open {
+                return Err(ParseError::Header { at: at(pos) });
             }
-            // RFC 3261 s.7.3.1: "Header fields can be extended over multiple lines by
-            // preceding each extra line with at least one SP or horizontal tab (HT)."
-            Some(b' ' | b'\t') => match &mut current {
-                Some(slot) => {
-                    slot.value.end = end as u32;
-                    slot.folded = true;
-                }
-                None => return Err(ParseError::Header { at: at(pos) }),
-            },
-            Some(_) => {
-                if let Some(slot) = current.take() {
-                    finish_header(data, text, &mut head, slot, base)?;
-                }
-                // message-header = header-name HCOLON header-value;
-                // HCOLON = *( SP / HTAB ) ":" SWS
-                let name_len = run_end(line, 0, TOKEN);
-                if name_len == 0 {
-                    return Err(ParseError::Header { at: at(pos) });
-                }
-                let colon = name_len + line[name_len..].iter().take_while(|&&b| b == b' ' || b == b'\t').count();
-                if line.get(colon) != Some(&b':') {
-                    return Err(ParseError::Header { at: at(pos + colon) });
-                }
-                current = Some(Slot {
-                    name: Span::new(pos, pos + name_len),
-                    value: Span::new(pos + colon + 1, end),
-                    kind: HeaderName::from_bytes(&line[..name_len]),
-                    folded: false,
-                });
-            }
+            current.value.end = end as u32;
+            pos = nl + 1;
+            continue;
         }
+        // Any other line ends the header before it.
+        if open {
+            finish_header(data, text, &mut head, current, base)?;
+        }
+        if first.is_none() {
+            break nl + 1;
+        }
+        let (name_len, colon, kind) = header_name(line).map_err(|i| ParseError::Header { at: at(pos + i) })?;
+        current = Slot { name: Span::new(pos, pos + name_len), value: Span::new(pos + colon + 1, end), kind };
+        open = true;
         pos = nl + 1;
-    }
+    };
     let blank = at(pos);
     // RFC 3261 s.8.1.1: "A valid SIP request formulated by a UAC MUST, at a minimum,
     // contain the following header fields: To, From, CSeq, Call-ID, Max-Forwards, and
@@ -790,7 +840,39 @@ fn parse_head_lines(
         // oriented transports."
         return Err(ParseError::MissingContentLength { at: blank });
     }
-    Ok(head)
+    Ok(Some((head, head_len)))
+}
+
+/// Reads `header-name HCOLON` at the start of a header line: the name's length,
+/// the index of the colon, and the header. The error is the index of the first
+/// offending byte.
+#[inline]
+fn header_name(line: &[u8]) -> Result<(usize, usize, HeaderName), usize> {
+    // message-header = header-name HCOLON header-value; header-name = token;
+    // HCOLON = *( SP / HTAB ) ":" SWS
+    // A token holds no ":", so the first ":" ends the name: find it a word at a time,
+    // and classify the name. A named header is spelled with token bytes only, so
+    // only another name needs its bytes checked.
+    if let Some(colon) = find_byte(line, b':') {
+        let mut name_len = colon;
+        while name_len > 0 && matches!(line[name_len - 1], b' ' | b'\t') {
+            name_len -= 1;
+        }
+        let kind = HeaderName::from_line(line, name_len);
+        if kind != HeaderName::Other || (name_len > 0 && run_end(&line[..name_len], 0, TOKEN) == name_len) {
+            return Ok((name_len, colon, kind));
+        }
+    }
+    // Anything else is an error: find its first byte.
+    let name_len = run_end(line, 0, TOKEN);
+    if name_len == 0 {
+        return Err(0);
+    }
+    let colon = name_len + line[name_len..].iter().take_while(|&&b| b == b' ' || b == b'\t').count();
+    if line.get(colon) != Some(&b':') {
+        return Err(colon);
+    }
+    Ok((name_len, colon, HeaderName::from_bytes(&line[..name_len])))
 }
 
 /// Whether the header's grammar is checked byte by byte by its own parser.
@@ -820,6 +902,7 @@ const fn is_typed(kind: HeaderName) -> bool {
     )
 }
 
+#[inline(always)]
 fn finish_header(
     data: &[u8],
     text: Option<&str>,
@@ -932,15 +1015,22 @@ fn start_line(line: &[u8], base: u64) -> Result<Start, ParseError> {
     let u = m + 1;
     let u_end = memchr::memchr(b' ', &line[u..]).map(|i| u + i).ok_or(ParseError::StartLine { at: at(line.len()) })?;
     // RFC 4475 s.3.1.2.7, s.3.1.2.8, s.3.1.2.11: no "<>", no LWS, no headers.
-    let uri_text =
-        std::str::from_utf8(&line[u..u_end]).map_err(|e| ParseError::RequestUri { at: at(u + e.valid_up_to()) })?;
-    uri::parse(uri_text, UriContext::RequestUri).map_err(|i| ParseError::RequestUri { at: at(u + i) })?;
+    let uri_bytes = &line[u..u_end];
+    if let Err(i) = uri::check(uri_bytes, UriContext::RequestUri) {
+        // A URI is ASCII, so a valid one is UTF-8; a bad one reports bad UTF-8 first.
+        let i = std::str::from_utf8(uri_bytes).map_or_else(|e| e.valid_up_to(), |_| i);
+        return Err(ParseError::RequestUri { at: at(u + i) });
+    }
     check_version(&line[u_end + 1..], base + (u_end + 1) as u64)?;
     Ok(Start::Request { method: Span::new(0, m), uri: Span::new(u, u_end) })
 }
 
 /// Checks `SIP-Version = "SIP" "/" 1*DIGIT "." 1*DIGIT` and that it is 2.0.
 fn check_version(v: &[u8], base: u64) -> Result<(), ParseError> {
+    if v == b"SIP/2.0" {
+        // The usual spelling; the general checks below accept it too.
+        return Ok(());
+    }
     let at = |i: usize| base + i as u64;
     // RFC 3261 s.7.1: "The SIP-Version string is case-insensitive, but
     // implementations MUST send upper-case."
@@ -1120,6 +1210,82 @@ X-Long: a  \r\n\t b\r\n\r\nxyz";
         assert_eq!(salvage_content_length(b"X\r\nl: 5\r\nl: 5\r\n\r\n"), None);
         assert_eq!(salvage_content_length(b"X\r\nl: -5\r\n\r\n"), None);
         assert_eq!(salvage_content_length(b"X\r\nA: b\r\n\r\n"), None);
+    }
+
+    /// `parse_message` as it was before the one-pass fast path: scan, then parse.
+    fn parse_message_scanned(buf: &Bytes, limits: &Limits) -> Result<Status<(Message, usize)>, ParseError> {
+        let mut lines = Lines::new();
+        let Some(head_len) = scan_head_lines(buf, &mut Scan::default(), limits, 0, Some(&mut lines))? else {
+            return Ok(Status::Partial);
+        };
+        let head = parse_scanned_head(buf, head_len, 0, Transport::Stream, lines.get())?;
+        let body_len = body_len(&head, head_len, limits, 0)?;
+        let total = head_len + body_len;
+        if buf.len() < total {
+            return Ok(Status::Partial);
+        }
+        Ok(Status::Complete((Message::from_parts(buf.slice(..total), 0, head, head_len), total)))
+    }
+
+    #[test]
+    fn one_pass_parse_matches_scan_then_parse() {
+        let good = format!("OPTIONS sip:b@example.com SIP/2.0\r\n{TAIL}");
+        let mut messages = vec![
+            good.clone(),
+            format!("{good}trailing"),
+            good.replace("Content-Length: 0", "Content-Length: 3") + "abc",
+            good.replace("Call-ID: c1", "Call-ID: c1\r\nX:\r\n\tfolded \r\n  value"),
+            good.replace("Call-ID: c1", "Call-ID: c1\nX: y"),
+            good.replace("Call-ID: c1", "Call-ID: c1\r\n\nX: y"),
+            good.replace("Call-ID: c1", "Call-ID: c1\r\n\r\r\nX: y"),
+            good.replace("Call-ID: c1", "Call-ID c1"),
+            good.replace("1 OPTIONS", "1 INVITE"),
+            good.replace("\r\n\r\n", "\r\n\n"),
+            good.replace("\r\n\r\n", "\r\n"),
+            good.replace("SIP/2.0\r\n", "SIP/2.0\r\n\r\n"),
+            format!("\r\n{good}"),
+            good.replace("To:", " To:"),
+            good.replace("CSeq:", "C\u{e9}Seq:"),
+            good.replace("Call-ID: c1", "Call-ID: c1\r\nSubject: caf\u{e9}"),
+        ];
+        messages.push(String::from_utf8_lossy(&[good.as_bytes(), b"\xff"].concat()).into_owned());
+        let mut bad_utf8 = good.clone().into_bytes();
+        bad_utf8.splice(40..40, [0xff]);
+        let mut strict = Limits::default();
+        strict.set_max_headers(5);
+        let mut short = Limits::default();
+        short.set_max_head(good.len() - 2);
+        let mut exact = Limits::default();
+        exact.set_max_headers(6).set_max_head(good.len());
+        for bytes in messages.iter().map(|m| m.as_bytes().to_vec()).chain([bad_utf8]) {
+            for limits in [Limits::default(), strict.clone(), short.clone(), exact.clone()] {
+                for n in 0..=bytes.len() {
+                    let buf = Bytes::copy_from_slice(&bytes[..n]);
+                    let (fast, scanned) = (parse_message(&buf, &limits), parse_message_scanned(&buf, &limits));
+                    let same = match (&fast, &scanned) {
+                        (Ok(Status::Complete((a, n))), Ok(Status::Complete((b, m)))) => {
+                            a == b && n == m && a.headers().eq(b.headers()) && a.body() == b.body()
+                        }
+                        (a, b) => a == b,
+                    };
+                    assert!(same, "{:?} at {n}, {limits:?}: {fast:?} != {scanned:?}", String::from_utf8_lossy(&bytes));
+                    let datagram = parse_datagram(buf.clone(), &limits);
+                    let scanned = match scan_head(&buf, &mut Scan::default(), &limits, 0) {
+                        Ok(Some(head_len)) => parse_head(&buf, head_len, 0, Transport::Datagram).map(|_| ()),
+                        Ok(None) => Err(ParseError::Incomplete { at: n as u64 }),
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = scanned {
+                        assert_eq!(
+                            datagram.map(|_| ()),
+                            Err(e),
+                            "datagram {:?} at {n}",
+                            String::from_utf8_lossy(&bytes)
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -3,8 +3,8 @@
 use std::fmt;
 
 use super::chars::{
-    check_escaped_run, eq_lower, is, run_end, Class, CLASS, DIGIT, HNV, HOSTNAME, LABEL, PARAMCHAR, PASSWORD, SCHEME,
-    URIC, USER,
+    check_escaped_run, eq_lower, is, run_end, Class, DIGIT, HNV, HOSTNAME, LABEL, PARAMCHAR, PASSWORD, SCHEME, URIC,
+    USER,
 };
 use super::value::Params;
 
@@ -138,8 +138,30 @@ fn slice(s: &str, from: usize, to: usize) -> &str {
     s.get(from..to).unwrap_or_default()
 }
 
-pub(crate) fn parse(s: &str, context: UriContext) -> Result<Uri<'_>, usize> {
-    let b = s.as_bytes();
+/// Where the parts of a `sip`/`sips` URI lie (byte offsets into the URI).
+#[derive(Clone, Copy)]
+struct SipParts {
+    /// `user` (and `password`) ranges, when there is a userinfo.
+    user: Option<(usize, usize)>,
+    password: Option<(usize, usize)>,
+    host: (usize, usize),
+    port: Option<u16>,
+    params: (usize, usize),
+    headers: Option<(usize, usize)>,
+}
+
+/// The scheme and the index of its `:`.
+#[inline(always)]
+fn scheme(b: &[u8]) -> Result<(Scheme, usize), usize> {
+    // The usual `sip:` and `sips:`, case-insensitively (RFC 3261 s.19.1.4: "the scheme is
+    // case-insensitive"); `x | 0x20` equals a lower-case letter only for that letter.
+    match b {
+        [s, i, p, b':', ..] if s | 0x20 == b's' && i | 0x20 == b'i' && p | 0x20 == b'p' => return Ok((Scheme::Sip, 3)),
+        [s, i, p, s2, b':', ..] if s | 0x20 == b's' && i | 0x20 == b'i' && p | 0x20 == b'p' && s2 | 0x20 == b's' => {
+            return Ok((Scheme::Sips, 4))
+        }
+        _ => {}
+    }
     // RFC 3261 s.25.1: absoluteURI = scheme ":" ( hier-part / opaque-part );
     // scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
     if !b.first().is_some_and(u8::is_ascii_alphabetic) {
@@ -159,42 +181,73 @@ pub(crate) fn parse(s: &str, context: UriContext) -> Result<Uri<'_>, usize> {
     } else {
         Scheme::Other
     };
+    Ok((scheme, colon))
+}
+
+/// Checks a URI without building a [`Uri`]: the same grammar as [`parse`]. The
+/// error is the index of the first offending byte.
+pub(crate) fn check(b: &[u8], context: UriContext) -> Result<(), usize> {
+    let (scheme, colon) = scheme(b)?;
+    match scheme {
+        Scheme::Sip | Scheme::Sips => sip_parts(b, colon + 1, context).map(|_| ()),
+        Scheme::Tel => tel_params(b, colon + 1).map(|_| ()),
+        Scheme::Other => check_opaque(b, colon + 1),
+    }
+}
+
+/// `opaque-part = uric-no-slash *uric / hier-part`: at least one uric.
+fn check_opaque(b: &[u8], rest: usize) -> Result<(), usize> {
+    if rest == b.len() {
+        return Err(rest);
+    }
+    check_escaped_run(b.get(rest..).unwrap_or_default(), URIC).map_err(|i| rest + i)
+}
+
+pub(crate) fn parse(s: &str, context: UriContext) -> Result<Uri<'_>, usize> {
+    let b = s.as_bytes();
+    let (scheme, colon) = scheme(b)?;
     let mut uri =
         Uri { raw: s, scheme, colon, user: None, password: None, host: "", port: None, params: "", headers: None };
     let rest = colon + 1;
     match scheme {
-        Scheme::Sip | Scheme::Sips => parse_sip(s, rest, context, &mut uri)?,
-        Scheme::Tel => parse_tel(s, rest, &mut uri)?,
-        Scheme::Other => {
-            // opaque-part = uric-no-slash *uric / hier-part: at least one uric.
-            if rest == b.len() {
-                return Err(rest);
-            }
-            check_escaped_run(&b[rest..], URIC).map_err(|i| rest + i)?;
+        Scheme::Sip | Scheme::Sips => {
+            let p = sip_parts(b, rest, context)?;
+            uri.user = p.user.map(|(from, to)| slice(s, from, to));
+            uri.password = p.password.map(|(from, to)| slice(s, from, to));
+            uri.host = slice(s, p.host.0, p.host.1);
+            uri.port = p.port;
+            uri.params = slice(s, p.params.0, p.params.1);
+            uri.headers = p.headers.map(|(from, to)| slice(s, from, to));
         }
+        Scheme::Tel => {
+            let (from, to) = tel_params(b, rest)?;
+            uri.params = slice(s, from, to);
+        }
+        Scheme::Other => check_opaque(b, rest)?,
     }
     Ok(uri)
 }
 
 /// `SIP-URI = "sip:" [ userinfo ] hostport uri-parameters [ headers ]`
-fn parse_sip<'a>(s: &'a str, start: usize, context: UriContext, uri: &mut Uri<'a>) -> Result<(), usize> {
-    let b = s.as_bytes();
+#[inline(always)]
+fn sip_parts(b: &[u8], start: usize, context: UriContext) -> Result<SipParts, usize> {
+    let mut parts = SipParts { user: None, password: None, host: (0, 0), port: None, params: (0, 0), headers: None };
     let mut pos = match run(b, start, USER) {
         // The usual `user "@"`: neither "@" nor ":" is a user byte, so the run ends at
         // the first "@" and there is no password; the run checked the user part.
         Ok(end) if end > start && b.get(end) == Some(&b'@') => {
-            uri.user = Some(slice(s, start, end));
+            parts.user = Some((start, end));
             end + 1
         }
-        _ => userinfo(s, start, uri)?,
+        _ => userinfo(b, start, &mut parts)?,
     };
     let host_end = host(b, pos)?;
-    uri.host = slice(s, pos, host_end);
+    parts.host = (pos, host_end);
     pos = host_end;
     if b.get(pos) == Some(&b':') {
         // port = 1*DIGIT
         let end = run_end(b, pos + 1, DIGIT);
-        uri.port = Some(parse_port(b.get(pos + 1..end).unwrap_or_default()).ok_or(pos + 1)?);
+        parts.port = Some(parse_port(b.get(pos + 1..end).unwrap_or_default()).ok_or(pos + 1)?);
         pos = end;
     }
     // uri-parameters = *( ";" uri-parameter ); other-param = pname [ "=" pvalue ]
@@ -202,7 +255,7 @@ fn parse_sip<'a>(s: &'a str, start: usize, context: UriContext, uri: &mut Uri<'a
     while b.get(pos) == Some(&b';') {
         pos = param(b, pos + 1, PARAMCHAR, true)?;
     }
-    uri.params = slice(s, params_start, pos);
+    parts.params = (params_start, pos);
     if b.get(pos) == Some(&b'?') {
         if context == UriContext::RequestUri {
             // RFC 3261 s.19.1.1, table 1: headers are "not allowed" in a Request-URI.
@@ -220,20 +273,20 @@ fn parse_sip<'a>(s: &'a str, start: usize, context: UriContext, uri: &mut Uri<'a
                 break;
             }
         }
-        uri.headers = Some(slice(s, headers_start, pos));
+        parts.headers = Some((headers_start, pos));
     }
     if pos != b.len() {
         return Err(pos);
     }
-    Ok(())
+    Ok(parts)
 }
 
 /// `[ userinfo ]` from `start`, in general; returns where the host starts.
-fn userinfo<'a>(s: &'a str, start: usize, uri: &mut Uri<'a>) -> Result<usize, usize> {
-    let b = s.as_bytes();
+fn userinfo(b: &[u8], start: usize, parts: &mut SipParts) -> Result<usize, usize> {
     // No part after the userinfo may hold "@", so the first "@" ends the userinfo.
     // (A short haystack: a plain scan beats memchr's dispatch.)
-    let Some(at) = b[start..].iter().position(|&c| c == b'@').map(|i| start + i) else { return Ok(start) };
+    let rest = b.get(start..).unwrap_or_default();
+    let Some(at) = rest.iter().position(|&c| c == b'@').map(|i| start + i) else { return Ok(start) };
     // userinfo = ( user / telephone-subscriber ) [ ":" password ] "@"
     let info = &b[start..at];
     let (user_end, password) = match info.iter().position(|&c| c == b':') {
@@ -244,10 +297,10 @@ fn userinfo<'a>(s: &'a str, start: usize, uri: &mut Uri<'a>) -> Result<usize, us
         return Err(start);
     }
     check_escaped_run(&b[start..user_end], USER).map_err(|i| start + i)?;
-    uri.user = Some(slice(s, start, user_end));
+    parts.user = Some((start, user_end));
     if let Some(p) = password {
         check_escaped_run(&b[p..at], PASSWORD).map_err(|i| p + i)?;
-        uri.password = Some(slice(s, p, at));
+        parts.password = Some((p, at));
     }
     Ok(at + 1)
 }
@@ -303,42 +356,32 @@ fn run(b: &[u8], pos: usize, class: Class) -> Result<usize, usize> {
 /// Finds and checks the host that starts at `pos` (`host = hostname / IPv4address /
 /// IPv6reference`); returns its end, or the index of the first bad byte.
 pub(crate) fn host(b: &[u8], pos: usize) -> Result<usize, usize> {
-    // One pass over the usual hostname, label by label: find its end and check it as
-    // it goes. Anything unusual (IPv6, an empty label, "-" at a label's edge, a
-    // trailing ".") is left to `host_end` and `check_host`, which give the exact error.
+    // One pass over the usual hostname: `alphanum / "-"` runs, each "." checked as it
+    // comes. Anything unusual (IPv6, an empty label, "-" at a label's edge, a trailing
+    // ".", a numeric toplabel) is left to `host_end` and `check_host`, which give the
+    // exact error.
+    // domainlabel = alphanum / alphanum *( alphanum / "-" ) alphanum
+    let edge_ok = |from: usize, to: usize| to > from && b[from] != b'-' && b[to - 1] != b'-';
+    let mut label = pos;
     let mut i = pos;
-    let mut numeric = true;
-    let mut first;
     let usual = loop {
-        // domainlabel = alphanum / alphanum *( alphanum / "-" ) alphanum
-        let label = i;
-        let mut all = Class::MAX;
-        while let Some(&c) = b.get(i) {
-            let class = CLASS[usize::from(c)];
-            if class & LABEL == 0 {
-                break;
+        match b.get(i) {
+            Some(&c) if is(c, LABEL) => i += 1,
+            Some(b'.') if edge_ok(label, i) && b.get(i + 1).is_some_and(|&c| is(c, LABEL)) => {
+                i += 1;
+                label = i;
             }
-            all &= class;
-            i += 1;
-        }
-        first = b.get(label).copied().unwrap_or_default();
-        if i == label || first == b'-' || b[i - 1] == b'-' {
-            break false;
-        }
-        numeric &= all & DIGIT != 0;
-        match (b.get(i), b.get(i + 1)) {
-            (Some(b'.'), Some(&c)) if is(c, LABEL) => i += 1,
-            (Some(b'.'), _) => break false,
-            _ => break true,
+            Some(b'.') => break false,
+            _ => break edge_ok(label, i),
         }
     };
     if usual {
-        if numeric {
-            // IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT
-            return check_ipv4(&b[pos..i]).map(|()| i).map_err(|e| pos + e);
-        }
         // toplabel = ALPHA / ALPHA *( alphanum / "-" ) alphanum
-        if first.is_ascii_alphabetic() {
+        if b[label].is_ascii_alphabetic() {
+            return Ok(i);
+        }
+        // IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT
+        if check_ipv4(&b[pos..i]).is_ok() {
             return Ok(i);
         }
     }
@@ -429,14 +472,15 @@ pub(crate) fn check_ipv6(a: &[u8]) -> Result<(), usize> {
     Ok(())
 }
 
-/// `telephone-subscriber` (RFC 3966 s.3): a number of phone digits, then `;` parameters.
-fn parse_tel<'a>(s: &'a str, start: usize, uri: &mut Uri<'a>) -> Result<(), usize> {
-    let b = s.as_bytes();
+/// `telephone-subscriber` (RFC 3966 s.3): a number of phone digits, then `;`
+/// parameters; returns where the parameters lie.
+fn tel_params(b: &[u8], start: usize) -> Result<(usize, usize), usize> {
     // global-number-digits = "+" *phonedigit DIGIT *phonedigit;
     // local-number-digits = *phonedigit-hex (HEXDIG / "*" / "#") *phonedigit-hex
     let mut pos = start + usize::from(b.get(start) == Some(&b'+'));
-    let digits = b[pos..].iter().take_while(|c| c.is_ascii_hexdigit() || b"*#-.()".contains(c)).count();
-    let has_digit = b[pos..pos + digits].iter().any(|c| c.is_ascii_hexdigit() || *c == b'*' || *c == b'#');
+    let number = b.get(pos..).unwrap_or_default();
+    let digits = number.iter().take_while(|c| c.is_ascii_hexdigit() || b"*#-.()".contains(c)).count();
+    let has_digit = number[..digits].iter().any(|c| c.is_ascii_hexdigit() || *c == b'*' || *c == b'#');
     if !has_digit {
         return Err(pos);
     }
@@ -446,11 +490,10 @@ fn parse_tel<'a>(s: &'a str, start: usize, uri: &mut Uri<'a>) -> Result<(), usiz
         // parameter = ";" pname ["=" pvalue ]; pvalue = 1*paramchar
         pos = param(b, pos + 1, PARAMCHAR, true)?;
     }
-    uri.params = slice(s, params_start, pos);
     if pos != b.len() {
         return Err(pos);
     }
-    Ok(())
+    Ok((params_start, pos))
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 
 use std::fmt;
 
-use super::chars::{is_lws, parse_u32, run_end, Class, CLASS, DIGIT, GEN_VALUE, TOKEN, WORD};
+use super::chars::{
+    find_byte, is_lws, long_run_end, parse_u32, parse_u64, run_end, Class, DIGIT, GEN_VALUE, TOKEN, WORD,
+};
 use super::header::HeaderName;
 use super::uri::{self, check_host, check_ipv4, check_ipv6, Uri, UriContext};
 
@@ -67,6 +69,7 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    #[inline]
     fn run(&mut self, class: Class) -> &'a str {
         let start = self.i;
         self.i = run_end(self.b(), start, class);
@@ -122,56 +125,72 @@ impl<'a> Cursor<'a> {
 
     /// `*( SEMI generic-param )`, each checked by `check`; returns the parameters' text.
     fn params(&mut self, check: ParamCheck) -> Result<Params<'a>, usize> {
+        let b = self.b();
         let start = self.i;
-        let mut end = self.i;
-        while self.sep(b';') {
+        let mut end = start;
+        loop {
+            // SEMI = SWS ";" SWS
+            let semi = skip_lws(b, end);
+            if b.get(semi) != Some(&b';') {
+                break;
+            }
             // generic-param = token [ EQUAL gen-value ]
-            let name_at = self.i;
-            let name = self.token()?;
-            let value = if self.sep(b'=') {
-                let at = self.i;
-                let (v, token) = self.gen_value()?;
-                Some(Value { v, at, token })
+            let name_at = skip_lws(b, semi + 1);
+            let name_end = long_run_end(b, name_at, TOKEN);
+            if name_end == name_at {
+                return Err(name_at);
+            }
+            let name = &b[name_at..name_end];
+            // EQUAL = SWS "=" SWS
+            let equal = skip_lws(b, name_end);
+            let value = if b.get(equal) == Some(&b'=') {
+                let at = skip_lws(b, equal + 1);
+                self.i = at;
+                let token = self.gen_value()?;
+                end = self.i;
+                Some(Value { v: &b[at..end], at, token })
             } else {
+                end = name_end;
                 None
             };
             check_param(check, name, value).map_err(|e| e.unwrap_or(name_at))?;
-            end = self.i;
         }
         self.i = end;
         Ok(Params::new(self.slice(start, end)))
     }
 
     /// `gen-value = token / host / quoted-string`, and the bare IPv6 of `received`;
-    /// the flag tells whether the value is a `token`.
-    fn gen_value(&mut self) -> Result<(&'a str, bool), usize> {
+    /// returns whether the value is a `token`.
+    fn gen_value(&mut self) -> Result<bool, usize> {
         if self.peek() == Some(b'"') {
-            return self.quoted().map(|q| (q, false));
+            return self.quoted().map(|_| false);
         }
         let b = self.b();
         let start = self.i;
-        // The classes every byte of the run shares: TOKEN among them when all are token bytes.
-        let mut all = TOKEN;
-        while let Some(&c) = b.get(self.i) {
-            let class = CLASS[usize::from(c)];
-            if class & GEN_VALUE == 0 {
-                break;
-            }
-            all &= class;
-            self.i += 1;
+        // A token when every byte is a token byte (TOKEN bytes are GEN_VALUE bytes).
+        let token_end = long_run_end(b, start, TOKEN);
+        let end = long_run_end(b, token_end, GEN_VALUE);
+        self.i = end;
+        if end == start {
+            return Err(end);
         }
-        if self.i == start {
-            Err(self.i)
-        } else {
-            Ok((self.slice(start, self.i), all != 0))
-        }
+        Ok(token_end == end)
     }
+}
+
+/// The index of the first byte at or after `i` that is not white space (LWS).
+#[inline]
+fn skip_lws(b: &[u8], mut i: usize) -> usize {
+    while b.get(i).is_some_and(|&c| is_lws(c)) {
+        i += 1;
+    }
+    i
 }
 
 /// A parameter value as the cursor read it.
 #[derive(Clone, Copy)]
 struct Value<'a> {
-    v: &'a str,
+    v: &'a [u8],
     /// Where it starts in the header value.
     at: usize,
     /// Whether it is a `token`.
@@ -188,9 +207,9 @@ enum ParamCheck {
 }
 
 /// Checks one parameter; `Err(Some(i))` points into the value, `Err(None)` at the name.
-fn check_param(check: ParamCheck, name: &str, value: Option<Value<'_>>) -> Result<(), Option<usize>> {
-    let is = |n: &str| name.eq_ignore_ascii_case(n);
-    let Some(Value { v, at, token }) = value else {
+fn check_param(check: ParamCheck, name: &[u8], value: Option<Value<'_>>) -> Result<(), Option<usize>> {
+    let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+    let Some(Value { v: vb, at, token }) = value else {
         // Parameters that need a value.
         let needs = match check {
             ParamCheck::Via => is("ttl") || is("maddr") || is("received") || is("branch"),
@@ -200,7 +219,6 @@ fn check_param(check: ParamCheck, name: &str, value: Option<Value<'_>>) -> Resul
         };
         return if needs { Err(None) } else { Ok(()) };
     };
-    let vb = v.as_bytes();
     let bad = Err(Some(at));
     let ok = match check {
         // via-ttl = "ttl" EQUAL ttl; ttl = 1*3DIGIT ; 0 to 255
@@ -215,7 +233,7 @@ fn check_param(check: ParamCheck, name: &str, value: Option<Value<'_>>) -> Resul
         // via-branch = "branch" EQUAL token
         ParamCheck::Via if is("branch") => token,
         // RFC 3581: response-port = "rport" [EQUAL 1*DIGIT]
-        ParamCheck::Via if is("rport") => vb.iter().all(u8::is_ascii_digit) && v.parse::<u16>().is_ok(),
+        ParamCheck::Via if is("rport") => parse_u64(vb).is_some_and(|p| p <= u64::from(u16::MAX)),
         // tag-param = "tag" EQUAL token
         ParamCheck::FromTo if is("tag") => token,
         // c-p-q = "q" EQUAL qvalue; qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
@@ -396,6 +414,12 @@ impl<'a> Via<'a> {
     }
 }
 
+/// Checks a Via value without keeping the [`Via`] (its unused slices compile away).
+fn check_via(c: &mut Cursor<'_>) -> Result<(), usize> {
+    via(c).map(|_| ())
+}
+
+#[inline(always)]
 fn via<'a>(c: &mut Cursor<'a>) -> Result<Via<'a>, usize> {
     // sent-protocol = protocol-name SLASH protocol-version SLASH transport
     let protocol_name = c.token()?;
@@ -469,7 +493,33 @@ struct AddrRules {
     params: Option<ParamCheck>,
 }
 
+/// Where the parts of a `name-addr` or `addr-spec` lie in the header value.
+#[derive(Clone, Copy)]
+struct AddrParts<'a> {
+    display_name: Option<(usize, usize)>,
+    uri: (usize, usize),
+    bracketed: bool,
+    params: Params<'a>,
+}
+
+/// Checks a `name-addr` / `addr-spec` and its parameters without building the
+/// [`NameAddr`] (validation throws it away).
+fn check_name_addr(c: &mut Cursor<'_>, rules: AddrRules) -> Result<(), usize> {
+    addr_parts(c, rules).map(|_| ())
+}
+
 fn name_addr<'a>(c: &mut Cursor<'a>, rules: AddrRules) -> Result<NameAddr<'a>, usize> {
+    let parts = addr_parts(c, rules)?;
+    let text = |(from, to): (usize, usize)| c.slice(from, to);
+    // The URI was checked by `addr_parts`, with the same grammar.
+    let uri = uri::parse(text(parts.uri), UriContext::Header).map_err(|i| parts.uri.0 + i)?;
+    Ok(NameAddr { display_name: parts.display_name.map(text), uri, bracketed: parts.bracketed, params: parts.params })
+}
+
+/// Reads a `name-addr` or (when `rules` allow it) an `addr-spec`, then its
+/// parameters, checking the URI (RFC 3261 s.20.10, s.25.1).
+#[inline(always)]
+fn addr_parts<'a>(c: &mut Cursor<'a>, rules: AddrRules) -> Result<AddrParts<'a>, usize> {
     c.sws();
     let start = c.pos();
     let mut display_name = None;
@@ -477,7 +527,8 @@ fn name_addr<'a>(c: &mut Cursor<'a>, rules: AddrRules) -> Result<NameAddr<'a>, u
     match c.peek() {
         Some(b'"') => {
             // display-name = quoted-string; RDQUOT = DQUOTE SWS
-            display_name = Some(c.quoted()?);
+            c.quoted()?;
+            display_name = Some((start, c.pos()));
             c.sws();
         }
         Some(b'<') => {}
@@ -496,7 +547,7 @@ fn name_addr<'a>(c: &mut Cursor<'a>, rules: AddrRules) -> Result<NameAddr<'a>, u
                 let end = c.pos();
                 let lws = c.sws();
                 if c.peek() == Some(b'<') {
-                    display_name = Some(c.slice(start, end));
+                    display_name = Some((start, end));
                     break;
                 }
                 if !lws {
@@ -512,34 +563,37 @@ fn name_addr<'a>(c: &mut Cursor<'a>, rules: AddrRules) -> Result<NameAddr<'a>, u
     let open = c.pos();
     // No URI character is ">", so the first one closes it. RFC 4475 s.3.1.2.14:
     // LWS inside "<>" is not part of any URI and is rejected by the URI parser.
-    let close = b[open..].iter().position(|&c| c == b'>').map(|i| open + i).ok_or(b.len())?;
-    let uri = uri::parse(c.slice(open, close), UriContext::Header).map_err(|i| open + i)?;
+    let inner = b.get(open..).unwrap_or_default();
+    let close = find_byte(inner, b'>').map(|i| open + i).ok_or(b.len())?;
+    uri::check(&b[open..close], UriContext::Header).map_err(|i| open + i)?;
     c.i = close + 1;
     let params = match rules.params {
         Some(check) => c.params(check)?,
         None => Params::default(),
     };
-    Ok(NameAddr { display_name, uri, bracketed: true, params })
+    Ok(AddrParts { display_name, uri: (open, close), bracketed: true, params })
 }
 
-fn addr_spec<'a>(c: &mut Cursor<'a>, rules: AddrRules) -> Result<NameAddr<'a>, usize> {
+#[inline(always)]
+fn addr_spec<'a>(c: &mut Cursor<'a>, rules: AddrRules) -> Result<AddrParts<'a>, usize> {
     let start = c.pos();
     let b = c.b();
+    let rest = b.get(start..).unwrap_or_default();
     // RFC 3261 s.20: "If the URI is not enclosed in angle brackets, any
     // semicolon-delimited parameters are header-parameters, not URI parameters."
-    let end = start + b[start..].iter().take_while(|&&x| !is_lws(x) && x != b';' && x != b',').count();
+    let end = start + rest.iter().take_while(|&&x| !is_lws(x) && x != b';' && x != b',').count();
     // RFC 3261 s.20: the URI "MUST be enclosed in angle brackets (< and >)" when it
     // contains a comma, question mark, or semicolon (RFC 4475 s.3.1.2.13).
-    if let Some(q) = memchr::memchr(b'?', &b[start..end]) {
+    if let Some(q) = find_byte(&b[start..end], b'?') {
         return Err(start + q);
     }
-    let uri = uri::parse(c.slice(start, end), UriContext::Header).map_err(|i| start + i)?;
+    uri::check(&b[start..end], UriContext::Header).map_err(|i| start + i)?;
     c.i = end;
     let params = match rules.params {
         Some(check) => c.params(check)?,
         None => Params::default(),
     };
-    Ok(NameAddr { display_name: None, uri, bracketed: false, params })
+    Ok(AddrParts { display_name: None, uri: (start, end), bracketed: false, params })
 }
 
 /// A CSeq value (RFC 3261 s.20.16): `1*DIGIT LWS Method`.
@@ -580,6 +634,13 @@ impl<'a> MediaType<'a> {
     /// # Errors
     /// The index of the first offending byte.
     pub fn parse(v: &'a str) -> Result<Self, usize> {
+        Self::parse_inline(v)
+    }
+
+    /// [`MediaType::parse`], inlined where only the check is wanted (its unused
+    /// slices compile away).
+    #[inline(always)]
+    fn parse_inline(v: &'a str) -> Result<Self, usize> {
         let mut c = Cursor::new(v);
         let main = c.token()?;
         if !c.sep(b'/') {
@@ -662,22 +723,43 @@ fn token_item<'a>(c: &mut Cursor<'a>) -> Result<&'a str, usize> {
     c.token()
 }
 
+const FROM_TO: AddrRules = AddrRules { addr_spec: true, params: Some(ParamCheck::FromTo) };
+const CONTACT: AddrRules = AddrRules { addr_spec: true, params: Some(ParamCheck::Contact) };
+// route-param = name-addr *( SEMI rr-param )
+const ROUTE: AddrRules = AddrRules { addr_spec: false, params: Some(ParamCheck::Generic) };
+// RFC 3325 s.9.1: PAssertedID-value = name-addr / addr-spec
+const ASSERTED_IDENTITY: AddrRules = AddrRules { addr_spec: true, params: None };
+
 fn from_to<'a>(c: &mut Cursor<'a>) -> Result<NameAddr<'a>, usize> {
-    name_addr(c, AddrRules { addr_spec: true, params: Some(ParamCheck::FromTo) })
+    name_addr(c, FROM_TO)
 }
 
 fn contact<'a>(c: &mut Cursor<'a>) -> Result<NameAddr<'a>, usize> {
-    name_addr(c, AddrRules { addr_spec: true, params: Some(ParamCheck::Contact) })
+    name_addr(c, CONTACT)
 }
 
 fn route<'a>(c: &mut Cursor<'a>) -> Result<NameAddr<'a>, usize> {
-    // route-param = name-addr *( SEMI rr-param )
-    name_addr(c, AddrRules { addr_spec: false, params: Some(ParamCheck::Generic) })
+    name_addr(c, ROUTE)
 }
 
 fn asserted_identity<'a>(c: &mut Cursor<'a>) -> Result<NameAddr<'a>, usize> {
-    // RFC 3325 s.9.1: PAssertedID-value = name-addr / addr-spec
-    name_addr(c, AddrRules { addr_spec: true, params: None })
+    name_addr(c, ASSERTED_IDENTITY)
+}
+
+fn check_from_to(c: &mut Cursor<'_>) -> Result<(), usize> {
+    check_name_addr(c, FROM_TO)
+}
+
+fn check_contact(c: &mut Cursor<'_>) -> Result<(), usize> {
+    check_name_addr(c, CONTACT)
+}
+
+fn check_route(c: &mut Cursor<'_>) -> Result<(), usize> {
+    check_name_addr(c, ROUTE)
+}
+
+fn check_asserted_identity(c: &mut Cursor<'_>) -> Result<(), usize> {
+    check_name_addr(c, ASSERTED_IDENTITY)
 }
 
 /// Parses one whole single value; the error is an index into `v`.
@@ -772,7 +854,7 @@ pub(crate) fn content_disposition_item<'a>() -> Item<'a, ContentDisposition<'a>>
 
 /// Checks `callid = word [ "@" word ]`.
 fn call_id(v: &[u8]) -> Result<(), usize> {
-    let word = |from: usize| run_end(v, from, WORD);
+    let word = |from: usize| long_run_end(v, from, WORD);
     let end = word(0);
     if end == 0 {
         return Err(0);
@@ -826,19 +908,19 @@ fn date(v: &[u8]) -> Result<(), usize> {
 pub(crate) fn validate(name: HeaderName, v: &str) -> Result<(), usize> {
     match name {
         // Via = ( "Via" / "v" ) HCOLON via-parm *(COMMA via-parm)
-        HeaderName::Via => list(v, false, via),
+        HeaderName::Via => list(v, false, check_via),
         // From = ( "From" / "f" ) HCOLON from-spec; To likewise
-        HeaderName::From | HeaderName::To => single(v, from_to).map(|_| ()),
+        HeaderName::From | HeaderName::To => single(v, check_from_to),
         // Contact = ("Contact" / "m" ) HCOLON ( STAR / (contact-param *(COMMA contact-param)))
         HeaderName::Contact if v == "*" => Ok(()),
-        HeaderName::Contact => list(v, false, contact),
+        HeaderName::Contact => list(v, false, check_contact),
         // Route = "Route" HCOLON route-param *(COMMA route-param)
-        HeaderName::Route | HeaderName::RecordRoute => list(v, false, route),
-        HeaderName::PAssertedIdentity => list(v, false, asserted_identity),
+        HeaderName::Route | HeaderName::RecordRoute => list(v, false, check_route),
+        HeaderName::PAssertedIdentity => list(v, false, check_asserted_identity),
         // RFC 3841 s.10: Accept-Contact = ("Accept-Contact" / "a") HCOLON ac-value *(COMMA ac-value)
         HeaderName::AcceptContact | HeaderName::RejectContact => list(v, false, contact_predicate),
         HeaderName::CallId => call_id(v.as_bytes()),
-        HeaderName::ContentType => MediaType::parse(v).map(|_| ()),
+        HeaderName::ContentType => MediaType::parse_inline(v).map(|_| ()),
         HeaderName::ContentDisposition => single(v, content_disposition).map(|_| ()),
         // Require = "Require" HCOLON option-tag *(COMMA option-tag)
         HeaderName::Require => list(v, false, token_item),
