@@ -401,7 +401,81 @@ impl Iterator for NormalizedHost<'_> {
 ///
 /// As [`MsrpUri::parse`].
 pub fn validate(bytes: &[u8]) -> Result<(), UriError> {
+    if common_len(bytes) == Some(bytes.len()) {
+        return Ok(());
+    }
     scan(bytes).map(|_| ())
+}
+
+/// The length of the MSRP URI that starts `bytes`, when it has the common shape
+/// `msrp[s]://` reg-name `[":" port] ["/" session-id] ";" transport` (no userinfo,
+/// no pct-encoding, no IP literal, no URI-parameter) and is followed by SP, CR or
+/// the end of `bytes`. Validates only: it builds no layout.
+///
+/// `None` says nothing about validity ([`validate`] decides). `Some(n)` implies
+/// that `validate(&bytes[..n])` is `Ok`: every step below is the one [`scan`]
+/// takes for such a URI.
+pub(crate) fn common_len(bytes: &[u8]) -> Option<usize> {
+    // RFC 4975 §9: msrp-scheme = "msrp" / "msrps", case-insensitive (RFC 5234 §2.3).
+    let authority_start = if bytes.starts_with(b"msrp://") {
+        7
+    } else if bytes.starts_with(b"msrps://") {
+        8
+    } else {
+        scan_scheme(bytes).ok()?.1
+    };
+    let rest = bytes.get(authority_start..)?;
+    // RFC 3986 §3.2.2: reg-name = *( unreserved / pct-encoded / sub-delims ), here without
+    // pct-encoded. Starting with a letter (or another non-digit), it is never an IPv4address.
+    let host = run_len(rest, &REG_NAME);
+    if host == 0 || rest.first().is_some_and(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut at = host;
+    if rest.get(at) == Some(&b':') {
+        // port: 1 to 5 digits that fit a u16, as `scan_plain_authority` accepts.
+        let digits = rest.get(at + 1..)?;
+        let (mut port, mut n) = (0u32, 0);
+        while let Some(d) = digits.get(n).map(|b| b.wrapping_sub(b'0')).filter(|&d| d <= 9) {
+            if n == 5 {
+                return None;
+            }
+            port = port * 10 + u32::from(d);
+            n += 1;
+        }
+        if n == 0 || port > u32::from(u16::MAX) {
+            return None;
+        }
+        at += 1 + n;
+    }
+    if rest.get(at) == Some(&b'/') {
+        // RFC 4975 §9: session-id = 1*( unreserved / "+" / "=" / "/" )
+        let n = run_len(rest.get(at + 1..)?, &SESSION_ID);
+        if n == 0 {
+            return None;
+        }
+        at += 1 + n;
+    }
+    // RFC 4975 §9: ";" transport; transport = "tcp" / 1*ALPHANUM
+    if rest.get(at) != Some(&b';') {
+        return None;
+    }
+    let transport = rest.get(at + 1..)?;
+    let n = if transport.starts_with(b"tcp") && !transport.get(3).is_some_and(u8::is_ascii_alphanumeric) {
+        3
+    } else {
+        transport.iter().position(|b| !b.is_ascii_alphanumeric()).unwrap_or(transport.len())
+    };
+    if n == 0 {
+        return None;
+    }
+    at += 1 + n;
+    // A URI-parameter (";" token) takes `scan`.
+    if !matches!(rest.get(at), None | Some(b' ' | b'\r')) {
+        return None;
+    }
+    let len = authority_start + at;
+    (len <= MAX_LEN).then_some(len)
 }
 
 impl FromStr for MsrpUri {
@@ -505,7 +579,7 @@ const USERINFO: [bool; 256] = table(true, b"-._~!$&'()*+,=:");
 /// RFC 4975 §9 `session-id`: unreserved, "+", "=", "/".
 const SESSION_ID: [bool; 256] = table(true, b"-._~+=/");
 /// RFC 4975 s.9 `token` (URI-parameter = token ["=" token]).
-use crate::wire::chars::TOKEN;
+use crate::wire::chars::{run_len, TOKEN};
 
 fn byte_at(bytes: &[u8], index: usize) -> Option<u8> {
     bytes.get(index).copied()
@@ -601,13 +675,19 @@ fn span_of(bytes: &[u8], start: usize, allowed: impl Fn(u8) -> bool) -> usize {
     start + tail.iter().position(|&byte| !allowed(byte)).unwrap_or(tail.len())
 }
 
+/// The offset of the first byte at or after `start` that is not in `class` (the text length if
+/// none is), eight bytes at a time.
+fn class_end(bytes: &[u8], start: usize, class: &[bool; 256]) -> usize {
+    start + run_len(bytes.get(start..).unwrap_or_default(), class)
+}
+
 /// The authority in one pass when it is the common `reg-name [":" port]` with no userinfo and no
 /// pct-encoding, followed by "/", ";" or the end; `None` for anything else (including every
 /// error), which [`scan_authority`] then scans exactly. Returns the authority and where it ends.
 fn scan_plain_authority(bytes: &[u8], start: usize) -> Option<(Authority, usize)> {
     // RFC 3986 §3.2.2: reg-name = *( unreserved / pct-encoded / sub-delims ); REG_NAME holds
     // none of "@", "%", "[", ":", "/", ";", so this stops where the host does.
-    let host_end = span_of(bytes, start, |byte| REG_NAME[usize::from(byte)]);
+    let host_end = class_end(bytes, start, &REG_NAME);
     let host = bytes.get(start..host_end).filter(|host| !host.is_empty())?;
     let (port, end) = match byte_at(bytes, host_end) {
         None | Some(b'/' | b';') => (None, host_end),
@@ -1396,6 +1476,42 @@ mod tests {
             let mut prefixed = b"msrp://".to_vec();
             prefixed.extend_from_slice(&bytes);
             let _ = validate(&prefixed);
+        }
+    }
+
+    /// The validate-only scan of the common shape accepts only what `scan` accepts, stops only
+    /// where a path or a header line may go on, and answers for the common URIs.
+    #[test]
+    fn common_len_implies_scan() {
+        let mut rng = XorShift(0x5eed_c0ff_ee12_3456);
+        let alphabet = b"msrpMSRP:/[]@;=%.-_~+!0123456789abcdefxyz \r\xff";
+        let mut answered = 0;
+        for &(text, ..) in VALID {
+            for round in 0..2000 {
+                let mut bytes = text.as_bytes().to_vec();
+                for _ in 0..(round % 4) {
+                    let position = (rng.next() % (bytes.len() as u64 + 1)) as usize;
+                    let byte = alphabet[(rng.next() % alphabet.len() as u64) as usize];
+                    match rng.next() % 3 {
+                        0 if position < bytes.len() => bytes[position] = byte,
+                        1 if position < bytes.len() => {
+                            bytes.remove(position);
+                        }
+                        _ => bytes.insert(position, byte),
+                    }
+                }
+                let Some(n) = common_len(&bytes) else { continue };
+                answered += 1;
+                assert!(scan(&bytes[..n]).is_ok(), "{:?}", String::from_utf8_lossy(&bytes));
+                assert!(matches!(bytes.get(n), None | Some(b' ' | b'\r')), "{bytes:?}");
+            }
+        }
+        assert!(answered > 1000, "{answered}");
+        for text in ["msrp://bob.example.com:8888/9di4eae923wzd;tcp", "MSRPS://h:65535;TCP", "msrp://h/a/b;x1"] {
+            assert_eq!(common_len(text.as_bytes()), Some(text.len()), "{text}");
+        }
+        for text in ["msrp://h:65536/s;tcp", "msrp://h:123456/s;tcp", "msrp://1.2.3.4/s;tcp", "msrp://h/s;tcp;a=b"] {
+            assert_eq!(common_len(text.as_bytes()), None, "{text}");
         }
     }
 

@@ -31,8 +31,50 @@ pub(crate) static IDENT_CHAR: [bool; 256] = table(&[
     (b'=', b'='),
 ]);
 
+/// The bytes of a `media-type` without quoted strings: `token`, "/", ";",
+/// "=" and SP (all printable ASCII).
+pub(crate) static MEDIA_TYPE_PLAIN: [bool; 256] = table(&[
+    (0x20, 0x21),
+    (0x23, 0x27),
+    (0x2A, 0x2B),
+    (0x2D, 0x2F),
+    (0x30, 0x39),
+    (0x3B, 0x3B),
+    (0x3D, 0x3D),
+    (0x41, 0x5A),
+    (0x5E, 0x7E),
+]);
+
 /// The ASCII part of `utf8text = *(HTAB / %x20-7E / UTF8-NONASCII)`.
 pub(crate) static TEXT_ASCII: [bool; 256] = table(&[(0x09, 0x09), (0x20, 0x7E)]);
+
+/// The length of the longest prefix of `s` whose bytes are all in `class`.
+///
+/// Eight bytes per step while they all are (one branch for eight lookups),
+/// then byte by byte to the first one that is not.
+#[inline]
+pub(crate) fn run_len(s: &[u8], class: &[bool; 256]) -> usize {
+    let in_class = |b: u8| class[usize::from(b)];
+    let mut chunks = s.chunks_exact(8);
+    let mut at = 0;
+    for chunk in chunks.by_ref() {
+        let &[b0, b1, b2, b3, b4, b5, b6, b7] = chunk else { break };
+        let all = in_class(b0)
+            & in_class(b1)
+            & in_class(b2)
+            & in_class(b3)
+            & in_class(b4)
+            & in_class(b5)
+            & in_class(b6)
+            & in_class(b7);
+        if !all {
+            break;
+        }
+        at += 8;
+    }
+    let rest = s.get(at..).unwrap_or_default();
+    at + rest.iter().position(|&b| !in_class(b)).unwrap_or(rest.len())
+}
 
 /// Checks `ident = ALPHANUM 3*31ident-char`; returns the index of the first bad byte.
 pub(crate) fn check_ident(s: &[u8]) -> Result<(), usize> {
@@ -50,6 +92,12 @@ pub(crate) fn check_ident(s: &[u8]) -> Result<(), usize> {
         return Err(32);
     }
     Ok(())
+}
+
+/// Whether `s`, known to be all `ident-char` bytes, is an `ident`:
+/// `ALPHANUM 3*31ident-char` (RFC 4975 s.9).
+pub(crate) fn is_ident_run(s: &[u8]) -> bool {
+    s.first().is_some_and(u8::is_ascii_alphanumeric) && (4..=32).contains(&s.len())
 }
 
 /// Checks `utf8text`; returns the index of the first bad byte.
@@ -141,17 +189,25 @@ pub(crate) fn parse_u64(s: &[u8]) -> Option<u64> {
 /// after it; `None` when `s` does not start with a digit or the number
 /// overflows.
 pub(crate) fn leading_u64(s: &[u8]) -> Option<(u64, &[u8])> {
-    let digits = s.iter().position(|b| !b.is_ascii_digit()).unwrap_or(s.len());
+    // One pass over the digits; up to 19 digits always fit a u64, and only
+    // longer numbers are read again with overflow checks.
+    let mut n: u64 = 0;
+    let mut digits = 0;
+    for &b in s {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        n = n.wrapping_mul(10).wrapping_add(u64::from(d));
+        digits += 1;
+    }
     if digits == 0 {
         return None;
     }
     let (number, rest) = s.split_at(digits);
-    // Up to 19 digits always fit a u64; only longer numbers need checking.
-    let n = if digits <= 19 {
-        number.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'))
-    } else {
-        number.iter().try_fold(0u64, |n, &d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))?
-    };
+    if digits > 19 {
+        n = number.iter().try_fold(0u64, |n, &d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))?;
+    }
     Some((n, rest))
 }
 
@@ -167,6 +223,9 @@ mod tests {
         assert_eq!(check_ident(b"a@cd"), Err(1));
         assert_eq!(check_ident(&[b'a'; 32]), Ok(()));
         assert_eq!(check_ident(&[b'a'; 33]), Err(32));
+        for s in [&b"abcd"[..], b"abc", b".abc", b"a-c=", &[b'a'; 32], &[b'a'; 33], b""] {
+            assert_eq!(is_ident_run(s), check_ident(s).is_ok(), "{s:?}");
+        }
     }
 
     #[test]
@@ -207,6 +266,20 @@ mod tests {
                     let expected = word.map(|b| if is_plain_text(b) { 0 } else { 0x80 });
                     assert_eq!(bad, u64::from_le_bytes(expected), "{word:?}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn class_runs() {
+        for len in 0..40 {
+            for stop in 0..=len {
+                let mut s = vec![b'a'; len];
+                if stop < len {
+                    s[stop] = b' ';
+                }
+                assert_eq!(run_len(&s, &TOKEN), stop, "{len} {stop}");
+                assert_eq!(run_len(&s, &IDENT_CHAR), stop, "{len} {stop}");
             }
         }
     }

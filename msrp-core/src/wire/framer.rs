@@ -91,6 +91,27 @@ pub enum FramerEvent {
     },
 }
 
+/// An event that follows the one just returned: small, unlike a head, so
+/// that holding it back moves a few bytes.
+#[derive(Debug)]
+enum Queued {
+    /// [`FramerEvent::End`].
+    End(Flag),
+    /// [`FramerEvent::Rejected`] of a request whose body broke the limit.
+    Rejected { transaction_id: TransactionId, error: ParseError },
+}
+
+impl Queued {
+    fn into_event(self) -> FramerEvent {
+        match self {
+            Self::End(flag) => FramerEvent::End(flag),
+            Self::Rejected { transaction_id, error } => {
+                FramerEvent::Rejected { transaction_id, is_request: true, error }
+            }
+        }
+    }
+}
+
 /// The end-line of one transaction, as a pattern: `CRLF "-------" transact-id`.
 #[derive(Clone, Copy, Debug)]
 struct EndLine {
@@ -214,7 +235,7 @@ pub struct Framer {
     hold: Bytes,
     state: State,
     /// An event to return before scanning further.
-    queued: Option<FramerEvent>,
+    queued: Option<Queued>,
 }
 
 impl Framer {
@@ -258,6 +279,7 @@ impl Framer {
     /// Callers SHOULD drain [`Framer::poll_event`] first; a segment handed
     /// over while bytes of the previous one are still unparsed is appended to
     /// them (a copy).
+    #[inline]
     pub fn handle_segment(&mut self, segment: Bytes) {
         if matches!(self.state, State::Failed) || segment.is_empty() {
             return;
@@ -265,11 +287,18 @@ impl Framer {
         if self.input.is_empty() {
             self.input = segment;
         } else {
-            let mut joined = BytesMut::with_capacity(self.input.len() + segment.len());
-            joined.extend_from_slice(&self.input);
-            joined.extend_from_slice(&segment);
-            self.input = joined.freeze();
+            self.append(&segment);
         }
+    }
+
+    /// Appends `segment` to the unparsed input (a copy).
+    #[cold]
+    #[inline(never)]
+    fn append(&mut self, segment: &[u8]) {
+        let mut joined = BytesMut::with_capacity(self.input.len() + segment.len());
+        joined.extend_from_slice(&self.input);
+        joined.extend_from_slice(segment);
+        self.input = joined.freeze();
     }
 
     /// Declares the end of the stream.
@@ -296,26 +325,44 @@ impl Framer {
     ///
     /// An `Err` is fatal: the framing is lost, the connection MUST be closed,
     /// and every later call returns `None`.
+    #[inline]
     pub fn poll_event(&mut self) -> Option<Result<FramerEvent, ParseError>> {
         if self.queued.is_some() {
-            return self.queued.take().map(Ok);
+            return self.queued.take().map(|queued| Ok(queued.into_event()));
         }
-        // Fast path, once per segment of a long body: the whole segment is
-        // body unless it holds (the start of) the end-line.
+        // Every state needs input to make progress: a partial head is kept in
+        // `carry`, a possible end-line start in `hold`.
+        if self.input.is_empty() {
+            return None;
+        }
+        // Fast path, once per segment of a body: one search for the end-line
+        // over the new bytes, whose outcome is used as is.
         if let State::Body(body) = &mut self.state {
-            if self.input.is_empty() {
-                return None;
-            }
-            if self.hold.is_empty() && body.limit.is_none() && !body.discard {
-                if let Found::None = find_end_line(&self.finder, &self.input, body.end_line) {
+            if self.hold.is_empty() {
+                let found = find_end_line(&self.finder, &self.input, &body.end_line);
+                if matches!(found, Found::None) && body.limit.is_none() && !body.discard {
+                    // The whole segment is body.
                     let piece = std::mem::take(&mut self.input);
                     self.offset += piece.len() as u64;
                     body.len += piece.len() as u64;
                     return Some(Ok(FramerEvent::Body(piece)));
                 }
+                return self.poll_found(found);
             }
         }
         self.poll_slow()
+    }
+
+    /// Goes on from a search over the whole input (with nothing held).
+    #[inline(never)]
+    fn poll_found(&mut self, found: Found) -> Option<Result<FramerEvent, ParseError>> {
+        let State::Body(body) = &self.state else { return self.poll_slow() };
+        let (piece, end) = self.take_input(found, body.end_line.full_len());
+        match self.deliver(piece, end) {
+            Progress::Event(event) => Some(Ok(event)),
+            Progress::NeedInput => None,
+            Progress::Continue => self.poll_slow(),
+        }
     }
 
     #[inline(never)]
@@ -347,8 +394,6 @@ impl Framer {
         self.offset += n as u64;
     }
 
-    // Kept out of line so the per-segment body path of `poll_event` stays small.
-    #[inline(never)]
     fn poll_head(&mut self) -> Result<Progress, ParseError> {
         let State::Head(parser) = &mut self.state else { return Ok(Progress::Continue) };
         let step = if self.carry.is_empty() {
@@ -407,7 +452,7 @@ impl Framer {
             HeadStep::Bodiless { head, flag, consumed } => {
                 self.consume_head(frame_offset, consumed);
                 self.state = State::Head(HeadParser::new(self.offset));
-                self.queued = Some(FramerEvent::End(flag));
+                self.queued = Some(Queued::End(flag));
                 Progress::Event(FramerEvent::Head(head))
             }
             HeadStep::Skip { rejected, consumed } => {
@@ -448,29 +493,37 @@ impl Framer {
         }
     }
 
+    /// Takes the next body piece, up to what `found` (the search over the
+    /// whole input) located; `end_line_len` is the length of the end-line
+    /// with its leading CRLF.
+    fn take_input(&mut self, found: Found, end_line_len: usize) -> (Bytes, Option<Flag>) {
+        match found {
+            Found::End { at, flag } => {
+                let piece = self.input.slice(..at);
+                self.advance(at + end_line_len);
+                (piece, Some(flag))
+            }
+            Found::Maybe { at } => {
+                let piece = self.input.slice(..at);
+                self.hold = self.input.slice(at..);
+                let n = self.input.len();
+                self.advance(n);
+                (piece, None)
+            }
+            Found::None => {
+                let n = self.input.len();
+                let piece = std::mem::take(&mut self.input);
+                self.offset += n as u64;
+                (piece, None)
+            }
+        }
+    }
+
     /// Takes the next body piece: from the held bytes first, then from the input.
     fn next_piece(&mut self, end_line: EndLine) -> (Bytes, Option<Flag>) {
         if self.hold.is_empty() {
-            return match find_end_line(&self.finder, &self.input, end_line) {
-                Found::End { at, flag } => {
-                    let piece = self.input.slice(..at);
-                    self.advance(at + end_line.full_len());
-                    (piece, Some(flag))
-                }
-                Found::Maybe { at } => {
-                    let piece = self.input.slice(..at);
-                    self.hold = self.input.slice(at..);
-                    let n = self.input.len();
-                    self.advance(n);
-                    (piece, None)
-                }
-                Found::None => {
-                    let n = self.input.len();
-                    let piece = std::mem::take(&mut self.input);
-                    self.offset += n as u64;
-                    (piece, None)
-                }
-            };
+            let found = find_end_line(&self.finder, &self.input, &end_line);
+            return self.take_input(found, end_line.full_len());
         }
         // The held bytes (shorter than an end-line) and the start of the new
         // segment, side by side.
@@ -479,7 +532,7 @@ impl Framer {
         let mut joined = [0u8; 2 * MAX_END_LINE];
         joined[..hold_len].copy_from_slice(&self.hold);
         joined[hold_len..hold_len + take].copy_from_slice(&self.input[..take]);
-        match find_end_line(&self.finder, &joined[..hold_len + take], end_line) {
+        match find_end_line(&self.finder, &joined[..hold_len + take], &end_line) {
             Found::End { at, flag } if at < hold_len => {
                 let piece = self.hold.slice(..at);
                 self.hold = Bytes::new();
@@ -507,8 +560,14 @@ impl Framer {
             return Ok(Progress::NeedInput);
         }
         let State::Body(body) = &self.state else { return Ok(Progress::Continue) };
-        let (mut piece, end) = self.next_piece(body.end_line);
-        let State::Body(body) = &mut self.state else { return Ok(Progress::Continue) };
+        let (piece, end) = self.next_piece(body.end_line);
+        Ok(self.deliver(piece, end))
+    }
+
+    /// Delivers a body piece (and the end of the frame, `end`), enforcing
+    /// the non-SEND body limit and dropping the pieces of a skipped frame.
+    fn deliver(&mut self, mut piece: Bytes, end: Option<Flag>) -> Progress {
+        let State::Body(body) = &mut self.state else { return Progress::Continue };
         let mut rejected = None;
         if body.discard {
             piece.clear();
@@ -520,9 +579,8 @@ impl Framer {
                 // for every split), then reject and skip the rest.
                 piece.truncate(usize::try_from(allowed).unwrap_or(usize::MAX));
                 body.discard = true;
-                rejected = Some(FramerEvent::Rejected {
+                rejected = Some(Queued::Rejected {
                     transaction_id: body.end_line.transaction_id(),
-                    is_request: true,
                     error: ParseError::BodyTooLarge { at: body.start + limit as u64, limit },
                 });
             }
@@ -532,27 +590,67 @@ impl Framer {
         // What follows the piece: the rejection, or the end of a delivered frame.
         let after = match (rejected, end) {
             (Some(rejected), _) => Some(rejected),
-            (None, Some(flag)) if !discard => Some(FramerEvent::End(flag)),
+            (None, Some(flag)) if !discard => Some(Queued::End(flag)),
             (None, _) => None,
         };
         if end.is_some() {
             self.state = State::Head(HeadParser::new(self.offset));
         }
         if piece.is_empty() {
-            return Ok(after.map_or(Progress::Continue, Progress::Event));
+            return after.map_or(Progress::Continue, |queued| Progress::Event(queued.into_event()));
         }
         self.queued = after;
-        Ok(Progress::Event(FramerEvent::Body(piece)))
+        Progress::Event(FramerEvent::Body(piece))
     }
+}
+
+/// Below this many bytes a search for [`DASHES`] looks for its CR with
+/// `memchr` and compares the rest: a `memmem` search costs more to set up
+/// than it saves on so few bytes.
+const SHORT_SEARCH: usize = 256;
+
+/// The first occurrence of [`DASHES`] in `data`.
+#[inline]
+fn find_dashes(finder: &memmem::Finder<'_>, data: &[u8]) -> Option<usize> {
+    if data.len() >= SHORT_SEARCH {
+        finder.find(data)
+    } else {
+        find_dashes_short(data)
+    }
+}
+
+/// [`find_dashes`] on fewer than [`SHORT_SEARCH`] bytes.
+#[inline(never)]
+fn find_dashes_short(data: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = memchr::memchr(b'\r', data.get(from..)?) {
+        let at = from + i;
+        if data.get(at..)?.starts_with(DASHES) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 /// Finds the first place in `data` where the end-line of `end_line` starts,
 /// or may start if more bytes come.
-fn find_end_line(finder: &memmem::Finder<'_>, data: &[u8], end_line: EndLine) -> Found {
+#[inline]
+fn find_end_line(finder: &memmem::Finder<'_>, data: &[u8], end_line: &EndLine) -> Found {
+    match find_dashes(finder, data) {
+        // The common case on a body segment: no candidate at all.
+        None => held_start(data, 0),
+        Some(at) => check_candidates(finder, data, end_line, at),
+    }
+}
+
+/// [`find_end_line`] from its first candidate, the "\r\n-------" at `first`.
+#[inline(never)]
+fn check_candidates(finder: &memmem::Finder<'_>, data: &[u8], end_line: &EndLine, first: usize) -> Found {
     let pattern = end_line.pattern();
+    let mut candidate = Some(first);
     let mut from = 0;
-    while let Some(i) = finder.find(&data[from..]) {
-        let at = from + i;
+    while let Some(at) = candidate {
         // RFC 4975 s.7.1: the body ends at CRLF "-------" transact-id flag CRLF,
         // and only the end-line of this transaction ends it.
         let tail = &data[at..];
@@ -577,8 +675,15 @@ fn find_end_line(finder: &memmem::Finder<'_>, data: &[u8], end_line: EndLine) ->
             return Found::Maybe { at };
         }
         from = at + 1;
+        candidate = find_dashes(finder, &data[from..]).map(|i| from + i);
     }
-    // No full "\r\n-------" left: a shorter prefix of it may end the data.
+    held_start(data, from)
+}
+
+/// With no full "\r\n-------" in `data[from..]`: where a shorter prefix of it
+/// ends the data, if one does.
+#[inline]
+fn held_start(data: &[u8], from: usize) -> Found {
     let tail_start = data.len().saturating_sub(DASHES.len() - 1).max(from);
     if let Ok(tail) = <[u8; 8]>::try_from(&data[tail_start..]) {
         // Eight bytes at once: no CR among them means nothing to hold.
@@ -590,4 +695,30 @@ fn find_end_line(finder: &memmem::Finder<'_>, data: &[u8], end_line: EndLine) ->
     (tail_start..data.len())
         .find(|&at| data[at] == b'\r' && DASHES.starts_with(&data[at..]))
         .map_or(Found::None, |at| Found::Maybe { at })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The short-haystack search finds what `memmem` finds, on haystacks
+    /// dense with the pattern's bytes, on both sides of the length switch.
+    #[test]
+    fn short_search_agrees_with_memmem() {
+        let finder = memmem::Finder::new(DASHES);
+        let alphabet = b"\r\n--------x";
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        for round in 0..20_000 {
+            let len = round % (SHORT_SEARCH + 40);
+            let data: Vec<u8> = (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    alphabet[(state % alphabet.len() as u64) as usize]
+                })
+                .collect();
+            assert_eq!(find_dashes(&finder, &data), finder.find(&data), "{data:?}");
+        }
+    }
 }

@@ -5,7 +5,10 @@ use std::fmt;
 
 use bytes::Bytes;
 
-use super::chars::{check_ident, check_token, check_utf8text, leading_u64, parse_u64, plain_text_len, TOKEN};
+use super::chars::{
+    check_ident, check_token, check_utf8text, is_ident_run, leading_u64, parse_u64, plain_text_len, run_len,
+    IDENT_CHAR, MEDIA_TYPE_PLAIN, TOKEN,
+};
 use crate::error::ParseError;
 use crate::id::{MessageId, TransactionId};
 use crate::uri::{self, MsrpUri};
@@ -93,6 +96,15 @@ impl ByteRange {
     /// `Err(())` when the value is not such a range or a number overflows u64.
     #[allow(clippy::result_unit_err, reason = "the framer attaches the offset")]
     pub fn parse(value: &[u8]) -> Result<Self, ()> {
+        match Self::parse_leading(value)? {
+            (range, []) => Ok(range),
+            _ => Err(()),
+        }
+    }
+
+    /// Parses the range that starts `value` (as [`ByteRange::parse`]) and
+    /// returns it with the bytes after it.
+    fn parse_leading(value: &[u8]) -> Result<(Self, &[u8]), ()> {
         // RFC 4975 s.9: Byte-Range = "Byte-Range:" SP range-start "-" range-end "/" total;
         // range-start = 1*DIGIT; range-end = 1*DIGIT / "*"; total = 1*DIGIT / "*"
         let (start, rest) = leading_u64(value).ok_or(())?;
@@ -100,12 +112,9 @@ impl ByteRange {
         let (end, rest) = leading_star_or_u64(rest)?;
         let rest = rest.strip_prefix(b"/").ok_or(())?;
         let (total, rest) = leading_star_or_u64(rest)?;
-        if !rest.is_empty() {
-            return Err(());
-        }
         let range = Self { start, end, total };
         if range.is_coherent() {
-            Ok(range)
+            Ok((range, rest))
         } else {
             Err(())
         }
@@ -210,32 +219,49 @@ impl Span {
     fn range(self) -> std::ops::Range<usize> {
         self.start as usize..self.end as usize
     }
+    /// `None` for the default span, which marks an absent value: every value
+    /// ends after the start line, so a present span never ends at 0.
+    fn present(self) -> Option<Self> {
+        (self.end != 0).then_some(self)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum StartKind {
-    Request { method: Method, name: Span },
-    Response { status: u16, comment: Option<Span> },
+    Request {
+        method: Method,
+        name: Span,
+    },
+    /// `comment` is absent ([`Span::present`]) when no SP follows the code.
+    Response {
+        status: u16,
+        comment: Span,
+    },
 }
 
 /// The validated head of a frame: start line and headers, a view over the
 /// received bytes (nothing copied). Accessors never fail and never panic.
 #[derive(Clone, PartialEq, Eq)]
 pub struct FrameHead {
+    // Kept small (it is moved with every head event): spans of `raw`, with
+    // the default span for an absent header, and Byte-Range and Status
+    // validated when parsed but read again from their spans on access.
     raw: Bytes,
     offset: u64,
-    txid: Span,
+    /// The transaction id is `raw[5..5 + txid_len]`, after "MSRP ".
+    txid_len: u8,
     start: StartKind,
-    headers: Span,
+    /// The headers run from here to the end of `raw`.
+    headers_start: u32,
     header_count: u16,
     to_path: Span,
     from_path: Span,
-    message_id: Option<Span>,
-    byte_range: Option<ByteRange>,
+    message_id: Span,
+    byte_range: Span,
     success_report: Option<bool>,
     failure_report: Option<FailureReport>,
-    status: Option<(Status, Option<Span>)>,
-    content_type: Option<Span>,
+    status: Span,
+    content_type: Span,
     has_body: bool,
 }
 
@@ -267,21 +293,25 @@ impl FrameHead {
         self.offset
     }
 
+    fn txid_span(&self) -> Span {
+        Span::new(5, 5 + usize::from(self.txid_len))
+    }
+
     /// The transaction id as text.
     #[must_use]
     pub fn txid(&self) -> &str {
-        self.text(self.txid)
+        self.text(self.txid_span())
     }
 
     /// The transaction id's bytes (ASCII, validated).
     pub(crate) fn txid_bytes(&self) -> &[u8] {
-        self.raw.get(self.txid.range()).unwrap_or_default()
+        self.raw.get(self.txid_span().range()).unwrap_or_default()
     }
 
     /// The transaction id, sharing the received bytes.
     #[must_use]
     pub fn transaction_id(&self) -> TransactionId {
-        TransactionId::from_validated(self.raw.slice(self.txid.range()))
+        TransactionId::from_validated(self.raw.slice(self.txid_span().range()))
     }
 
     /// Whether this is a request.
@@ -322,14 +352,14 @@ impl FrameHead {
     #[must_use]
     pub fn comment(&self) -> Option<&str> {
         match self.start {
-            StartKind::Response { comment: Some(span), .. } => Some(self.text(span)),
-            _ => None,
+            StartKind::Response { comment, .. } => comment.present().map(|span| self.text(span)),
+            StartKind::Request { .. } => None,
         }
     }
 
     /// Every header line in wire order, To-Path and From-Path included.
     pub fn headers(&self) -> impl Iterator<Item = Header<'_>> + '_ {
-        let block = self.text(self.headers);
+        let block = self.text(Span::new(self.headers_start as usize, self.raw.len()));
         block.split_terminator("\r\n").map(|line| {
             let (name, value) = line.split_once(':').unwrap_or((line, ""));
             Header { name, value: value.strip_prefix(' ').unwrap_or(value) }
@@ -389,19 +419,21 @@ impl FrameHead {
     /// The Message-ID value.
     #[must_use]
     pub fn message_id_str(&self) -> Option<&str> {
-        self.message_id.map(|s| self.text(s))
+        self.message_id.present().map(|s| self.text(s))
     }
 
     /// The Message-ID, sharing the received bytes.
     #[must_use]
     pub fn message_id(&self) -> Option<MessageId> {
-        self.message_id.map(|s| MessageId::from_validated(self.raw.slice(s.range())))
+        self.message_id.present().map(|s| MessageId::from_validated(self.raw.slice(s.range())))
     }
 
     /// The Byte-Range.
     #[must_use]
-    pub const fn byte_range(&self) -> Option<ByteRange> {
-        self.byte_range
+    pub fn byte_range(&self) -> Option<ByteRange> {
+        // Validated by the same parse when the head was parsed.
+        let value = self.raw.get(self.byte_range.present()?.range())?;
+        ByteRange::parse(value).ok()
     }
 
     /// The Success-Report value (`yes` is `true`).
@@ -416,25 +448,28 @@ impl FrameHead {
         self.failure_report
     }
 
+    /// The Status value, parsed (it was validated by the same parse).
+    fn status_value(&self) -> Option<(Status, Option<Span>)> {
+        let span = self.status.present()?;
+        parse_status(self.raw.get(span.range())?, span.start as usize)
+    }
+
     /// The Status header of a REPORT (or any frame that carries one).
     #[must_use]
-    pub const fn status(&self) -> Option<Status> {
-        match self.status {
-            Some((s, _)) => Some(s),
-            None => None,
-        }
+    pub fn status(&self) -> Option<Status> {
+        self.status_value().map(|(status, _)| status)
     }
 
     /// The comment of the Status header.
     #[must_use]
     pub fn status_comment(&self) -> Option<&str> {
-        self.status.and_then(|(_, c)| c).map(|s| self.text(s))
+        self.status_value().and_then(|(_, comment)| comment).map(|s| self.text(s))
     }
 
     /// The full Content-Type value (media type and parameters).
     #[must_use]
     pub fn content_type(&self) -> Option<&str> {
-        self.content_type.map(|s| self.text(s))
+        self.content_type.present().map(|s| self.text(s))
     }
 
     /// The media type of Content-Type without parameters (`text/plain`).
@@ -567,12 +602,12 @@ pub(crate) struct HeadParser {
     header_count: u16,
     to_path: Span,
     from_path: Span,
-    message_id: Option<Span>,
-    byte_range: Option<ByteRange>,
+    message_id: Span,
+    byte_range: Span,
     success_report: Option<bool>,
     failure_report: Option<FailureReport>,
-    status: Option<(Status, Option<Span>)>,
-    content_type: Option<Span>,
+    status: Span,
+    content_type: Span,
     first_mime: Option<usize>,
     seen: u16,
 }
@@ -592,17 +627,17 @@ impl HeadParser {
             line_start: 0,
             stage: Stage::StartLine,
             txid: Span::default(),
-            start: StartKind::Response { status: 0, comment: None },
+            start: StartKind::Response { status: 0, comment: Span::default() },
             headers_start: 0,
             header_count: 0,
             to_path: Span::default(),
             from_path: Span::default(),
-            message_id: None,
-            byte_range: None,
+            message_id: Span::default(),
+            byte_range: Span::default(),
             success_report: None,
             failure_report: None,
-            status: None,
-            content_type: None,
+            status: Span::default(),
+            content_type: Span::default(),
             first_mime: None,
             seen: 0,
         }
@@ -645,7 +680,7 @@ impl HeadParser {
     /// on how much of them is available beyond what decides it.
     fn find_line(&self, data: &[u8], limits: &super::Limits) -> Result<Line, ParseError> {
         let start = self.line_start;
-        let line_cap = start + limits.max_line();
+        let line_cap = start.saturating_add(limits.max_line());
         // The CRLF must end within the head limit: CR at most at max_head - 2.
         let head_cap = limits.max_head().saturating_sub(2);
         let cap = line_cap.min(head_cap);
@@ -691,6 +726,18 @@ impl HeadParser {
         raw: impl Fn(std::ops::Range<usize>) -> Bytes,
         limits: &super::Limits,
     ) -> Result<HeadStep, ParseError> {
+        self.step_with(data, raw, limits, true)
+    }
+
+    /// [`HeadParser::step`], with the one-pass line paths on or (for the
+    /// tests that check they agree with the general path) off.
+    fn step_with(
+        &mut self,
+        data: &[u8],
+        raw: impl Fn(std::ops::Range<usize>) -> Bytes,
+        limits: &super::Limits,
+        one_pass: bool,
+    ) -> Result<HeadStep, ParseError> {
         if self.stage == Stage::StartLine {
             // Garbage where a frame should start is refused at its first byte,
             // not after a whole line of it.
@@ -700,6 +747,25 @@ impl HeadParser {
             }
         }
         loop {
+            let fast = match (one_pass, self.stage) {
+                (false, _) => None,
+                (true, Stage::StartLine) => self.fast_start_line(data, limits),
+                (true, _) => self.fast_header(data, limits),
+            };
+            if let Some(next) = fast {
+                self.line_start = next;
+                continue;
+            }
+            // The blank line that ends the headers of a frame with a body, taken
+            // as `find_line` would: its CR within the head limit.
+            let start = self.line_start;
+            if one_pass
+                && self.stage != Stage::StartLine
+                && data.get(start..start + 2) == Some(b"\r\n")
+                && start <= limits.max_head().saturating_sub(2)
+            {
+                return Ok(self.blank_line(start, &raw));
+            }
             let (end, plain) = match self.find_line(data, limits)? {
                 Line::NeedMore => return Ok(HeadStep::NeedMore),
                 Line::Complete(end, plain) => (end, plain),
@@ -732,6 +798,146 @@ impl HeadParser {
         }
     }
 
+    /// Takes a complete, valid start line in one pass when its transaction id
+    /// and method or status code are followed by nothing unusual, and returns
+    /// where the headers start. `None` (nothing changed) leaves the line to
+    /// the general path, which also locates every error; see
+    /// [`HeadParser::fast_header`] for why both agree.
+    fn fast_start_line(&mut self, data: &[u8], limits: &super::Limits) -> Option<usize> {
+        let cap = limits.max_line().min(limits.max_head().saturating_sub(2));
+        let line = data.get(..(cap + 2).min(data.len()))?;
+        // RFC 4975 s.9: req-start = pMSRP SP transact-id SP method CRLF
+        let rest = line.strip_prefix(b"MSRP ")?;
+        // transact-id = ident = ALPHANUM 3*31ident-char
+        let id_len = run_len(rest, &IDENT_CHAR);
+        if !is_ident_run(rest.get(..id_len)?) {
+            return None;
+        }
+        if rest.get(id_len) != Some(&b' ') {
+            return None;
+        }
+        let after = 5 + id_len + 1;
+        let tail = line.get(after..)?;
+        let (start, end) = match tail.first()? {
+            // method = mSEND / mREPORT / other-method; other-method = 1*UPALPHA
+            b'A'..=b'Z' => {
+                let n = tail.iter().position(|b| !b.is_ascii_uppercase())?;
+                let name = Span::new(after, after + n);
+                (StartKind::Request { method: Method::from_name(tail.get(..n)?), name }, after + n)
+            }
+            // resp-start = pMSRP SP transact-id SP status-code [SP comment] CRLF
+            b'0'..=b'9' => {
+                let code = tail.get(..3).filter(|c| c.iter().all(u8::is_ascii_digit))?;
+                let status = code.iter().fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
+                match tail.get(3)? {
+                    b' ' => {
+                        // comment = utf8text; plain text is utf8text.
+                        let comment = tail.get(4..)?;
+                        let n = plain_text_len(comment);
+                        let span = Span::new(after + 4, after + 4 + n);
+                        (StartKind::Response { status, comment: span }, after + 4 + n)
+                    }
+                    _ => (StartKind::Response { status, comment: Span::default() }, after + 3),
+                }
+            }
+            _ => return None,
+        };
+        // RFC 4975 s.9: the line ends with CRLF.
+        if line.get(end..end + 2)? != b"\r\n" {
+            return None;
+        }
+        self.txid = Span::new(5, 5 + id_len);
+        self.start = start;
+        self.headers_start = end + 2;
+        self.stage = Stage::ToPath;
+        Some(end + 2)
+    }
+
+    /// Takes the header line at the cursor in one pass when it is a complete,
+    /// valid To-Path, From-Path, Message-ID, Byte-Range or Content-Type line
+    /// of the common shape, and returns where the next line starts. `None`
+    /// (nothing changed) leaves the line to [`HeadParser::find_line`] and
+    /// [`HeadParser::header_line`], which also locate every error.
+    ///
+    /// Each value scanner stops at the first byte outside its grammar, which
+    /// must be the CR of a CRLF within the line and head limits; every byte
+    /// before it is then HTAB or %x20-7E, so the general path would have found
+    /// the same line, called it plain, and accepted it with the same effects.
+    #[inline(always)]
+    fn fast_header(&mut self, data: &[u8], limits: &super::Limits) -> Option<usize> {
+        if usize::from(self.header_count) >= limits.max_headers() {
+            return None;
+        }
+        let start = self.line_start;
+        // The line's CR must lie at or before `cap`, as in `find_line`.
+        let cap = start.saturating_add(limits.max_line()).min(limits.max_head().saturating_sub(2));
+        let line = data.get(start..(cap + 2).min(data.len()))?;
+        // RFC 4975 s.9: ext-header = hname ":" SP hval. Only the names as RFC
+        // 4975 spells them take this path; any other spelling (header names are
+        // case-insensitive) takes the general one.
+        let (known, value_start) = match line.first()? {
+            b'T' if line.starts_with(b"To-Path: ") => (KnownHeader::ToPath, 9),
+            b'F' if line.starts_with(b"From-Path: ") => (KnownHeader::FromPath, 11),
+            b'M' if line.starts_with(b"Message-ID: ") => (KnownHeader::MessageId, 12),
+            b'B' if line.starts_with(b"Byte-Range: ") => (KnownHeader::ByteRange, 12),
+            b'C' if line.starts_with(b"Content-Type: ") => (KnownHeader::ContentType, 14),
+            _ => return None,
+        };
+        let value = line.get(value_start..)?;
+        let len = match (self.stage, known) {
+            // To-Path = "To-Path:" SP MSRP-URI *( SP MSRP-URI )
+            (Stage::ToPath, KnownHeader::ToPath) | (Stage::FromPath, KnownHeader::FromPath) => path_len(value)?,
+            // Message-ID = "Message-ID:" SP ident
+            (Stage::Headers, KnownHeader::MessageId) if self.seen & seen::MESSAGE_ID == 0 => {
+                let n = run_len(value, &IDENT_CHAR);
+                is_ident_run(value.get(..n)?).then_some(n)?
+            }
+            // Byte-Range = "Byte-Range:" SP range-start "-" range-end "/" total
+            (Stage::Headers, KnownHeader::ByteRange) if self.seen & seen::BYTE_RANGE == 0 => {
+                let (_, rest) = ByteRange::parse_leading(value).ok()?;
+                value.len() - rest.len()
+            }
+            // Content-Type = "Content-Type:" SP media-type, without quoted strings here.
+            (Stage::Headers, KnownHeader::ContentType) => {
+                let n = run_len(value, &MEDIA_TYPE_PLAIN);
+                check_media_type(value.get(..n)?).ok()?;
+                n
+            }
+            _ => return None,
+        };
+        // RFC 4975 s.9: the line ends with CRLF.
+        if value.get(len..len + 2)? != b"\r\n" {
+            return None;
+        }
+        let at = start + value_start;
+        let span = Span::new(at, at + len);
+        match known {
+            KnownHeader::ToPath => {
+                self.to_path = span;
+                self.stage = Stage::FromPath;
+            }
+            KnownHeader::FromPath => {
+                self.from_path = span;
+                self.stage = Stage::Headers;
+            }
+            KnownHeader::MessageId => {
+                self.seen |= seen::MESSAGE_ID;
+                self.message_id = span;
+            }
+            KnownHeader::ByteRange => {
+                self.seen |= seen::BYTE_RANGE;
+                self.byte_range = span;
+            }
+            _ => {
+                // Content-Type, the only other kind matched above.
+                self.content_type = span;
+                self.stage = Stage::AfterContentType;
+            }
+        }
+        self.header_count += 1;
+        Some(at + len + 2)
+    }
+
     fn start_line(&mut self, line: &[u8]) -> Result<(), ParseError> {
         // RFC 4975 s.9: req-start = pMSRP SP transact-id SP method CRLF;
         // pMSRP = %x4D.53.52.50 ; MSRP in caps
@@ -756,10 +962,10 @@ impl HeadParser {
             };
             let status = code.iter().fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
             let comment = match tail.get(3) {
-                None => None,
+                None => Span::default(),
                 Some(b' ') => {
                     check_utf8text(&tail[4..]).map_err(|i| ParseError::StartLine { at: self.at(after + 4 + i) })?;
-                    Some(Span::new(after + 4, line.len()))
+                    Span::new(after + 4, line.len())
                 }
                 Some(_) => return Err(ParseError::StartLine { at: self.at(after + 3) }),
             };
@@ -788,13 +994,15 @@ impl HeadParser {
         Flag::from_byte(flag).ok_or(bad)
     }
 
-    fn build(&self, raw: Bytes, end: usize, has_body: bool) -> FrameHead {
+    /// The head over `raw`, the frame's bytes up to the line that ends the headers.
+    fn build(&self, raw: Bytes, has_body: bool) -> FrameHead {
         FrameHead {
             raw,
             offset: self.frame_offset,
-            txid: self.txid,
+            // The transaction id was validated: 4 to 32 bytes.
+            txid_len: u8::try_from(self.txid.range().len()).unwrap_or(u8::MAX),
             start: self.start,
-            headers: Span::new(self.headers_start, end),
+            headers_start: self.headers_start as u32,
             header_count: self.header_count,
             to_path: self.to_path,
             from_path: self.from_path,
@@ -837,7 +1045,7 @@ impl HeadParser {
         if let Some(mime) = self.first_mime {
             return ended(ParseError::MimeHeaders { at: self.at(mime) });
         }
-        Ok(HeadStep::Bodiless { head: self.build(raw(0..start), start, false), flag, consumed })
+        Ok(HeadStep::Bodiless { head: self.build(raw(0..start), false), flag, consumed })
     }
 
     fn blank_line(&self, start: usize, raw: &impl Fn(std::ops::Range<usize>) -> Bytes) -> HeadStep {
@@ -854,7 +1062,7 @@ impl HeadParser {
             // RFC 4975 s.7.1: "[a body] MUST include a Content-Type header field."
             return skip(ParseError::BodyContentType { at: self.at(start) });
         }
-        HeadStep::Body { head: self.build(raw(0..start), start, true), consumed }
+        HeadStep::Body { head: self.build(raw(0..start), true), consumed }
     }
 
     pub(crate) fn is_request(&self) -> bool {
@@ -922,11 +1130,12 @@ impl HeadParser {
                 self.once(seen::MESSAGE_ID, start)?;
                 // Message-ID = "Message-ID:" SP ident
                 check_ident(value).map_err(|_| ParseError::MessageId { at: value_err })?;
-                self.message_id = Some(Span::new(at, at + value.len()));
+                self.message_id = Span::new(at, at + value.len());
             }
             KnownHeader::ByteRange => {
                 self.once(seen::BYTE_RANGE, start)?;
-                self.byte_range = Some(ByteRange::parse(value).map_err(|()| ParseError::ByteRange { at: value_err })?);
+                ByteRange::parse(value).map_err(|()| ParseError::ByteRange { at: value_err })?;
+                self.byte_range = Span::new(at, at + value.len());
             }
             KnownHeader::SuccessReport => {
                 self.once(seen::SUCCESS_REPORT, start)?;
@@ -949,12 +1158,13 @@ impl HeadParser {
             }
             KnownHeader::Status => {
                 self.once(seen::STATUS, start)?;
-                self.status = Some(parse_status(value, at).ok_or(ParseError::Status { at: value_err })?);
+                parse_status(value, at).ok_or(ParseError::Status { at: value_err })?;
+                self.status = Span::new(at, at + value.len());
             }
             KnownHeader::ContentType => {
                 // Content-Type = "Content-Type:" SP media-type
                 check_media_type(value).map_err(|i| ParseError::ContentType { at: self.at(at + i) })?;
-                self.content_type = Some(Span::new(at, at + value.len()));
+                self.content_type = Span::new(at, at + value.len());
                 self.stage = Stage::AfterContentType;
             }
             KnownHeader::UsePath => {
@@ -1053,6 +1263,21 @@ fn check_path(value: &[u8]) -> Result<(), usize> {
             return Ok(());
         }
         pos += len + 1;
+    }
+}
+
+/// The length of the `MSRP-URI *( SP MSRP-URI )` that starts `value` when
+/// every URI has the common shape of [`uri::common_len`] and the last one is
+/// followed by CR; `None` otherwise ([`check_path`] then decides).
+fn path_len(value: &[u8]) -> Option<usize> {
+    let mut pos = 0;
+    loop {
+        pos += uri::common_len(value.get(pos..)?)?;
+        match value.get(pos) {
+            Some(b' ') => pos += 1,
+            Some(b'\r') => return Some(pos),
+            _ => return None,
+        }
     }
 }
 
@@ -1184,6 +1409,111 @@ mod tests {
         assert_eq!(KnownHeader::of(b"Mox-Expires"), KnownHeader::Other);
         assert_eq!(KnownHeader::of(b"To-Pat"), KnownHeader::Other);
         assert_eq!(KnownHeader::of(b"X-Path"), KnownHeader::Other);
+    }
+
+    /// What a step produced, in a comparable form.
+    fn outcome(step: Result<HeadStep, ParseError>) -> String {
+        let head = |h: &FrameHead| {
+            format!(
+                "{h:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+                h.txid(),
+                h.start,
+                h.headers().collect::<Vec<_>>(),
+                h.header_count,
+                h.to_path_str(),
+                h.from_path_str(),
+                h.message_id_str(),
+                h.byte_range(),
+                h.success_report,
+                h.failure_report,
+                h.status(),
+                h.status_comment(),
+                h.content_type(),
+                h.comment(),
+                h.has_body,
+                h.offset
+            )
+        };
+        let rejected = |r: &Rejection| format!("{:?} {} {:?}", r.transaction_id, r.is_request, r.error);
+        match step {
+            Err(e) => format!("error {e:?}"),
+            Ok(HeadStep::NeedMore) => "more".into(),
+            Ok(HeadStep::Body { head: h, consumed }) => format!("body {} {consumed}", head(&h)),
+            Ok(HeadStep::Bodiless { head: h, flag, consumed }) => format!("bodiless {} {flag:?} {consumed}", head(&h)),
+            Ok(HeadStep::Skip { rejected: r, consumed }) => format!("skip {} {consumed}", rejected(&r)),
+            Ok(HeadStep::Ended { rejected: r, consumed }) => format!("ended {} {consumed}", rejected(&r)),
+        }
+    }
+
+    /// The one-pass line paths give exactly what the general path gives, on
+    /// valid heads and on mutated ones, whole or growing piece by piece, under
+    /// default and tight limits.
+    #[test]
+    fn one_pass_lines_agree_with_general_path() {
+        let heads: &[&[u8]] = &[
+            b"MSRP a786hjs2dke93kd0 SEND\r\nTo-Path: msrp://bob.example.com:8888/9di4eae923wzd;tcp\r\n\
+              From-Path: msrp://alicepc.example.com:7777/iau39soe2843z;tcp\r\nMessage-ID: 87652491dke93kd0\r\n\
+              Byte-Range: 1-200/200\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nbody",
+            b"MSRP d93kswow 200 OK\r\nTo-Path: msrp://a.example.com:7777/iau39;tcp\r\n\
+              From-Path: msrp://r.example.net:9/x msrps://b.example.com:8888/9di4ea;tcp\r\n-------d93kswow$\r\n",
+            b"MSRP dkei38sd REPORT\r\nTo-Path: msrp://a.example.com:7777/iau39;tcp\r\n\
+              From-Path: msrp://b.example.com:8888/9di4ea;tcp\r\nMessage-ID: 12339sdqwer\r\n\
+              Byte-Range: 1-106/106\r\nStatus: 000 200 OK\r\n-------dkei38sd$\r\n",
+            b"MSRP 1234 200\r\nto-path: MSRP://[2001:db8::1]:80/s;tcp\r\nFROM-PATH: msrp://u@10.0.0.1:1/s;tcp;a=b\r\n\
+              Message-ID: abcd\r\nSuccess-Report: yes\r\nX-Y: \xc3\xa9\r\n-------1234+\r\n",
+            b"MSRP abcd SEND\r\nTo-Path: msrp://h:1;tcp\r\nFrom-Path: msrp://h;tcp\r\nByte-Range: 1-*/*\r\n\
+              Content-Type: a/b;p=\"q\"\r\n\r\n",
+            b"MSRP abcd 400 \r\nTo-Path: msrp://h%41:1/s;tcp\r\nFrom-Path: msrp://h/s;tcp\r\n-------abcd#\r\n",
+            b"MSRP abcd SEND\r\nTo-Path: msrp://h:1/s;tcp\r\nFrom-Path: msrp://h/s;tcp\r\nMessage-ID: abcd\r\n\
+              Message-ID: abce\r\nByte-Range: 1-2/2\r\nByte-Range: 1-2/2\r\n\r\n",
+            b"MSRP abcd SEND\r\nTo-Path: msrp://h:1/s;tcp\r\nFrom-Path: msrp://h/s;tcp\r\n\
+              Content-Type: text/plain\r\nContent-Type: text/plain\r\n\r\n",
+            b"MSRP abcd SEND\r\nFrom-Path: msrp://h:1/s;tcp\r\nTo-Path: msrp://h/s;tcp\r\nTo-Path: msrp://h/s;tcp\r\n\r\n",
+            b"MSRP abcd NICKNAME\r\nTo-Path: msrp://h:99999/s;tcp\r\nFrom-Path: msrp://1.2.3.4/s;tcp\r\n\
+              Use-Path: msrp://h/s;tcp\r\nContent-Type: text/plain\r\nX: y\r\n\r\n",
+        ];
+        let noise: &[u8] = b"\r\n :/;%@[]0919aZz-*+=\"\t\x7f\x80\xffMSRPTFBCmsrp.";
+        let mut tight = super::super::Limits::default();
+        tight.set_max_line(40).set_max_head(150).set_max_headers(3);
+        let mut unbounded_lines = super::super::Limits::default();
+        unbounded_lines.set_max_line(usize::MAX);
+        let limits = [super::super::Limits::default(), tight, unbounded_lines];
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            usize::try_from(state % n as u64).unwrap_or(0)
+        };
+        for round in 0..20_000 {
+            let mut data = heads[round % heads.len()].to_vec();
+            for _ in 0..round % 4 {
+                let at = next(data.len());
+                match next(4) {
+                    0 => data[at] = noise[next(noise.len())],
+                    1 => data.insert(at, noise[next(noise.len())]),
+                    2 => {
+                        data.remove(at);
+                    }
+                    _ => data[at] = data[at].to_ascii_lowercase(),
+                }
+            }
+            let limits = &limits[round % limits.len()];
+            let raw = |range: std::ops::Range<usize>| Bytes::copy_from_slice(data.get(range).unwrap_or_default());
+            let mut one_pass = HeadParser::new(7);
+            let mut general = HeadParser::new(7);
+            let mut cut = 0;
+            loop {
+                cut = (cut + 1 + next(24)).min(data.len());
+                let prefix = &data[..cut];
+                let a = outcome(one_pass.step_with(prefix, raw, limits, true));
+                let b = outcome(general.step_with(prefix, raw, limits, false));
+                assert_eq!(a, b, "{:?}", String::from_utf8_lossy(prefix));
+                if a != "more" || cut == data.len() {
+                    break;
+                }
+            }
+        }
     }
 
     #[test]
