@@ -17,7 +17,7 @@ cd "$root"   # cargo fuzz finds fuzz/ from the repository root
 
 seconds="${FUZZ_SECONDS:-20}"
 install_timeout="${FUZZ_INSTALL_TIMEOUT:-600}"
-targets="${FUZZ_TARGETS:-msrp_frame msrp_uri msrp_session msrp_relay sip_message sdp multipart sip_transaction msrp_sdp hop_establishment}"
+targets="${FUZZ_TARGETS:-msrp_frame msrp_uri msrp_session msrp_relay sip_message sdp multipart sip_transaction msrp_sdp hop_establishment iwf_convert cpm_roles}"
 
 skip() {
     echo "################################################################"

@@ -16,7 +16,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use cpm_negotiation::{AckPolicy, Side, Trigger};
-use cpm_roles::sim::{Scenario, TraceEvent};
+use cpm_roles::diagram;
+use cpm_roles::sim::Scenario;
 use cpm_roles::IwfReport;
 
 fn usage() -> ExitCode {
@@ -116,7 +117,7 @@ fn main() -> ExitCode {
             println!("{}", event.to_json(seq));
         }
     } else {
-        ladder(&scenario, sim.trace());
+        print!("{}", diagram::ladder(&diagram::columns(&scenario), sim.trace()));
     }
     if sim.errors().is_empty() && sim.is_quiet() {
         ExitCode::SUCCESS
@@ -124,88 +125,4 @@ fn main() -> ExitCode {
         eprintln!("errors: {:?}; quiet: {}", sim.errors(), sim.is_quiet());
         ExitCode::FAILURE
     }
-}
-
-const WIDTH: usize = 14;
-
-fn ladder(scenario: &Scenario, trace: &[TraceEvent]) {
-    let mut columns = vec!["A".to_owned(), "PF-A".to_owned(), "CF".to_owned()];
-    let single = scenario.members + scenario.non_cpm == 1;
-    for k in 1..=scenario.members {
-        let s = if single { String::new() } else { k.to_string() };
-        columns.extend([format!("PF-B{s}"), format!("B{s}")]);
-    }
-    if scenario.non_cpm > 0 {
-        columns.push("ISF".to_owned());
-        for k in 1..=scenario.non_cpm {
-            columns.push(if single { "IWF".to_owned() } else { format!("IWF{k}") });
-        }
-    }
-    let mut header = String::new();
-    for column in &columns {
-        header.push_str(&format!("{column:<WIDTH$}"));
-    }
-    println!("{}", header.trim_end());
-    let col = |name: &str| columns.iter().position(|c| c == name).unwrap_or(0);
-    for event in trace {
-        match event {
-            TraceEvent::Sip { from, to, msg, hop, retransmission } => {
-                let note = if *retransmission { format!("{hop} (retransmission)") } else { hop.clone() };
-                println!("{}", arrow(columns.len(), col(from), col(to), msg, '-', &note));
-            }
-            TraceEvent::Connect { from, to, hop, trigger, .. } => {
-                println!(
-                    "{}",
-                    arrow(columns.len(), col(from), col(to), "TCP", '=', &format!("{hop} open on {trigger}"))
-                );
-            }
-            TraceEvent::Msrp { from, to, hop, msg, bytes } => {
-                let label = if *bytes > 0 { format!("{msg} {bytes}") } else { msg.clone() };
-                println!("{}", arrow(columns.len(), col(from), col(to), &label, '~', hop));
-            }
-            TraceEvent::Submit { at, bytes, crc32 } => {
-                println!("{}", note(col(at), &format!("submit {bytes} B crc {crc32:08x}")))
-            }
-            TraceEvent::Deliver { at, bytes, crc32 } => {
-                println!("{}", note(col(at), &format!("deliver {bytes} B crc {crc32:08x}")));
-            }
-            TraceEvent::NonCpm { at, format, parts } => {
-                println!("{}", note(col(at), &format!("to non-CPM: {format} in {parts} part(s)")));
-            }
-            TraceEvent::Close { hop } => println!("close {hop}"),
-            _ => {}
-        }
-    }
-}
-
-fn note(at: usize, text: &str) -> String {
-    format!("{:width$}* {text}", "", width = at * WIDTH)
-}
-
-fn arrow(columns: usize, from: usize, to: usize, label: &str, line: char, suffix: &str) -> String {
-    let (left, right) = (from.min(to), from.max(to));
-    let mut row = String::new();
-    for c in 0..columns {
-        if c < left || c >= right {
-            row.push('|');
-            if c + 1 < columns {
-                row.push_str(&" ".repeat(WIDTH - 1));
-            }
-        } else {
-            let mut segment: Vec<char> = std::iter::once('|').chain(std::iter::repeat(line).take(WIDTH - 1)).collect();
-            if c == left && from > to {
-                segment[1] = '<';
-            }
-            if c + 1 == right && from < to {
-                segment[WIDTH - 1] = '>';
-            }
-            if c == left {
-                for (i, ch) in label.chars().take(WIDTH - 4).enumerate() {
-                    segment[2 + i] = ch;
-                }
-            }
-            row.extend(segment);
-        }
-    }
-    format!("{row}  {suffix}")
 }

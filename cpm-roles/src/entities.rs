@@ -5,9 +5,10 @@ use std::time::Instant;
 use cpm_negotiation::Hop;
 
 use crate::error::UsageError;
-use crate::ids::{FlowId, SeededIds};
+use crate::ids::{FlowId, SharedIds};
 use crate::node::{AddressRule, Downstream, EntityConfig, IwfConfig, Node, Role};
 use crate::{Input, Output};
+use msrp_core::IdSource;
 
 /// The machine shape every entity shares (STYLE.md s.2), so that a runtime
 /// or the simulator can drive any of them.
@@ -100,14 +101,27 @@ impl Client {
     /// originating participating function) over hop `hop` (normally
     /// [`Hop::L1`]), named `label` in traces.
     #[must_use]
-    pub fn sender(config: EntityConfig, flow: FlowId, hop: Hop, label: &str, now: Instant, ids: SeededIds) -> Self {
-        Self(Node::new(config, Role::Sender { flow, hop, label: label.to_owned() }, now, ids))
+    pub fn sender(
+        config: EntityConfig,
+        flow: FlowId,
+        hop: Hop,
+        label: &str,
+        now: Instant,
+        ids: impl IdSource + Send + 'static,
+    ) -> Self {
+        Self(Node::new(config, Role::Sender { flow, hop, label: label.to_owned() }, now, SharedIds::new(ids)))
     }
 
     /// Client B: answers one INVITE; its hop is `hop` (normally [`Hop::L4`]).
     #[must_use]
-    pub fn receiver(config: EntityConfig, hop: Hop, label: &str, now: Instant, ids: SeededIds) -> Self {
-        Self(Node::new(config, Role::Receiver { hop, label: label.to_owned(), reject: None }, now, ids))
+    pub fn receiver(
+        config: EntityConfig,
+        hop: Hop,
+        label: &str,
+        now: Instant,
+        ids: impl IdSource + Send + 'static,
+    ) -> Self {
+        Self(Node::new(config, Role::Receiver { hop, label: label.to_owned(), reject: None }, now, SharedIds::new(ids)))
     }
 
     /// Client B refusing every INVITE with `status` (486 Busy Here, 603
@@ -119,9 +133,14 @@ impl Client {
         label: &str,
         status: u16,
         now: Instant,
-        ids: SeededIds,
+        ids: impl IdSource + Send + 'static,
     ) -> Self {
-        Self(Node::new(config, Role::Receiver { hop, label: label.to_owned(), reject: Some(status) }, now, ids))
+        Self(Node::new(
+            config,
+            Role::Receiver { hop, label: label.to_owned(), reject: Some(status) },
+            now,
+            SharedIds::new(ids),
+        ))
     }
 }
 
@@ -139,7 +158,14 @@ impl Participating {
     /// A participating function whose upstream hop is `up` (`L1` for PF(A),
     /// `L3` for PF(B)) and whose single downstream destination is `down`.
     #[must_use]
-    pub fn new(config: EntityConfig, up: Hop, up_label: &str, down: Downstream, now: Instant, ids: SeededIds) -> Self {
+    pub fn new(
+        config: EntityConfig,
+        up: Hop,
+        up_label: &str,
+        down: Downstream,
+        now: Instant,
+        ids: impl IdSource + Send + 'static,
+    ) -> Self {
         let role = Role::Relay {
             up_hop: up,
             up_label: up_label.to_owned(),
@@ -148,7 +174,7 @@ impl Participating {
             groups: Vec::new(),
             rules: Vec::new(),
         };
-        Self(Node::new(config, role, now, ids))
+        Self(Node::new(config, role, now, SharedIds::new(ids)))
     }
 }
 
@@ -174,7 +200,7 @@ impl Controlling {
         up_label: &str,
         members: Vec<Downstream>,
         now: Instant,
-        ids: SeededIds,
+        ids: impl IdSource + Send + 'static,
     ) -> Self {
         let role = Role::Relay {
             up_hop: up,
@@ -184,7 +210,7 @@ impl Controlling {
             groups: Vec::new(),
             rules: Vec::new(),
         };
-        Self(Node::new(config, role, now, ids))
+        Self(Node::new(config, role, now, SharedIds::new(ids)))
     }
 
     /// A controlling function with a directory of pre-defined groups: the
@@ -198,7 +224,7 @@ impl Controlling {
         up_label: &str,
         groups: Vec<(String, Vec<Downstream>)>,
         now: Instant,
-        ids: SeededIds,
+        ids: impl IdSource + Send + 'static,
     ) -> Self {
         Self::with_directory(config, up, up_label, groups, Vec::new(), now, ids)
     }
@@ -216,11 +242,11 @@ impl Controlling {
         groups: Vec<(String, Vec<Downstream>)>,
         rules: Vec<AddressRule>,
         now: Instant,
-        ids: SeededIds,
+        ids: impl IdSource + Send + 'static,
     ) -> Self {
         let role =
             Role::Relay { up_hop: up, up_label: up_label.to_owned(), down: Vec::new(), aggregate: true, groups, rules };
-        Self(Node::new(config, role, now, ids))
+        Self(Node::new(config, role, now, SharedIds::new(ids)))
     }
 }
 
@@ -236,8 +262,15 @@ entity!(
 impl Iwf {
     /// An IWF whose hop is `hop` (normally [`Hop::L3Iwf`]), named `label` in traces.
     #[must_use]
-    pub fn new(config: EntityConfig, hop: Hop, label: &str, iwf: IwfConfig, now: Instant, ids: SeededIds) -> Self {
-        Self(Node::new(config, Role::Iwf { hop, label: label.to_owned(), iwf }, now, ids))
+    pub fn new(
+        config: EntityConfig,
+        hop: Hop,
+        label: &str,
+        iwf: IwfConfig,
+        now: Instant,
+        ids: impl IdSource + Send + 'static,
+    ) -> Self {
+        Self(Node::new(config, Role::Iwf { hop, label: label.to_owned(), iwf }, now, SharedIds::new(ids)))
     }
 }
 
@@ -251,8 +284,75 @@ pub struct IsfConfig {
     /// Next-hop host to flow (the IWFs, and the CF for in-dialog requests
     /// from an IWF).
     pub routes: Vec<(String, FlowId)>,
-    /// Request-URI (a non-CPM receiver's address) to the IWF chosen for it.
+    /// Request-URI (a non-CPM receiver's address) to the IWF chosen for it
+    /// (exact match; consulted after [`IsfConfig::selection`]).
     pub rules: Vec<(String, String)>,
+    /// IWF selection rules on the receiver address, content type and size of
+    /// a new INVITE; the first that matches chooses the IWF.
+    pub selection: Vec<IwfRule>,
+    /// The SIP transport of each flow that is not reliable (see
+    /// [`crate::EntityConfig::flow_transports`]).
+    pub flow_transports: Vec<(FlowId, sip_lite::transaction::Transport)>,
+    /// Forward statelessly (RFC 3261 s.16.11) instead of through
+    /// transactions (a plain SIP/IP core proxy; an ISF is transaction-stateful).
+    pub stateless: bool,
+}
+
+impl IsfConfig {
+    /// The SIP transport of `flow` (reliable unless set otherwise).
+    #[must_use]
+    pub fn transport(&self, flow: FlowId) -> sip_lite::transaction::Transport {
+        self.flow_transports
+            .iter()
+            .find(|(f, _)| *f == flow)
+            .map_or(sip_lite::transaction::Transport::Reliable, |(_, t)| *t)
+    }
+}
+
+/// One IWF selection rule of an [`Isf`]: every condition given must hold
+/// (an absent one always does). The content type and size are the
+/// sender's, as its MSRP offer states them (`a=accept-types` and
+/// `a=max-size` of a send-only offer, RFC 4975 s.8.6).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct IwfRule {
+    /// The end of the receiver's address (the Request-URI): `@sms.example.com`.
+    pub receiver_suffix: Option<String>,
+    /// A media type, `type/*` or `*` covering the offered content type.
+    pub content_type: Option<String>,
+    /// The smallest size the rule takes (bytes).
+    pub min_size: Option<u64>,
+    /// The largest size the rule takes (bytes).
+    pub max_size: Option<u64>,
+    /// The Request-URI of the chosen IWF.
+    pub iwf: String,
+}
+
+impl IwfRule {
+    /// Whether the rule takes an INVITE to `receiver` offering `content_type`
+    /// of `size` bytes (`None`: not stated in the offer, so a rule naming
+    /// that condition does not match).
+    #[must_use]
+    pub fn matches(&self, receiver: &str, content_type: Option<&str>, size: Option<u64>) -> bool {
+        let receiver_ok = self.receiver_suffix.as_deref().map_or(true, |s| receiver.ends_with(s));
+        let type_ok = self.content_type.as_deref().map_or(true, |pattern| {
+            let pattern = cpm_negotiation::MediaType::parse_str(pattern);
+            content_type.is_some_and(|t| pattern.is_ok_and(|p| p.matches(t)))
+        });
+        let min_ok = self.min_size.map_or(true, |min| size.is_some_and(|s| s >= min));
+        let max_ok = self.max_size.map_or(true, |max| size.is_some_and(|s| s <= max));
+        receiver_ok && type_ok && min_ok && max_ok
+    }
+}
+
+/// The IWF the first matching rule chooses for `request` (an INVITE with an
+/// MSRP offer), `None` when none does.
+fn select_iwf(rules: &[IwfRule], request: &sip_lite::sip::Message) -> Option<String> {
+    let receiver = request.request_uri_str().unwrap_or_default();
+    let sdp = cpm_negotiation::MsrpSdp::parse(request.body()).ok();
+    let media = sdp.as_ref().and_then(cpm_negotiation::MsrpSdp::first_active);
+    let content_type = media.and_then(|m| m.accept_types().first()).map(|t| t.essence().to_owned());
+    let size = media.and_then(cpm_negotiation::MsrpMedia::max_size);
+    rules.iter().find(|r| r.matches(receiver, content_type.as_deref(), size)).map(|r| r.iwf.clone())
 }
 
 /// Interworking selection function: a transaction-stateful proxy
@@ -260,11 +360,11 @@ pub struct IsfConfig {
 /// IWF its rules choose and Record-Routes, so the same INVITE, 200, ACK and
 /// BYE pass through it.
 ///
-/// Limitation: rules match the Request-URI exactly (sip-lite's proxy rewrites
-/// are static); rules on content type and size need a per-request target in
-/// sip-lite's proxy.
+/// The IWF is chosen per INVITE by [`IsfConfig::selection`] (receiver
+/// address, content type, size), then by the exact [`IsfConfig::rules`].
 pub struct Isf {
     name: String,
+    flow_transports: Vec<(FlowId, sip_lite::transaction::Transport)>,
     proxy: sip_lite::proxy::Proxy,
     out: std::collections::VecDeque<Output>,
 }
@@ -278,16 +378,36 @@ impl std::fmt::Debug for Isf {
 impl Isf {
     /// An ISF.
     #[must_use]
-    pub fn new(config: IsfConfig, now: Instant, mut ids: SeededIds) -> Self {
+    pub fn new(config: IsfConfig, now: Instant, ids: impl IdSource + Send + 'static) -> Self {
         let mut proxy_config = sip_lite::proxy::ProxyConfig::new(&config.host);
+        proxy_config.set_stateless(config.stateless);
         for (host, flow) in &config.routes {
-            proxy_config.add_route(host, *flow, sip_lite::transaction::Transport::Reliable);
+            let transport = config.transport(*flow);
+            proxy_config.add_route(host, *flow, transport);
         }
         for (uri, iwf) in &config.rules {
             proxy_config.add_rewrite(uri, iwf);
         }
-        let proxy = sip_lite::proxy::Proxy::new(proxy_config, now, Box::new(ids.fork()));
-        Self { name: config.name, proxy, out: std::collections::VecDeque::new() }
+        let mut proxy = sip_lite::proxy::Proxy::new(proxy_config, now, Box::new(SharedIds::new(ids)));
+        if !config.selection.is_empty() {
+            let rules = config.selection.clone();
+            // Issue 8: the ISF "rewrites the Request-URI to an IWF chosen by
+            // configured rules on content type, size and receiver address".
+            proxy.set_selector(Box::new(move |request: &sip_lite::sip::Message| select_iwf(&rules, request)));
+        }
+        Self {
+            name: config.name,
+            flow_transports: config.flow_transports,
+            proxy,
+            out: std::collections::VecDeque::new(),
+        }
+    }
+
+    fn transport(&self, flow: FlowId) -> sip_lite::transaction::Transport {
+        self.flow_transports
+            .iter()
+            .find(|(f, _)| *f == flow)
+            .map_or(sip_lite::transaction::Transport::Reliable, |(_, t)| *t)
     }
 
     fn drain(&mut self) {
@@ -311,11 +431,10 @@ impl Entity for Isf {
     }
     fn handle(&mut self, now: Instant, input: Input) -> Result<(), UsageError> {
         let input = match input {
-            Input::SipReceived { flow, message } => sip_lite::proxy::Input::Received {
-                flow,
-                transport: sip_lite::transaction::Transport::Reliable,
-                message,
-            },
+            Input::SipReceived { flow, message } => {
+                sip_lite::proxy::Input::Received { flow, transport: self.transport(flow), message }
+            }
+            Input::SipDatagram { flow, bytes } => sip_lite::proxy::Input::Datagram { flow, bytes },
             Input::Timeout => sip_lite::proxy::Input::Timeout,
             _ => return Err(UsageError::WrongRole),
         };

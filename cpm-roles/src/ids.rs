@@ -1,6 +1,7 @@
 //! Ids chosen by the runtime and the injected entropy source.
 
 use std::fmt;
+use std::sync::{Arc, Mutex};
 
 pub use msrp_core::router::ConnId;
 pub use sip_lite::ids::FlowId;
@@ -78,6 +79,45 @@ impl sip_lite::ids::IdSource for SeededIds {
     }
 }
 
+/// The entity's one entropy source, shared by its SIP user agent and every
+/// MSRP session it creates (each machine holds a clone). A production runtime
+/// injects a CSPRNG-backed [`msrp_core::IdSource`]; the simulator a
+/// [`SeededIds`]. Sharing the source (instead of deriving child generators
+/// from it) keeps every id as random as the injected source itself.
+#[derive(Clone)]
+pub(crate) struct SharedIds(Arc<Mutex<Box<dyn msrp_core::IdSource + Send>>>);
+
+impl SharedIds {
+    pub(crate) fn new(source: impl msrp_core::IdSource + Send + 'static) -> Self {
+        Self(Arc::new(Mutex::new(Box::new(source))))
+    }
+
+    fn fill_bytes(&self, out: &mut [u8]) {
+        // A poisoned lock only means another holder panicked mid-fill: the
+        // source is still usable for random bytes.
+        let mut source = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        source.fill(out);
+    }
+}
+
+impl fmt::Debug for SharedIds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SharedIds")
+    }
+}
+
+impl msrp_core::IdSource for SharedIds {
+    fn fill(&mut self, out: &mut [u8]) {
+        self.fill_bytes(out);
+    }
+}
+
+impl sip_lite::ids::IdSource for SharedIds {
+    fn fill(&mut self, out: &mut [u8]) {
+        self.fill_bytes(out);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +132,17 @@ mod tests {
         assert_ne!(x, [0u8; 13]);
         assert_ne!(SeededIds::new(1).next_u64(), SeededIds::new(2).next_u64());
         assert_ne!(SeededIds::new(0).next_u64(), 0);
+    }
+
+    #[test]
+    fn shared_ids_draw_from_one_source() {
+        let shared = SharedIds::new(SeededIds::new(42));
+        let (mut a, mut b) = (shared.clone(), shared);
+        let (mut x, mut y) = ([0u8; 8], [0u8; 8]);
+        msrp_core::IdSource::fill(&mut a, &mut x);
+        sip_lite::ids::IdSource::fill(&mut b, &mut y);
+        let mut reference = SeededIds::new(42);
+        assert_eq!(x, reference.next_u64().to_le_bytes());
+        assert_eq!(y, reference.next_u64().to_le_bytes());
     }
 }

@@ -14,7 +14,9 @@
 //! - Every policy of SPEC.md is configuration ([`EntityConfig`]): the
 //!   strategy preset with its openers and triggers
 //!   ([`cpm_negotiation::Preset`]), the CF answer policy, the B2BUA ACK
-//!   policy, and the IWF's report mode ([`IwfConfig`]).
+//!   policy, and the IWF's report mode and conversion rules ([`IwfConfig`]); the
+//!   IWF converts each whole message with [`interworking::convert`] into SMPP
+//!   `submit_sm` PDUs, an RFC 5322 message or an MMS `m-send-req`.
 //! - Each hop has one [`HopLink`](cpm_negotiation::HopLink) (who opens, and
 //!   when) and one MSRP session. The opener gets [`Output::Connect`]; the
 //!   passive side gets [`Input::Accepted`] and binds the connection to a hop
@@ -23,21 +25,37 @@
 //!   upstream is forwarded at once (streaming reassembly, cut-through), and
 //!   the CF fans it out to every member sharing the same `Bytes`.
 //! - Delivery status: the final receiver (B, or the IWF) sends the success
-//!   REPORT; PFs re-address it upstream; the CF reports each member's
-//!   outcome as [`Event::MemberOutcome`] and sends one success REPORT to A
-//!   once every member's outcome is known, never a failure REPORT for one
-//!   member. A surfaces [`Event::Outcome`].
+//!   REPORT (B also an IMDN); PFs re-address REPORTs upstream and pass
+//!   messages from downstream (IMDNs) on; the CF reports each member's
+//!   outcome as [`Event::MemberOutcome`], sends A one IMDN delivery
+//!   notification per member (RFC 5438 `message/imdn+xml` in CPIM, naming
+//!   the member), and one success REPORT once every member's outcome is
+//!   known, never a failure REPORT for one member (SPEC.md
+//!   "Acknowledgements"). A REPORT waits for the messages sent before it on
+//!   its hop, so A sees every IMDN ([`Event::Delivery`]) before the REPORT
+//!   ([`Event::Outcome`]).
+//! - Chunking: [`EntityConfig::max_chunk_size`] (the scenarios use 2048: a
+//!   5000-byte message goes as three SENDs, relayed chunk by chunk).
+//! - SIP over streams or datagrams, per flow
+//!   ([`EntityConfig::set_flow_transport`]; datagrams run the RFC 3261
+//!   retransmission timers); [`Input::SipDatagram`] takes raw datagrams.
+//! - Failures: a member refusing (4xx-6xx) or timing out, a hop whose link
+//!   fails or drops before its work is done, a slow member
+//!   ([`EntityConfig::slow_member`]), and [`Command::EndSession`] (CANCEL or
+//!   BYE from any entity at any time) end what they must: that member's leg
+//!   with a failed outcome, or the session.
+//! - The ISF picks an IWF per INVITE by rules on receiver address, content
+//!   type and size ([`IwfRule`]), through `sip-lite`'s proxy target selector.
 //!
 //! # Not yet
 //!
-//! IMDN delivery notifications per member to A (A sees one outcome, the CF
-//! sees each member's), link reuse, one session per entity instance
-//! only, ISF rules on content type and size (exact Request-URI only), SIP
-//! over UDP, CEMA re-offers, a deadline for a hop's link (a connect that
-//! never completes waits until the SIP session ends; a refused one is
-//! [`Input::ConnectFailed`]), and MSRP chunking of a large message into
-//! several SENDs (msrp-core sends one interruptible chunk when nothing else
-//! waits on the link).
+//! Link reuse (every hop opens its own connection: with one session per
+//! entity instance no two hops of an entity ever lead to the same host and
+//! port; [`Output::Connect`] leaves reuse to the runtime), one session per
+//! entity instance only, CEMA re-offers, MSRP backpressure from the runtime
+//! (a slow member is detected by its unanswered chunks), a deadline for a
+//! hop's link (a connect that never completes waits until the SIP session
+//! ends; a refused one is [`Input::ConnectFailed`]).
 //!
 //! # Sans-IO
 //!
@@ -47,8 +65,11 @@
 //! [`Input::MsrpClosed`]), timeouts and commands, and carries out what comes
 //! back: SIP bytes to write on a flow, MSRP links to open
 //! ([`Output::Connect`]) or close, MSRP frames to write, and events.
-//! Entropy comes in as a [`SeededIds`] (tests) — a production runtime MUST
-//! use a CSPRNG-backed source instead (planned: a generic `IdSource`).
+//! Entropy comes in through any [`IdSource`] given to the entity's
+//! constructor (msrp-core's trait; the entity shares that one source with its
+//! SIP user agent and every MSRP session it creates). A production runtime
+//! MUST inject a CSPRNG-backed source (RFC 4975 s.14.1: at least 80 random
+//! bits in a session-id); tests and the simulator use [`SeededIds`].
 //!
 //! # Drain contract
 //!
@@ -90,32 +111,52 @@
 mod entities;
 mod error;
 mod ids;
+pub mod interworking;
 mod node;
 pub mod scenario;
 
 #[cfg(feature = "sim")]
+pub mod diagram;
+
+#[cfg(feature = "sim")]
 pub mod sim;
+
+#[cfg(feature = "sim")]
+pub mod fuzzing;
 
 use bytes::Bytes;
 use cpm_negotiation::{ConnectParams, Trigger};
 use msrp_core::Transmit;
 use sip_lite::sip::Message;
 
-pub use entities::{Client, Controlling, Entity, Isf, IsfConfig, Iwf, Participating};
+pub use entities::{Client, Controlling, Entity, Isf, IsfConfig, Iwf, IwfRule, Participating};
 pub use error::UsageError;
 pub use ids::{ConnId, FlowId, HopId, SeededIds};
-pub use node::{AddressRule, Downstream, EntityConfig, IwfConfig, IwfReport, NonCpmSystem};
+pub use msrp_core::IdSource;
+pub use node::{AddressRule, Downstream, EntityConfig, IwfConfig, IwfReport, NonCpmSystem, SlowMember};
+pub use sip_lite::transaction::Transport as SipTransport;
 
 /// What comes into an entity.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum Input {
-    /// A whole SIP message read from a flow (reliable transport).
+    /// A whole SIP message read from a flow: framed from a stream, or one
+    /// datagram already parsed (its transport is the flow's, see
+    /// [`EntityConfig::set_flow_transport`]).
     SipReceived {
         /// The flow.
         flow: FlowId,
         /// The message.
         message: Message,
+    },
+    /// One datagram read from a datagram SIP flow, unparsed (RFC 3261
+    /// s.18.3: each datagram carries one message; bad bytes are dropped with
+    /// [`Event::PeerError`]).
+    SipDatagram {
+        /// The flow.
+        flow: FlowId,
+        /// The datagram.
+        bytes: Bytes,
     },
     /// The link asked for by [`Output::Connect`] is up (opened or reused).
     Connected {
@@ -181,6 +222,12 @@ pub enum Command {
         /// The message.
         body: Bytes,
     },
+    /// End this entity's session now, whatever its state (any entity, any
+    /// time): a pending outbound INVITE is CANCELled (RFC 3261 s.9.1), a
+    /// pending inbound one refused, an established dialog ended with BYE
+    /// (s.15); a relay then ends its other side. A sender whose outcome is
+    /// still open gets [`Event::Outcome`] with the status that ended it.
+    EndSession,
 }
 
 /// What an entity asks of the runtime, or tells the user.
@@ -239,15 +286,23 @@ pub enum Event {
         /// The message.
         body: Bytes,
     },
-    /// IWF: a whole message, for the non-CPM system (the runtime sends it and
-    /// answers with [`Input::NonCpmAck`]).
+    /// IWF: a whole message converted for the non-CPM system
+    /// ([`interworking::convert`]). The runtime sends `parts` in order (SMPP
+    /// `submit_sm` PDUs, one RFC 5322 message, or one MMS `m-send-req`), maps
+    /// the system's acknowledgements with [`interworking::sms_ack_status`],
+    /// [`interworking::smtp_reply_status`] or [`interworking::mms_conf_status`]
+    /// and answers with [`Input::NonCpmAck`]. Content that cannot be
+    /// converted is refused with a failure REPORT instead (and
+    /// [`Event::PeerError`] with reason `interworking`).
     DeliverToNonCpm {
         /// The system.
         system: NonCpmSystem,
-        /// The message content (not transcoded in this version).
+        /// The format of `parts` (`sms`, `email`, `mms`).
+        format: &'static str,
+        /// The message content as it arrived over MSRP.
         payload: Bytes,
-        /// How many parts the system's format needs.
-        parts: usize,
+        /// The converted PDUs, in sending order.
+        parts: Vec<Bytes>,
     },
     /// Client sender: the delivery outcome (a REPORT's status, or the
     /// status that failed the send; 0 for a lost link).
@@ -256,6 +311,15 @@ pub enum Event {
         hop: String,
         /// The status (200: delivered).
         status: u16,
+    },
+    /// Client sender: one group member's delivery outcome, from the IMDN
+    /// delivery notification the controlling function sent for that member
+    /// (SPEC.md "Acknowledgements": one per member).
+    Delivery {
+        /// The member (the IMDN's `<recipient-uri>`).
+        member: String,
+        /// The IMDN status (`Delivered`, or `Failed` ...).
+        status: cpm_negotiation::imdn::DeliveryStatus,
     },
     /// Controlling function: one member's outcome (from its REPORT).
     MemberOutcome {

@@ -6,6 +6,8 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
 use bytes::Bytes;
+use cpm_negotiation::cpim::{self, Address};
+use cpm_negotiation::imdn::{self, DeliveryStatus, Imdn, Notification};
 use cpm_negotiation::{
     answer_offer, build_offer, check_answer, AckPolicy, AnswerCheck, AnswerPolicy, Capabilities, Hop, HopConfig,
     HopInput, HopLink, HopOutput, LocalMedia, MediaType, MsrpSdp, Preset, SendIntent, Side, Trigger,
@@ -21,7 +23,8 @@ use sip_lite::transaction::Transport;
 use sip_lite::ua::{self, LegId, UaConfig, UserAgent};
 
 use crate::error::UsageError;
-use crate::ids::{ConnId, FlowId, HopId, SeededIds};
+use crate::ids::{ConnId, FlowId, HopId, SharedIds};
+use crate::interworking::{self, ConversionConfig, NonCpmMessage};
 use crate::{Command, Event, Input, Output};
 
 /// What an entity needs to know about itself and the policies it follows.
@@ -31,6 +34,10 @@ pub struct EntityConfig {
     pub name: String,
     /// Host of its SIP Via/Contact and of its MSRP URIs.
     pub host: String,
+    /// The user's address of record: the From of the INVITEs a sender
+    /// originates, the sender's identity at an IWF (default
+    /// `sip:<name>@<host>`, the name lower-cased).
+    pub aor: String,
     /// Port of its MSRP URIs (every hop of the entity listens here; the
     /// passive side tells hops apart by the To-Path, RFC 4975 s.5.4).
     pub msrp_port: u16,
@@ -45,8 +52,36 @@ pub struct EntityConfig {
     pub ack_policy: AckPolicy,
     /// Controlling function only: when the upstream 200 is sent.
     pub answer_policy: AnswerPolicy,
-    /// Chunk size of the MSRP sessions (RFC 4975 s.7.1.1 suggests 2048).
+    /// Chunk size of the MSRP sessions (RFC 4975 s.7.1.1 suggests 2048):
+    /// chunks up to this size are sent whole with a known range-end.
     pub chunk_size: usize,
+    /// Largest chunk body of the MSRP sessions. `None` (the default) sends a
+    /// message in as few chunks as possible (RFC 4975 s.7.1.1: "strongly
+    /// RECOMMENDED"); `Some(2048)` sends 2048-octet chunks (the RFC's other
+    /// strategy: a 5000-byte message goes as 2048 + 2048 + 904). Relays use it
+    /// too, so the chunks keep their boundaries hop by hop.
+    pub max_chunk_size: Option<usize>,
+    /// The SIP transport of each flow that is not reliable (a stream is the
+    /// default): on [`Transport::Unreliable`] flows the SIP transactions
+    /// retransmit (RFC 3261 s.17: Timers A, E, G) and the Via says UDP.
+    /// Set with [`EntityConfig::set_flow_transport`].
+    pub flow_transports: Vec<(FlowId, Transport)>,
+    /// Controlling function: drop a member whose link stays full too long
+    /// (`None`, the default: never; the member is then as slow as its link).
+    pub slow_member: Option<SlowMember>,
+}
+
+/// When the controlling function gives up on a slow member: its hop's
+/// window (the MSRP transactions sent to it and not yet answered) stays full
+/// for longer than `after`. The member's leg then ends (BYE) and its outcome
+/// is a failure; the other members are not held by it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlowMember {
+    /// Open transactions that make the window full (each carries at most
+    /// one chunk: [`EntityConfig::max_chunk_size`] sets the bytes).
+    pub window: usize,
+    /// How long the window may stay full.
+    pub after: std::time::Duration,
 }
 
 impl EntityConfig {
@@ -59,6 +94,7 @@ impl EntityConfig {
         Self {
             name: name.to_owned(),
             host: host.to_owned(),
+            aor: format!("sip:{}@{host}", name.to_ascii_lowercase()),
             msrp_port,
             preset,
             capabilities: Capabilities {
@@ -70,47 +106,48 @@ impl EntityConfig {
             ack_policy: preset.ack_policy[0],
             answer_policy: preset.answer_policy,
             chunk_size: 2048,
+            max_chunk_size: None,
+            flow_transports: Vec::new(),
+            slow_member: None,
         }
+    }
+
+    /// Says that SIP flow `flow` is `transport` (a runtime MUST tell each
+    /// entity which of its flows are datagram flows).
+    pub fn set_flow_transport(&mut self, flow: FlowId, transport: Transport) -> &mut Self {
+        self.flow_transports.retain(|(f, _)| *f != flow);
+        self.flow_transports.push((flow, transport));
+        self
+    }
+
+    /// The SIP transport of `flow` (reliable unless set otherwise).
+    #[must_use]
+    pub fn transport(&self, flow: FlowId) -> Transport {
+        self.flow_transports.iter().find(|(f, _)| *f == flow).map_or(Transport::Reliable, |(_, t)| *t)
     }
 }
 
-/// The non-CPM system behind an IWF.
+/// The non-CPM system behind an IWF; its format is what
+/// [`crate::interworking::convert`] produces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum NonCpmSystem {
-    /// SMS: the message goes out in concatenated segments of 153 bytes.
+    /// SMS: SMPP v3.4 `submit_sm` PDUs, one per concatenated segment.
     Sms,
-    /// MMS: one part.
+    /// MMS: one `m-send-req` PDU.
     Mms,
-    /// Email: one part.
+    /// Email: one RFC 5322 message.
     Email,
 }
 
 impl NonCpmSystem {
-    /// The format name (`SMS`, `MMS`, `Email`).
+    /// The format name in traces (`sms`, `mms`, `email`).
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
-            Self::Sms => "SMS",
-            Self::Mms => "MMS",
-            Self::Email => "Email",
-        }
-    }
-
-    /// How many parts a payload of `bytes` becomes in this system (a model:
-    /// no transcoding is done here).
-    #[must_use]
-    pub const fn parts(self, bytes: usize) -> usize {
-        match self {
-            // 3GPP TS 23.040 concatenated SMS: 153 septets per segment with the UDH.
-            Self::Sms => {
-                if bytes == 0 {
-                    1
-                } else {
-                    bytes.div_ceil(153)
-                }
-            }
-            Self::Mms | Self::Email => 1,
+            Self::Sms => "sms",
+            Self::Mms => "mms",
+            Self::Email => "email",
         }
     }
 }
@@ -125,7 +162,7 @@ pub enum IwfReport {
 }
 
 /// What an IWF does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IwfConfig {
     /// The non-CPM system it converts to.
     pub system: NonCpmSystem,
@@ -133,6 +170,21 @@ pub struct IwfConfig {
     pub report: IwfReport,
     /// Whether it sends BYE after its REPORT (our reading of seed 000 paragraph 0102).
     pub bye_after_report: bool,
+    /// How content becomes the system's format (text rules, SMS, Email, MMS options).
+    pub conversion: ConversionConfig,
+    /// The wall-clock time (seconds since the Unix epoch) at an instant of the
+    /// runtime's clock, for the Email and MMS `Date`; without it the Date is
+    /// the epoch. The IWF reads no clock itself.
+    pub wall_clock: Option<(Instant, u64)>,
+}
+
+impl IwfConfig {
+    /// An IWF towards `system` reporting as `report`, no BYE of its own,
+    /// default conversion rules and no wall clock.
+    #[must_use]
+    pub fn new(system: NonCpmSystem, report: IwfReport) -> Self {
+        Self { system, report, bye_after_report: false, conversion: ConversionConfig::default(), wall_clock: None }
+    }
 }
 
 /// How the controlling function routes a member of an ad-hoc list: the
@@ -195,6 +247,10 @@ struct HopState {
     conn: Option<ConnId>,
     /// Whether this side opened the link (it closes it).
     opened: bool,
+    /// The hop's work is over: the message crossed it and its REPORT (or,
+    /// at the final receiver, the delivery) happened. Losing the link after
+    /// that is no failure.
+    done: bool,
     /// Commands for the session before it exists (a relay got data early).
     pending: Vec<MsrpCommand>,
     closed: bool,
@@ -210,7 +266,39 @@ struct Leg {
     reported: bool,
     /// The leg ended before its member's REPORT (rejected, timed out, BYE).
     failed: bool,
+    /// The member this leg reaches (its Request-URI), named in IMDNs.
+    member: String,
+    /// Controlling: the member's outcome (its REPORT's status, or the status
+    /// that ended its leg).
+    outcome: Option<u16>,
+    /// Controlling: the member's IMDN went upstream.
+    imdn_sent: bool,
+    /// Controlling: since when the member's window is full.
+    full_since: Option<Instant>,
 }
+
+impl Leg {
+    fn new(leg: LegId, hop: usize, member: String) -> Self {
+        Self {
+            leg,
+            hop,
+            answered: false,
+            acked: false,
+            ended: false,
+            reported: false,
+            failed: false,
+            member,
+            outcome: None,
+            imdn_sent: false,
+            full_since: None,
+        }
+    }
+}
+
+/// The `DateTime` an IMDN carries when the message it answers had none (A
+/// sends plain content, not CPIM; RFC 5438 s.11.1.2 still wants the element,
+/// and this library has no clock).
+const UNKNOWN_DATETIME: &str = "1970-01-01T00:00:00Z";
 
 struct Conn {
     framer: Framer,
@@ -221,7 +309,7 @@ pub(crate) struct Node {
     config: EntityConfig,
     role: Role,
     ua: UserAgent,
-    ids: SeededIds,
+    ids: SharedIds,
     hops: Vec<HopState>,
     up: Option<Leg>,
     down: Vec<Leg>,
@@ -244,14 +332,26 @@ pub(crate) struct Node {
     iwf_pending: Vec<(usize, MessageId, u64)>,
     /// Sender: outcomes received.
     done: bool,
+    /// The From URI of the upstream INVITE (the sender, for IMDNs).
+    peer_uri: String,
+    /// The To URI of the upstream INVITE (an IWF's non-CPM recipient).
+    recipient_uri: String,
+    /// IWF: the SMPP sequence number of the next `submit_sm`.
+    sms_sequence: u32,
+    /// REPORTs held until the messages sent before them on the same hop are
+    /// through (a REPORT must not overtake the IMDNs it concludes).
+    deferred_reports: Vec<(usize, MsrpCommand)>,
+    /// Relay: every downstream leg ended; the upstream leg ends (BYE) once
+    /// what is owed upstream (IMDNs, REPORTs) is through.
+    end_up_pending: bool,
 }
 
 impl Node {
-    pub(crate) fn new(config: EntityConfig, role: Role, now: Instant, mut ids: SeededIds) -> Self {
+    pub(crate) fn new(config: EntityConfig, role: Role, now: Instant, ids: SharedIds) -> Self {
         let contact = format!("sip:{}", config.host);
         let mut ua_config = UaConfig::new(&config.host, &contact);
         ua_config.set_auto_ack(false);
-        let ua = UserAgent::new(ua_config, now, Box::new(ids.fork()));
+        let ua = UserAgent::new(ua_config, now, Box::new(ids.clone()));
         Self {
             config,
             role,
@@ -273,6 +373,11 @@ impl Node {
             reported_up: Vec::new(),
             done: false,
             iwf_pending: Vec::new(),
+            peer_uri: String::new(),
+            recipient_uri: String::new(),
+            sms_sequence: 1,
+            deferred_reports: Vec::new(),
+            end_up_pending: false,
         }
     }
 
@@ -292,15 +397,25 @@ impl Node {
         let now = self.now;
         match input {
             Input::SipReceived { flow, message } => {
-                self.ua_input(ua::Input::Received { flow, transport: Transport::Reliable, message })?;
+                let transport = self.config.transport(flow);
+                self.ua_input(ua::Input::Received { flow, transport, message })?;
+            }
+            Input::SipDatagram { flow, bytes } => {
+                // On a datagram transport each read is one message (RFC 3261 s.18.3).
+                self.ua_input(ua::Input::Datagram { flow, bytes })?;
             }
             Input::Connected { hop, conn } => {
                 let index = usize::try_from(hop.get()).map_err(|_| UsageError::UnknownHop)?;
                 if index >= self.hops.len() {
                     return Err(UsageError::UnknownHop);
                 }
-                self.conns.insert(conn, Conn { framer: Framer::new(Limits::default()), hop: Some(index) });
-                self.bind(index, conn, true);
+                if self.hops[index].closed {
+                    // The hop ended while its link was being opened: close it at once.
+                    self.out.push_back(Output::CloseLink { conn });
+                } else {
+                    self.conns.insert(conn, Conn { framer: Framer::new(Limits::default()), hop: Some(index) });
+                    self.bind(index, conn, true);
+                }
             }
             Input::ConnectFailed { hop } => {
                 let index = usize::try_from(hop.get()).map_err(|_| UsageError::UnknownHop)?;
@@ -317,10 +432,18 @@ impl Node {
                 if let Some(c) = self.conns.remove(&conn) {
                     if let Some(index) = c.hop {
                         let hop = &mut self.hops[index];
+                        let ended_here = hop.closed;
                         hop.conn = None;
                         hop.closed = true;
                         if let Some(s) = hop.session.as_mut() {
                             let _ = s.handle(now, session::Input::LinkDown);
+                        }
+                        // A link lost before its hop's work was done (the message
+                        // and its REPORT across): the hop fails and its leg ends.
+                        if !ended_here && !self.hops[index].done {
+                            self.pump();
+                            self.out.push_back(Output::Event(Event::HopFailed { hop: self.hops[index].label.clone() }));
+                            self.hop_lost(index);
                         }
                     }
                 }
@@ -337,6 +460,7 @@ impl Node {
             Input::Command(Command::SendMessage { target, recipients, content_type, body }) => {
                 self.send_message(target, &recipients, content_type, body)?;
             }
+            Input::Command(Command::EndSession) => self.end_session(),
         }
         self.pump();
         Ok(())
@@ -348,7 +472,41 @@ impl Node {
 
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         let sessions = self.hops.iter().filter_map(|h| h.session.as_ref().and_then(Session::poll_timeout));
-        self.ua.poll_timeout().into_iter().chain(sessions).min()
+        let slow = self.config.slow_member.and_then(|slow| {
+            let waiting = self.down.iter().filter(|l| !l.ended && !self.hops.get(l.hop).is_some_and(|h| h.closed));
+            waiting.filter_map(|l| l.full_since).min().map(|since| since + slow.after)
+        });
+        self.ua.poll_timeout().into_iter().chain(sessions).chain(slow).min()
+    }
+
+    /// Controlling: tracks each member's full window and drops a member
+    /// whose window stayed full past [`SlowMember::after`].
+    fn check_slow_members(&mut self) {
+        let Some(slow) = self.config.slow_member else { return };
+        if !matches!(self.role, Role::Relay { aggregate: true, .. }) {
+            return;
+        }
+        let now = self.now;
+        for pos in 0..self.down.len() {
+            let index = self.down[pos].hop;
+            // An ended (or ending) member has nothing left to wait for.
+            if self.down[pos].ended || self.hops[index].closed {
+                continue;
+            }
+            let open = self.hops[index].session.as_ref().map_or(0, Session::open_transactions);
+            if open < slow.window.max(1) {
+                self.down[pos].full_since = None;
+                continue;
+            }
+            let since = *self.down[pos].full_since.get_or_insert(now);
+            if since + slow.after <= now {
+                self.down[pos].full_since = None;
+                let hop = self.hops[index].label.clone();
+                self.out.push_back(Output::Event(Event::HopFailed { hop }));
+                self.hops[index].done = true;
+                self.end_down(pos);
+            }
+        }
     }
 
     // ----- helpers ----------------------------------------------------------
@@ -372,6 +530,7 @@ impl Node {
             session: None,
             conn: None,
             opened: false,
+            done: false,
             pending: Vec::new(),
             closed: false,
         });
@@ -394,6 +553,7 @@ impl Node {
         let role = if opener == hop.side { LinkRole::Active } else { LinkRole::Passive };
         let mut config = session::SessionConfig::new(hop.local_uri.clone(), remote_path, role);
         config.chunk_size = self.config.chunk_size;
+        config.max_chunk_size = self.config.max_chunk_size;
         config.reassembly = ReassemblyConfig {
             mode: if streaming { DeliveryMode::Streaming } else { DeliveryMode::Buffered },
             ..ReassemblyConfig::default()
@@ -405,7 +565,7 @@ impl Node {
             Role::Iwf { iwf, .. } => iwf.report == IwfReport::AtMediaEnd,
             _ => true,
         };
-        let mut session = Session::new(config, self.now, Box::new(self.ids.fork()));
+        let mut session = Session::new(config, self.now, Box::new(self.ids.clone()));
         let pending = std::mem::take(&mut self.hops[index].pending);
         for command in pending {
             let _ = session.handle(self.now, session::Input::Command(command));
@@ -421,6 +581,137 @@ impl Node {
                 let _ = s.handle(now, session::Input::Command(command));
             }
             None => hop.pending.push(command),
+        }
+    }
+
+    /// A REPORT on hop `index`, held while messages sent before it on that
+    /// hop are still going (so that the IMDNs a relay or the CF sent reach
+    /// the sender before the REPORT that ends its wait).
+    fn send_report(&mut self, index: usize, command: MsrpCommand) {
+        self.hops[index].done = true;
+        let busy = self.deferred_reports.iter().any(|(i, _)| *i == index)
+            || self.hops[index].session.as_ref().is_some_and(|s| s.outgoing_messages() > 0);
+        if busy {
+            self.deferred_reports.push((index, command));
+        } else {
+            self.session_command(index, command);
+        }
+    }
+
+    /// Whether nothing more is owed on the upstream hop (no held REPORT, no
+    /// message still going, or no link left to carry them).
+    fn upstream_flushed(&self) -> bool {
+        let Some(index) = self.up.as_ref().map(|l| l.hop) else { return true };
+        let session = self.hops[index].session.as_ref();
+        let link_gone = self.hops[index].closed || session.map_or(true, |s| !s.is_link_up());
+        link_gone
+            || (!self.deferred_reports.iter().any(|(i, _)| *i == index)
+                && session.map_or(true, |s| s.outgoing_messages() == 0))
+    }
+
+    /// Sends the held REPORTs whose hop has nothing more going before them.
+    fn flush_reports(&mut self) -> bool {
+        let mut moved = false;
+        let mut k = 0;
+        while k < self.deferred_reports.len() {
+            let index = self.deferred_reports[k].0;
+            let first = self.deferred_reports.iter().position(|(i, _)| *i == index) == Some(k);
+            let session = self.hops[index].session.as_ref();
+            let free = session.map_or(true, |s| s.outgoing_messages() == 0 || !s.is_link_up());
+            if first && free {
+                let (index, command) = self.deferred_reports.remove(k);
+                self.session_command(index, command);
+                moved = true;
+            } else {
+                k += 1;
+            }
+        }
+        moved
+    }
+
+    /// Sends `body` as a new message on hop `index` (an IMDN, or a message a
+    /// relay passes upstream), asking for no success REPORT.
+    fn send_on(&mut self, index: usize, content_type: String, body: Bytes) {
+        let handle = MessageHandle::new(self.next_handle);
+        self.next_handle += 1;
+        let command =
+            MsrpCommand::Send { handle, content_type, body, success_report: false, failure_report: FailureReport::Yes };
+        self.session_command(index, command);
+    }
+
+    /// An IMDN delivery notification (RFC 5438 s.7.2.1: `message/imdn+xml` in
+    /// CPIM with `Content-Disposition: notification`) from `member` to `to`
+    /// about `message_id`.
+    fn imdn(&mut self, member: &str, to: &str, message_id: &MessageId, delivered: bool) -> Option<Bytes> {
+        let notification =
+            Notification::Delivery(if delivered { DeliveryStatus::Delivered } else { DeliveryStatus::Failed });
+        let imdn = Imdn {
+            message_id: message_id.as_str().to_owned(),
+            datetime: UNKNOWN_DATETIME.to_owned(),
+            // RFC 5438 s.11.1.3: the final recipient, which names the member.
+            recipient_uri: (!member.is_empty()).then(|| member.to_owned()),
+            original_recipient_uri: None,
+            subject: None,
+            notification,
+        };
+        let id = MessageId::generate(&mut self.ids);
+        let from = if member.is_empty() { to } else { member };
+        let builder = imdn::wrap(&imdn, Address::new(from), Address::new(to), id.as_str(), None).ok()?;
+        builder.build().ok()
+    }
+
+    /// Controlling: one IMDN per member whose outcome is known, on the
+    /// sender's session (SPEC "Acknowledgements": never a failure REPORT for
+    /// one member).
+    fn member_imdns(&mut self) {
+        if !matches!(self.role, Role::Relay { aggregate: true, .. }) {
+            return;
+        }
+        let Some(up) = self.up.as_ref().filter(|l| !l.ended).map(|l| l.hop) else { return };
+        let mut messages: Vec<MessageId> = self.relayed.keys().cloned().collect();
+        messages.sort();
+        let Some(message_id) = messages.first().cloned() else { return };
+        let to = self.peer_uri.clone();
+        for pos in 0..self.down.len() {
+            let Some(status) = self.down[pos].outcome.filter(|_| !self.down[pos].imdn_sent) else { continue };
+            self.down[pos].imdn_sent = true;
+            let member = self.down[pos].member.clone();
+            if let Some(body) = self.imdn(&member, &to, &message_id, status == 200) {
+                self.send_on(up, cpim::CONTENT_TYPE.to_owned(), body);
+            }
+        }
+    }
+
+    /// [`Command::EndSession`]: every leg ends (CANCEL, refusal or BYE, as
+    /// the UA's `End` does for the leg's state).
+    fn end_session(&mut self) {
+        if let Some(leg) = self.up.as_ref().filter(|l| !l.ended).map(|l| l.leg) {
+            let _ = self.ua_input(ua::Input::Command(ua::Command::End { leg }));
+        }
+        for pos in 0..self.down.len() {
+            if !self.down[pos].ended {
+                self.end_down(pos);
+            }
+        }
+    }
+
+    /// Hop `index` lost its link (or its message) before its work was done:
+    /// its SIP leg ends; [`Node::ended`] then does the rest (a member's
+    /// failed outcome, the sender's outcome, or the relay's other side).
+    fn hop_lost(&mut self, index: usize) {
+        if self.hops[index].done {
+            return;
+        }
+        self.hops[index].done = true;
+        if let Some(leg) = self.up.as_ref().filter(|l| l.hop == index && !l.ended).map(|l| l.leg) {
+            let _ = self.ua_input(ua::Input::Command(ua::Command::End { leg }));
+        } else if let Some(pos) = self.down.iter().position(|l| l.hop == index && !l.ended) {
+            if matches!(self.role, Role::Sender { .. }) && !self.done {
+                self.done = true;
+                let label = self.hops[index].label.clone();
+                self.out.push_back(Output::Event(Event::Outcome { hop: label, status: 0 }));
+            }
+            self.end_down(pos);
         }
     }
 
@@ -441,9 +732,11 @@ impl Node {
         if hop.closed {
             return;
         }
+        // The hop is over: a link of it that comes up later is closed at once;
+        // the passive side's link is closed by its opener.
+        hop.closed = true;
         if hop.opened {
             if let Some(conn) = hop.conn.take() {
-                hop.closed = true;
                 self.conns.remove(&conn);
                 if let Some(s) = hop.session.as_mut() {
                     let _ = s.handle(now, session::Input::LinkDown);
@@ -523,26 +816,19 @@ impl Node {
         };
         let (sdp, sdp_type) = with_list(sdp, list.as_ref()).ok_or(UsageError::Recipients)?;
         let leg = LegId::new(0);
-        let from = format!("sip:{}", self.config.host);
+        let from = self.config.aor.clone();
+        let target_uri = target.clone();
         self.ua_input(ua::Input::Command(ua::Command::Invite {
             leg,
             flow,
-            transport: Transport::Reliable,
+            transport: self.config.transport(flow),
             target,
             from,
             body: sdp,
             content_type: Some(sdp_type),
         }))?;
         self.hop_input(index, HopInput::OfferSent { setup });
-        self.down.push(Leg {
-            leg,
-            hop: index,
-            answered: false,
-            acked: false,
-            ended: false,
-            reported: false,
-            failed: false,
-        });
+        self.down.push(Leg::new(leg, index, target_uri));
         Ok(())
     }
 
@@ -558,6 +844,16 @@ impl Node {
                     ua::Output::Transmit { flow, bytes, .. } => self.out.push_back(Output::SipTransmit { flow, bytes }),
                     ua::Output::Event(event) => self.ua_event(event),
                 }
+            }
+            if !self.deferred_reports.is_empty() && self.flush_reports() {
+                moved = true;
+            }
+            if self.end_up_pending && self.upstream_flushed() {
+                self.end_up_pending = false;
+                if let Some(leg) = self.up.as_ref().filter(|l| !l.ended).map(|l| l.leg) {
+                    let _ = self.ua_input(ua::Input::Command(ua::Command::End { leg }));
+                }
+                moved = true;
             }
             for index in 0..self.hops.len() {
                 while let Some(output) = self.hops[index].link.poll_output() {
@@ -585,6 +881,13 @@ impl Node {
             }
             if !moved {
                 break;
+            }
+        }
+        if self.config.slow_member.is_some() {
+            let before = self.out.len();
+            self.check_slow_members();
+            if self.out.len() != before {
+                self.pump();
             }
         }
     }
@@ -711,8 +1014,10 @@ impl Node {
         self.hop_input(index, HopInput::AnswerSent { setup: answer.media.setup });
         self.make_session(index, remote_path, answer.negotiated.opener, streaming);
         self.answer = Some(self.sdp(&answer.media));
-        self.up =
-            Some(Leg { leg, hop: index, answered: false, acked: false, ended: false, reported: false, failed: false });
+        let user = request.request_uri_str().unwrap_or_default().to_owned();
+        self.up = Some(Leg::new(leg, index, user));
+        self.peer_uri = request.from().map(|f| f.uri().to_string()).unwrap_or_default();
+        self.recipient_uri = request.to().map(|t| t.uri().to_string()).unwrap_or_default();
         let intent = answer.intent;
         let (down, answer_now) = match &self.role {
             Role::Relay { down, aggregate, .. } => (
@@ -736,29 +1041,22 @@ impl Node {
             let out_leg = LegId::new(n as u64 + 1);
             let from =
                 request.from().map(|f| f.uri().to_string()).unwrap_or_else(|| format!("sip:{}", self.config.host));
+            let member = if d.target.is_empty() {
+                request.request_uri_str().unwrap_or_default().to_owned()
+            } else {
+                d.target.clone()
+            };
             let _ = self.ua_input(ua::Input::Command(ua::Command::Invite {
                 leg: out_leg,
                 flow: d.flow,
-                transport: Transport::Reliable,
-                target: if d.target.is_empty() {
-                    request.request_uri_str().unwrap_or_default().to_owned()
-                } else {
-                    d.target.clone()
-                },
+                transport: self.config.transport(d.flow),
+                target: member.clone(),
                 from,
                 body: sdp,
                 content_type: Some(sdp_type),
             }));
             self.hop_input(index, HopInput::OfferSent { setup });
-            self.down.push(Leg {
-                leg: out_leg,
-                hop: index,
-                answered: false,
-                acked: false,
-                ended: false,
-                reported: false,
-                failed: false,
-            });
+            self.down.push(Leg::new(out_leg, index, member));
         }
         if answer_now {
             self.answer_upstream();
@@ -888,7 +1186,9 @@ impl Node {
                 }
                 Role::Relay { aggregate: true, .. } if !self.down[pos].reported => {
                     self.down[pos].failed = true;
+                    self.down[pos].outcome = Some(status);
                     self.out.push_back(Output::Event(Event::MemberOutcome { hop: label, status }));
+                    self.member_imdns();
                     let messages: Vec<MessageId> = self.relayed.keys().cloned().collect();
                     for message_id in messages {
                         self.report_upstream(message_id, None);
@@ -901,7 +1201,10 @@ impl Node {
             if let Some(up) = self.up.as_ref() {
                 if !up.ended {
                     let leg = up.leg;
-                    if up.answered || status < 300 {
+                    if up.answered {
+                        // The IMDNs and the REPORT owed upstream go before the BYE.
+                        self.end_up_pending = true;
+                    } else if status < 300 {
                         let _ = self.ua_input(ua::Input::Command(ua::Command::End { leg }));
                     } else {
                         // Every destination refused before we answered: pass the refusal on.
@@ -919,15 +1222,15 @@ impl Node {
     fn report_upstream(&mut self, message_id: MessageId, byte_range: Option<msrp_core::ByteRange>) {
         let Some(up) = self.up.as_ref().map(|l| l.hop) else { return };
         let reports = self.outcomes.get(&message_id).map_or(0, Vec::len);
-        let failed = self.down.iter().filter(|l| l.failed).count();
-        if reports == 0 || reports + failed < self.down.len() || self.reported_up.contains(&message_id) {
+        let known = self.down.iter().all(|l| l.outcome.is_some());
+        if reports == 0 || !known || self.reported_up.contains(&message_id) {
             return;
         }
         self.reported_up.push(message_id.clone());
         // SPEC "Acknowledgements": never a failure REPORT on the sender's session
         // for one member; the success REPORT covers the message once every
-        // member's outcome is known (members' failures: IMDN, not yet).
-        self.session_command(up, MsrpCommand::Report { message_id, status: 200, byte_range });
+        // member's outcome is known (each member's own outcome went as an IMDN).
+        self.send_report(up, MsrpCommand::Report { message_id, status: 200, byte_range });
     }
 
     fn end_down(&mut self, pos: usize) {
@@ -940,21 +1243,93 @@ impl Node {
     fn msrp_event(&mut self, index: usize, event: MsrpEvent) {
         let upstream = self.up.as_ref().is_some_and(|l| l.hop == index);
         match event {
-            MsrpEvent::MessageReceived { message_id, body, total, .. } if matches!(self.role, Role::Iwf { .. }) => {
+            MsrpEvent::MessageReceived { message_id, body, total, content_type, .. }
+                if matches!(self.role, Role::Iwf { .. }) =>
+            {
                 let Role::Iwf { iwf, .. } = self.role.clone() else { return };
+                self.hops[index].done = true;
                 let label = self.hops[index].label.clone();
-                let parts = iwf.system.parts(body.len());
                 self.out.push_back(Output::Event(Event::MessageDelivered { hop: label, body: body.clone() }));
-                self.out.push_back(Output::Event(Event::DeliverToNonCpm { system: iwf.system, payload: body, parts }));
-                match iwf.report {
-                    IwfReport::AfterNonCpmAck => self.iwf_pending.push((index, message_id, total)),
-                    // The session already queued its success REPORT.
-                    IwfReport::AtMediaEnd => self.after_iwf_report(),
+                let mut message = NonCpmMessage::new(
+                    self.peer_uri.clone(),
+                    self.recipient_uri.clone(),
+                    content_type.unwrap_or_default(),
+                    body.clone(),
+                );
+                let mut id = [0u8; 8];
+                msrp_core::IdSource::fill(&mut self.ids, &mut id);
+                message.id = u64::from_le_bytes(id);
+                message.submitted_at = iwf
+                    .wall_clock
+                    .map_or(0, |(at, unix)| unix.saturating_add(self.now.saturating_duration_since(at).as_secs()));
+                message.sms_first_sequence = self.sms_sequence;
+                match interworking::convert(iwf.system, &message, &iwf.conversion) {
+                    Ok(conversion) => {
+                        let count = u32::try_from(conversion.parts.len()).unwrap_or(u32::MAX);
+                        // SMPP v3.4 s.3.2: sequence numbers stay within 1..=0x7FFFFFFF.
+                        self.sms_sequence = (self.sms_sequence.wrapping_add(count) - 1) % 0x7FFF_FFFF + 1;
+                        self.out.push_back(Output::Event(Event::DeliverToNonCpm {
+                            system: iwf.system,
+                            format: conversion.format,
+                            payload: body,
+                            parts: conversion.parts,
+                        }));
+                        match iwf.report {
+                            IwfReport::AfterNonCpmAck => self.iwf_pending.push((index, message_id, total)),
+                            // The session already queued its success REPORT.
+                            IwfReport::AtMediaEnd => self.after_iwf_report(),
+                        }
+                    }
+                    Err(error) => {
+                        self.out.push_back(Output::Event(Event::PeerError {
+                            reason: "interworking",
+                            detail: error.to_string(),
+                        }));
+                        if iwf.report == IwfReport::AfterNonCpmAck {
+                            // RFC 4975 s.7.1.2: the failure REPORT covers the whole message.
+                            let byte_range =
+                                Some(msrp_core::ByteRange { start: 1, end: Some(total), total: Some(total) });
+                            let status = error.status_code();
+                            self.send_report(index, MsrpCommand::Report { message_id, status, byte_range });
+                            self.after_iwf_report();
+                        }
+                    }
                 }
             }
-            MsrpEvent::MessageReceived { body, .. } if !matches!(self.role, Role::Relay { .. }) => {
+            MsrpEvent::MessageReceived { content_type, body, .. } if matches!(self.role, Role::Sender { .. }) => {
+                // The sender receives IMDNs only: one per member (SPEC "Acknowledgements").
+                match delivery_notification(content_type.as_deref(), body) {
+                    Some((member, status)) => self.out.push_back(Output::Event(Event::Delivery { member, status })),
+                    None => self.out.push_back(Output::Event(Event::PeerError {
+                        reason: "IMDN",
+                        detail: "a message to the sender that is not a delivery notification".to_owned(),
+                    })),
+                }
+            }
+            MsrpEvent::MessageReceived { message_id, body, .. } if !matches!(self.role, Role::Relay { .. }) => {
+                self.hops[index].done = true;
                 self.out
                     .push_back(Output::Event(Event::MessageDelivered { hop: self.hops[index].label.clone(), body }));
+                // Issue 8: the receiver "sends the delivery REPORT and IMDN" (the
+                // session queued the REPORT; RFC 5438 s.7.2.1 the IMDN, from the member).
+                if matches!(self.role, Role::Receiver { .. }) && upstream {
+                    let member = self.up.as_ref().map(|l| l.member.clone()).unwrap_or_default();
+                    let to = self.peer_uri.clone();
+                    if let Some(imdn) = self.imdn(&member, &to, &message_id, true) {
+                        self.send_on(index, cpim::CONTENT_TYPE.to_owned(), imdn);
+                    }
+                }
+            }
+            MsrpEvent::MessageReceived { content_type, body, .. } if !upstream => {
+                // A relay got a message from downstream: a member's IMDN. A PF
+                // passes it upstream; the CF takes it in (it sends its own IMDN
+                // per member once the member's outcome is known).
+                if matches!(self.role, Role::Relay { aggregate: false, .. }) {
+                    if let Some(up) = self.up.as_ref().filter(|l| !l.ended).map(|l| l.hop) {
+                        let content_type = content_type.unwrap_or_else(|| cpim::CONTENT_TYPE.to_owned());
+                        self.send_on(up, content_type, body);
+                    }
+                }
             }
             MsrpEvent::MessageStarted { message_id, content_type, total, success_report, failure_report }
                 if upstream =>
@@ -981,6 +1356,8 @@ impl Node {
                     );
                     self.hop_input(hop, HopInput::FirstSend);
                 }
+                // Members that failed before the message came get their IMDN now.
+                self.member_imdns();
             }
             MsrpEvent::ChunkReceived { message_id, data, .. } if upstream => {
                 let Some(&handle) = self.relayed.get(&message_id) else { return };
@@ -1004,23 +1381,28 @@ impl Node {
                 }
             }
             MsrpEvent::ReportReceived { message_id, status, byte_range, .. } => {
+                self.hops[index].done = true;
                 let label = self.hops[index].label.clone();
                 match &self.role {
                     Role::Sender { .. } => {
-                        self.out.push_back(Output::Event(Event::Outcome { hop: label, status }));
-                        self.finish_sender();
+                        self.finish_sender(label, status);
                     }
                     Role::Relay { aggregate, .. } => {
                         let Some(up) = self.up.as_ref().map(|l| l.hop) else { return };
                         if *aggregate {
+                            // One outcome per member: a REPORT after the member's
+                            // leg already failed changes nothing.
+                            let Some(leg) = self.down.iter_mut().find(|l| l.hop == index && l.outcome.is_none()) else {
+                                return;
+                            };
+                            leg.reported = true;
+                            leg.outcome = Some(status);
                             self.out.push_back(Output::Event(Event::MemberOutcome { hop: label, status }));
-                            if let Some(leg) = self.down.iter_mut().find(|l| l.hop == index) {
-                                leg.reported = true;
-                            }
                             self.outcomes.entry(message_id.clone()).or_default().push(status);
+                            self.member_imdns();
                             self.report_upstream(message_id, byte_range);
                         } else {
-                            self.session_command(up, MsrpCommand::Report { message_id, status, byte_range });
+                            self.send_report(up, MsrpCommand::Report { message_id, status, byte_range });
                         }
                     }
                     Role::Receiver { .. } | Role::Iwf { .. } => {}
@@ -1029,10 +1411,14 @@ impl Node {
             MsrpEvent::SendFailed { status, .. } => {
                 let label = self.hops[index].label.clone();
                 if matches!(self.role, Role::Sender { .. }) {
-                    self.out.push_back(Output::Event(Event::Outcome { hop: label, status }));
-                    self.finish_sender();
+                    self.finish_sender(label, status);
+                } else if self.hops[index].done {
+                    // Something sent after the hop's work (an IMDN) is lost: nothing to end.
                 } else {
                     self.out.push_back(Output::Event(Event::HopFailed { hop: label }));
+                    // The message cannot cross this hop: its SIP leg ends (a
+                    // member's failure is then that member's outcome).
+                    self.hop_lost(index);
                 }
             }
             MsrpEvent::PeerError { error } => {
@@ -1056,7 +1442,7 @@ impl Node {
         // SPEC "Acknowledgements": the system's acknowledgement becomes the IWF's
         // delivery REPORT (RFC 4975 s.7.1.2: a success REPORT covers the whole message).
         let byte_range = Some(msrp_core::ByteRange { start: 1, end: Some(total), total: Some(total) });
-        self.session_command(index, MsrpCommand::Report { message_id, status, byte_range });
+        self.send_report(index, MsrpCommand::Report { message_id, status, byte_range });
         self.after_iwf_report();
         Ok(())
     }
@@ -1070,11 +1456,14 @@ impl Node {
         }
     }
 
-    fn finish_sender(&mut self) {
+    /// The sender's one outcome (the first of a REPORT, a failed send or the
+    /// end of its leg), then its BYE.
+    fn finish_sender(&mut self, hop: String, status: u16) {
         if self.done {
             return;
         }
         self.done = true;
+        self.out.push_back(Output::Event(Event::Outcome { hop, status }));
         // Seed 000 paragraph 0102: A sends BYE after the acknowledgement reached it.
         if let Some(pos) = self.down.first().map(|_| 0) {
             self.end_down(pos);
@@ -1111,4 +1500,19 @@ fn with_list(sdp: Bytes, list: Option<&Part>) -> Option<(Bytes, String)> {
     let sdp_part = Part::new(&[("Content-Type", "application/sdp")], sdp).ok()?;
     let built = Multipart::new(vec![sdp_part, list.clone()]).build("mixed", None).ok()?;
     Some((built.body, built.content_type))
+}
+
+/// The member and status of a CPIM-wrapped IMDN delivery notification
+/// (RFC 5438 s.7.2.1), `None` for anything else.
+fn delivery_notification(content_type: Option<&str>, body: Bytes) -> Option<(String, DeliveryStatus)> {
+    let essence = content_type.unwrap_or_default().split(';').next().unwrap_or_default().trim();
+    if !essence.eq_ignore_ascii_case(cpim::CONTENT_TYPE) {
+        return None;
+    }
+    let message = cpim::Message::parse(body).ok()?;
+    let imdn = imdn::from_message(&message).ok()??;
+    let Notification::Delivery(status) = imdn.notification else { return None };
+    // RFC 5438 s.11.1.3: <recipient-uri> names the member; else the CPIM From.
+    let member = imdn.recipient_uri.unwrap_or_else(|| message.from().uri);
+    Some((member, status))
 }

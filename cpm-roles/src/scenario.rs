@@ -10,7 +10,7 @@ use cpm_negotiation::{AckPolicy, Figure, Hop, Preset};
 
 use crate::{
     AddressRule, Client, Command, Controlling, Downstream, Entity, EntityConfig, FlowId, Input, Isf, IsfConfig, Iwf,
-    IwfConfig, IwfReport, NonCpmSystem, Participating, SeededIds,
+    IwfConfig, IwfReport, NonCpmSystem, Participating, SeededIds, SipTransport,
 };
 
 /// Where a [`Scenario`] puts its entities.
@@ -20,6 +20,14 @@ pub trait Network {
     /// A reliable SIP flow `flow` between entities `a` and `b` (the same
     /// number at both ends), named `hop` in traces.
     fn link_sip(&mut self, a: usize, b: usize, flow: FlowId, hop: &str);
+    /// A SIP flow as [`Network::link_sip`] over `transport`: a datagram flow
+    /// for [`SipTransport::Unreliable`] (the scenario configured both
+    /// entities' [`EntityConfig::set_flow_transport`] the same way). The
+    /// default ignores the transport (a network of streams only).
+    fn link_sip_with(&mut self, a: usize, b: usize, flow: FlowId, hop: &str, transport: SipTransport) {
+        let _ = transport;
+        self.link_sip(a, b, flow, hop);
+    }
     /// Hands `input` to entity `index`.
     fn input(&mut self, index: usize, input: Input);
 }
@@ -35,6 +43,15 @@ pub enum ScenarioError {
     #[error("a group needs at least one member")]
     NoMembers,
 }
+
+/// SIP flow numbers: `1` A-PF(A), `2` PF(A)-CF, then per member `k` (from
+/// 0) CF-PF(Bk), PF(Bk)-Bk, CF-ISF and ISF-IWFk; a proxied hop's second half
+/// adds [`PROXIED`]. Room for 10 000 members of each kind.
+const FLOW_L3: u64 = 10_000;
+const FLOW_L4: u64 = 20_000;
+const FLOW_ISF: u64 = 30_000;
+const FLOW_IWF: u64 = 40_000;
+const PROXIED: u64 = 100_000;
 
 /// The pre-defined group of the scenarios.
 const GROUP: &str = "sip:group@cf.example.com";
@@ -65,6 +82,28 @@ pub struct Scenario {
     /// The Request-URI A invites (the CF's directory has one group:
     /// `sip:group@cf.example.com`).
     pub target: String,
+    /// Every entity's [`EntityConfig::max_chunk_size`]: `Some(2048)` by
+    /// default, so the 5000-byte message goes as three chunks (SPEC.md
+    /// "Scenario defaults"); `None` sends it in one.
+    pub chunk_size: Option<usize>,
+    /// The ISF's IWF selection rules (tried before its exact rules, which
+    /// send non-CPM member k to `iwf{k+1}.example.com`); empty by default.
+    pub iwf_selection: Vec<crate::IwfRule>,
+    /// The transport of every SIP flow: streams by default; datagrams
+    /// ([`SipTransport::Unreliable`]) make every SIP transaction retransmit
+    /// (RFC 3261 s.17) and let a simulator lose, duplicate and reorder them.
+    pub sip_transport: SipTransport,
+    /// Hops (`L1` .. `L4`) whose SIP goes through a SIP/IP core proxy (the
+    /// seeds' "manner 1" on every hop, "manner 2" on some; none by
+    /// default, "manner 3"): a transaction-stateful, Record-Routing
+    /// `sip-lite` proxy named `P-<hop>` per hop instance. On `L3` of a
+    /// non-CPM member it sits between the CF and the ISF.
+    pub sip_proxies: Vec<String>,
+    /// Whether the proxies of [`Scenario::sip_proxies`] forward statelessly
+    /// (RFC 3261 s.16.11) rather than through transactions.
+    pub sip_proxies_stateless: bool,
+    /// The CF's [`crate::EntityConfig::slow_member`] (none by default).
+    pub slow_member: Option<crate::SlowMember>,
 }
 
 impl Scenario {
@@ -93,9 +132,15 @@ impl Scenario {
             seed: 1,
             busy: Vec::new(),
             non_cpm,
-            iwf: IwfConfig { system: NonCpmSystem::Sms, report: IwfReport::AfterNonCpmAck, bye_after_report: false },
+            iwf: IwfConfig::new(NonCpmSystem::Sms, IwfReport::AfterNonCpmAck),
             target: GROUP.to_owned(),
             ad_hoc: false,
+            chunk_size: Some(2048),
+            iwf_selection: Vec::new(),
+            sip_transport: SipTransport::Reliable,
+            sip_proxies: Vec::new(),
+            sip_proxies_stateless: false,
+            slow_member: None,
         })
     }
 
@@ -117,9 +162,25 @@ impl Scenario {
         }
         let mut seeds = SeededIds::new(self.seed);
         let preset = self.preset;
+        // Every SIP flow of the network (see the numbering below).
+        let flows: Vec<FlowId> = [1, 2]
+            .into_iter()
+            .chain((0..self.members as u64).flat_map(|k| [FLOW_L3 + k, FLOW_L4 + k]))
+            .chain((0..self.non_cpm as u64).flat_map(|k| [FLOW_ISF + k, FLOW_IWF + k]))
+            // A proxied hop's second half is the same flow number plus PROXIED.
+            .flat_map(|f| [FlowId::new(f), FlowId::new(f + PROXIED)])
+            .collect();
+        let transports: Vec<(FlowId, SipTransport)> = if self.sip_transport == SipTransport::Reliable {
+            Vec::new()
+        } else {
+            flows.iter().map(|&f| (f, self.sip_transport)).collect()
+        };
+        let transport = self.sip_transport;
         let config = |name: &str, host: &str, ack: AckPolicy| {
             let mut c = EntityConfig::new(name, host, 2855, preset);
             c.ack_policy = ack;
+            c.max_chunk_size = self.chunk_size;
+            c.flow_transports.clone_from(&transports);
             c
         };
         let a = Client::sender(
@@ -141,7 +202,8 @@ impl Scenario {
             seeds.fork(),
         );
         let pfa = net.add("pfa.example.com", Box::new(pfa));
-        net.link_sip(a, pfa, FlowId::new(1), "L1");
+        let mut wire = Wiring { scenario: self, seeds: &mut seeds, epoch, transports: &transports };
+        wire.link(net, (a, "a.example.com"), pfa, FlowId::new(1), "L1", &["cf.example.com", "pfa.example.com"]);
         let single = self.members + self.non_cpm == 1;
         let suffix = |k: usize| if single { String::new() } else { (k + 1).to_string() };
         let mut members: Vec<Downstream> = (0..self.members)
@@ -149,7 +211,7 @@ impl Scenario {
                 let s = suffix(k);
                 Downstream {
                     target: format!("sip:b{}@example.com", k + 1),
-                    flow: FlowId::new(10 + k as u64),
+                    flow: FlowId::new(FLOW_L3 + k as u64),
                     hop: Hop::L3,
                     label: if s.is_empty() { "L3".to_owned() } else { format!("L3/B{s}") },
                 }
@@ -160,7 +222,7 @@ impl Scenario {
         for k in 0..self.non_cpm {
             members.push(Downstream {
                 target: format!("sip:+1555000{k}@sms.example.com"),
-                flow: FlowId::new(50 + k as u64),
+                flow: FlowId::new(FLOW_ISF + k as u64),
                 hop: Hop::L3Iwf,
                 label: iwf_label(k),
             });
@@ -169,35 +231,61 @@ impl Scenario {
             .iter()
             .map(|m| AddressRule { suffix: m.target.clone(), flow: m.flow, hop: m.hop, label: m.label.clone() })
             .collect();
+        let mut cf_config = config("CF", "cf.example.com", preset.ack_policy[1]);
+        cf_config.slow_member = self.slow_member;
         let cf = Controlling::with_directory(
-            config("CF", "cf.example.com", preset.ack_policy[1]),
+            cf_config,
             Hop::L2,
             "L2",
             vec![(GROUP.to_owned(), members.clone())],
             rules,
             epoch,
-            seeds.fork(),
+            wire.seeds.fork(),
         );
         let cf = net.add("cf.example.com", Box::new(cf));
-        net.link_sip(pfa, cf, FlowId::new(2), "L2");
+        wire.link(net, (pfa, "pfa.example.com"), cf, FlowId::new(2), "L2", &["cf.example.com"]);
         if self.non_cpm > 0 {
-            let mut routes: Vec<(String, FlowId)> =
-                (0..self.non_cpm).map(|k| (format!("iwf{}.example.com", k + 1), FlowId::new(60 + k as u64))).collect();
-            routes.push(("cf.example.com".to_owned(), FlowId::new(50)));
+            let mut routes: Vec<(String, FlowId)> = (0..self.non_cpm)
+                .map(|k| (format!("iwf{}.example.com", k + 1), FlowId::new(FLOW_IWF + k as u64)))
+                .collect();
+            let cf_flow = if self.proxied("L3") { FLOW_ISF + PROXIED } else { FLOW_ISF };
+            routes.push(("cf.example.com".to_owned(), FlowId::new(cf_flow)));
+            if self.proxied("L3") {
+                // In-dialog requests from an IWF are routed back through its L3 proxy.
+                for k in 0..self.non_cpm {
+                    routes.push((proxy_host(&iwf_label(k)), FlowId::new(FLOW_ISF + PROXIED + k as u64)));
+                }
+            }
             let rules = (0..self.non_cpm)
                 .map(|k| (format!("sip:+1555000{k}@sms.example.com"), format!("sip:iwf@iwf{}.example.com", k + 1)))
                 .collect();
-            let isf_config = IsfConfig { name: "ISF".to_owned(), host: "isf.example.com".to_owned(), routes, rules };
-            let isf = net.add("isf.example.com", Box::new(Isf::new(isf_config, epoch, seeds.fork())));
+            let isf_config = IsfConfig {
+                name: "ISF".to_owned(),
+                host: "isf.example.com".to_owned(),
+                routes,
+                rules,
+                selection: self.iwf_selection.clone(),
+                flow_transports: transports.clone(),
+                stateless: false,
+            };
+            let isf = net.add("isf.example.com", Box::new(Isf::new(isf_config, epoch, wire.seeds.fork())));
             for k in 0..self.non_cpm {
                 let label = iwf_label(k);
                 let name = if single { "IWF".to_owned() } else { format!("IWF{}", k + 1) };
                 let host = format!("iwf{}.example.com", k + 1);
                 let iwf_config = config(&name, &host, AckPolicy::AfterUpstreamAck);
-                let iwf = Iwf::new(iwf_config, Hop::L3Iwf, &label, self.iwf, epoch, seeds.fork());
+                let iwf = Iwf::new(iwf_config, Hop::L3Iwf, &label, self.iwf.clone(), epoch, wire.seeds.fork());
                 let iwf = net.add(&host, Box::new(iwf));
-                net.link_sip(cf, isf, FlowId::new(50 + k as u64), &label);
-                net.link_sip(isf, iwf, FlowId::new(60 + k as u64), &label);
+                let cf_end = (cf, "cf.example.com");
+                wire.link(
+                    net,
+                    cf_end,
+                    isf,
+                    FlowId::new(FLOW_ISF + k as u64),
+                    &label,
+                    &["sms.example.com", "isf.example.com"],
+                );
+                net.link_sip_with(isf, iwf, FlowId::new(FLOW_IWF + k as u64), &label, transport);
             }
         }
         for (k, member) in members.iter().take(self.members).enumerate() {
@@ -207,7 +295,7 @@ impl Scenario {
             let b_host = format!("b{}.example.com", k + 1);
             let down = Downstream {
                 target: member.target.clone(),
-                flow: FlowId::new(100 + k as u64),
+                flow: FlowId::new(FLOW_L4 + k as u64),
                 hop: Hop::L4,
                 label: l4.clone(),
             };
@@ -217,18 +305,18 @@ impl Scenario {
                 &member.label,
                 down,
                 epoch,
-                seeds.fork(),
+                wire.seeds.fork(),
             );
             let pfb = net.add(&pfb_host, Box::new(pfb));
-            net.link_sip(cf, pfb, member.flow, &member.label);
+            wire.link(net, (cf, "cf.example.com"), pfb, member.flow, &member.label, &["example.com", &pfb_host]);
             let b_config = config(&format!("B{s}"), &b_host, AckPolicy::AfterUpstreamAck);
             let b = if self.busy.contains(&k) {
-                Client::rejecting_receiver(b_config, Hop::L4, &l4, 486, epoch, seeds.fork())
+                Client::rejecting_receiver(b_config, Hop::L4, &l4, 486, epoch, wire.seeds.fork())
             } else {
-                Client::receiver(b_config, Hop::L4, &l4, epoch, seeds.fork())
+                Client::receiver(b_config, Hop::L4, &l4, epoch, wire.seeds.fork())
             };
             let b = net.add(&b_host, Box::new(b));
-            net.link_sip(pfb, b, FlowId::new(100 + k as u64), &l4);
+            wire.link(net, (pfb, &pfb_host), b, FlowId::new(FLOW_L4 + k as u64), &l4, &["example.com", &b_host]);
         }
         net.input(
             a,
@@ -240,5 +328,62 @@ impl Scenario {
             }),
         );
         Ok(())
+    }
+
+    /// Whether hop `hop` (`L3/B2` is `L3`) goes through a SIP proxy.
+    fn proxied(&self, hop: &str) -> bool {
+        let base = hop.split('/').next().unwrap_or(hop);
+        self.sip_proxies.iter().any(|p| p == base)
+    }
+}
+
+/// The host of the SIP proxy on hop `hop` (`L3/B2`: `p-l3-b2.example.com`).
+fn proxy_host(hop: &str) -> String {
+    format!("p-{}.example.com", hop.replace('/', "-").to_ascii_lowercase())
+}
+
+/// What [`Scenario::populate`] needs to wire SIP flows (with a proxy where asked).
+struct Wiring<'a> {
+    scenario: &'a Scenario,
+    seeds: &'a mut SeededIds,
+    epoch: Instant,
+    transports: &'a [(FlowId, SipTransport)],
+}
+
+impl Wiring<'_> {
+    /// The SIP flow `flow` from `up` (an entity and its host) to `down`, named
+    /// `hop`; with a proxy on the hop, `up` reaches the proxy on `flow` and
+    /// the proxy reaches `down` on `flow + PROXIED`. `down_hosts` are the hosts
+    /// the proxy reaches through `down` (Request-URIs and Contacts there).
+    fn link<N: Network>(
+        &mut self,
+        net: &mut N,
+        up: (usize, &str),
+        down: usize,
+        flow: FlowId,
+        hop: &str,
+        down_hosts: &[&str],
+    ) {
+        let transport = self.scenario.sip_transport;
+        if !self.scenario.proxied(hop) {
+            net.link_sip_with(up.0, down, flow, hop, transport);
+            return;
+        }
+        let inner = FlowId::new(flow.get() + PROXIED);
+        let host = proxy_host(hop);
+        let mut routes: Vec<(String, FlowId)> = down_hosts.iter().map(|h| ((*h).to_owned(), inner)).collect();
+        routes.push((up.1.to_owned(), flow));
+        let config = IsfConfig {
+            name: format!("P-{hop}"),
+            host: host.clone(),
+            routes,
+            rules: Vec::new(),
+            selection: Vec::new(),
+            flow_transports: self.transports.to_vec(),
+            stateless: self.scenario.sip_proxies_stateless,
+        };
+        let proxy = net.add(&host, Box::new(Isf::new(config, self.epoch, self.seeds.fork())));
+        net.link_sip_with(up.0, proxy, flow, hop, transport);
+        net.link_sip_with(proxy, down, inner, hop, transport);
     }
 }

@@ -11,8 +11,20 @@
 //! - Trace: every SIP message, connect, MSRP request/response, submit,
 //!   delivery and close, recorded as outputs are drained ([`TraceEvent`]).
 //!
-//! No loss, reordering or fault injection yet (only members that refuse:
-//! [`Scenario::busy`]); every link is a new connection (no reuse yet).
+//! Faults, all drawn from one seeded generator ([`Sim::set_seed`]; the seed
+//! is printed by the tests that fail): delivery jitter that reorders
+//! deliveries between different links while each stream stays in order
+//! ([`Sim::set_jitter`]); SIP flows over an unreliable datagram transport
+//! ([`Sim::link_sip_with`]) with loss, duplication and reordering
+//! ([`Sim::set_datagram_faults`]); an MSRP link reset at any byte
+//! ([`Sim::reset_link_at`]); a slow member whose links drain at a given
+//! rate ([`Sim::set_slow_host`]); a member that never answers
+//! ([`Sim::set_unresponsive`]); refused connections
+//! ([`Sim::refuse_connections_to`]); members that refuse
+//! ([`Scenario::busy`]); commands at any time ([`Sim::input_at`], e.g.
+//! [`Command::EndSession`]); and SIP/IP core proxies on any hop
+//! ([`Scenario::sip_proxies`]). Every link is a new connection (no reuse
+//! yet: no topology has two hops of one entity to one host and port).
 //!
 //! [`Scenario`] builds the figures of the seeds (001 FIG1-FIG7, 000 FIG1)
 //! with any number of CPM and non-CPM members and runs them
@@ -29,7 +41,7 @@ pub use crate::scenario::{Scenario, ScenarioError};
 use cpm_negotiation::Trigger;
 use sip_lite::sip::Message;
 
-use crate::{Command, ConnId, Entity, Event, FlowId, Input, Output};
+use crate::{Command, ConnId, Entity, Event, FlowId, Input, Output, SeededIds, SipTransport};
 
 /// One recorded event (the `--json` schema of the scenario example).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -212,6 +224,18 @@ pub fn crc32(data: &[u8]) -> u32 {
 struct SimConn {
     ends: [usize; 2],
     label: String,
+    /// Bytes written on the link so far (both directions).
+    written: u64,
+    /// Reset the link when `written` reaches this.
+    reset_at: Option<u64>,
+}
+
+/// A stream whose deliveries keep their order (one direction of an MSRP
+/// link, or of a reliable SIP flow).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Channel {
+    Msrp(ConnId, usize),
+    Sip(usize, FlowId),
 }
 
 impl crate::scenario::Network for Sim {
@@ -220,6 +244,9 @@ impl crate::scenario::Network for Sim {
     }
     fn link_sip(&mut self, a: usize, b: usize, flow: FlowId, hop: &str) {
         Self::link_sip(self, a, b, flow, hop);
+    }
+    fn link_sip_with(&mut self, a: usize, b: usize, flow: FlowId, hop: &str, transport: SipTransport) {
+        Self::link_sip_with(self, a, b, flow, hop, transport);
     }
     fn input(&mut self, index: usize, input: Input) {
         Self::input(self, index, input);
@@ -271,6 +298,19 @@ pub struct Sim {
     times: Vec<Instant>,
     events: Vec<(String, Event)>,
     errors: Vec<String>,
+    seed: u64,
+    rng: SeededIds,
+    jitter: Duration,
+    datagram_loss: u32,
+    datagram_duplicate: u32,
+    unreliable: HashSet<(usize, FlowId)>,
+    fifo: HashMap<Channel, Instant>,
+    busy: HashMap<Channel, Instant>,
+    resets: Vec<(String, u64)>,
+    resets_done: u64,
+    lost_datagrams: u64,
+    slow: HashMap<String, u64>,
+    silent: HashSet<String>,
 }
 
 impl std::fmt::Debug for Sim {
@@ -305,7 +345,96 @@ impl Sim {
             times: Vec::new(),
             events: Vec::new(),
             errors: Vec::new(),
+            seed: 0,
+            rng: SeededIds::new(0),
+            jitter: Duration::ZERO,
+            datagram_loss: 0,
+            datagram_duplicate: 0,
+            unreliable: HashSet::new(),
+            fifo: HashMap::new(),
+            busy: HashMap::new(),
+            resets: Vec::new(),
+            resets_done: 0,
+            lost_datagrams: 0,
+            slow: HashMap::new(),
+            silent: HashSet::new(),
         }
+    }
+
+    /// Seeds the fault generator (jitter, datagram loss and duplication).
+    pub fn set_seed(&mut self, seed: u64) -> &mut Self {
+        self.seed = seed;
+        self.rng = SeededIds::new(seed);
+        self
+    }
+
+    /// The seed of the fault generator (print it when a run fails).
+    #[must_use]
+    pub const fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Adds a random delay of up to `jitter` to every delivery; each stream
+    /// (an MSRP link direction, a reliable SIP flow) stays in order, so only
+    /// deliveries on different streams (and datagrams) are reordered.
+    pub fn set_jitter(&mut self, jitter: Duration) -> &mut Self {
+        self.jitter = jitter;
+        self
+    }
+
+    /// Datagram SIP flows ([`Sim::link_sip_with`]) lose `loss` and duplicate
+    /// `duplicate` of every 1000 datagrams (with jitter, they also reorder).
+    pub fn set_datagram_faults(&mut self, loss: u32, duplicate: u32) -> &mut Self {
+        self.datagram_loss = loss.min(1000);
+        self.datagram_duplicate = duplicate.min(1000);
+        self
+    }
+
+    /// Resets the MSRP link named `label` (`L3/B2` ..) once `byte` bytes
+    /// crossed it (both directions counted): the bytes after that are lost
+    /// and both ends get [`Input::MsrpClosed`].
+    pub fn reset_link_at(&mut self, label: &str, byte: u64) -> &mut Self {
+        self.resets.push((label.to_owned(), byte));
+        self
+    }
+
+    /// Links of the entity at `host` drain at `bytes_per_ms` (a slow member):
+    /// each MSRP write to or from it takes its length over that rate more.
+    pub fn set_slow_host(&mut self, host: &str, bytes_per_ms: u64) -> &mut Self {
+        self.slow.insert(host.to_owned(), bytes_per_ms.max(1));
+        self
+    }
+
+    /// SIP sent to the entity at `host` is lost (a member that never
+    /// answers: its caller's INVITE transaction times out, RFC 3261 s.17.1.1.2
+    /// Timer B).
+    pub fn set_unresponsive(&mut self, host: &str) -> &mut Self {
+        self.silent.insert(host.to_owned());
+        self
+    }
+
+    /// MSRP links reset so far ([`Sim::reset_link_at`]).
+    #[must_use]
+    pub const fn resets(&self) -> u64 {
+        self.resets_done
+    }
+
+    /// SIP datagrams lost so far ([`Sim::set_datagram_faults`]).
+    #[must_use]
+    pub const fn lost_datagrams(&self) -> u64 {
+        self.lost_datagrams
+    }
+
+    /// The entities' names, in the order they were added.
+    #[must_use]
+    pub fn names(&self) -> Vec<String> {
+        self.entities.iter().map(|e| e.name().to_owned()).collect()
+    }
+
+    /// Whether entity `index` is idle with no timer armed.
+    #[must_use]
+    pub fn is_entity_quiet(&self, index: usize) -> bool {
+        self.entities.get(index).is_some_and(|e| e.is_idle() && e.poll_timeout().is_none())
     }
 
     /// One-way latency of every delivery (default 1 ms).
@@ -357,8 +486,20 @@ impl Sim {
     /// A reliable SIP flow `flow` between entities `a` and `b` (the same
     /// number at both ends), named `hop` in the trace.
     pub fn link_sip(&mut self, a: usize, b: usize, flow: FlowId, hop: &str) {
+        self.link_sip_with(a, b, flow, hop, SipTransport::Reliable);
+    }
+
+    /// A SIP flow as [`Sim::link_sip`], over `transport`: a datagram flow
+    /// ([`SipTransport::Unreliable`]) suffers [`Sim::set_datagram_faults`]
+    /// and keeps no order. The entities MUST be configured with the same
+    /// transport for `flow` ([`crate::EntityConfig::set_flow_transport`]).
+    pub fn link_sip_with(&mut self, a: usize, b: usize, flow: FlowId, hop: &str, transport: SipTransport) {
         self.sip.insert((a, flow), (b, hop.to_owned()));
         self.sip.insert((b, flow), (a, hop.to_owned()));
+        if transport == SipTransport::Unreliable {
+            self.unreliable.insert((a, flow));
+            self.unreliable.insert((b, flow));
+        }
     }
 
     /// Schedules `input` for entity `index` now; a [`Command::SendMessage`]
@@ -371,6 +512,12 @@ impl Sim {
         self.schedule(index, input, Duration::ZERO);
     }
 
+    /// Schedules `input` for entity `index` after `delay` (a command later
+    /// in the run: [`Command::EndSession`] before the answers, ...).
+    pub fn input_at(&mut self, index: usize, input: Input, delay: Duration) {
+        self.schedule(index, input, delay);
+    }
+
     fn name(&self, index: usize) -> String {
         self.entities.get(index).map_or_else(String::new, |e| e.name().to_owned())
     }
@@ -378,6 +525,46 @@ impl Sim {
     fn schedule(&mut self, index: usize, input: Input, delay: Duration) {
         self.seq += 1;
         self.queue.insert((self.now + delay, self.seq), (index, input));
+    }
+
+    /// A random extra delay of up to the jitter.
+    fn jitter_delay(&mut self) -> Duration {
+        let micros = u64::try_from(self.jitter.as_micros()).unwrap_or(u64::MAX);
+        if micros == 0 {
+            return Duration::ZERO;
+        }
+        Duration::from_micros(self.rng.next_u64() % (micros + 1))
+    }
+
+    /// Delivers `input` one latency (plus jitter) after it left, after
+    /// everything sent before on `channel` (a stream keeps its order). It
+    /// leaves once the channel finished sending what came before and took
+    /// `serialize` to send (a slow link drains at its rate).
+    fn schedule_on(&mut self, channel: Channel, index: usize, input: Input, serialize: Duration) {
+        let mut departure = self.now;
+        if serialize > Duration::ZERO {
+            let start = self.busy.get(&channel).map_or(self.now, |&b| b.max(self.now));
+            departure = start + serialize;
+            self.busy.insert(channel, departure);
+        }
+        let mut at = departure + self.latency + self.jitter_delay();
+        if let Some(&last) = self.fifo.get(&channel) {
+            at = at.max(last);
+        }
+        self.fifo.insert(channel, at);
+        self.seq += 1;
+        self.queue.insert((at, self.seq), (index, input));
+    }
+
+    /// A 1-in-1000 draw.
+    fn chance(&mut self, per_mille: u32) -> bool {
+        per_mille > 0 && self.rng.next_u64() % 1000 < u64::from(per_mille)
+    }
+
+    /// The extra time `bytes` take on a link with a slow end.
+    fn slow_delay(&self, ends: [usize; 2], bytes: usize) -> Duration {
+        let rate = ends.iter().filter_map(|&e| self.hosts.get(e).and_then(|h| self.slow.get(h))).min();
+        rate.map_or(Duration::ZERO, |&rate| Duration::from_micros(bytes as u64 * 1000 / rate))
     }
 
     /// The trace so far.
@@ -494,7 +681,29 @@ impl Sim {
                         );
                         let to = self.name(peer);
                         self.push_trace(TraceEvent::Sip { from, to, msg, hop, retransmission });
-                        self.schedule(peer, Input::SipReceived { flow, message }, self.latency);
+                        if self.hosts.get(peer).is_some_and(|h| self.silent.contains(h)) {
+                            self.lost_datagrams += 1;
+                            return;
+                        }
+                        if self.unreliable.contains(&(index, flow)) {
+                            // A datagram: lost, duplicated or delayed on its own.
+                            if self.chance(self.datagram_loss) {
+                                self.lost_datagrams += 1;
+                                return;
+                            }
+                            let copies = if self.chance(self.datagram_duplicate) { 2 } else { 1 };
+                            for _ in 0..copies {
+                                let delay = self.latency + self.jitter_delay();
+                                self.schedule(peer, Input::SipReceived { flow, message: message.clone() }, delay);
+                            }
+                        } else {
+                            self.schedule_on(
+                                Channel::Sip(index, flow),
+                                peer,
+                                Input::SipReceived { flow, message },
+                                Duration::ZERO,
+                            );
+                        }
                     }
                     Err(error) => self.errors.push(format!("{from}: unparsable SIP: {error}")),
                 }
@@ -509,7 +718,8 @@ impl Sim {
                 };
                 let conn = ConnId::new(self.next_conn);
                 self.next_conn += 1;
-                self.conns.insert(conn, SimConn { ends: [index, peer], label: label.clone() });
+                let reset_at = self.resets.iter().find(|(l, _)| *l == label).map(|(_, at)| *at);
+                self.conns.insert(conn, SimConn { ends: [index, peer], label: label.clone(), written: 0, reset_at });
                 let to = self.name(peer);
                 self.push_trace(TraceEvent::Connect {
                     from,
@@ -518,8 +728,8 @@ impl Sim {
                     trigger: trigger_name(trigger),
                     reuse: false,
                 });
-                self.schedule(peer, Input::Accepted { conn }, self.latency);
-                self.schedule(index, Input::Connected { hop, conn }, self.latency);
+                self.schedule_on(Channel::Msrp(conn, index), peer, Input::Accepted { conn }, Duration::ZERO);
+                self.schedule_on(Channel::Msrp(conn, peer), index, Input::Connected { hop, conn }, Duration::ZERO);
             }
             Output::MsrpTransmit { conn, transmit } => {
                 let Some(c) = self.conns.get(&conn) else {
@@ -533,6 +743,7 @@ impl Sim {
                 };
                 let peer = if c.ends[0] == index { c.ends[1] } else { c.ends[0] };
                 let hop = c.label.clone();
+                let (ends, written, reset_at) = (c.ends, c.written, c.reset_at);
                 let key = (conn, index);
                 if !transmit.head.is_empty() {
                     let line = transmit.head.split(|&b| b == b'\r').next().unwrap_or_default();
@@ -559,12 +770,29 @@ impl Sim {
                         capture.push((self.entities[index].name().to_owned(), hop, transmit.body.clone()));
                     }
                 }
+                let total = (transmit.head.len() + transmit.body.len() + transmit.end_line.len()) as u64;
+                // A reset cuts the stream at its byte: what comes after is lost.
+                let mut budget = reset_at.map_or(u64::MAX, |at| at.saturating_sub(written));
+                let reset = reset_at.is_some_and(|at| written + total >= at);
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.written += total;
+                }
+                let extra = self.slow_delay(ends, usize::try_from(total).unwrap_or(usize::MAX));
                 for part in [transmit.head, transmit.body, transmit.end_line] {
                     let mut part = part;
-                    while !part.is_empty() {
-                        let data = part.split_to(part.len().min(self.read_split));
-                        self.schedule(peer, Input::MsrpReceived { conn, data }, self.latency);
+                    while !part.is_empty() && budget > 0 {
+                        let len = part.len().min(self.read_split).min(usize::try_from(budget).unwrap_or(usize::MAX));
+                        budget -= len as u64;
+                        let data = part.split_to(len);
+                        self.schedule_on(Channel::Msrp(conn, index), peer, Input::MsrpReceived { conn, data }, extra);
                     }
+                }
+                if reset {
+                    self.resets_done += 1;
+                    self.conns.remove(&conn);
+                    self.closed.insert(conn);
+                    self.schedule_on(Channel::Msrp(conn, index), peer, Input::MsrpClosed { conn }, extra);
+                    self.schedule_on(Channel::Msrp(conn, peer), index, Input::MsrpClosed { conn }, Duration::ZERO);
                 }
             }
             Output::CloseLink { conn } => {
@@ -572,7 +800,7 @@ impl Sim {
                 self.closed.insert(conn);
                 let peer = if c.ends[0] == index { c.ends[1] } else { c.ends[0] };
                 self.push_trace(TraceEvent::Close { hop: c.label });
-                self.schedule(peer, Input::MsrpClosed { conn }, self.latency);
+                self.schedule_on(Channel::Msrp(conn, index), peer, Input::MsrpClosed { conn }, Duration::ZERO);
             }
             Output::Event(event) => {
                 match &event {
@@ -583,9 +811,9 @@ impl Sim {
                             crc32: crc32(body),
                         });
                     }
-                    Event::DeliverToNonCpm { system, parts, .. } => {
-                        let format = system.as_str().to_owned();
-                        self.push_trace(TraceEvent::NonCpm { at: from.clone(), format, parts: *parts });
+                    Event::DeliverToNonCpm { format, parts, .. } => {
+                        let format = (*format).to_owned();
+                        self.push_trace(TraceEvent::NonCpm { at: from.clone(), format, parts: parts.len() });
                         // The non-CPM system acknowledges after one latency.
                         self.schedule(index, Input::NonCpmAck { status: 200 }, self.latency);
                     }
@@ -602,7 +830,6 @@ impl Sim {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::NonCpmSystem;
 
     #[test]
     fn crc32_check_value() {
@@ -637,13 +864,5 @@ mod tests {
         let scenario = Scenario::figure("000-fig1").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((scenario.members, scenario.non_cpm), (0, 1));
         assert_eq!(Scenario::figure("001-fig8"), Err(ScenarioError::UnknownName("001-fig8".into())));
-    }
-
-    #[test]
-    fn sms_parts() {
-        assert_eq!(NonCpmSystem::Sms.parts(5000), 33);
-        assert_eq!(NonCpmSystem::Sms.parts(153), 1);
-        assert_eq!(NonCpmSystem::Sms.parts(154), 2);
-        assert_eq!(NonCpmSystem::Email.parts(5000), 1);
     }
 }

@@ -8,6 +8,7 @@
 
 use std::time::Instant;
 
+use cpm_negotiation::imdn::DeliveryStatus;
 use cpm_roles::sim::{Scenario, Sim, TraceEvent};
 use cpm_roles::Event;
 
@@ -155,6 +156,7 @@ fn check(expect: &Expect, sim: &Sim, size: usize) {
     // every hop whole, L1 first; the REPORT comes back L4 first.
     let mut first_data = Vec::new();
     let mut reports = Vec::new();
+    let mut content_sends: Vec<Vec<usize>> = Vec::new();
     for hop in HOPS {
         let on_hop: Vec<(usize, &str, &str, usize)> = trace
             .iter()
@@ -166,9 +168,17 @@ fn check(expect: &Expect, sim: &Sim, size: usize) {
                 _ => None,
             })
             .collect();
-        let sends: Vec<_> = on_hop.iter().filter(|m| m.2 == "SEND").collect();
+        // Content goes downstream: the hop's offerer side is upstream.
+        let upstream = ["A", "PF-A", "CF", "PF-B"][HOPS.iter().position(|h| *h == hop).unwrap()];
+        let sends: Vec<_> = on_hop.iter().filter(|m| m.2 == "SEND" && m.1 == upstream).collect();
         let sent: usize = sends.iter().map(|m| m.3).sum();
         assert_eq!(sent, size, "{name}: SEND bytes on {hop}");
+        // SPEC.md "Scenario defaults": 2048-octet chunks (5000 bytes: SEND#1..#3
+        // of 2048, 2048 and 904), each hop keeping the chunk boundaries.
+        let chunks: Vec<usize> = sends.iter().map(|m| m.3).filter(|&b| b > 0).collect();
+        let expected: Vec<usize> = (0..size).step_by(2048).map(|at| (size - at).min(2048)).collect();
+        assert_eq!(chunks, expected, "{name}: chunks on {hop}");
+        content_sends.push(sends.iter().filter(|m| m.3 > 0).map(|m| m.0).collect::<Vec<usize>>());
         for send in &sends {
             let answered = on_hop.iter().filter(|m| m.2 == "200" && m.1 != send.1).count();
             assert!(answered >= sends.iter().filter(|s| s.1 == send.1).count(), "{name}: SENDs on {hop} answered");
@@ -179,6 +189,10 @@ fn check(expect: &Expect, sim: &Sim, size: usize) {
         reports.push(report[0].0);
     }
     assert!(first_data.windows(2).all(|w| w[0] < w[1]), "{name}: content relayed L1..L4");
+    // SEND#k leaves hop n before it leaves hop n+1 (cut-through, in order).
+    for pair in content_sends.windows(2) {
+        assert!(pair[0].iter().zip(&pair[1]).all(|(a, b)| a < b), "{name}: SEND#k relayed hop by hop");
+    }
     assert!(reports.windows(2).all(|w| w[0] > w[1]), "{name}: REPORT relayed L4..L1");
 
     // Delivered == submitted.
@@ -200,6 +214,16 @@ fn check(expect: &Expect, sim: &Sim, size: usize) {
     let outcomes: Vec<_> = sim.events().iter().filter(|(_, e)| matches!(e, Event::Outcome { .. })).collect();
     assert_eq!(outcomes.len(), 1, "{name}: one outcome");
     assert!(matches!(outcomes[0], (at, Event::Outcome { status: 200, .. }) if at == "A"));
+    // One delivery notification (IMDN) per member at A, naming the member.
+    let deliveries: Vec<_> = sim
+        .events()
+        .iter()
+        .filter_map(|(at, e)| match e {
+            Event::Delivery { member, status } if at == "A" => Some((member.as_str(), *status)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(deliveries, [("sip:b1@example.com", DeliveryStatus::Delivered)], "{name}: IMDN at A");
 
     // Nothing left: no delivery in flight, no link, no timer, no leg.
     assert!(sim.is_quiet(), "{name}: something is left");
@@ -385,6 +409,25 @@ fn a_busy_member_is_one_outcome_not_a_failed_session() {
             [("L3/B1".to_owned(), 200), ("L3/B2".to_owned(), 486), ("L3/B3".to_owned(), 200)],
             "{name}"
         );
+        // A learns each member's outcome from its IMDN, the busy one's too.
+        let mut deliveries: Vec<(String, DeliveryStatus)> = sim
+            .events()
+            .iter()
+            .filter_map(|(at, e)| match e {
+                Event::Delivery { member, status } if at == "A" => Some((member.clone(), *status)),
+                _ => None,
+            })
+            .collect();
+        deliveries.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            deliveries,
+            [
+                ("sip:b1@example.com".to_owned(), DeliveryStatus::Delivered),
+                ("sip:b2@example.com".to_owned(), DeliveryStatus::Failed),
+                ("sip:b3@example.com".to_owned(), DeliveryStatus::Delivered)
+            ],
+            "{name}"
+        );
         // The sender's session is not failed for one member: one success REPORT.
         let outcomes: Vec<_> =
             sim.events().iter().filter(|(at, e)| at == "A" && matches!(e, Event::Outcome { .. })).collect();
@@ -525,4 +568,102 @@ fn a_sender_whose_link_fails_gets_a_failed_outcome() {
     assert!(matches!(outcome, Some((_, Event::Outcome { status, .. })) if *status != 200), "{outcome:?}");
     assert!(sim.trace().iter().all(|e| !matches!(e, TraceEvent::Deliver { .. })));
     assert!(sim.is_quiet());
+}
+
+/// What triggered a connect, checked in the trace: the connect follows the
+/// named message on the named hop (`SEND` on the upstream hop: its first
+/// content SEND arrived).
+fn trigger_cause(trace: &[TraceEvent], hop: &str, trigger: &str, offerer_opens: bool) -> usize {
+    let k = HOPS.iter().position(|h| *h == hop).unwrap();
+    match (trigger, offerer_opens) {
+        ("200", true) => sip_at(trace, hop, "200", 0),
+        ("ACK", true) => sip_at(trace, HOPS[k - 1], "ACK", 0),
+        ("ACK", false) => sip_at(trace, hop, "ACK", 0),
+        ("SEND", true) => trace
+            .iter()
+            .position(|e| matches!(e, TraceEvent::Msrp { hop: h, msg, bytes, .. } if h == HOPS[k - 1] && msg == "SEND" && *bytes > 0))
+            .unwrap(),
+        other => panic!("unexpected trigger {other:?}"),
+    }
+}
+
+/// One alternative: figure, L2 and L3 openers, PF and CF trigger (indices
+/// into `TRIGGERS`), and the expected opener and trigger of L1..L4.
+type Case =
+    (&'static str, cpm_negotiation::Side, cpm_negotiation::Side, usize, usize, [(&'static str, &'static str); 4]);
+
+/// Issue 8 item 4: every alternative trigger and opener of each figure (SPEC.md
+/// strategy table), each run checked for its connects (opener, trigger, after
+/// the triggering message), delivery and a clean end.
+#[test]
+fn every_alternative_trigger_and_opener() {
+    use cpm_negotiation::{Side, Trigger};
+    const TRIGGERS: [(Trigger, &str); 3] =
+        [(Trigger::OnSuccessResponse, "200"), (Trigger::OnAck, "ACK"), (Trigger::OnFirstSend, "SEND")];
+    // (figure, l2 opener, l3 opener, pf trigger, cf trigger) -> openers and triggers of L1..L4.
+    let mut cases: Vec<Case> = Vec::new();
+    // Invite-initiator: PF(A)/PF(B) after ACK, 200 or SEND (the same for L2 and L4); the CF's L3 trigger separately.
+    for name in ["001-fig1", "001-fig2"] {
+        for (pf, (_, pf_name)) in TRIGGERS.iter().enumerate() {
+            for (cf, (_, cf_name)) in TRIGGERS.iter().enumerate() {
+                let links = [("A", "200"), ("PF-A", *pf_name), ("CF", *cf_name), ("PF-B", *pf_name)];
+                cases.push((name, Side::Offerer, Side::Offerer, pf, cf, links));
+            }
+        }
+    }
+    // Invite-receiver: every hop by its answerer after its ACK (no alternative).
+    for name in ["001-fig3", "001-fig4"] {
+        let links = [("PF-A", "ACK"), ("CF", "ACK"), ("PF-B", "ACK"), ("B", "ACK")];
+        cases.push((name, Side::Answerer, Side::Answerer, 1, 1, links));
+    }
+    // Client-initiative: L2 by PF(A) after ACK#1/200#2/SEND#1 or by the CF after ACK#2;
+    // L3 by PF(B) after ACK#3 or by the CF after 200#3/ACK#2/SEND#2.
+    for name in ["001-fig5", "001-fig6", "001-fig7"] {
+        for (pf, (_, pf_name)) in TRIGGERS.iter().enumerate() {
+            for (cf, (_, cf_name)) in TRIGGERS.iter().enumerate() {
+                for (l2, l2_links) in [(Side::Offerer, ("PF-A", *pf_name)), (Side::Answerer, ("CF", "ACK"))] {
+                    for (l3, l3_links) in [(Side::Answerer, ("PF-B", "ACK")), (Side::Offerer, ("CF", *cf_name))] {
+                        // Skip repeats: a trigger only matters for the offerer that uses it.
+                        if (l2 == Side::Answerer && pf > 0) || (l3 == Side::Answerer && cf > 0) {
+                            continue;
+                        }
+                        cases.push((name, l2, l3, pf, cf, [("A", "200"), l2_links, l3_links, ("B", "ACK")]));
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(cases.len(), 2 * 9 + 2 + 3 * (3 * 3 + 3 + 3 + 1));
+    for (name, l2, l3, pf, cf, links) in cases {
+        let mut scenario = Scenario::figure(name).unwrap();
+        scenario.preset.l2_opener = l2;
+        scenario.preset.l3_opener = l3;
+        scenario.preset.pf_trigger = TRIGGERS[pf].0;
+        scenario.preset.cf_trigger = TRIGGERS[cf].0;
+        let what = format!("{name} l2={l2:?} l3={l3:?} pf={} cf={}", TRIGGERS[pf].1, TRIGGERS[cf].1);
+        let sim = scenario.run(epoch()).unwrap();
+        assert!(sim.errors().is_empty(), "{what}: {:?}", sim.errors());
+        let trace = sim.trace();
+        for (k, (opener, trigger)) in links.iter().enumerate() {
+            let hop = HOPS[k];
+            let connects: Vec<(usize, &str, &str)> = trace
+                .iter()
+                .enumerate()
+                .filter_map(|(i, e)| match e {
+                    TraceEvent::Connect { hop: h, from, trigger, .. } if h == hop => Some((i, from.as_str(), *trigger)),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(connects.len(), 1, "{what}: one connect on {hop}");
+            let (at, from, t) = connects[0];
+            assert_eq!((from, t), (*opener, *trigger), "{what}: opener of {hop}");
+            let offerer_opens = ["A", "PF-A", "CF", "PF-B"][k] == *opener;
+            assert!(trigger_cause(trace, hop, trigger, offerer_opens) < at, "{what}: {hop} opened before its trigger");
+        }
+        let delivered = trace.iter().filter(|e| matches!(e, TraceEvent::Deliver { at, bytes: 5000, .. } if at == "B"));
+        assert_eq!(delivered.count(), 1, "{what}: delivered");
+        let outcome = sim.events().iter().find(|(at, e)| at == "A" && matches!(e, Event::Outcome { .. }));
+        assert!(matches!(outcome, Some((_, Event::Outcome { status: 200, .. }))), "{what}: {outcome:?}");
+        assert!(sim.is_quiet(), "{what}: something is left");
+    }
 }

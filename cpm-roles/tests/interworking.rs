@@ -86,7 +86,14 @@ fn seed_000_fig1() {
             .trace()
             .iter()
             .filter_map(|e| match e {
-                TraceEvent::Msrp { hop: h, msg, bytes, .. } if h == hop && msg == "SEND" => Some(*bytes),
+                // Content goes downstream (IMDNs come back upstream).
+                TraceEvent::Msrp { hop: h, msg, bytes, from, .. }
+                    if h == hop
+                        && msg == "SEND"
+                        && from == ["A", "PF-A", "CF"][hop.as_bytes()[1] as usize - b'1' as usize] =>
+                {
+                    Some(*bytes)
+                }
                 _ => None,
             })
             .sum();
@@ -102,7 +109,7 @@ fn seed_000_fig1() {
     });
     assert_eq!(submit, deliver);
     let noncpm =
-        index(&sim, |e| matches!(e, TraceEvent::NonCpm { at, format, parts: 33 } if at == "IWF" && format == "SMS"));
+        index(&sim, |e| matches!(e, TraceEvent::NonCpm { at, format, parts: 33 } if at == "IWF" && format == "sms"));
     let report3 = index(&sim, |e| matches!(e, TraceEvent::Msrp { hop, msg, .. } if hop == "L3" && msg == "REPORT"));
     let report1 = index(&sim, |e| matches!(e, TraceEvent::Msrp { hop, msg, .. } if hop == "L1" && msg == "REPORT"));
     assert!(noncpm < report3 && report3 < report1);
@@ -133,6 +140,112 @@ fn iwf_reports_at_media_end_and_sends_bye() {
     assert!(matches!(outcome, Some((_, Event::Outcome { status: 200, .. }))), "{outcome:?}");
     assert!(sim.trace().iter().any(|e| matches!(e, TraceEvent::Deliver { at, .. } if at == "IWF")));
     assert!(sim.is_quiet(), "{:?}", sim.trace().last());
+}
+
+/// Issue 8 item 4: a mixed group of three CPM members and one non-CPM
+/// member in one session gives exactly one outcome per member at A (SPEC.md
+/// "Acknowledgements": IMDNs from the CF, then one success REPORT).
+#[test]
+fn mixed_group_one_outcome_per_member_at_a() {
+    use cpm_negotiation::imdn::DeliveryStatus;
+    for (name, busy) in [("001-fig1", vec![]), ("001-fig4", vec![2]), ("001-fig7", vec![0])] {
+        let mut scenario = Scenario::figure(name).unwrap();
+        scenario.members = 3;
+        scenario.non_cpm = 1;
+        scenario.busy.clone_from(&busy);
+        let sim = scenario.run(epoch()).unwrap();
+        assert!(sim.errors().is_empty(), "{name}: {:?}", sim.errors());
+        let mut at_a: Vec<(String, DeliveryStatus)> = sim
+            .events()
+            .iter()
+            .filter_map(|(at, e)| match e {
+                Event::Delivery { member, status } if at == "A" => Some((member.clone(), *status)),
+                _ => None,
+            })
+            .collect();
+        at_a.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut expected: Vec<(String, DeliveryStatus)> = (0..3)
+            .map(|k| {
+                let status = if busy.contains(&k) { DeliveryStatus::Failed } else { DeliveryStatus::Delivered };
+                (format!("sip:b{}@example.com", k + 1), status)
+            })
+            .collect();
+        expected.push(("sip:+15550000@sms.example.com".to_owned(), DeliveryStatus::Delivered));
+        expected.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(at_a, expected, "{name}: one outcome per member at A");
+        // Every IMDN reached A before the REPORT that ends its wait, and only one REPORT.
+        let reports: Vec<_> =
+            sim.events().iter().filter(|(at, e)| at == "A" && matches!(e, Event::Outcome { .. })).collect();
+        assert_eq!(reports.len(), 1, "{name}");
+        assert!(matches!(reports[0].1, Event::Outcome { status: 200, .. }), "{name}: {reports:?}");
+        let last_delivery = sim.events().iter().rposition(|(at, e)| at == "A" && matches!(e, Event::Delivery { .. }));
+        let report = sim.events().iter().position(|(at, e)| at == "A" && matches!(e, Event::Outcome { .. }));
+        assert!(last_delivery < report, "{name}: an IMDN came after the REPORT");
+        assert!(sim.is_quiet(), "{name}");
+    }
+}
+
+/// The IWF converts what it hands over (issue 10): the trace names the
+/// format and its number of PDUs for each system, and content the system
+/// cannot take becomes that member's failed outcome at A, not a failed
+/// session.
+#[test]
+fn the_iwf_converts_and_refuses_what_the_system_cannot_take() {
+    use cpm_negotiation::imdn::DeliveryStatus;
+    use cpm_roles::NonCpmSystem;
+    for (system, format, parts) in
+        [(NonCpmSystem::Sms, "sms", 33), (NonCpmSystem::Email, "email", 1), (NonCpmSystem::Mms, "mms", 1)]
+    {
+        let mut scenario = Scenario::figure("000-fig1").unwrap();
+        scenario.iwf.system = system;
+        let sim = scenario.run(epoch()).unwrap();
+        assert!(sim.errors().is_empty(), "{format}: {:?}", sim.errors());
+        let noncpm: Vec<_> = sim.trace().iter().filter(|e| matches!(e, TraceEvent::NonCpm { .. })).collect();
+        assert!(
+            matches!(noncpm.as_slice(), [TraceEvent::NonCpm { at, format: f, parts: p }] if at == "IWF" && f == format && *p == parts),
+            "{format}: {noncpm:?}"
+        );
+        let handed: Vec<usize> = sim
+            .events()
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::DeliverToNonCpm { format: f, parts, payload, .. } if *f == format => {
+                    assert_eq!(payload.len(), 5000);
+                    Some(parts.len())
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(handed, [parts], "{format}");
+    }
+    // 5000 bytes need 33 SMS segments: an SMSC limit of 3 refuses the message (413).
+    let mut scenario = Scenario::figure("000-fig1").unwrap();
+    scenario.members = 1;
+    scenario.iwf.conversion.sms.max_segments = 3;
+    let sim = scenario.run(epoch()).unwrap();
+    assert!(sim.errors().is_empty(), "{:?}", sim.errors());
+    assert!(!sim.trace().iter().any(|e| matches!(e, TraceEvent::NonCpm { .. })));
+    assert!(sim
+        .events()
+        .iter()
+        .any(|(at, e)| at == "IWF1" && matches!(e, Event::PeerError { reason: "interworking", .. })));
+    let at_a: Vec<(String, DeliveryStatus)> = sim
+        .events()
+        .iter()
+        .filter_map(|(at, e)| match e {
+            Event::Delivery { member, status } if at == "A" => Some((member.clone(), *status)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        at_a,
+        [
+            ("sip:+15550000@sms.example.com".to_owned(), DeliveryStatus::Failed),
+            ("sip:b1@example.com".to_owned(), DeliveryStatus::Delivered)
+        ],
+        "one outcome per member at A"
+    );
+    assert!(sim.is_quiet());
 }
 
 #[test]
@@ -296,4 +409,132 @@ fn ad_hoc_member_without_a_route_is_refused() {
     }
     // No member is invited when one cannot be routed: the INVITE fails whole.
     assert_eq!(sent, [(2, "SIP/2.0 404 Not Found".to_owned())]);
+}
+
+/// Issue 8: the ISF chooses the IWF by rules on content type, size and
+/// receiver address (before its exact Request-URI rules).
+#[test]
+fn isf_selects_the_iwf_by_content_type_size_and_receiver() {
+    use cpm_roles::IwfRule;
+    // Member 0 goes to IWF2 when the offer is text of at least 4096 bytes;
+    // member 1 to IWF1 when it is that large, whatever its type. Otherwise the exact rules apply
+    // (member k to IWF k+1).
+    let rules = vec![
+        IwfRule {
+            receiver_suffix: Some("+15550000@sms.example.com".into()),
+            content_type: Some("text/*".into()),
+            min_size: Some(4096),
+            max_size: None,
+            iwf: "sip:iwf@iwf2.example.com".into(),
+        },
+        IwfRule {
+            receiver_suffix: Some("+15550001@sms.example.com".into()),
+            min_size: Some(4096),
+            iwf: "sip:iwf@iwf1.example.com".into(),
+            ..IwfRule::default()
+        },
+    ];
+    for (size, swapped) in [(5000, true), (1000, false)] {
+        let mut scenario = Scenario::figure("000-fig1").unwrap();
+        scenario.non_cpm = 2;
+        scenario.size = size;
+        scenario.iwf_selection.clone_from(&rules);
+        let sim = scenario.run(epoch()).unwrap();
+        assert!(sim.errors().is_empty(), "{size}: {:?}", sim.errors());
+        // The CF's INVITE for member 0 (hop L3/IWF1) leaves the ISF towards the chosen IWF.
+        let first: Vec<String> = sim
+            .trace()
+            .iter()
+            .filter_map(|e| match e {
+                TraceEvent::Sip { from, to, msg, .. } if from == "ISF" && msg == "INVITE" => Some(to.clone()),
+                _ => None,
+            })
+            .collect();
+        let expected = if swapped { ["IWF2", "IWF1"] } else { ["IWF1", "IWF2"] };
+        assert_eq!(first, expected, "{size}");
+        let mut delivered: Vec<String> = sim
+            .trace()
+            .iter()
+            .filter_map(|e| match e {
+                TraceEvent::Deliver { at, bytes, .. } if *bytes == size => Some(at.clone()),
+                _ => None,
+            })
+            .collect();
+        delivered.sort();
+        assert_eq!(delivered, ["IWF1", "IWF2"], "{size}");
+        assert!(sim.is_quiet(), "{size}");
+    }
+    // The conditions one by one.
+    let rule = IwfRule {
+        receiver_suffix: Some("@sms.example.com".into()),
+        content_type: Some("image/*".into()),
+        min_size: Some(10),
+        max_size: Some(20),
+        iwf: "sip:iwf@mms.example.com".into(),
+    };
+    assert!(rule.matches("sip:+1@sms.example.com", Some("image/png"), Some(15)));
+    assert!(!rule.matches("sip:+1@other.example.com", Some("image/png"), Some(15)));
+    assert!(!rule.matches("sip:+1@sms.example.com", Some("text/plain"), Some(15)));
+    assert!(!rule.matches("sip:+1@sms.example.com", Some("image/png"), Some(9)));
+    assert!(!rule.matches("sip:+1@sms.example.com", Some("image/png"), Some(21)));
+    assert!(!rule.matches("sip:+1@sms.example.com", None, Some(15)));
+    assert!(!rule.matches("sip:+1@sms.example.com", Some("image/png"), None));
+    assert!(IwfRule::default().matches("anything", None, None));
+}
+
+/// Issue 8 item 4 for seed 000 FIG1: every alternative trigger and opener
+/// (SPEC.md: L1 by A after 200#1 or by PF(A) after ACK#1; L2 by PF(A) after
+/// 200#2 / ACK#1 / SEND#1 or by the CF after ACK#2; L3 by the CF after
+/// 200#3 / ACK#2 / SEND#2 or by the IWF after ACK#4).
+#[test]
+fn seed_000_fig1_every_alternative_trigger_and_opener() {
+    use cpm_negotiation::{LinkStrategy, Side, Trigger};
+    const TRIGGERS: [(Trigger, &str); 3] =
+        [(Trigger::OnSuccessResponse, "200"), (Trigger::OnAck, "ACK"), (Trigger::OnFirstSend, "SEND")];
+    // (strategy, l2 opener, l3 opener, pf trigger, cf trigger, expected (opener, trigger) of L1..L3)
+    let mut cases = Vec::new();
+    for (pf, (_, pf_name)) in TRIGGERS.iter().enumerate() {
+        for (cf, (_, cf_name)) in TRIGGERS.iter().enumerate() {
+            let links = [("A", "200"), ("PF-A", *pf_name), ("CF", *cf_name)];
+            cases.push((LinkStrategy::InviteInitiator, Side::Offerer, Side::Offerer, pf, cf, links));
+        }
+    }
+    let links = [("A", "200"), ("CF", "ACK"), ("IWF", "ACK")];
+    cases.push((LinkStrategy::ClientInitiative, Side::Answerer, Side::Answerer, 0, 0, links));
+    let links = [("PF-A", "ACK"), ("CF", "ACK"), ("IWF", "ACK")];
+    cases.push((LinkStrategy::InviteReceiver, Side::Answerer, Side::Answerer, 1, 1, links));
+    for (strategy, l2, l3, pf, cf, links) in cases {
+        let mut scenario = Scenario::figure("000-fig1").unwrap();
+        let (answer, acks) = (scenario.preset.answer_policy, scenario.preset.ack_policy);
+        scenario.preset = cpm_negotiation::Preset::new(strategy);
+        scenario.preset.answer_policy = answer;
+        scenario.preset.ack_policy = acks;
+        scenario.preset.l2_opener = l2;
+        scenario.preset.l3_opener = l3;
+        scenario.preset.pf_trigger = TRIGGERS[pf].0;
+        scenario.preset.cf_trigger = TRIGGERS[cf].0;
+        let what = format!("{strategy:?} l2={l2:?} l3={l3:?} pf={} cf={}", TRIGGERS[pf].1, TRIGGERS[cf].1);
+        let sim = scenario.run(epoch()).unwrap();
+        assert!(sim.errors().is_empty(), "{what}: {:?}", sim.errors());
+        let mut connects: Vec<(String, String, &str)> = sim
+            .trace()
+            .iter()
+            .filter_map(|e| match e {
+                TraceEvent::Connect { hop, from, trigger, .. } => Some((hop.clone(), from.clone(), *trigger)),
+                _ => None,
+            })
+            .collect();
+        connects.sort();
+        let expected: Vec<(String, String, &str)> = ["L1", "L2", "L3"]
+            .iter()
+            .zip(links)
+            .map(|(hop, (opener, trigger))| ((*hop).to_owned(), opener.to_owned(), trigger))
+            .collect();
+        assert_eq!(connects, expected, "{what}");
+        let delivered = sim.trace().iter().filter(|e| matches!(e, TraceEvent::Deliver { at, .. } if at == "IWF"));
+        assert_eq!(delivered.count(), 1, "{what}");
+        let outcome = sim.events().iter().find(|(at, e)| at == "A" && matches!(e, Event::Outcome { .. }));
+        assert!(matches!(outcome, Some((_, Event::Outcome { status: 200, .. }))), "{what}: {outcome:?}");
+        assert!(sim.is_quiet(), "{what}");
+    }
 }

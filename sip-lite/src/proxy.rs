@@ -15,6 +15,18 @@
 //! CANCEL is answered 200 and CANCELs the forwarded INVITE (s.16.10, once
 //! a provisional response has arrived, s.9.1).
 //!
+//! The target of a new request (one without a To tag) comes first from the
+//! owner's [`TargetSelector`], if any ([`Proxy::set_selector`]: rules on
+//! anything in the request, such as an interworking selection function's
+//! rules on content type, size and receiver address), then from the exact
+//! Request-URI rewrites of [`ProxyConfig::add_rewrite`]; otherwise the
+//! Request-URI is kept. In-dialog requests follow their Route set.
+//!
+//! With [`ProxyConfig::set_stateless`] it forwards statelessly instead
+//! (s.16.11): no transactions, every request and response forwarded as it
+//! comes, the branch a function of the incoming one, responses sent by their
+//! second Via.
+//!
 //! One target per request (no forking).
 
 use std::collections::{HashMap, VecDeque};
@@ -30,6 +42,22 @@ use crate::sip::{Message, MessageBuilder, StartLine, Uri};
 use crate::transaction::{self, TransactionConfig, TransactionLayer, Transport};
 use crate::ua::{cancel, response};
 
+/// Chooses the target of each new request (RFC 3261 s.16.5, "Determining
+/// Request Targets": "the proxy MAY use any information in the request"),
+/// for rules a static table cannot express. Any
+/// `FnMut(&Message) -> Option<String> + Send` is one.
+pub trait TargetSelector: Send {
+    /// The Request-URI `request` is retargeted to, or `None` to fall back to
+    /// the configured rewrites (and then to the Request-URI itself).
+    fn target(&mut self, request: &Message) -> Option<String>;
+}
+
+impl<F: FnMut(&Message) -> Option<String> + Send> TargetSelector for F {
+    fn target(&mut self, request: &Message) -> Option<String> {
+        self(request)
+    }
+}
+
 /// Proxy settings: its host, where hosts are reached, and target rewrites.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProxyConfig {
@@ -38,6 +66,7 @@ pub struct ProxyConfig {
     record_route: bool,
     routes: Vec<(String, FlowId, Transport)>,
     rewrites: Vec<(String, String)>,
+    stateless: bool,
 }
 
 impl ProxyConfig {
@@ -50,7 +79,16 @@ impl ProxyConfig {
             record_route: true,
             routes: Vec::new(),
             rewrites: Vec::new(),
+            stateless: false,
         }
+    }
+    /// Whether the proxy forwards statelessly (RFC 3261 s.16.11): no
+    /// transactions, every request and response (retransmissions too)
+    /// forwarded as it comes, a branch derived from the incoming one
+    /// (default `false`: transaction-stateful).
+    pub fn set_stateless(&mut self, on: bool) -> &mut Self {
+        self.stateless = on;
+        self
     }
     /// The transaction timers.
     pub fn set_transaction(&mut self, config: TransactionConfig) -> &mut Self {
@@ -170,6 +208,7 @@ struct Forward {
 /// The proxy. See the module docs.
 pub struct Proxy {
     config: ProxyConfig,
+    selector: Option<Box<dyn TargetSelector>>,
     ids: Box<dyn IdSource + Send>,
     layer: TransactionLayer,
     last_now: Instant,
@@ -217,6 +256,7 @@ impl Proxy {
         let layer = TransactionLayer::new(config.transaction.clone(), now);
         Self {
             config,
+            selector: None,
             ids,
             layer,
             last_now: now,
@@ -225,6 +265,13 @@ impl Proxy {
             next_client: 0,
             ready: VecDeque::new(),
         }
+    }
+
+    /// Chooses the target of every new request (one without a To tag) with
+    /// `selector` before the configured rewrites apply.
+    pub fn set_selector(&mut self, selector: Box<dyn TargetSelector>) -> &mut Self {
+        self.selector = Some(selector);
+        self
     }
 
     /// Whether no transaction is left.
@@ -239,6 +286,18 @@ impl Proxy {
     /// None yet (see [`UsageError`]).
     pub fn handle(&mut self, now: Instant, input: Input) -> Result<(), UsageError> {
         self.last_now = self.last_now.max(now);
+        if self.config.stateless {
+            match input {
+                Input::Received { flow, message, .. } => self.stateless(flow, &message),
+                Input::Datagram { flow, bytes } => match Message::parse(bytes) {
+                    Ok(message) => self.stateless(flow, &message),
+                    Err(_) => self.event(Event::PeerError { flow, reason: "unparsable datagram" }),
+                },
+                Input::Timeout => {}
+            }
+            self.pump();
+            return Ok(());
+        }
         let input = match input {
             Input::Received { flow, transport, message } => transaction::Input::Received { flow, transport, message },
             Input::Datagram { flow, bytes } => transaction::Input::Datagram { flow, bytes },
@@ -295,6 +354,54 @@ impl Proxy {
     }
 
     /// s.16.3-s.16.6: the request as it leaves, and its flow.
+    /// RFC 3261 s.16.11: a stateless proxy forwards each request and response
+    /// as it comes.
+    fn stateless(&mut self, flow: FlowId, message: &Message) {
+        if message.method().is_some() {
+            match self.prepare(message) {
+                Ok((out, next, transport)) => {
+                    self.event(Event::Forwarded {
+                        method: message.method().unwrap_or_default().to_owned(),
+                        request_uri: out.request_uri_str().unwrap_or_default().to_owned(),
+                        flow: next,
+                    });
+                    let _ = self.layer_command(transaction::Command::Stateless { flow: next, transport, message: out });
+                }
+                // An ACK is never answered (s.17.1.1.3).
+                Err(_) if message.method() == Some("ACK") => {}
+                Err(status) => {
+                    if let Ok(reply) = response(message, status, None).build() {
+                        let transport = self.transport_of(flow);
+                        let _ = self.layer_command(transaction::Command::Stateless { flow, transport, message: reply });
+                    }
+                    self.event(Event::Refused { method: message.method().unwrap_or_default().to_owned(), status });
+                }
+            }
+            return;
+        }
+        // s.16.11: "the proxy MUST inspect the sent-by value in the first (topmost)
+        // Via header field value. If that address matches the proxy, the proxy
+        // MUST remove that value from the response and forward the result to the
+        // location indicated in the next Via header field value."
+        let ours = message.top_via().is_some_and(|v| v.host().eq_ignore_ascii_case(&self.config.host));
+        let next = message.vias().nth(1).map(|v| v.host().to_ascii_lowercase());
+        let route = next.and_then(|host| self.config.routes.iter().find(|(h, _, _)| *h == host).cloned());
+        let (true, Some((_, next_flow, transport))) = (ours, route) else {
+            self.event(Event::PeerError { flow, reason: "response with no Via to forward it by" });
+            return;
+        };
+        let mut builder = message.to_builder();
+        pop_first_value(&mut builder, "Via");
+        if let Ok(out) = builder.build() {
+            let _ = self.layer_command(transaction::Command::Stateless { flow: next_flow, transport, message: out });
+        }
+    }
+
+    /// The transport of `flow` by the routes (reliable when no route names it).
+    fn transport_of(&self, flow: FlowId) -> Transport {
+        self.config.routes.iter().find(|(_, f, _)| *f == flow).map_or(Transport::Reliable, |(_, _, t)| *t)
+    }
+
     fn prepare(&mut self, request: &Message) -> Result<(Message, FlowId, Transport), u16> {
         // s.16.3 step 3: "If the request has a Max-Forwards header field value of
         // zero, the element MUST NOT forward the request" (483).
@@ -315,7 +422,14 @@ impl Proxy {
         }
         // s.16.5/s.16.6 step 2: the Request-URI becomes the chosen target.
         let uri = request.request_uri_str().unwrap_or_default().to_owned();
-        let target = self.config.rewrites.iter().find(|(from, _)| *from == uri).map_or(uri, |(_, to)| to.clone());
+        // s.16.5: only a request outside a dialog gets new targets; one inside a
+        // dialog (To tag) is routed by its Route set (s.16.4, s.16.6 step 6).
+        let new_request = request.to().is_some_and(|to| to.tag().is_none());
+        let selected = if new_request { self.selector.as_mut().and_then(|s| s.target(request)) } else { None };
+        let target = match selected {
+            Some(target) => target,
+            None => self.config.rewrites.iter().find(|(from, _)| *from == uri).map_or(uri, |(_, to)| to.clone()),
+        };
         if let StartLine::Request { method, .. } = builder.start_line().clone() {
             builder = {
                 let mut b = MessageBuilder::new(StartLine::Request { method, uri: Bytes::from(target.clone()) });
@@ -341,7 +455,19 @@ impl Proxy {
         let (_, flow, transport) = self.config.routes.iter().find(|(h, _, _)| *h == hop).cloned().ok_or(404u16)?;
         // s.16.6 step 8: "The proxy MUST insert a Via header field value into the
         // copy before the existing Via header field values."
-        let branch = new_branch(&mut self.ids);
+        let branch = if self.config.stateless {
+            // s.16.11: a stateless proxy's branch is a function of the request, so
+            // that a retransmission (and the CANCEL or non-2xx ACK of an INVITE,
+            // which share its top Via branch) gets the same one.
+            let incoming = request.top_via().and_then(|v| v.branch()).unwrap_or_default();
+            let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+            for b in incoming.bytes().chain(self.config.host.bytes()) {
+                hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            }
+            format!("z9hG4bK{hash:016x}")
+        } else {
+            new_branch(&mut self.ids)
+        };
         front.push((
             Bytes::from_static(b"Via"),
             Bytes::from(format!("SIP/2.0/{} {};branch={branch}", transport.via_token(), self.config.host)),
@@ -473,6 +599,125 @@ impl Proxy {
             self.send_cancel(client);
         } else {
             forward.cancel = true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code")]
+
+    use super::*;
+
+    struct Counter(u8);
+    impl IdSource for Counter {
+        fn fill(&mut self, out: &mut [u8]) {
+            for b in out {
+                self.0 = self.0.wrapping_add(1);
+                *b = self.0;
+            }
+        }
+    }
+
+    fn invite(n: usize, to: &str, to_tag: Option<&str>, body: &'static str) -> Message {
+        let tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
+        let text = format!(
+            "INVITE {to} SIP/2.0\r\nVia: SIP/2.0/TCP cf.example.com;branch=z9hG4bK{}\r\nMax-Forwards: 70\r\n\
+             From: <sip:a@example.com>;tag=1\r\nTo: <{to}>{tag}\r\nCall-ID: c{}\r\nCSeq: 1 INVITE\r\n\
+             Contact: <sip:cf.example.com>\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+            n,
+            n,
+            body.len()
+        );
+        Message::parse(Bytes::from(text)).unwrap()
+    }
+
+    /// Where the proxy sent `request` (flow and Request-URI).
+    fn forward(proxy: &mut Proxy, request: Message) -> (u64, String) {
+        #[expect(clippy::disallowed_methods, reason = "test epoch")]
+        let now = Instant::now();
+        proxy
+            .handle(now, Input::Received { flow: FlowId::new(1), transport: Transport::Reliable, message: request })
+            .unwrap();
+        while let Some(output) = proxy.poll_output() {
+            if let Output::Transmit { flow, bytes, .. } = output {
+                let sent = Message::parse(bytes).unwrap();
+                if sent.method().is_some() {
+                    return (flow.get(), sent.request_uri_str().unwrap().to_owned());
+                }
+            }
+        }
+        panic!("nothing forwarded");
+    }
+
+    /// RFC 3261 s.16.11: a stateless proxy forwards a retransmission the same
+    /// way (same branch), and a response by its second Via.
+    #[test]
+    fn a_stateless_proxy_forwards_retransmissions_alike_and_responses_by_via() {
+        #[expect(clippy::disallowed_methods, reason = "test epoch")]
+        let now = Instant::now();
+        let mut config = ProxyConfig::new("core.example.com");
+        config.set_stateless(true).add_route("sms.example.com", FlowId::new(2), Transport::Unreliable).add_route(
+            "cf.example.com",
+            FlowId::new(1),
+            Transport::Unreliable,
+        );
+        let mut proxy = Proxy::new(config, now, Box::new(Counter(0)));
+        let mut sent = Vec::new();
+        for _ in 0..2 {
+            let request = invite(7, "sip:+1@sms.example.com", None, "x");
+            proxy
+                .handle(
+                    now,
+                    Input::Received { flow: FlowId::new(1), transport: Transport::Unreliable, message: request },
+                )
+                .unwrap();
+            while let Some(output) = proxy.poll_output() {
+                if let Output::Transmit { flow, bytes, .. } = output {
+                    sent.push((flow.get(), bytes));
+                }
+            }
+        }
+        assert_eq!(sent.len(), 2);
+        assert_eq!(sent[0], sent[1], "a retransmission is forwarded alike");
+        assert!(proxy.is_idle(), "no transaction state");
+        // The answer comes back with the proxy's Via on top: it goes out by the next one.
+        let forwarded = Message::parse(sent[0].1.clone()).unwrap();
+        let ok = response(&forwarded, 200, Some("t")).build().unwrap();
+        proxy.handle(now, Input::Datagram { flow: FlowId::new(2), bytes: ok.as_bytes().clone() }).unwrap();
+        let Some(Output::Transmit { flow, bytes, .. }) = proxy.poll_output() else { panic!("no response") };
+        let back = Message::parse(bytes).unwrap();
+        assert_eq!((flow.get(), back.status_code()), (1, Some(200)));
+        assert_eq!(back.vias().count(), 1);
+        assert_eq!(back.top_via().unwrap().host(), "cf.example.com");
+    }
+
+    #[test]
+    fn a_selector_chooses_each_new_requests_target() {
+        #[expect(clippy::disallowed_methods, reason = "test epoch")]
+        let now = Instant::now();
+        let mut config = ProxyConfig::new("isf.example.com");
+        config
+            .add_route("iwf1.example.com", FlowId::new(11), Transport::Reliable)
+            .add_route("iwf2.example.com", FlowId::new(12), Transport::Reliable)
+            .add_route("sms.example.com", FlowId::new(13), Transport::Reliable)
+            .add_rewrite("sip:fixed@sms.example.com", "sip:iwf@iwf1.example.com");
+        let mut proxy = Proxy::new(config, now, Box::new(Counter(0)));
+        // Bodies over 4 bytes go to IWF2, except for a receiver the selector leaves alone.
+        proxy.set_selector(Box::new(|request: &Message| {
+            let uri = request.request_uri_str().unwrap_or_default();
+            (request.body().len() > 4 && !uri.starts_with("sip:fixed")).then(|| "sip:iwf@iwf2.example.com".to_owned())
+        }));
+        let cases = [
+            // (Request-URI, To tag, body) -> (flow, Request-URI out)
+            ("sip:+1@sms.example.com", None, "large", (12, "sip:iwf@iwf2.example.com")),
+            ("sip:+1@sms.example.com", None, "tiny", (13, "sip:+1@sms.example.com")),
+            ("sip:fixed@sms.example.com", None, "large", (11, "sip:iwf@iwf1.example.com")),
+            // In a dialog (To tag): never retargeted by the selector.
+            ("sip:+1@sms.example.com", Some("x"), "large", (13, "sip:+1@sms.example.com")),
+        ];
+        for (n, (uri, tag, body, (flow, out))) in cases.into_iter().enumerate() {
+            assert_eq!(forward(&mut proxy, invite(n, uri, tag, body)), (flow, out.to_owned()), "{uri} {tag:?} {body}");
         }
     }
 }
