@@ -596,6 +596,35 @@ impl Sim {
         &self.events
     }
 
+    /// The entities where a whole message was reassembled (the `deliver`
+    /// trace events), sorted by name.
+    #[must_use]
+    pub fn delivered_at(&self) -> Vec<String> {
+        let mut at: Vec<String> = self
+            .trace
+            .iter()
+            .filter_map(|e| match e {
+                TraceEvent::Deliver { at, .. } => Some(at.clone()),
+                _ => None,
+            })
+            .collect();
+        at.sort();
+        at
+    }
+
+    /// The per-member outcomes (IMDN delivery notifications) that entity
+    /// `at` surfaced, in arrival order.
+    #[must_use]
+    pub fn deliveries_at(&self, at: &str) -> Vec<(String, cpm_negotiation::imdn::DeliveryStatus)> {
+        self.events
+            .iter()
+            .filter_map(|(name, e)| match e {
+                Event::Delivery { member, status } if name == at => Some((member.clone(), *status)),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Usage errors and undeliverable outputs seen (empty in a good run).
     #[must_use]
     pub fn errors(&self) -> &[String] {

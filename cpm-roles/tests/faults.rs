@@ -71,14 +71,7 @@ fn check_property(scenario: &Scenario, sim: &Sim, what: &str) {
         .collect();
     assert_eq!(outcomes.len(), 1, "{what}: one outcome at A, got {outcomes:?}");
     let session_failed = outcomes[0] != 200;
-    let imdns: Vec<(String, DeliveryStatus)> = sim
-        .events()
-        .iter()
-        .filter_map(|(at, e)| match e {
-            Event::Delivery { member, status } if at == "A" => Some((member.clone(), *status)),
-            _ => None,
-        })
-        .collect();
+    let imdns = sim.deliveries_at("A");
     for (name, uri) in members(scenario) {
         let count = delivered.get(&name).copied().unwrap_or(0);
         assert!(count <= 1, "{what}: {name} delivered {count} times");
@@ -142,15 +135,7 @@ fn a_member_link_reset_mid_message_fails_that_member_only() {
         let what = format!("{name}: {hop} reset at byte 3000");
         assert_eq!(sim.resets(), 1, "{what}");
         check_property(&scenario, &sim, &what);
-        let mut delivered: Vec<String> = sim
-            .trace()
-            .iter()
-            .filter_map(|e| match e {
-                TraceEvent::Deliver { at, .. } => Some(at.clone()),
-                _ => None,
-            })
-            .collect();
-        delivered.sort();
+        let delivered = sim.delivered_at();
         assert_eq!(delivered, ["B1", "B3"], "{what}");
         let b2 = sim.events().iter().find_map(|(at, e)| match e {
             Event::Delivery { member, status } if at == "A" && member == "sip:b2@example.com" => Some(*status),
@@ -427,15 +412,7 @@ fn a_slow_member_is_dropped_after_its_window_stays_full() {
         sim.run(5_000_000);
         let what = format!("{name}: slow member B2");
         check_property(&scenario, &sim, &what);
-        let mut delivered: Vec<String> = sim
-            .trace()
-            .iter()
-            .filter_map(|e| match e {
-                TraceEvent::Deliver { at, .. } => Some(at.clone()),
-                _ => None,
-            })
-            .collect();
-        delivered.sort();
+        let delivered = sim.delivered_at();
         assert_eq!(delivered, ["B1", "B3"], "{what}");
         let b2 = sim.events().iter().find_map(|(at, e)| match e {
             Event::Delivery { member, status } if at == "A" && member == "sip:b2@example.com" => Some(*status),

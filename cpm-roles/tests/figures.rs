@@ -410,14 +410,7 @@ fn a_busy_member_is_one_outcome_not_a_failed_session() {
             "{name}"
         );
         // A learns each member's outcome from its IMDN, the busy one's too.
-        let mut deliveries: Vec<(String, DeliveryStatus)> = sim
-            .events()
-            .iter()
-            .filter_map(|(at, e)| match e {
-                Event::Delivery { member, status } if at == "A" => Some((member.clone(), *status)),
-                _ => None,
-            })
-            .collect();
+        let mut deliveries = sim.deliveries_at("A");
         deliveries.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(
             deliveries,
@@ -533,15 +526,7 @@ fn a_member_whose_link_fails_is_one_failed_outcome() {
     sim.run(100_000);
     assert!(sim.errors().is_empty(), "{:?}", sim.errors());
     assert_eq!(sim.refused_connects(), 1);
-    let mut delivered: Vec<String> = sim
-        .trace()
-        .iter()
-        .filter_map(|e| match e {
-            TraceEvent::Deliver { at, .. } => Some(at.clone()),
-            _ => None,
-        })
-        .collect();
-    delivered.sort();
+    let delivered = sim.delivered_at();
     assert_eq!(delivered, ["B1", "B3"]);
     let failed: Vec<_> = sim
         .events()

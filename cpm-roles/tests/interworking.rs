@@ -155,14 +155,7 @@ fn mixed_group_one_outcome_per_member_at_a() {
         scenario.busy.clone_from(&busy);
         let sim = scenario.run(epoch()).unwrap();
         assert!(sim.errors().is_empty(), "{name}: {:?}", sim.errors());
-        let mut at_a: Vec<(String, DeliveryStatus)> = sim
-            .events()
-            .iter()
-            .filter_map(|(at, e)| match e {
-                Event::Delivery { member, status } if at == "A" => Some((member.clone(), *status)),
-                _ => None,
-            })
-            .collect();
+        let mut at_a = sim.deliveries_at("A");
         at_a.sort_by(|a, b| a.0.cmp(&b.0));
         let mut expected: Vec<(String, DeliveryStatus)> = (0..3)
             .map(|k| {
@@ -229,14 +222,7 @@ fn the_iwf_converts_and_refuses_what_the_system_cannot_take() {
         .events()
         .iter()
         .any(|(at, e)| at == "IWF1" && matches!(e, Event::PeerError { reason: "interworking", .. })));
-    let at_a: Vec<(String, DeliveryStatus)> = sim
-        .events()
-        .iter()
-        .filter_map(|(at, e)| match e {
-            Event::Delivery { member, status } if at == "A" => Some((member.clone(), *status)),
-            _ => None,
-        })
-        .collect();
+    let at_a = sim.deliveries_at("A");
     assert_eq!(
         at_a,
         [
