@@ -12,7 +12,11 @@ pub(crate) const TOKEN: Class = 1 << 0;
 pub(crate) const WORD: Class = 1 << 1;
 
 /// `user = 1*( unreserved / escaped / user-unreserved )`,
-/// `user-unreserved = "&" / "=" / "+" / "$" / "," / ";" / "?" / "/"` (`%` checked apart).
+/// `user-unreserved = "&" / "=" / "+" / "$" / "," / ";" / "?" / "/"`.
+///
+/// This class and the next four hold no `%`: a run of them stops at each
+/// `escaped = "%" HEXDIG HEXDIG`, which [`check_escaped_run`] and `uri::run` check
+/// apart, so the bytes between escapes pay no `%` test.
 pub(crate) const USER: Class = 1 << 2;
 
 /// `password = *( unreserved / escaped / "&" / "=" / "+" / "$" / "," )`
@@ -56,6 +60,11 @@ pub(crate) const GEN_VALUE: Class = 1 << 13;
 /// White space inside a header value: SP, HTAB, and the CR LF of a fold.
 pub(crate) const LWS: Class = 1 << 14;
 
+/// The bytes a quoted string holds as they are (RFC 3261 s.25.1 `qdtext = LWS / %x21 /
+/// %x23-5B / %x5D-7E / UTF8-NONASCII`, and DEL): every byte from SP up but DQUOTE and
+/// backslash, and the SP, HTAB and CRLF of LWS.
+pub(crate) const QDTEXT: Class = 1 << 15;
+
 const ALNUM: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 /// `unreserved = alphanum / mark`, `mark = "-" / "_" / "." / "!" / "~" / "*" / "'" / "(" / ")"`
 const MARK: &[u8] = b"-_.!~*'()";
@@ -65,19 +74,22 @@ pub(crate) static CLASS: [Class; 256] = {
     let mut t = [0; 256];
     t = add(t, TOKEN, &[ALNUM, b"-.!%*_+`'~"]);
     t = add(t, WORD, &[ALNUM, b"-.!%*_+`'~()<>:\\\"/[]?{}"]);
-    t = add(t, USER, &[ALNUM, MARK, b"&=+$,;?/%"]);
-    t = add(t, PASSWORD, &[ALNUM, MARK, b"&=+$,%"]);
-    t = add(t, PARAMCHAR, &[ALNUM, MARK, b"[]/:&+$%"]);
-    t = add(t, HNV, &[ALNUM, MARK, b"[]/?:+$%"]);
-    t = add(t, URIC, &[ALNUM, MARK, b";/?:@&=+$,%"]);
+    t = add(t, USER, &[ALNUM, MARK, b"&=+$,;?/"]);
+    t = add(t, PASSWORD, &[ALNUM, MARK, b"&=+$,"]);
+    t = add(t, PARAMCHAR, &[ALNUM, MARK, b"[]/:&+$"]);
+    t = add(t, HNV, &[ALNUM, MARK, b"[]/?:+$"]);
+    t = add(t, URIC, &[ALNUM, MARK, b";/?:@&=+$,"]);
     t = add(t, SCHEME, &[ALNUM, b"+-."]);
-    t = add(t, REASON, &[ALNUM, MARK, b";/?:@&=+$,%", b" \t", &NON_ASCII]);
+    t = add(t, REASON, &[ALNUM, MARK, b";/?:@&=+$,", b" \t", &NON_ASCII]);
     t = add(t, TEXT, &[b"\t", &PRINTABLE, &NON_ASCII]);
     t = add(t, DIGIT, &[b"0123456789"]);
     t = add(t, LABEL, &[ALNUM, b"-"]);
     t = add(t, HOSTNAME, &[ALNUM, b"-."]);
     t = add(t, GEN_VALUE, &[ALNUM, b"-.!%*_+`'~", b"[]:"]);
     t = add(t, LWS, &[b" \t\r\n"]);
+    t = add(t, QDTEXT, &[b" \t\r\n!", &PRINTABLE, &[0x7f], &NON_ASCII]);
+    t[b'"' as usize] &= !QDTEXT;
+    t[b'\\' as usize] &= !QDTEXT;
     t
 };
 
@@ -153,27 +165,32 @@ pub(crate) const fn is_lws(b: u8) -> bool {
     is(b, LWS)
 }
 
-/// Checks a run of `class` bytes where `%` must start `escaped = "%" HEXDIG HEXDIG`.
-/// Returns the index of the first bad byte.
+/// Checks a run of `class` bytes (a class without `%`, see [`USER`]) and of
+/// `escaped = "%" HEXDIG HEXDIG`. Returns the index of the first bad byte.
 pub(crate) fn check_escaped_run(s: &[u8], class: Class) -> Result<(), usize> {
-    let mut i = 0;
-    while let Some(&b) = s.get(i) {
-        if !is(b, class) {
-            return Err(i);
-        }
-        if b == b'%' {
-            // RFC 3261 s.25.1: escaped = "%" HEXDIG HEXDIG
-            for k in 1..=2 {
-                if !s.get(i + k).is_some_and(u8::is_ascii_hexdigit) {
-                    return Err(i + k);
-                }
-            }
-            i += 3;
-        } else {
-            i += 1;
-        }
+    let end = escaped_run_end(s, 0, class)?;
+    if end == s.len() {
+        Ok(())
+    } else {
+        Err(end)
     }
-    Ok(())
+}
+
+/// The end of the run of `class` bytes (a class without `%`, see [`USER`]) and
+/// escapes in `s` from `from`, or the index of a bad escape's first bad byte.
+#[inline]
+pub(crate) fn escaped_run_end(s: &[u8], from: usize, class: Class) -> Result<usize, usize> {
+    let mut i = run_end(s, from, class);
+    while s.get(i) == Some(&b'%') {
+        // RFC 3261 s.25.1: escaped = "%" HEXDIG HEXDIG
+        for k in 1..=2 {
+            if !s.get(i + k).is_some_and(u8::is_ascii_hexdigit) {
+                return Err(i + k);
+            }
+        }
+        i = run_end(s, i + 3, class);
+    }
+    Ok(i)
 }
 
 /// Case-insensitive comparison of a name with a lower-case ASCII literal made
@@ -259,6 +276,14 @@ mod tests {
     }
 
     #[test]
+    fn quoted_string_bytes() {
+        // `Cursor::quoted` relies on it: exactly the bytes it took one by one before.
+        for b in 0..=255u8 {
+            assert_eq!(is(b, QDTEXT), (b >= 0x20 || is_lws(b)) && b != b'"' && b != b'\\', "{b:#x}");
+        }
+    }
+
+    #[test]
     fn token_bytes_are_gen_value_bytes() {
         // `Cursor::gen_value` relies on it: a token run never passes a GEN_VALUE run.
         assert!((0..=255u8).all(|b| !is(b, TOKEN) || is(b, GEN_VALUE)));
@@ -314,5 +339,11 @@ mod tests {
         assert_eq!(parse_u64(b""), None);
         assert_eq!(parse_u64(b"-1"), None);
         assert_eq!(parse_u64(b"0068"), Some(68));
+        assert_eq!(parse_u64(b"9999999999999999999"), Some(9_999_999_999_999_999_999));
+        assert_eq!(parse_u64(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_u64(b"18446744073709551616"), None);
+        assert_eq!(parse_u64(b"00000000000000000000068"), Some(68));
+        assert_eq!(parse_u64(b"12/4"), None);
+        assert_eq!(parse_u64(b"12:4"), None);
     }
 }

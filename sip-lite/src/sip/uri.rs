@@ -3,8 +3,8 @@
 use std::fmt;
 
 use super::chars::{
-    check_escaped_run, eq_lower, is, run_end, Class, DIGIT, HNV, HOSTNAME, LABEL, PARAMCHAR, PASSWORD, SCHEME, URIC,
-    USER,
+    check_escaped_run, eq_lower, escaped_run_end, is, run_end, Class, DIGIT, HNV, HOSTNAME, LABEL, PARAMCHAR, PASSWORD,
+    SCHEME, URIC, USER,
 };
 use super::value::Params;
 
@@ -332,25 +332,9 @@ fn param(b: &[u8], pos: usize, class: Class, value_required_nonempty: bool) -> R
 }
 
 /// End of the run of `class` bytes (with valid escapes) from `pos`.
+#[inline]
 fn run(b: &[u8], pos: usize, class: Class) -> Result<usize, usize> {
-    let mut i = pos;
-    while let Some(&c) = b.get(i) {
-        if !is(c, class) {
-            break;
-        }
-        if c == b'%' {
-            // escaped = "%" HEXDIG HEXDIG
-            for k in 1..=2 {
-                if !b.get(i + k).is_some_and(u8::is_ascii_hexdigit) {
-                    return Err(i + k);
-                }
-            }
-            i += 3;
-        } else {
-            i += 1;
-        }
-    }
-    Ok(i)
+    escaped_run_end(b, pos, class)
 }
 
 /// Finds and checks the host that starts at `pos` (`host = hostname / IPv4address /
@@ -445,14 +429,25 @@ pub(crate) fn check_host(h: &[u8]) -> Result<(), usize> {
 }
 
 pub(crate) fn check_ipv4(h: &[u8]) -> Result<(), usize> {
-    let mut pos = 0;
+    // IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT
+    // The error is the start of the first bad group, or the end for a wrong count.
+    let mut start = 0;
     let mut groups = 0;
-    for group in h.split(|&c| c == b'.') {
-        if group.is_empty() || group.len() > 3 || !group.iter().all(u8::is_ascii_digit) {
-            return Err(pos);
+    loop {
+        let end = run_end(h, start, DIGIT);
+        let last = match h.get(end) {
+            None => true,
+            Some(b'.') => false,
+            Some(_) => return Err(start),
+        };
+        if end == start || end - start > 3 {
+            return Err(start);
         }
         groups += 1;
-        pos += group.len() + 1;
+        if last {
+            break;
+        }
+        start = end + 1;
     }
     if groups == 4 {
         Ok(())
@@ -598,6 +593,24 @@ mod tests {
                 let general = host_end(b, 0).ok_or(0).and_then(|end| check_host(&b[..end]).map(|()| end));
                 assert_eq!(host(b, 0), general, "{:?}", String::from_utf8_lossy(b));
             }
+        }
+    }
+
+    #[test]
+    fn ipv4_groups() {
+        for (h, want) in [
+            ("192.0.2.10", Ok(())),
+            ("1.2.3", Err(5)),
+            ("1.2.3.4.5", Err(9)),
+            ("1.2.3.4.", Err(8)),
+            ("1..3.4", Err(2)),
+            ("1234.1.1.1", Err(0)),
+            ("1.2.a.4", Err(4)),
+            ("1.2.3a.4", Err(4)),
+            ("", Err(0)),
+            (".1.2.3", Err(0)),
+        ] {
+            assert_eq!(check_ipv4(h.as_bytes()), want, "{h:?}");
         }
     }
 

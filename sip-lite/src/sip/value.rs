@@ -4,7 +4,7 @@
 use std::fmt;
 
 use super::chars::{
-    find_byte, is_lws, long_run_end, parse_u32, parse_u64, run_end, Class, DIGIT, GEN_VALUE, TOKEN, WORD,
+    find_byte, is, is_lws, long_run_end, parse_u32, parse_u64, run_end, Class, DIGIT, GEN_VALUE, QDTEXT, TOKEN, WORD,
 };
 use super::header::HeaderName;
 use super::uri::{self, check_host, check_ipv4, check_ipv6, Uri, UriContext};
@@ -13,17 +13,26 @@ use super::uri::{self, check_host, check_ipv4, check_ipv6, Uri, UriContext};
 /// appear wherever the grammar says `SWS`/`LWS`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Cursor<'a> {
+    /// The value as text; `""` for a cursor that only checks (see [`Cursor::check`]).
     s: &'a str,
+    b: &'a [u8],
     i: usize,
 }
 
 impl<'a> Cursor<'a> {
     pub(crate) const fn new(s: &'a str) -> Self {
-        Self { s, i: 0 }
+        Self { s, b: s.as_bytes(), i: 0 }
     }
 
-    fn b(&self) -> &'a [u8] {
-        self.s.as_bytes()
+    /// A cursor that checks the grammar of `b` and nothing more: every string it
+    /// hands out is empty, so its callers decide on bytes and positions only. The
+    /// message parser checks a header section's UTF-8 apart, once.
+    pub(crate) const fn check(b: &'a [u8]) -> Self {
+        Self { s: "", b, i: 0 }
+    }
+
+    const fn b(&self) -> &'a [u8] {
+        self.b
     }
 
     pub(crate) fn pos(&self) -> usize {
@@ -69,29 +78,34 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// The run of `class` bytes at the cursor, as bytes.
     #[inline]
-    fn run(&mut self, class: Class) -> &'a str {
+    fn run_bytes(&mut self, class: Class) -> &'a [u8] {
         let start = self.i;
         self.i = run_end(self.b(), start, class);
-        self.slice(start, self.i)
+        self.b().get(start..self.i).unwrap_or_default()
     }
 
     fn token(&mut self) -> Result<&'a str, usize> {
-        let t = self.run(TOKEN);
-        if t.is_empty() {
+        let start = self.i;
+        self.i = run_end(self.b(), start, TOKEN);
+        if self.i == start {
             Err(self.i)
         } else {
-            Ok(t)
+            Ok(self.slice(start, self.i))
         }
     }
 
     /// `quoted-string = DQUOTE *(qdtext / quoted-pair ) DQUOTE`, quotes included.
+    #[inline]
     fn quoted(&mut self) -> Result<&'a str, usize> {
         let start = self.i;
         if !self.eat(b'"') {
             return Err(self.i);
         }
         loop {
+            // qdtext = LWS / %x21 / %x23-5B / %x5D-7E / UTF8-NONASCII
+            self.i = run_end(self.b(), self.i, QDTEXT);
             match self.peek() {
                 // RFC 4475 s.3.1.2.6: an unterminated quoted string is invalid.
                 None => return Err(start),
@@ -106,8 +120,6 @@ impl<'a> Cursor<'a> {
                         _ => return Err(self.i + 1),
                     }
                 }
-                // qdtext = LWS / %x21 / %x23-5B / %x5D-7E / UTF8-NONASCII
-                Some(c) if c >= 0x20 || is_lws(c) => self.i += 1,
                 Some(_) => return Err(self.i),
             }
         }
@@ -116,7 +128,7 @@ impl<'a> Cursor<'a> {
     /// White space, then the end of the value.
     fn end(&mut self) -> Result<(), usize> {
         self.sws();
-        if self.i == self.s.len() {
+        if self.i == self.b.len() {
             Ok(())
         } else {
             Err(self.i)
@@ -169,7 +181,11 @@ impl<'a> Cursor<'a> {
         let start = self.i;
         // A token when every byte is a token byte (TOKEN bytes are GEN_VALUE bytes).
         let token_end = long_run_end(b, start, TOKEN);
-        let end = long_run_end(b, token_end, GEN_VALUE);
+        // The usual token ends at a byte that is no `gen-value` byte either.
+        let end = match b.get(token_end) {
+            Some(&c) if is(c, GEN_VALUE) => long_run_end(b, token_end, GEN_VALUE),
+            _ => token_end,
+        };
         self.i = end;
         if end == start {
             return Err(end);
@@ -442,8 +458,8 @@ fn via<'a>(c: &mut Cursor<'a>) -> Result<Via<'a>, usize> {
     let mut port = None;
     if c.sep(b':') {
         let at = c.pos();
-        let digits = c.run(DIGIT);
-        port = Some(uri::parse_port(digits.as_bytes()).ok_or(at)?);
+        let digits = c.run_bytes(DIGIT);
+        port = Some(uri::parse_port(digits).ok_or(at)?);
     }
     let params = c.params(ParamCheck::Via)?;
     Ok(Via { protocol_name, protocol_version, transport, host, port, params })
@@ -607,10 +623,20 @@ pub struct CSeq<'a> {
 
 /// Parses a CSeq value; the error is an index into `v`.
 pub(crate) fn cseq(v: &str) -> Result<(CSeq<'_>, usize), usize> {
-    let mut c = Cursor::new(v);
-    let digits = c.run(DIGIT);
+    cseq_in(Cursor::new(v))
+}
+
+/// Checks a CSeq value: the sequence number and where the method starts (it
+/// takes the rest of the value); the error is an index into `v`.
+pub(crate) fn check_cseq(v: &[u8]) -> Result<(u32, usize), usize> {
+    cseq_in(Cursor::check(v)).map(|(c, at)| (c.seq, at))
+}
+
+#[inline(always)]
+fn cseq_in(mut c: Cursor<'_>) -> Result<(CSeq<'_>, usize), usize> {
+    let digits = c.run_bytes(DIGIT);
     // RFC 3261 s.8.1.1.5: "The sequence number MUST be expressible as a 32-bit unsigned integer"
-    let seq = parse_u32(digits.as_bytes()).ok_or(0usize)?;
+    let seq = parse_u32(digits).ok_or(0usize)?;
     if !c.sws() {
         return Err(c.pos());
     }
@@ -634,14 +660,13 @@ impl<'a> MediaType<'a> {
     /// # Errors
     /// The index of the first offending byte.
     pub fn parse(v: &'a str) -> Result<Self, usize> {
-        Self::parse_inline(v)
+        Self::parse_in(Cursor::new(v))
     }
 
-    /// [`MediaType::parse`], inlined where only the check is wanted (its unused
-    /// slices compile away).
+    /// [`MediaType::parse`] with `c`, inlined where only the check is wanted (its
+    /// unused slices compile away).
     #[inline(always)]
-    fn parse_inline(v: &'a str) -> Result<Self, usize> {
-        let mut c = Cursor::new(v);
+    fn parse_in(mut c: Cursor<'a>) -> Result<Self, usize> {
         let main = c.token()?;
         if !c.sep(b'/') {
             return Err(c.pos());
@@ -764,7 +789,11 @@ fn check_asserted_identity(c: &mut Cursor<'_>) -> Result<(), usize> {
 
 /// Parses one whole single value; the error is an index into `v`.
 pub(crate) fn single<'a, T>(v: &'a str, item: fn(&mut Cursor<'a>) -> Result<T, usize>) -> Result<T, usize> {
-    let mut c = Cursor::new(v);
+    single_in(Cursor::new(v), item)
+}
+
+#[inline(always)]
+fn single_in<'a, T>(mut c: Cursor<'a>, item: fn(&mut Cursor<'a>) -> Result<T, usize>) -> Result<T, usize> {
     let value = item(&mut c)?;
     c.end()?;
     Ok(value)
@@ -812,11 +841,11 @@ impl<T> Iterator for Values<'_, T> {
 }
 
 /// Checks `item *(COMMA item)` (or an empty value when `empty_ok`); the error is an index into `v`.
-fn list<'a, T>(v: &'a str, empty_ok: bool, item: fn(&mut Cursor<'a>) -> Result<T, usize>) -> Result<(), usize> {
+fn list<'a, T>(v: &'a [u8], empty_ok: bool, item: fn(&mut Cursor<'a>) -> Result<T, usize>) -> Result<(), usize> {
     if v.is_empty() {
         return if empty_ok { Ok(()) } else { Err(0) };
     }
-    let mut c = Cursor::new(v);
+    let mut c = Cursor::check(v);
     loop {
         item(&mut c)?;
         if !c.sep(b',') {
@@ -905,31 +934,32 @@ fn date(v: &[u8]) -> Result<(), usize> {
 
 /// Validates the value of a typed header (CSeq, Content-Length and
 /// Max-Forwards are read by the message parser itself); the error is an index into `v`.
-pub(crate) fn validate(name: HeaderName, v: &str) -> Result<(), usize> {
+/// The bytes' UTF-8 is the caller's to check.
+pub(crate) fn validate(name: HeaderName, v: &[u8]) -> Result<(), usize> {
     match name {
         // Via = ( "Via" / "v" ) HCOLON via-parm *(COMMA via-parm)
         HeaderName::Via => list(v, false, check_via),
         // From = ( "From" / "f" ) HCOLON from-spec; To likewise
-        HeaderName::From | HeaderName::To => single(v, check_from_to),
+        HeaderName::From | HeaderName::To => single_in(Cursor::check(v), check_from_to),
         // Contact = ("Contact" / "m" ) HCOLON ( STAR / (contact-param *(COMMA contact-param)))
-        HeaderName::Contact if v == "*" => Ok(()),
+        HeaderName::Contact if v == b"*" => Ok(()),
         HeaderName::Contact => list(v, false, check_contact),
         // Route = "Route" HCOLON route-param *(COMMA route-param)
         HeaderName::Route | HeaderName::RecordRoute => list(v, false, check_route),
         HeaderName::PAssertedIdentity => list(v, false, check_asserted_identity),
         // RFC 3841 s.10: Accept-Contact = ("Accept-Contact" / "a") HCOLON ac-value *(COMMA ac-value)
         HeaderName::AcceptContact | HeaderName::RejectContact => list(v, false, contact_predicate),
-        HeaderName::CallId => call_id(v.as_bytes()),
-        HeaderName::ContentType => MediaType::parse_inline(v).map(|_| ()),
-        HeaderName::ContentDisposition => single(v, content_disposition).map(|_| ()),
+        HeaderName::CallId => call_id(v),
+        HeaderName::ContentType => MediaType::parse_in(Cursor::check(v)).map(|_| ()),
+        HeaderName::ContentDisposition => single_in(Cursor::check(v), content_disposition).map(|_| ()),
         // Require = "Require" HCOLON option-tag *(COMMA option-tag)
         HeaderName::Require => list(v, false, token_item),
         // Supported = ( "Supported" / "k" ) HCOLON [option-tag *(COMMA option-tag)];
         // Allow = "Allow" HCOLON [Method *(COMMA Method)]
         HeaderName::Supported | HeaderName::Allow => list(v, true, token_item),
         // Expires = "Expires" HCOLON delta-seconds (RFC 4475 s.3.1.2.4: at most 2**32-1)
-        HeaderName::Expires => parse_u32(v.as_bytes()).map(|_| ()).ok_or(0),
-        HeaderName::Date => date(v.as_bytes()),
+        HeaderName::Expires => parse_u32(v).map(|_| ()).ok_or(0),
+        HeaderName::Date => date(v),
         _ => Ok(()),
     }
 }
@@ -973,7 +1003,7 @@ mod tests {
             (HeaderName::Expires, "4294967295"),
             (HeaderName::Date, "Sat, 13 Nov 2010 23:29:00 GMT"),
         ] {
-            assert_eq!(validate(name, v), Ok(()), "{name}: {v:?}");
+            assert_eq!(validate(name, v.as_bytes()), Ok(()), "{name}: {v:?}");
         }
     }
 
@@ -1018,7 +1048,7 @@ mod tests {
             (HeaderName::Date, "Fri, 01 Jan 2010 16:00:00 GMT ", 29),
             (HeaderName::Date, "Fry, 01 Jan 2010 16:00:00 GMT", 0),
         ] {
-            assert_eq!(validate(name, v), Err(at), "{name}: {v:?}");
+            assert_eq!(validate(name, v.as_bytes()), Err(at), "{name}: {v:?}");
         }
     }
 
