@@ -725,8 +725,8 @@ fn parse_scanned_head(
 /// The section ends at the first line that is just CRLF: when the section parses
 /// (every line ends with CRLF) that is the blank line the scan would find, so only
 /// the limits are left to check. Lines are found as the parse goes, and UTF-8 is
-/// checked once at the end ([`Utf8::Deferred`]): the exact parse that follows any
-/// failure reports errors in byte order.
+/// checked only where the grammar admits non-ASCII ([`Utf8::Deferred`]): the exact
+/// parse that follows any failure reports errors in byte order.
 fn parse_whole_head(data: &[u8], limits: &Limits, transport: Transport) -> Option<(Head, usize)> {
     let window = data.len().min(limits.max_head());
     let (head, head_len) = parse_head_lines(data, window, 0, transport, None, Utf8::Deferred).ok()??;
@@ -739,8 +739,11 @@ fn parse_whole_head(data: &[u8], limits: &Limits, transport: Transport) -> Optio
 enum Utf8 {
     /// With each value, before its grammar, so the first offending byte is reported.
     Exact,
-    /// Once over the whole section after it parsed; the grammar is checked on bytes.
-    /// The error may then not be the first, so only [`parse_whole_head`] uses it.
+    /// Only where the grammar admits non-ASCII, with the grammar, which is checked on
+    /// bytes: in the Reason-Phrase, in an untyped value, and in a typed value's quoted
+    /// strings (`Cursor::quoted`). Names, the Request-URI, white space, line ends and
+    /// the rest of typed values admit ASCII only, so the whole section is then UTF-8.
+    /// The error may not be the first, so only [`parse_whole_head`] uses it.
     Deferred,
 }
 
@@ -803,7 +806,7 @@ fn parse_head_lines(
     };
     // Exact: one UTF-8 check for the whole section (the usual case), values
     // sliced from it; when it fails, each value is checked alone to find the
-    // first offending byte in order. Deferred: one check once the section's end is known.
+    // first offending byte in order. Deferred: see `Utf8::Deferred`.
     let text = match utf8 {
         Utf8::Exact => std::str::from_utf8(data).ok(),
         Utf8::Deferred => None,
@@ -866,14 +869,6 @@ fn parse_head_lines(
         // RFC 3261 s.18.3: "The Content-Length header field MUST be used with stream
         // oriented transports."
         return Err(ParseError::MissingContentLength { at: blank });
-    }
-    if utf8 == Utf8::Deferred {
-        // Names, white space and line ends were checked to be ASCII; this covers
-        // the values and the Reason-Phrase (ASCII, the usual case, is UTF-8).
-        let section = data.get(..head_len).unwrap_or_default();
-        if !section.is_ascii() {
-            std::str::from_utf8(section).map_err(|e| ParseError::Header { at: at(e.valid_up_to()) })?;
-        }
     }
     Ok(Some((head, head_len)))
 }
@@ -978,6 +973,11 @@ fn finish_header(
             }
             i += 1;
         }
+        if utf8 == Utf8::Deferred {
+            // A typed value's grammar is ASCII but for quoted strings, which its
+            // checker checks as UTF-8 itself; this value is checked here.
+            std::str::from_utf8(raw).map_err(|e| ParseError::Header { at: at(s + e.valid_up_to()) })?;
+        }
     }
     if utf8 == Utf8::Exact && text.and_then(|t| t.get(s..e)).is_none() {
         std::str::from_utf8(raw).map_err(|e| ParseError::Header { at: at(s + e.valid_up_to()) })?;
@@ -1029,7 +1029,7 @@ fn start_line(line: &[u8], base: u64) -> Result<Start, ParseError> {
     let at = |i: usize| base + i as u64;
     if line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"SIP/") {
         // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase CRLF
-        let sp = memchr::memchr(b' ', line).ok_or(ParseError::StartLine { at: at(line.len()) })?;
+        let sp = find_byte(line, b' ').ok_or(ParseError::StartLine { at: at(line.len()) })?;
         check_version(&line[..sp], base)?;
         let code = line.get(sp + 1..sp + 4).filter(|c| c.iter().all(u8::is_ascii_digit));
         let code = code.map(|c| c.iter().fold(0u16, |n, d| n * 10 + u16::from(d - b'0')));
@@ -1054,7 +1054,7 @@ fn start_line(line: &[u8], base: u64) -> Result<Start, ParseError> {
         return Err(ParseError::StartLine { at: at(m) });
     }
     let u = m + 1;
-    let u_end = memchr::memchr(b' ', &line[u..]).map(|i| u + i).ok_or(ParseError::StartLine { at: at(line.len()) })?;
+    let u_end = find_byte(&line[u..], b' ').map(|i| u + i).ok_or(ParseError::StartLine { at: at(line.len()) })?;
     // RFC 4475 s.3.1.2.7, s.3.1.2.8, s.3.1.2.11: no "<>", no LWS, no headers.
     let uri_bytes = &line[u..u_end];
     if let Err(i) = uri::check(uri_bytes, UriContext::RequestUri) {
@@ -1345,6 +1345,17 @@ Via: SIP/2.0/TCP h.example.com:5060;branch=z9hG4bK1;rport\r\nMax-Forwards: 70\r\
 To: \"B\u{e9}b\" <sip:b@example.com>\r\nFrom: A <sip:a@example.com>;tag=1\r\nCall-ID: c1@h\r\n\
 CSeq: 1 INVITE\r\nContact: <sip:a@192.0.2.1;transport=tcp>;+g.oma.sip-im\r\n\
 Accept-Contact: *;+g.oma.sip-im.large-message\r\nSubject: caf\u{e9}\r\nContent-Length: 0\r\n\r\n";
+        assert_mutations_agree(message);
+        // Non-ASCII in the quoted strings of parameter values and media types, which
+        // check their UTF-8 themselves in the one-pass parse.
+        let message = "MESSAGE sip:b@example.com SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1;x=\"\u{e9}\"\r\n\
+To: <sip:b@example.com>\r\nFrom: <sip:a@example.com>;tag=1\r\nCall-ID: c1\r\nCSeq: 1 MESSAGE\r\n\
+Contact: <sip:a@h>;+g.3gpp.icsi-ref=\"urn\u{e9}\u{1f600}\"\r\nContent-Type: text/plain;x=\"\u{e9}\"\r\n\
+Content-Length: 0\r\n\r\n";
+        assert_mutations_agree(message);
+    }
+
+    fn assert_mutations_agree(message: &'static str) {
         let whole = Bytes::from_static(message.as_bytes());
         assert!(matches!(parse_message(&whole, &Limits::default()), Ok(Status::Complete(_))));
         let replacements =

@@ -339,6 +339,7 @@ fn run(b: &[u8], pos: usize, class: Class) -> Result<usize, usize> {
 
 /// Finds and checks the host that starts at `pos` (`host = hostname / IPv4address /
 /// IPv6reference`); returns its end, or the index of the first bad byte.
+#[inline(always)]
 pub(crate) fn host(b: &[u8], pos: usize) -> Result<usize, usize> {
     // One pass over the usual hostname: `alphanum / "-"` runs, each "." checked as it
     // comes. Anything unusual (IPv6, an empty label, "-" at a label's edge, a trailing

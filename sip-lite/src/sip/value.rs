@@ -26,7 +26,8 @@ impl<'a> Cursor<'a> {
 
     /// A cursor that checks the grammar of `b` and nothing more: every string it
     /// hands out is empty, so its callers decide on bytes and positions only. The
-    /// message parser checks a header section's UTF-8 apart, once.
+    /// message parser checks UTF-8 apart; only quoted strings, the one part of a
+    /// typed value that admits non-ASCII, check theirs as they go.
     pub(crate) const fn check(b: &'a [u8]) -> Self {
         Self { s: "", b, i: 0 }
     }
@@ -120,6 +121,7 @@ impl<'a> Cursor<'a> {
                         _ => return Err(self.i + 1),
                     }
                 }
+                Some(0x80..) => self.i = non_ascii_run_end(self.b(), self.i)?,
                 Some(_) => return Err(self.i),
             }
         }
@@ -192,6 +194,18 @@ impl<'a> Cursor<'a> {
         }
         Ok(token_end == end)
     }
+}
+
+/// The end of the run of non-ASCII bytes at `i` in a quoted string (`UTF8-NONASCII`),
+/// or the index of its first byte that is not UTF-8. A multi-byte character is made
+/// of non-ASCII bytes only, so the run is checked as UTF-8 on its own. This is the one
+/// place a typed value admits non-ASCII (see `message::Utf8::Deferred`).
+#[cold]
+fn non_ascii_run_end(b: &[u8], i: usize) -> Result<usize, usize> {
+    let rest = b.get(i..).unwrap_or_default();
+    let run = rest.iter().take_while(|&&c| c >= 0x80).count();
+    std::str::from_utf8(rest.get(..run).unwrap_or_default()).map_err(|e| i + e.valid_up_to())?;
+    Ok(i + run)
 }
 
 /// The index of the first byte at or after `i` that is not white space (LWS).
