@@ -56,6 +56,7 @@
 pub mod b2bua;
 pub mod dialog;
 pub mod ids;
+pub mod machine;
 pub mod multipart;
 pub mod proxy;
 pub mod resource_lists;

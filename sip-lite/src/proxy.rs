@@ -142,20 +142,7 @@ pub enum Input {
 }
 
 /// What the proxy asks of the runtime, or tells the caller.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Output {
-    /// Bytes to send on a flow.
-    Transmit {
-        /// The flow.
-        flow: FlowId,
-        /// Its transport.
-        transport: Transport,
-        /// One whole message.
-        bytes: Bytes,
-    },
-    /// Something happened.
-    Event(Event),
-}
+pub type Output = crate::machine::Output<Event>;
 
 /// What the proxy tells the caller.
 #[derive(Clone, Debug, PartialEq, Eq)]

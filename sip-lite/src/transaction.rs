@@ -195,47 +195,10 @@ pub enum Command {
 }
 
 /// What comes into the layer.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub enum Input {
-    /// A whole message read from a flow (on a stream, from a
-    /// [`Framer`](crate::sip::Framer)).
-    Received {
-        /// The flow.
-        flow: FlowId,
-        /// Its transport.
-        transport: Transport,
-        /// The message.
-        message: Message,
-    },
-    /// One datagram read from an unreliable flow; the layer parses it.
-    Datagram {
-        /// The flow.
-        flow: FlowId,
-        /// The datagram.
-        bytes: Bytes,
-    },
-    /// A timer may have expired.
-    Timeout,
-    /// A transaction user command.
-    Command(Command),
-}
+pub type Input = crate::machine::Input<Command>;
 
 /// What the layer asks of the runtime, or tells the transaction user.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Output {
-    /// Bytes to send on a flow (one datagram on an unreliable flow).
-    Transmit {
-        /// The flow.
-        flow: FlowId,
-        /// Its transport.
-        transport: Transport,
-        /// One whole message.
-        bytes: Bytes,
-    },
-    /// Something the transaction user must know.
-    Event(Event),
-}
+pub type Output = crate::machine::Output<Event>;
 
 /// What the layer tells the transaction user.
 #[derive(Clone, Debug, PartialEq, Eq)]

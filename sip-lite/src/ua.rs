@@ -288,46 +288,10 @@ pub enum Command {
 }
 
 /// What comes into the user agent.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub enum Input {
-    /// A whole message read from a flow.
-    Received {
-        /// The flow.
-        flow: FlowId,
-        /// Its transport.
-        transport: Transport,
-        /// The message.
-        message: Message,
-    },
-    /// One datagram read from an unreliable flow.
-    Datagram {
-        /// The flow.
-        flow: FlowId,
-        /// The datagram.
-        bytes: Bytes,
-    },
-    /// A timer may have expired.
-    Timeout,
-    /// A caller command.
-    Command(Command),
-}
+pub type Input = crate::machine::Input<Command>;
 
 /// What the user agent asks of the runtime, or tells the caller.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Output {
-    /// Bytes to send on a flow.
-    Transmit {
-        /// The flow.
-        flow: FlowId,
-        /// Its transport.
-        transport: Transport,
-        /// One whole message.
-        bytes: Bytes,
-    },
-    /// Something happened.
-    Event(Event),
-}
+pub type Output = crate::machine::Output<Event>;
 
 /// Why a leg ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
