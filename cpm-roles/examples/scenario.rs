@@ -5,12 +5,15 @@
 //! cargo run -p cpm-roles --features sim --example scenario -- 001-fig1 [--members N] [--non-cpm M]
 //!     [--size BYTES] [--pf-trigger 200|ack|send] [--cf-trigger 200|ack|send] [--l2-opener pf|cf]
 //!     [--l3-opener pf|cf] [--ack-policy after-ack|on-200] [--iwf-report after-ack|at-media-end]
-//!     [--seed S] [--json]
+//!     [--seed S] [--shared-pf-b] [--json]
 //! ```
 //!
 //! NAME is one of 001-fig1..001-fig7 and 000-fig1. `--non-cpm M` adds M
 //! non-CPM members (reached through the ISF and one IWF each); `--members N`
-//! sets the CPM members.
+//! sets the CPM members. `--shared-pf-b` puts every CPM member behind one
+//! terminating participating function `PF-B`, so that the L3 hops lead to
+//! one host and port and every L3 connect after the first reuses its link
+//! (`"reuse":true`).
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -24,7 +27,7 @@ fn usage() -> ExitCode {
     eprintln!(
         "usage: scenario NAME [--members N] [--non-cpm M] [--size BYTES] [--pf-trigger 200|ack|send] \
          [--cf-trigger 200|ack|send] [--l2-opener pf|cf] [--l3-opener pf|cf] [--ack-policy after-ack|on-200] \
-         [--iwf-report after-ack|at-media-end] [--seed S] [--json]\nNAME: 001-fig1..001-fig7, 000-fig1"
+         [--iwf-report after-ack|at-media-end] [--seed S] [--shared-pf-b] [--json]\nNAME: 001-fig1..001-fig7, 000-fig1"
     );
     ExitCode::from(2)
 }
@@ -58,6 +61,10 @@ fn main() -> ExitCode {
     while let Some(flag) = rest.next() {
         if flag == "--json" {
             json = true;
+            continue;
+        }
+        if flag == "--shared-pf-b" {
+            scenario.shared_pf_b = true;
             continue;
         }
         let Some(value) = rest.next() else { return usage() };

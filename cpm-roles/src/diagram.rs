@@ -25,9 +25,15 @@ const WIDTH: usize = 14;
 pub fn columns(scenario: &Scenario) -> Vec<String> {
     let mut columns = vec!["A".to_owned(), "PF-A".to_owned(), "CF".to_owned()];
     let single = scenario.members + scenario.non_cpm == 1;
+    if scenario.shared_pf_b && scenario.members > 0 {
+        columns.push("PF-B".to_owned());
+    }
     for k in 1..=scenario.members {
         let s = if single { String::new() } else { k.to_string() };
-        columns.extend([format!("PF-B{s}"), format!("B{s}")]);
+        if !scenario.shared_pf_b {
+            columns.push(format!("PF-B{s}"));
+        }
+        columns.push(format!("B{s}"));
     }
     if scenario.non_cpm > 0 {
         columns.push("ISF".to_owned());

@@ -6,7 +6,8 @@ use cpm_negotiation::Hop;
 
 use crate::error::UsageError;
 use crate::ids::{FlowId, SharedIds};
-use crate::node::{AddressRule, Downstream, EntityConfig, IwfConfig, Node, Role};
+use crate::node::{AddressRule, Downstream, EntityConfig, IwfConfig, Role};
+use crate::server::Server;
 use crate::{Input, Output};
 use msrp_core::IdSource;
 
@@ -33,7 +34,7 @@ pub trait Entity {
 macro_rules! entity {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        pub struct $name(Node);
+        pub struct $name(Server);
 
         impl $name {
             /// See [`Entity::handle`].
@@ -58,6 +59,12 @@ macro_rules! entity {
             #[must_use]
             pub fn hop_triggers(&self) -> Vec<(String, cpm_negotiation::Trigger)> {
                 self.0.hop_triggers()
+            }
+            /// The SIP sessions this entity is serving now (each with its
+            /// own legs, hops and MSRP sessions; links are shared).
+            #[must_use]
+            pub fn session_count(&self) -> usize {
+                self.0.session_count()
             }
         }
 
@@ -109,7 +116,7 @@ impl Client {
         now: Instant,
         ids: impl IdSource + Send + 'static,
     ) -> Self {
-        Self(Node::new(config, Role::Sender { flow, hop, label: label.to_owned() }, now, SharedIds::new(ids)))
+        Self(Server::new(config, Role::Sender { flow, hop, label: label.to_owned() }, now, SharedIds::new(ids)))
     }
 
     /// Client B: answers one INVITE; its hop is `hop` (normally [`Hop::L4`]).
@@ -121,7 +128,12 @@ impl Client {
         now: Instant,
         ids: impl IdSource + Send + 'static,
     ) -> Self {
-        Self(Node::new(config, Role::Receiver { hop, label: label.to_owned(), reject: None }, now, SharedIds::new(ids)))
+        Self(Server::new(
+            config,
+            Role::Receiver { hop, label: label.to_owned(), reject: None },
+            now,
+            SharedIds::new(ids),
+        ))
     }
 
     /// Client B refusing every INVITE with `status` (486 Busy Here, 603
@@ -135,7 +147,7 @@ impl Client {
         now: Instant,
         ids: impl IdSource + Send + 'static,
     ) -> Self {
-        Self(Node::new(
+        Self(Server::new(
             config,
             Role::Receiver { hop, label: label.to_owned(), reject: Some(status) },
             now,
@@ -173,8 +185,41 @@ impl Participating {
             aggregate: false,
             groups: Vec::new(),
             rules: Vec::new(),
+            user_labels: Vec::new(),
         };
-        Self(Node::new(config, role, now, SharedIds::new(ids)))
+        Self(Server::new(config, role, now, SharedIds::new(ids)))
+    }
+}
+
+impl Participating {
+    /// A participating function serving several users (a terminating PF(B)
+    /// for every member of one domain): each entry is a user's address (the
+    /// Request-URI of the INVITEs for that user), the name of that user's
+    /// upstream hop in traces, and the route to the user. Every INVITE runs
+    /// as its own session; an INVITE for no listed user is answered 404.
+    /// The sessions share the PF's MSRP port, and the hops it opens toward
+    /// one host share a link ([`EntityConfig::reuse_links`]).
+    #[must_use]
+    pub fn serving(
+        config: EntityConfig,
+        up: Hop,
+        users: Vec<(String, String, Downstream)>,
+        now: Instant,
+        ids: impl IdSource + Send + 'static,
+    ) -> Self {
+        let up_label = users.first().map(|(_, label, _)| label.clone()).unwrap_or_default();
+        let user_labels = users.iter().map(|(user, label, _)| (user.clone(), label.clone())).collect();
+        let groups = users.into_iter().map(|(user, _, down)| (user, vec![down])).collect();
+        let role = Role::Relay {
+            up_hop: up,
+            up_label,
+            down: Vec::new(),
+            aggregate: false,
+            groups,
+            rules: Vec::new(),
+            user_labels,
+        };
+        Self(Server::new(config, role, now, SharedIds::new(ids)))
     }
 }
 
@@ -209,8 +254,9 @@ impl Controlling {
             aggregate: true,
             groups: Vec::new(),
             rules: Vec::new(),
+            user_labels: Vec::new(),
         };
-        Self(Node::new(config, role, now, SharedIds::new(ids)))
+        Self(Server::new(config, role, now, SharedIds::new(ids)))
     }
 
     /// A controlling function with a directory of pre-defined groups: the
@@ -244,9 +290,16 @@ impl Controlling {
         now: Instant,
         ids: impl IdSource + Send + 'static,
     ) -> Self {
-        let role =
-            Role::Relay { up_hop: up, up_label: up_label.to_owned(), down: Vec::new(), aggregate: true, groups, rules };
-        Self(Node::new(config, role, now, SharedIds::new(ids)))
+        let role = Role::Relay {
+            up_hop: up,
+            up_label: up_label.to_owned(),
+            down: Vec::new(),
+            aggregate: true,
+            groups,
+            rules,
+            user_labels: Vec::new(),
+        };
+        Self(Server::new(config, role, now, SharedIds::new(ids)))
     }
 }
 
@@ -270,7 +323,7 @@ impl Iwf {
         now: Instant,
         ids: impl IdSource + Send + 'static,
     ) -> Self {
-        Self(Node::new(config, Role::Iwf { hop, label: label.to_owned(), iwf }, now, SharedIds::new(ids)))
+        Self(Server::new(config, Role::Iwf { hop, label: label.to_owned(), iwf }, now, SharedIds::new(ids)))
     }
 }
 

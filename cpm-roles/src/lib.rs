@@ -47,15 +47,25 @@
 //! - The ISF picks an IWF per INVITE by rules on receiver address, content
 //!   type and size ([`IwfRule`]), through `sip-lite`'s proxy target selector.
 //!
+//! - Sessions and links: every entity serves any number of SIP sessions
+//!   (each INVITE of a new Call-ID runs as its own session; SIP is routed by
+//!   Call-ID, MSRP frames by their To-Path), and a hop that is to connect
+//!   reuses a link the entity opened before to the same scheme, host, port
+//!   and transport (RFC 4975 s.5.4; seed 000 [0040];
+//!   [`EntityConfig::reuse_links`], [`Event::LinkReused`]). Frames of
+//!   different sessions on one link never cut into each other; the link
+//!   closes when its last hop lets go. [`Participating::serving`] is a PF(B)
+//!   for several users, whose hops toward the CF share one link.
+//!
 //! # Not yet
 //!
-//! Link reuse (every hop opens its own connection: with one session per
-//! entity instance no two hops of an entity ever lead to the same host and
-//! port; [`Output::Connect`] leaves reuse to the runtime), one session per
-//! entity instance only, CEMA re-offers, MSRP backpressure from the runtime
-//! (a slow member is detected by its unanswered chunks), a deadline for a
-//! hop's link (a connect that never completes waits until the SIP session
-//! ends; a refused one is [`Input::ConnectFailed`]).
+//! A sender runs one message at a time (its events name no message), CEMA
+//! re-offers, MSRP backpressure from the runtime (a slow member is detected
+//! by its unanswered chunks), a deadline for a hop's link (a connect that
+//! never completes waits until the SIP session ends; a refused one is
+//! [`Input::ConnectFailed`]), chunk interruption on a shared link (a frame
+//! being written holds the link until its end-line; RFC 4975 s.7.1.1 lets a
+//! sender end a long chunk early with `+` when another session waits).
 //!
 //! # Sans-IO
 //!
@@ -114,6 +124,7 @@ mod ids;
 pub mod interworking;
 mod node;
 pub mod scenario;
+mod server;
 
 #[cfg(feature = "sim")]
 pub mod diagram;
@@ -158,7 +169,7 @@ pub enum Input {
         /// The datagram.
         bytes: Bytes,
     },
-    /// The link asked for by [`Output::Connect`] is up (opened or reused).
+    /// The link asked for by [`Output::Connect`] is up.
     Connected {
         /// The hop of the request.
         hop: HopId,
@@ -241,9 +252,9 @@ pub enum Output {
         /// The message.
         bytes: Bytes,
     },
-    /// Open (or reuse, when host, port and transport match a link the
-    /// runtime already has) a connection to `params`, then answer with
-    /// [`Input::Connected`].
+    /// Open a new connection to `params`, then answer with
+    /// [`Input::Connected`] (the entity reuses its own links itself:
+    /// [`Event::LinkReused`]).
     Connect {
         /// The hop asking.
         hop: HopId,
@@ -261,7 +272,7 @@ pub enum Output {
         /// The frame (its body is the sender's `Bytes`, not a copy).
         transmit: Transmit,
     },
-    /// Close a connection this entity opened.
+    /// Close a connection this entity opened (no hop uses it any more).
     CloseLink {
         /// The connection.
         conn: ConnId,
@@ -332,6 +343,28 @@ pub enum Event {
     HopFailed {
         /// The hop.
         hop: String,
+    },
+    /// A hop of this entity that was to connect reuses a link the entity
+    /// opened before to the same scheme, host, port and transport (RFC 4975
+    /// s.5.4; [`EntityConfig::reuse_links`]); no [`Output::Connect`] follows.
+    LinkReused {
+        /// The hop reusing the link.
+        hop: String,
+        /// What triggered the connect.
+        trigger: Trigger,
+        /// Where the hop would have connected (its key matches the link's).
+        params: ConnectParams,
+        /// The link, `None` while it is still being opened (the hop joins it
+        /// when [`Input::Connected`] comes).
+        conn: Option<ConnId>,
+    },
+    /// A hop let go of a shared link that other hops still use (the last one
+    /// to let go gets [`Output::CloseLink`] instead).
+    LinkReleased {
+        /// The hop.
+        hop: String,
+        /// The link.
+        conn: ConnId,
     },
     /// The offer/answer forced the other opener than the preset wanted.
     PresetOverridden {

@@ -15,7 +15,7 @@ use cpm_negotiation::{
 use msrp_core::reassembly::{DeliveryMode, ReassemblyConfig};
 use msrp_core::session::{self, Command as MsrpCommand, Event as MsrpEvent, LinkRole, MessageHandle, Session};
 use msrp_core::uri::Scheme;
-use msrp_core::{FailureReport, Framer, FramerEvent, Limits, MessageId, MsrpUri};
+use msrp_core::{FailureReport, FramerEvent, MessageId, MsrpUri};
 use sip_lite::multipart::{Multipart, Part};
 use sip_lite::resource_lists::{self, Entry};
 use sip_lite::sip::Message;
@@ -69,6 +69,10 @@ pub struct EntityConfig {
     /// Controlling function: drop a member whose link stays full too long
     /// (`None`, the default: never; the member is then as slow as its link).
     pub slow_member: Option<SlowMember>,
+    /// Reuse a link this entity opened when a new hop (of this or another of
+    /// its sessions) leads to the same scheme, host, port and transport
+    /// (RFC 4975 s.5.4: "SHOULD reuse"; seed 000 [0040]). On by default.
+    pub reuse_links: bool,
 }
 
 /// When the controlling function gives up on a slow member: its hop's
@@ -109,6 +113,7 @@ impl EntityConfig {
             max_chunk_size: None,
             flow_transports: Vec::new(),
             slow_member: None,
+            reuse_links: true,
         }
     }
 
@@ -234,6 +239,9 @@ pub(crate) enum Role {
         aggregate: bool,
         groups: Vec<(String, Vec<Downstream>)>,
         rules: Vec<AddressRule>,
+        /// The upstream hop's label per Request-URI (a PF serving several
+        /// users); `up_label` otherwise.
+        user_labels: Vec<(String, String)>,
     },
 }
 
@@ -300,9 +308,13 @@ impl Leg {
 /// and this library has no clock).
 const UNKNOWN_DATETIME: &str = "1970-01-01T00:00:00Z";
 
+/// One MSRP connection of this machine: the hops whose sessions it carries
+/// (several when the [`crate::Server`] reuses it, RFC 4975 s.5.4) and the
+/// hop whose frame is being read.
+#[derive(Default)]
 struct Conn {
-    framer: Framer,
-    hop: Option<usize>,
+    hops: Vec<usize>,
+    current: Option<usize>,
 }
 
 pub(crate) struct Node {
@@ -381,10 +393,6 @@ impl Node {
         }
     }
 
-    pub(crate) fn name(&self) -> &str {
-        &self.config.name
-    }
-
     /// Whether nothing is left: no SIP leg, no open link, no session with work.
     pub(crate) fn is_idle(&self) -> bool {
         self.ua.is_idle()
@@ -413,7 +421,8 @@ impl Node {
                     // The hop ended while its link was being opened: close it at once.
                     self.out.push_back(Output::CloseLink { conn });
                 } else {
-                    self.conns.insert(conn, Conn { framer: Framer::new(Limits::default()), hop: Some(index) });
+                    // A reused link (RFC 4975 s.5.4) carries this hop beside the others.
+                    self.conns.entry(conn).or_default().hops.push(index);
                     self.bind(index, conn, true);
                 }
             }
@@ -424,27 +433,25 @@ impl Node {
                 }
                 self.hop_input(index, HopInput::LinkDown);
             }
-            Input::Accepted { conn } => {
-                self.conns.insert(conn, Conn { framer: Framer::new(Limits::default()), hop: None });
-            }
-            Input::MsrpReceived { conn, data } => self.msrp_received(conn, data),
+            // The [`crate::Server`] around this machine accepts links and frames
+            // their bytes; frames come in through [`Node::handle_frame`].
+            Input::Accepted { .. } | Input::MsrpReceived { .. } => return Err(UsageError::WrongState),
             Input::MsrpClosed { conn } => {
-                if let Some(c) = self.conns.remove(&conn) {
-                    if let Some(index) = c.hop {
-                        let hop = &mut self.hops[index];
-                        let ended_here = hop.closed;
-                        hop.conn = None;
-                        hop.closed = true;
-                        if let Some(s) = hop.session.as_mut() {
-                            let _ = s.handle(now, session::Input::LinkDown);
-                        }
-                        // A link lost before its hop's work was done (the message
-                        // and its REPORT across): the hop fails and its leg ends.
-                        if !ended_here && !self.hops[index].done {
-                            self.pump();
-                            self.out.push_back(Output::Event(Event::HopFailed { hop: self.hops[index].label.clone() }));
-                            self.hop_lost(index);
-                        }
+                let hops = self.conns.remove(&conn).map(|c| c.hops).unwrap_or_default();
+                for index in hops {
+                    let hop = &mut self.hops[index];
+                    let ended_here = hop.closed;
+                    hop.conn = None;
+                    hop.closed = true;
+                    if let Some(s) = hop.session.as_mut() {
+                        let _ = s.handle(now, session::Input::LinkDown);
+                    }
+                    // A link lost before its hop's work was done (the message
+                    // and its REPORT across): the hop fails and its leg ends.
+                    if !ended_here && !self.hops[index].done {
+                        self.pump();
+                        self.out.push_back(Output::Event(Event::HopFailed { hop: self.hops[index].label.clone() }));
+                        self.hop_lost(index);
                     }
                 }
             }
@@ -737,54 +744,95 @@ impl Node {
         hop.closed = true;
         if hop.opened {
             if let Some(conn) = hop.conn.take() {
-                self.conns.remove(&conn);
                 if let Some(s) = hop.session.as_mut() {
                     let _ = s.handle(now, session::Input::LinkDown);
+                }
+                // One CloseLink per hop this side connected: on a reused link
+                // it releases this hop's use ([`crate::Server`] closes the link
+                // when its last hop lets go).
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.hops.retain(|&h| h != index);
+                    if c.current == Some(index) {
+                        c.current = None;
+                    }
+                    if c.hops.is_empty() {
+                        self.conns.remove(&conn);
+                    }
                 }
                 self.out.push_back(Output::CloseLink { conn });
             }
         }
     }
 
-    fn msrp_received(&mut self, conn: ConnId, data: Bytes) {
-        let Some(c) = self.conns.get_mut(&conn) else { return };
-        c.framer.handle_segment(data);
-        let mut events = Vec::new();
-        while let Some(event) = c.framer.poll_event() {
-            match event {
-                Ok(event) => events.push(event),
-                Err(error) => {
-                    self.out.push_back(Output::Event(Event::PeerError {
-                        reason: "MSRP framing",
-                        detail: error.to_string(),
-                    }));
-                    break;
+    /// Whether one of this machine's hops has the session URI `uri`.
+    pub(crate) fn owns_uri(&self, uri: &MsrpUri) -> bool {
+        self.hops.iter().any(|h| h.local_uri == *uri)
+    }
+
+    /// Whether hop `hop` is over (closed, or never existed).
+    pub(crate) fn hop_closed(&self, hop: HopId) -> bool {
+        usize::try_from(hop.get()).ok().and_then(|i| self.hops.get(i)).map_or(true, |h| h.closed)
+    }
+
+    /// [`Node::frame`] as an input: one framer event a [`crate::Server`]
+    /// read on `conn`; what it causes comes out with [`Node::settle`], once
+    /// the whole read is in (as [`Input::MsrpReceived`] does).
+    pub(crate) fn handle_frame(&mut self, now: Instant, conn: ConnId, event: FramerEvent) {
+        self.now = self.now.max(now);
+        self.frame(conn, event);
+    }
+
+    /// Runs every inner machine after [`Node::handle_frame`].
+    pub(crate) fn settle(&mut self) {
+        self.pump();
+    }
+
+    /// Whether connection `conn` is known here.
+    pub(crate) fn has_conn(&self, conn: ConnId) -> bool {
+        self.conns.contains_key(&conn)
+    }
+
+    /// One framer event read on `conn` (framed here, or by a [`crate::Server`]
+    /// that routed it here by its To-Path). A head selects the hop whose
+    /// session URI is the first To-Path URI (RFC 4975 s.7.2: a response's
+    /// To-Path is our URI too); body pieces and the end-line follow it.
+    pub(crate) fn frame(&mut self, conn: ConnId, event: FramerEvent) {
+        if let FramerEvent::Head(head) = &event {
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.current = None;
+            }
+            let Some(to) = head.to_path_uris().next() else { return };
+            let index = self.hops.iter().position(|h| h.local_uri == to);
+            let refuse = match index.map(|i| (self.hops[i].conn, self.hops[i].closed)) {
+                Some((Some(bound), _)) if bound == conn => None,
+                // RFC 4975 s.5.4: the passive side binds the connection to the
+                // session whose URI is the first To-Path URI of the first request.
+                Some((None, false)) => None,
+                // RFC 4975 s.5.4: "If the session is already in use, it MUST
+                // reject the request with a 506 response."
+                Some((Some(_), _)) => Some(506),
+                // RFC 4975 s.5.4: "If no match exists, the node MUST reject the
+                // request with a 481 response." (a session that ended, too).
+                Some((None, true)) | None => Some(481),
+            };
+            let (Some(index), None) = (index, refuse) else {
+                if let Some(transmit) = refuse.and_then(|status| session::refusal(head, status)) {
+                    self.out.push_back(Output::MsrpTransmit { conn, transmit });
                 }
+                return;
+            };
+            if self.hops[index].conn.is_none() {
+                self.conns.entry(conn).or_default().hops.push(index);
+                self.bind(index, conn, false);
+            }
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.current = Some(index);
             }
         }
-        for event in events {
-            let bound = self.conns.get(&conn).and_then(|c| c.hop);
-            let index = match bound {
-                Some(index) => index,
-                None => {
-                    // RFC 4975 s.5.4: the passive side binds the connection to the
-                    // session whose URI is the first To-Path URI of the first request.
-                    let FramerEvent::Head(head) = &event else { continue };
-                    let Some(to) = head.to_path_uris().next() else { continue };
-                    let Some(index) = self.hops.iter().position(|h| h.local_uri == to && h.conn.is_none()) else {
-                        continue;
-                    };
-                    if let Some(c) = self.conns.get_mut(&conn) {
-                        c.hop = Some(index);
-                    }
-                    self.bind(index, conn, false);
-                    index
-                }
-            };
-            let now = self.now;
-            if let Some(s) = self.hops[index].session.as_mut() {
-                let _ = s.handle(now, session::Input::Frame(event));
-            }
+        let Some(index) = self.conns.get(&conn).and_then(|c| c.current) else { return };
+        let now = self.now;
+        if let Some(s) = self.hops[index].session.as_mut() {
+            let _ = s.handle(now, session::Input::Frame(event));
         }
     }
 
@@ -947,10 +995,17 @@ impl Node {
                 return;
             }
             Role::Receiver { hop, label, .. } | Role::Iwf { hop, label, .. } => (*hop, label.clone(), false),
-            Role::Relay { up_hop, up_label, .. } => (*up_hop, up_label.clone(), true),
+            Role::Relay { up_hop, up_label, user_labels, .. } => {
+                // A PF serving several users names each user's upstream hop.
+                let uri = request.request_uri_str().unwrap_or_default();
+                let label = user_labels.iter().find(|(user, _)| user == uri).map_or(up_label, |(_, label)| label);
+                (*up_hop, label.clone(), true)
+            }
         };
         if self.up.is_some() {
-            // One session per entity instance in this first cut.
+            // One SIP session per machine: a new INVITE in this dialog (a
+            // re-INVITE) is not supported (a [`crate::Server`] gives every
+            // other Call-ID its own machine).
             self.respond(leg, 486, Bytes::new());
             return;
         }

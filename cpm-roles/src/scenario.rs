@@ -104,6 +104,14 @@ pub struct Scenario {
     pub sip_proxies_stateless: bool,
     /// The CF's [`crate::EntityConfig::slow_member`] (none by default).
     pub slow_member: Option<crate::SlowMember>,
+    /// One terminating participating function `PF-B` (host
+    /// `pfb.example.com`) serves every CPM member, each INVITE as its own
+    /// session ([`Participating::serving`]), instead of one `PF-Bk` per
+    /// member. The L3 hops then lead to one host and port: the second and
+    /// later connects on L3 reuse the first one's link (RFC 4975 s.5.4).
+    pub shared_pf_b: bool,
+    /// Every entity's [`EntityConfig::reuse_links`] (on by default).
+    pub reuse_links: bool,
 }
 
 impl Scenario {
@@ -141,6 +149,8 @@ impl Scenario {
             sip_proxies: Vec::new(),
             sip_proxies_stateless: false,
             slow_member: None,
+            shared_pf_b: false,
+            reuse_links: true,
         })
     }
 
@@ -181,6 +191,7 @@ impl Scenario {
             c.ack_policy = ack;
             c.max_chunk_size = self.chunk_size;
             c.flow_transports.clone_from(&transports);
+            c.reuse_links = self.reuse_links;
             c
         };
         let a = Client::sender(
@@ -288,35 +299,46 @@ impl Scenario {
                 net.link_sip_with(isf, iwf, FlowId::new(FLOW_IWF + k as u64), &label, transport);
             }
         }
+        let shared_pf_b = (self.shared_pf_b && self.members > 0).then(|| {
+            let pfb_host = "pfb.example.com";
+            let users = members
+                .iter()
+                .take(self.members)
+                .enumerate()
+                .map(|(k, member)| (member.target.clone(), member.label.clone(), self.l4_down(k, member)))
+                .collect();
+            let config = config("PF-B", pfb_host, preset.ack_policy[2]);
+            let pfb = Participating::serving(config, Hop::L3, users, epoch, wire.seeds.fork());
+            (net.add(pfb_host, Box::new(pfb)), pfb_host.to_owned())
+        });
         for (k, member) in members.iter().take(self.members).enumerate() {
             let s = suffix(k);
-            let l4 = if s.is_empty() { "L4".to_owned() } else { format!("L4/B{s}") };
-            let pfb_host = format!("pfb{}.example.com", k + 1);
-            let b_host = format!("b{}.example.com", k + 1);
-            let down = Downstream {
-                target: member.target.clone(),
-                flow: FlowId::new(FLOW_L4 + k as u64),
-                hop: Hop::L4,
-                label: l4.clone(),
+            let down = self.l4_down(k, member);
+            let (pfb, pfb_host) = match &shared_pf_b {
+                Some((pfb, host)) => (*pfb, host.clone()),
+                None => {
+                    let pfb_host = format!("pfb{}.example.com", k + 1);
+                    let pfb = Participating::new(
+                        config(&format!("PF-B{s}"), &pfb_host, preset.ack_policy[2]),
+                        Hop::L3,
+                        &member.label,
+                        down.clone(),
+                        epoch,
+                        wire.seeds.fork(),
+                    );
+                    (net.add(&pfb_host, Box::new(pfb)), pfb_host)
+                }
             };
-            let pfb = Participating::new(
-                config(&format!("PF-B{s}"), &pfb_host, preset.ack_policy[2]),
-                Hop::L3,
-                &member.label,
-                down,
-                epoch,
-                wire.seeds.fork(),
-            );
-            let pfb = net.add(&pfb_host, Box::new(pfb));
             wire.link(net, (cf, "cf.example.com"), pfb, member.flow, &member.label, &["example.com", &pfb_host]);
+            let b_host = format!("b{}.example.com", k + 1);
             let b_config = config(&format!("B{s}"), &b_host, AckPolicy::AfterUpstreamAck);
             let b = if self.busy.contains(&k) {
-                Client::rejecting_receiver(b_config, Hop::L4, &l4, 486, epoch, wire.seeds.fork())
+                Client::rejecting_receiver(b_config, Hop::L4, &down.label, 486, epoch, wire.seeds.fork())
             } else {
-                Client::receiver(b_config, Hop::L4, &l4, epoch, wire.seeds.fork())
+                Client::receiver(b_config, Hop::L4, &down.label, epoch, wire.seeds.fork())
             };
             let b = net.add(&b_host, Box::new(b));
-            wire.link(net, (pfb, &pfb_host), b, FlowId::new(FLOW_L4 + k as u64), &l4, &["example.com", &b_host]);
+            wire.link(net, (pfb, &pfb_host), b, down.flow, &down.label, &["example.com", &b_host]);
         }
         net.input(
             a,
@@ -328,6 +350,13 @@ impl Scenario {
             }),
         );
         Ok(())
+    }
+
+    /// The L4 route of CPM member `k` from its PF(B).
+    fn l4_down(&self, k: usize, member: &Downstream) -> Downstream {
+        let single = self.members + self.non_cpm == 1;
+        let label = if single { "L4".to_owned() } else { format!("L4/B{}", k + 1) };
+        Downstream { target: member.target.clone(), flow: FlowId::new(FLOW_L4 + k as u64), hop: Hop::L4, label }
     }
 
     /// Whether hop `hop` (`L3/B2` is `L3`) goes through a SIP proxy.

@@ -23,8 +23,10 @@
 //! ([`Sim::refuse_connections_to`]); members that refuse
 //! ([`Scenario::busy`]); commands at any time ([`Sim::input_at`], e.g.
 //! [`Command::EndSession`]); and SIP/IP core proxies on any hop
-//! ([`Scenario::sip_proxies`]). Every link is a new connection (no reuse
-//! yet: no topology has two hops of one entity to one host and port).
+//! ([`Scenario::sip_proxies`]). An entity reusing one of its links
+//! ([`Event::LinkReused`]) is traced as a `connect` with `reuse: true`, and
+//! frames on a shared link under the hop whose URI they carry
+//! ([`Scenario::shared_pf_b`] puts several hops on one link).
 //!
 //! [`Scenario`] builds the figures of the seeds (001 FIG1-FIG7, 000 FIG1)
 //! with any number of CPM and non-CPM members and runs them
@@ -224,6 +226,12 @@ pub fn crc32(data: &[u8]) -> u32 {
 struct SimConn {
     ends: [usize; 2],
     label: String,
+    /// What the opener connected to (a reuse names the same key).
+    key: cpm_negotiation::LinkKey,
+    /// The hops on the link now (more than one when reused), with the first
+    /// URI of each hop's peer path: frames are traced under the hop whose
+    /// URI is their To-Path or From-Path.
+    hops: Vec<(String, String)>,
     /// Bytes written on the link so far (both directions).
     written: u64,
     /// Reset the link when `written` reaches this.
@@ -748,7 +756,18 @@ impl Sim {
                 let conn = ConnId::new(self.next_conn);
                 self.next_conn += 1;
                 let reset_at = self.resets.iter().find(|(l, _)| *l == label).map(|(_, at)| *at);
-                self.conns.insert(conn, SimConn { ends: [index, peer], label: label.clone(), written: 0, reset_at });
+                let uri = params.path.first().map(ToString::to_string).unwrap_or_default();
+                self.conns.insert(
+                    conn,
+                    SimConn {
+                        ends: [index, peer],
+                        label: label.clone(),
+                        key: params.key,
+                        hops: vec![(label.clone(), uri)],
+                        written: 0,
+                        reset_at,
+                    },
+                );
                 let to = self.name(peer);
                 self.push_trace(TraceEvent::Connect {
                     from,
@@ -771,7 +790,7 @@ impl Sim {
                     return;
                 };
                 let peer = if c.ends[0] == index { c.ends[1] } else { c.ends[0] };
-                let hop = c.label.clone();
+                let hop = if c.hops.len() > 1 { frame_hop(c, &transmit.head) } else { c.label.clone() };
                 let (ends, written, reset_at) = (c.ends, c.written, c.reset_at);
                 let key = (conn, index);
                 if !transmit.head.is_empty() {
@@ -828,11 +847,31 @@ impl Sim {
                 let Some(c) = self.conns.remove(&conn) else { return };
                 self.closed.insert(conn);
                 let peer = if c.ends[0] == index { c.ends[1] } else { c.ends[0] };
-                self.push_trace(TraceEvent::Close { hop: c.label });
+                // The last hop on the link closes it.
+                let hop = c.hops.first().map_or(c.label, |(label, _)| label.clone());
+                self.push_trace(TraceEvent::Close { hop });
                 self.schedule_on(Channel::Msrp(conn, index), peer, Input::MsrpClosed { conn }, Duration::ZERO);
             }
             Output::Event(event) => {
                 match &event {
+                    Event::LinkReused { hop, trigger, params, .. } => {
+                        // The opener reuses the link it opened to the same key.
+                        let found = self.conns.iter_mut().find(|(_, c)| c.ends[0] == index && c.key == params.key);
+                        let to = found.map(|(_, c)| {
+                            let uri = params.path.first().map(ToString::to_string).unwrap_or_default();
+                            c.hops.push((hop.clone(), uri));
+                            c.ends[1]
+                        });
+                        let to = to.map_or_else(|| params.key.host.clone(), |peer| self.name(peer));
+                        let (hop, trigger) = (hop.clone(), trigger_name(*trigger));
+                        self.push_trace(TraceEvent::Connect { from: from.clone(), to, hop, trigger, reuse: true });
+                    }
+                    Event::LinkReleased { hop, conn } => {
+                        if let Some(c) = self.conns.get_mut(conn) {
+                            c.hops.retain(|(label, _)| label != hop);
+                        }
+                        self.push_trace(TraceEvent::Close { hop: hop.clone() });
+                    }
                     Event::MessageDelivered { body, .. } => {
                         self.push_trace(TraceEvent::Deliver {
                             at: from.clone(),
@@ -854,6 +893,23 @@ impl Sim {
             other => self.errors.push(format!("{from}: unhandled output {other:?}")),
         }
     }
+}
+
+/// The hop of a frame on a shared link: the one whose peer URI is the
+/// frame's To-Path (a frame the opener sends) or From-Path (one it receives).
+fn frame_hop(conn: &SimConn, head: &[u8]) -> String {
+    let text = String::from_utf8_lossy(head);
+    let first = |name: &str| {
+        text.split("\r\n")
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|value| value.split(' ').next())
+            .map(str::to_owned)
+    };
+    let uris = [first("To-Path: "), first("From-Path: ")];
+    uris.iter()
+        .flatten()
+        .find_map(|uri| conn.hops.iter().find(|(_, peer)| peer == uri))
+        .map_or_else(|| conn.label.clone(), |(label, _)| label.clone())
 }
 
 #[cfg(test)]

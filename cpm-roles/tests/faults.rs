@@ -249,14 +249,16 @@ fn random_run(seed: u64) {
             .collect();
         scenario.sip_proxies_stateless = pick(2) == 0;
     }
+    // Issue 8: several members behind one PF(B), their L3 hops on one reused link.
+    scenario.shared_pf_b = scenario.members > 1 && pick(3) == 0;
     let mut sim = scenario.build(epoch()).unwrap();
     sim.set_seed(seed).set_jitter(Duration::from_micros(pick(4000))).set_read_split(1 + pick(3000) as usize);
     if unreliable {
         sim.set_datagram_faults(pick(250) as u32, pick(150) as u32);
     }
     let mut what = format!(
-        "seed {seed}: {name} members {} non-cpm {} proxies {:?} (stateless {})",
-        scenario.members, scenario.non_cpm, scenario.sip_proxies, scenario.sip_proxies_stateless
+        "seed {seed}: {name} members {} non-cpm {} proxies {:?} (stateless {}) shared PF-B {}",
+        scenario.members, scenario.non_cpm, scenario.sip_proxies, scenario.sip_proxies_stateless, scenario.shared_pf_b
     );
     if pick(3) == 0 && scenario.members > 0 {
         let k = 1 + pick(scenario.members as u64);

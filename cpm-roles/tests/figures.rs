@@ -652,3 +652,98 @@ fn every_alternative_trigger_and_opener() {
         assert!(sim.is_quiet(), "{what}: something is left");
     }
 }
+
+/// Issue 8, connection reuse (RFC 4975 s.5.4; seed 000 [0040]: "a creator
+/// selects an existing MSRP link with a matched host, port and/or MSRP
+/// URI"): three members behind one PF(B). In every figure the L3 opener
+/// (the CF, or PF(B)) connects once and reuses that link for the two other
+/// members; the members' frames cross it without cutting into each other
+/// (PF(B) would answer 400 otherwise); every member gets the message; each
+/// hop records its close once; nothing is left.
+#[test]
+fn every_figure_reuses_the_l3_link_to_a_shared_pf_b() {
+    for name in ["001-fig1", "001-fig2", "001-fig3", "001-fig4", "001-fig5", "001-fig6", "001-fig7", "000-fig1"] {
+        let mut scenario = Scenario::figure(name).unwrap();
+        scenario.members = 3;
+        scenario.shared_pf_b = true;
+        let sim = scenario.run(epoch()).unwrap();
+        let trace = sim.trace();
+        assert!(sim.errors().is_empty(), "{name}: {:?}", sim.errors());
+        assert!(sim.is_quiet(), "{name}: something is left");
+        assert_eq!(sim.dropped_writes(), 0, "{name}");
+        let l3: Vec<(&str, &str, bool)> = trace
+            .iter()
+            .filter_map(|e| match e {
+                TraceEvent::Connect { from, hop, reuse, to, .. } if hop.starts_with("L3/B") => {
+                    Some((from.as_str(), to.as_str(), *reuse))
+                }
+                _ => None,
+            })
+            .collect();
+        let opener = if ["001-fig1", "001-fig2", "000-fig1"].contains(&name) { "CF" } else { "PF-B" };
+        let peer = if opener == "CF" { "PF-B" } else { "CF" };
+        assert_eq!(l3, [(opener, peer, false), (opener, peer, true), (opener, peer, true)], "{name}: L3 connects");
+        // Other hops lead to other hosts: never a reuse.
+        let reused_elsewhere =
+            trace.iter().any(|e| matches!(e, TraceEvent::Connect { hop, reuse: true, .. } if !hop.starts_with("L3/B")));
+        assert!(!reused_elsewhere, "{name}");
+        for k in 1..=3 {
+            let at = format!("B{k}");
+            let delivered = trace.iter().filter(|e| matches!(e, TraceEvent::Deliver { at: a, .. } if *a == at)).count();
+            assert_eq!(delivered, 1, "{name}: {at}");
+            // Each member's L3 carried its own three chunks from the CF (and
+            // the member's IMDN the other way).
+            let hop = format!("L3/B{k}");
+            let sends: Vec<usize> = trace
+                .iter()
+                .filter_map(|e| match e {
+                    TraceEvent::Msrp { hop: h, from, msg, bytes, .. }
+                        if *h == hop && from == "CF" && msg == "SEND" && *bytes > 0 =>
+                    {
+                        Some(*bytes)
+                    }
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(sends, [2048, 2048, 904], "{name}: content SENDs on {hop}");
+            let closes = trace.iter().filter(|e| matches!(e, TraceEvent::Close { hop: h } if *h == hop)).count();
+            assert_eq!(closes, 1, "{name}: closes of {hop}");
+        }
+        let refused = trace
+            .iter()
+            .any(|e| matches!(e, TraceEvent::Msrp { msg, .. } if msg.starts_with('4') || msg.starts_with('5')));
+        assert!(!refused, "{name}: an MSRP request was refused");
+        let delivered_at_a = sim.deliveries_at("A");
+        assert_eq!(delivered_at_a.len(), 3 + scenario.non_cpm, "{name}: one IMDN per member at A");
+        assert!(delivered_at_a.iter().all(|(_, s)| *s == DeliveryStatus::Delivered), "{name}");
+        let outcome = sim.events().iter().find_map(|(at, e)| match e {
+            Event::Outcome { status, .. } if at == "A" => Some(*status),
+            _ => None,
+        });
+        assert_eq!(outcome, Some(200), "{name}");
+    }
+}
+
+/// Without reuse (separate PF(B)s, or `reuse_links` off at every entity),
+/// each L3 hop opens its own link.
+#[test]
+fn no_reuse_without_a_shared_host_or_with_reuse_off() {
+    for (shared, reuse) in [(false, true), (true, false)] {
+        let mut scenario = Scenario::figure("001-fig1").unwrap();
+        scenario.members = 3;
+        scenario.shared_pf_b = shared;
+        scenario.reuse_links = reuse;
+        let sim = scenario.run(epoch()).unwrap();
+        let connects: Vec<bool> = sim
+            .trace()
+            .iter()
+            .filter_map(|e| match e {
+                TraceEvent::Connect { hop, reuse, .. } if hop.starts_with("L3/") => Some(*reuse),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(connects, [false; 3], "shared {shared} reuse {reuse}");
+        assert_eq!(sim.delivered_at().len(), 3, "shared {shared} reuse {reuse}");
+        assert!(sim.errors().is_empty() && sim.is_quiet(), "shared {shared} reuse {reuse}");
+    }
+}

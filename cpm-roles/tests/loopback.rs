@@ -113,6 +113,37 @@ fn sip_over_udp_001_fig1() {
     assert_eq!(delivered, 3, "{:?}", events(&net));
 }
 
+/// Issue 8 over real TCP: three members behind one PF(B); the L3 opener
+/// (the CF in 001-fig1, PF(B) in 001-fig3) opens one socket and carries the
+/// three members' sessions on it (RFC 4975 s.5.4), frames never mixed.
+#[test]
+fn shared_pf_b_reuses_one_connection() {
+    for (name, opener) in [("001-fig1", "CF"), ("001-fig3", "PF-B")] {
+        let mut scenario = Scenario::figure(name).unwrap();
+        scenario.members = 3;
+        scenario.shared_pf_b = true;
+        scenario.size = 20_000;
+        let (net, outcome) = run(&scenario);
+        assert!(outcome.is_ok(), "{name}: {outcome:?}; errors {:?}; events {:?}", net.errors(), events(&net));
+        assert!(net.errors().is_empty(), "{name}: {:?}", net.errors());
+        check_delivered(&scenario, &net, &["B1", "B2", "B3"]);
+        let l3: Vec<(String, bool)> = net
+            .trace()
+            .iter()
+            .filter_map(|e| match e {
+                TraceEvent::Connect { from, hop, reuse, .. } if hop.starts_with("L3/") => Some((from.clone(), *reuse)),
+                _ => None,
+            })
+            .collect();
+        let expected: Vec<(String, bool)> = [false, true, true].iter().map(|r| (opener.to_owned(), *r)).collect();
+        assert_eq!(l3, expected, "{name}");
+        let refused = net.trace().iter().any(|e| matches!(e, TraceEvent::Msrp { msg, .. } if msg.starts_with('4')));
+        assert!(!refused, "{name}: an MSRP request was refused: {:?}", events(&net));
+        let delivered = deliveries_at_a(&net).iter().filter(|(_, s)| *s == DeliveryStatus::Delivered).count();
+        assert_eq!(delivered, 3, "{name}: {:?}", events(&net));
+    }
+}
+
 #[test]
 fn group_of_cpm_and_non_cpm_members() {
     strategy("001-fig1", 3, 1, &["B1", "B2", "B3", "IWF1"]);

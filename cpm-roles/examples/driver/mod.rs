@@ -744,6 +744,13 @@ impl Driver {
             Output::Event(event) => {
                 match &event {
                     Event::MessageDelivered { body, .. } => self.recorder.deliver(t, &from, body),
+                    // The entity reused one of its links (RFC 4975 s.5.4): no socket to open.
+                    Event::LinkReused { hop, trigger, params, .. } => {
+                        let host = &params.key.host;
+                        let to = self.hosts.get(host).map_or_else(|| host.clone(), |&p| self.names[p].clone());
+                        self.recorder.connect(t, &from, &to, hop, *trigger, true);
+                    }
+                    Event::LinkReleased { hop, .. } => self.recorder.close(t, hop),
                     Event::DeliverToNonCpm { format, parts, .. } => {
                         self.recorder.non_cpm(t, &from, format, parts.len());
                         // The non-CPM system acknowledges at once.

@@ -1,0 +1,602 @@
+//! One network element serving any number of SIP sessions, each run by its
+//! own [`Node`], sharing the element's SIP flows, its MSRP port and, by
+//! reuse, its MSRP links (RFC 4975 s.5.4; seed 000 [0040]: "a creator
+//! selects an existing MSRP link with a matched host, port and/or MSRP URI").
+//!
+//! - SIP is routed by Call-ID: a request of an unknown Call-ID starts a new
+//!   session (an INVITE is answered by it, anything else as a user agent
+//!   answers a request outside any dialog); a response of an unknown Call-ID
+//!   is dropped (RFC 3261 s.18.1.2: no transaction matches it).
+//! - MSRP is framed here, once per link, and every frame goes to the session
+//!   whose URI is the first of its To-Path (s.5.4, s.7.2: responses too);
+//!   a request for no session is answered 481.
+//! - When a session asks to connect and [`EntityConfig::reuse_links`] is on,
+//!   a link this element opened to the same scheme, host, port and transport
+//!   ([`LinkKey`]) is reused instead ([`Event::LinkReused`]); the link closes
+//!   when the last hop on it lets go (until then [`Event::LinkReleased`]).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Instant;
+
+use bytes::Bytes;
+use cpm_negotiation::{LinkKey, Trigger};
+use msrp_core::{Framer, FramerEvent, Limits, TransactionId, Transmit};
+use sip_lite::sip::{self, Message};
+
+use crate::error::UsageError;
+use crate::ids::{ConnId, HopId, SharedIds};
+use crate::node::{EntityConfig, Node, Role};
+use crate::{Command, Event, Input, Output};
+
+/// A session's slot: its creation number, never reused.
+type Slot = u64;
+
+/// A hop of one session: its slot and the session's own hop id.
+type SessionHop = (Slot, HopId);
+
+/// A link this element opened, with the hops that use it.
+struct OpenedLink {
+    key: LinkKey,
+    /// `None` while connecting.
+    conn: Option<ConnId>,
+    /// The element-level hop id the runtime was asked to connect.
+    opener: HopId,
+    /// Every hop on the link (the opener first), with its trace label.
+    users: Vec<(SessionHop, String)>,
+}
+
+/// One MSRP link as this element reads and writes it.
+struct Link {
+    framer: Framer,
+    /// The session reading the current frame.
+    current: Option<Slot>,
+    broken: bool,
+    /// The frame being written (its head is out, its end-line is not): a
+    /// relay writes a chunk piece by piece as it arrives, and no other
+    /// frame may cut into it (RFC 4975 s.7.1: a frame runs from its start
+    /// line to its end-line).
+    writing: Option<TransactionId>,
+    /// Frames of other transactions waiting for `writing` to end, in order.
+    waiting: VecDeque<Transmit>,
+}
+
+impl Link {
+    fn new() -> Self {
+        Self {
+            framer: Framer::new(Limits::default()),
+            current: None,
+            broken: false,
+            writing: None,
+            waiting: VecDeque::new(),
+        }
+    }
+
+    /// Whether `transmit` may go out now.
+    fn may_write(&self, transmit: &Transmit) -> bool {
+        match &self.writing {
+            Some(id) => *id == transmit.transaction_id,
+            None => self.waiting.is_empty(),
+        }
+    }
+
+    /// Notes that `transmit` went out.
+    fn wrote(&mut self, transmit: &Transmit) {
+        if !transmit.end_line.is_empty() {
+            self.writing = None;
+        } else if !transmit.head.is_empty() {
+            self.writing = Some(transmit.transaction_id.clone());
+        }
+    }
+
+    /// The next waiting piece that may go out now: one of the frame being
+    /// written, or (none being written) the oldest.
+    fn next_waiting(&mut self) -> Option<Transmit> {
+        let pos = match &self.writing {
+            Some(id) => self.waiting.iter().position(|t| t.transaction_id == *id)?,
+            None => 0,
+        };
+        self.waiting.remove(pos)
+    }
+}
+
+/// The sessions of one element and what they share.
+pub(crate) struct Server {
+    config: EntityConfig,
+    role: Role,
+    ids: SharedIds,
+    sessions: BTreeMap<Slot, Node>,
+    next_slot: Slot,
+    calls: HashMap<String, Slot>,
+    hop_ids: HashMap<SessionHop, HopId>,
+    next_hop: u32,
+    opened: Vec<OpenedLink>,
+    links: HashMap<ConnId, Link>,
+    /// IWF: the sessions that handed a message over, oldest first (each
+    /// [`Input::NonCpmAck`] answers the oldest).
+    non_cpm: VecDeque<Slot>,
+    /// Hop triggers of sessions that are over.
+    finished: Vec<(String, Trigger)>,
+    /// Inputs for sessions produced while handling their outputs.
+    work: VecDeque<(Slot, Input)>,
+    out: VecDeque<Output>,
+    now: Instant,
+}
+
+impl Server {
+    pub(crate) fn new(config: EntityConfig, role: Role, now: Instant, ids: SharedIds) -> Self {
+        Self {
+            config,
+            role,
+            ids,
+            sessions: BTreeMap::new(),
+            next_slot: 0,
+            calls: HashMap::new(),
+            hop_ids: HashMap::new(),
+            next_hop: 0,
+            opened: Vec::new(),
+            links: HashMap::new(),
+            non_cpm: VecDeque::new(),
+            finished: Vec::new(),
+            work: VecDeque::new(),
+            out: VecDeque::new(),
+            now,
+        }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// No session left, no link open.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.sessions.is_empty() && self.links.is_empty() && self.opened.is_empty()
+    }
+
+    pub(crate) fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.sessions.values().filter_map(Node::poll_timeout).min()
+    }
+
+    /// Each hop created so far, with the trigger its link machine uses.
+    pub(crate) fn hop_triggers(&self) -> Vec<(String, Trigger)> {
+        let live = self.sessions.values().flat_map(Node::hop_triggers);
+        self.finished.iter().cloned().chain(live).collect()
+    }
+
+    /// Number of sessions running now.
+    pub(crate) fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    pub(crate) fn handle(&mut self, now: Instant, input: Input) -> Result<(), UsageError> {
+        self.now = self.now.max(now);
+        let result = self.route(input);
+        self.run_work()?;
+        self.collect_finished();
+        result
+    }
+
+    fn route(&mut self, input: Input) -> Result<(), UsageError> {
+        match input {
+            Input::SipReceived { flow, message } => {
+                if let Some(slot) = self.sip_slot(&message) {
+                    self.feed(slot, Input::SipReceived { flow, message })?;
+                }
+            }
+            Input::SipDatagram { flow, bytes } => {
+                // RFC 3261 s.18.3: one message per datagram; its Call-ID picks the session.
+                match sip::parse_datagram(bytes.clone(), &sip::Limits::default()) {
+                    Ok(message) => {
+                        if let Some(slot) = self.sip_slot(&message) {
+                            self.feed(slot, Input::SipDatagram { flow, bytes })?;
+                        }
+                    }
+                    Err(error) => self.out.push_back(Output::Event(Event::PeerError {
+                        reason: "SIP datagram",
+                        detail: error.to_string(),
+                    })),
+                }
+            }
+            Input::Connected { hop, conn } => {
+                let Some(pos) = self.opened.iter().position(|l| l.opener == hop && l.conn.is_none()) else {
+                    return Err(UsageError::UnknownHop);
+                };
+                self.opened[pos].conn = Some(conn);
+                self.links.entry(conn).or_insert_with(Link::new);
+                let users: Vec<SessionHop> = self.opened[pos].users.iter().map(|(u, _)| *u).collect();
+                for (slot, hop) in users {
+                    self.work.push_back((slot, Input::Connected { hop, conn }));
+                }
+            }
+            Input::ConnectFailed { hop } => {
+                let Some(pos) = self.opened.iter().position(|l| l.opener == hop && l.conn.is_none()) else {
+                    return Err(UsageError::UnknownHop);
+                };
+                let link = self.opened.remove(pos);
+                for ((slot, hop), _) in link.users {
+                    self.work.push_back((slot, Input::ConnectFailed { hop }));
+                }
+            }
+            Input::Accepted { conn } => {
+                self.links.insert(conn, Link::new());
+            }
+            Input::MsrpReceived { conn, data } => self.msrp_received(conn, data),
+            Input::MsrpClosed { conn } => {
+                self.links.remove(&conn);
+                self.opened.retain(|l| l.conn != Some(conn));
+                let slots: Vec<Slot> =
+                    self.sessions.iter().filter(|(_, n)| n.has_conn(conn)).map(|(slot, _)| *slot).collect();
+                for slot in slots {
+                    self.work.push_back((slot, Input::MsrpClosed { conn }));
+                }
+            }
+            Input::NonCpmAck { status } => {
+                let slot = self.non_cpm.pop_front().ok_or(UsageError::WrongState)?;
+                self.feed(slot, Input::NonCpmAck { status })?;
+            }
+            Input::Timeout => {
+                let slots: Vec<Slot> = self.sessions.keys().copied().collect();
+                for slot in slots {
+                    self.work.push_back((slot, Input::Timeout));
+                }
+            }
+            Input::Command(command @ Command::SendMessage { .. }) => {
+                // A sender runs one message at a time (its outcome events name no message).
+                if !self.sessions.is_empty() {
+                    return Err(UsageError::WrongState);
+                }
+                let slot = self.new_session();
+                self.feed(slot, Input::Command(command))?;
+            }
+            Input::Command(Command::EndSession) => {
+                let slots: Vec<Slot> = self.sessions.keys().copied().collect();
+                for slot in slots {
+                    self.work.push_back((slot, Input::Command(Command::EndSession)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The session a SIP message belongs to, a new one for a request of an
+    /// unknown Call-ID, `None` for a stray response.
+    fn sip_slot(&mut self, message: &Message) -> Option<Slot> {
+        let call_id = message.call_id().unwrap_or_default();
+        if let Some(slot) = self.calls.get(call_id).filter(|s| self.sessions.contains_key(s)) {
+            return Some(*slot);
+        }
+        // RFC 3261 s.18.1.2: a response no transaction matches is discarded.
+        if !message.is_request() {
+            return None;
+        }
+        let slot = self.new_session();
+        self.calls.insert(call_id.to_owned(), slot);
+        Some(slot)
+    }
+
+    fn new_session(&mut self) -> Slot {
+        let slot = self.next_slot;
+        self.next_slot += 1;
+        let node = Node::new(self.config.clone(), self.role.clone(), self.now, self.ids.clone());
+        self.sessions.insert(slot, node);
+        slot
+    }
+
+    /// Feeds one session now, then everything its outputs cause.
+    fn feed(&mut self, slot: Slot, input: Input) -> Result<(), UsageError> {
+        self.work.push_back((slot, input));
+        self.run_work()
+    }
+
+    fn run_work(&mut self) -> Result<(), UsageError> {
+        let mut result = Ok(());
+        while let Some((slot, input)) = self.work.pop_front() {
+            let now = self.now;
+            let Some(node) = self.sessions.get_mut(&slot) else { continue };
+            if let Err(error) = node.handle(now, input) {
+                result = result.and(Err(error));
+            }
+            self.drain(slot);
+        }
+        result
+    }
+
+    /// Takes a session's outputs: links through the registry, the rest out.
+    fn drain(&mut self, slot: Slot) {
+        while let Some(output) = self.sessions.get_mut(&slot).and_then(Node::poll_output) {
+            match output {
+                Output::SipTransmit { flow, bytes } => {
+                    self.learn_call(slot, &bytes);
+                    self.out.push_back(Output::SipTransmit { flow, bytes });
+                }
+                Output::Connect { hop, label, params, trigger } => self.connect(slot, hop, label, params, trigger),
+                Output::CloseLink { conn } => self.release(slot, conn),
+                Output::MsrpTransmit { conn, transmit } => self.write(conn, transmit),
+                Output::Event(event) => {
+                    if matches!(event, Event::DeliverToNonCpm { .. }) {
+                        self.non_cpm.push_back(slot);
+                    }
+                    self.out.push_back(Output::Event(event));
+                }
+            }
+        }
+    }
+
+    /// Writes a frame piece on `conn`, after the frame being written there.
+    fn write(&mut self, conn: ConnId, transmit: Transmit) {
+        let Some(link) = self.links.get_mut(&conn) else {
+            self.out.push_back(Output::MsrpTransmit { conn, transmit });
+            return;
+        };
+        if !link.may_write(&transmit) {
+            link.waiting.push_back(transmit);
+            return;
+        }
+        link.wrote(&transmit);
+        self.out.push_back(Output::MsrpTransmit { conn, transmit });
+        while let Some(next) = link.next_waiting() {
+            link.wrote(&next);
+            self.out.push_back(Output::MsrpTransmit { conn, transmit: next });
+        }
+    }
+
+    /// A request a session sends starts a dialog or transaction whose
+    /// responses and in-dialog requests come back with its Call-ID.
+    fn learn_call(&mut self, slot: Slot, bytes: &Bytes) {
+        if bytes.starts_with(b"SIP/") {
+            return;
+        }
+        if let Ok(message) = Message::parse(bytes.clone()) {
+            if let Some(call_id) = message.call_id() {
+                if !self.calls.contains_key(call_id) {
+                    self.calls.insert(call_id.to_owned(), slot);
+                }
+            }
+        }
+    }
+
+    fn element_hop(&mut self, session_hop: SessionHop) -> HopId {
+        if let Some(hop) = self.hop_ids.get(&session_hop) {
+            return *hop;
+        }
+        let hop = HopId::new(self.next_hop);
+        self.next_hop = self.next_hop.wrapping_add(1);
+        self.hop_ids.insert(session_hop, hop);
+        hop
+    }
+
+    fn connect(
+        &mut self,
+        slot: Slot,
+        hop: HopId,
+        label: String,
+        params: cpm_negotiation::ConnectParams,
+        trigger: Trigger,
+    ) {
+        // RFC 4975 s.5.4: "If the connection is to a remote host and one
+        // associated with the same host, port, and URI scheme already exists,
+        // the endpoint SHOULD reuse that connection."
+        let existing = self.opened.iter().position(|l| l.key == params.key);
+        if let Some(pos) = existing.filter(|_| self.config.reuse_links) {
+            let link = &mut self.opened[pos];
+            link.users.push(((slot, hop), label.clone()));
+            let conn = link.conn;
+            self.out.push_back(Output::Event(Event::LinkReused { hop: label, trigger, params, conn }));
+            if let Some(conn) = conn {
+                self.work.push_back((slot, Input::Connected { hop, conn }));
+            }
+            return;
+        }
+        let element = self.element_hop((slot, hop));
+        self.opened.push(OpenedLink {
+            key: params.key.clone(),
+            conn: None,
+            opener: element,
+            users: vec![((slot, hop), label.clone())],
+        });
+        self.out.push_back(Output::Connect { hop: element, label, params, trigger });
+    }
+
+    /// A session let go of a link it connected: the link closes when no hop
+    /// is left on it.
+    fn release(&mut self, slot: Slot, conn: ConnId) {
+        let Some(pos) = self.opened.iter().position(|l| l.conn == Some(conn)) else {
+            self.out.push_back(Output::CloseLink { conn });
+            return;
+        };
+        let link = &mut self.opened[pos];
+        let node = self.sessions.get(&slot);
+        // The user that let go: this session's hop that is now closed.
+        let user = link
+            .users
+            .iter()
+            .position(|((s, h), _)| *s == slot && node.map_or(true, |n| n.hop_closed(*h)))
+            .or_else(|| link.users.iter().position(|((s, _), _)| *s == slot));
+        let Some(user) = user else { return };
+        let (_, label) = link.users.remove(user);
+        if link.users.is_empty() {
+            self.opened.remove(pos);
+            self.links.remove(&conn);
+            self.out.push_back(Output::CloseLink { conn });
+        } else {
+            self.out.push_back(Output::Event(Event::LinkReleased { hop: label, conn }));
+        }
+    }
+
+    fn msrp_received(&mut self, conn: ConnId, data: Bytes) {
+        let Some(link) = self.links.get_mut(&conn) else { return };
+        if link.broken {
+            return;
+        }
+        link.framer.handle_segment(data);
+        let mut events = Vec::new();
+        while let Some(event) = link.framer.poll_event() {
+            match event {
+                Ok(event) => events.push(event),
+                Err(error) => {
+                    link.broken = true;
+                    self.out.push_back(Output::Event(Event::PeerError {
+                        reason: "MSRP framing",
+                        detail: error.to_string(),
+                    }));
+                    break;
+                }
+            }
+        }
+        let mut touched: Vec<Slot> = Vec::new();
+        for event in events {
+            if let FramerEvent::Head(head) = &event {
+                let to = head.to_path_uris().next();
+                let slot = to.and_then(|to| self.sessions.iter().find(|(_, n)| n.owns_uri(&to)).map(|(s, _)| *s));
+                if let Some(link) = self.links.get_mut(&conn) {
+                    link.current = slot;
+                }
+                if slot.is_none() {
+                    // RFC 4975 s.5.4: "If no match exists, the node MUST reject
+                    // the request with a 481 response."
+                    if let Some(transmit) = msrp_core::session::refusal(head, 481) {
+                        self.out.push_back(Output::MsrpTransmit { conn, transmit });
+                    }
+                }
+            }
+            let Some(slot) = self.links.get(&conn).and_then(|l| l.current) else { continue };
+            let now = self.now;
+            if let Some(node) = self.sessions.get_mut(&slot) {
+                node.handle_frame(now, conn, event);
+                if !touched.contains(&slot) {
+                    touched.push(slot);
+                }
+            }
+        }
+        for slot in touched {
+            if let Some(node) = self.sessions.get_mut(&slot) {
+                node.settle();
+            }
+            self.drain(slot);
+        }
+    }
+
+    /// Sessions with nothing left go (their hop triggers are kept).
+    fn collect_finished(&mut self) {
+        let done: Vec<Slot> = self.sessions.iter().filter(|(_, n)| n.is_idle()).map(|(s, _)| *s).collect();
+        for slot in done {
+            if let Some(node) = self.sessions.remove(&slot) {
+                self.finished.extend(node.hop_triggers());
+            }
+            self.calls.retain(|_, s| *s != slot);
+            self.non_cpm.retain(|s| *s != slot);
+            let gone: Vec<SessionHop> = self.hop_ids.keys().filter(|(s, _)| *s == slot).copied().collect();
+            for session_hop in gone {
+                self.hop_ids.remove(&session_hop);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code")]
+
+    use super::*;
+    use crate::ids::{FlowId, SeededIds};
+    use cpm_negotiation::{Figure, Hop, Preset};
+
+    #[expect(clippy::disallowed_methods, reason = "test epoch")]
+    fn epoch() -> Instant {
+        Instant::now()
+    }
+
+    fn receiver() -> Server {
+        let config = EntityConfig::new("B", "b.example.com", 2855, Preset::figure(Figure::Seed001Fig1));
+        let role = Role::Receiver { hop: Hop::L4, label: "L4".to_owned(), reject: None };
+        Server::new(config, role, epoch(), SharedIds::new(SeededIds::new(3)))
+    }
+
+    fn outputs(server: &mut Server) -> Vec<Output> {
+        std::iter::from_fn(|| server.poll_output()).collect()
+    }
+
+    fn piece(id: &TransactionId, head: &str, body: &str, end: &str) -> Transmit {
+        Transmit {
+            transaction_id: id.clone(),
+            head: Bytes::copy_from_slice(head.as_bytes()),
+            body: Bytes::copy_from_slice(body.as_bytes()),
+            end_line: Bytes::copy_from_slice(end.as_bytes()),
+        }
+    }
+
+    /// RFC 4975 s.7.1: a frame runs from its start line to its end-line; a
+    /// relay writing chunk X piece by piece on a shared link holds the
+    /// other sessions' frames back until X's end-line, then lets them out
+    /// in order (and the continuation of a held frame overtakes frames
+    /// queued behind its head).
+    #[test]
+    fn frames_on_a_shared_link_never_interleave() {
+        let mut server = receiver();
+        let conn = ConnId::new(7);
+        server.handle(epoch(), Input::Accepted { conn }).unwrap();
+        let mut ids = SeededIds::new(9);
+        let [x, y, z] = [(); 3].map(|()| TransactionId::generate(&mut ids));
+        server.write(conn, piece(&x, "X-head ", "", ""));
+        server.write(conn, piece(&y, "Y-head ", "", ""));
+        server.write(conn, piece(&z, "Z-whole ", "z", "Z-end "));
+        server.write(conn, piece(&y, "", "y", ""));
+        server.write(conn, piece(&x, "", "x", ""));
+        server.write(conn, piece(&y, "", "", "Y-end "));
+        server.write(conn, piece(&x, "", "", "X-end "));
+        let mut wire = String::new();
+        for output in outputs(&mut server) {
+            let Output::MsrpTransmit { conn: c, transmit } = output else { panic!("{output:?}") };
+            assert_eq!(c, conn);
+            for part in [transmit.head, transmit.body, transmit.end_line] {
+                wire.push_str(std::str::from_utf8(&part).unwrap());
+            }
+        }
+        assert_eq!(wire, "X-head xX-end Y-head yY-end Z-whole zZ-end ");
+    }
+
+    /// RFC 4975 s.5.4: a request whose To-Path names no session here is
+    /// answered 481.
+    #[test]
+    fn a_request_for_no_session_is_answered_481() {
+        let mut server = receiver();
+        let conn = ConnId::new(1);
+        server.handle(epoch(), Input::Accepted { conn }).unwrap();
+        let send = "MSRP a786hjs2 SEND\r\nTo-Path: msrp://b.example.com:2855/nosuch;tcp\r\n\
+                    From-Path: msrp://a.example.com:2855/s1;tcp\r\nMessage-ID: m1abcd\r\n\
+                    Byte-Range: 1-2/2\r\nContent-Type: text/plain\r\n\r\nhi\r\n-------a786hjs2$\r\n";
+        server.handle(epoch(), Input::MsrpReceived { conn, data: Bytes::from(send) }).unwrap();
+        let outputs = outputs(&mut server);
+        let [Output::MsrpTransmit { transmit, .. }] = outputs.as_slice() else { panic!("{outputs:?}") };
+        assert!(transmit.head.starts_with(b"MSRP a786hjs2 481"), "{:?}", transmit.head);
+        assert_eq!(server.session_count(), 0);
+    }
+
+    /// RFC 3261 s.18.1.2: a response matching no transaction is dropped (no
+    /// session is made for it); a BYE outside any dialog gets its own
+    /// session, which answers 481 (s.12.2.2) and is gone at once.
+    #[test]
+    fn stray_sip_is_answered_or_dropped() {
+        let mut server = receiver();
+        let flow = FlowId::new(1);
+        let response = "SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP a.example.com;branch=z9hG4bKx1\r\n\
+                        From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>;tag=2\r\n\
+                        Call-ID: stray@a\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+        let message = Message::parse(Bytes::from(response)).unwrap();
+        server.handle(epoch(), Input::SipReceived { flow, message }).unwrap();
+        assert!(outputs(&mut server).is_empty());
+        assert!(server.is_idle());
+        let bye = "BYE sip:b@b.example.com SIP/2.0\r\nVia: SIP/2.0/TCP a.example.com;branch=z9hG4bKx2\r\n\
+                   Max-Forwards: 70\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>;tag=2\r\n\
+                   Call-ID: gone@a\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
+        let message = Message::parse(Bytes::from(bye)).unwrap();
+        server.handle(epoch(), Input::SipReceived { flow, message }).unwrap();
+        let outputs = outputs(&mut server);
+        let [Output::SipTransmit { bytes, .. }] = outputs.as_slice() else { panic!("{outputs:?}") };
+        assert!(bytes.starts_with(b"SIP/2.0 481"), "{:?}", std::str::from_utf8(bytes));
+        assert!(server.is_idle(), "the session that answered is gone");
+    }
+}
