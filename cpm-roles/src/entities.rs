@@ -54,8 +54,8 @@ macro_rules! entity {
             pub fn poll_timeout(&self) -> Option<Instant> {
                 self.0.poll_timeout()
             }
-            /// Each hop this entity has created so far, with the trigger its
-            /// [`cpm_negotiation::HopLink`] uses.
+            /// Each hop of the sessions this entity is running now, with the
+            /// trigger its [`cpm_negotiation::HopLink`] uses.
             #[must_use]
             pub fn hop_triggers(&self) -> Vec<(String, cpm_negotiation::Trigger)> {
                 self.0.hop_triggers()

@@ -23,7 +23,8 @@ fn epoch() -> Instant {
 }
 
 /// Reads the input as a scenario with arbitrary options (figure, members,
-/// size, triggers, openers, policies, SIP transport and proxies), network
+/// size, triggers, openers, policies, SIP transport and proxies, a shared
+/// PF(B) whose L3 hops reuse one link), network
 /// (latency, jitter, read splits, datagram loss and duplication, a link reset
 /// at any byte) and an entity that ends its session at any time, all seeded
 /// by the input; runs it in the simulator; and panics if any receiver ever
@@ -64,6 +65,8 @@ pub fn scenario(data: &[u8]) {
         scenario.busy = vec![usize::from(byte(10) >> 5) % scenario.members];
     }
     scenario.chunk_size = if byte(10) & 32 != 0 { None } else { Some(2048) };
+    // Several members behind one PF(B): L3 hops on one reused link.
+    scenario.shared_pf_b = byte(10) & 64 != 0;
     let seed = u64::from_le_bytes(std::array::from_fn(|k| byte(20 + k)));
     scenario.seed = seed;
     let Ok(mut sim) = scenario.build(epoch()) else { return };

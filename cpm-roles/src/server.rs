@@ -114,8 +114,6 @@ pub(crate) struct Server {
     /// IWF: the sessions that handed a message over, oldest first (each
     /// [`Input::NonCpmAck`] answers the oldest).
     non_cpm: VecDeque<Slot>,
-    /// Hop triggers of sessions that are over.
-    finished: Vec<(String, Trigger)>,
     /// Inputs for sessions produced while handling their outputs.
     work: VecDeque<(Slot, Input)>,
     out: VecDeque<Output>,
@@ -136,7 +134,6 @@ impl Server {
             opened: Vec::new(),
             links: HashMap::new(),
             non_cpm: VecDeque::new(),
-            finished: Vec::new(),
             work: VecDeque::new(),
             out: VecDeque::new(),
             now,
@@ -160,10 +157,10 @@ impl Server {
         self.sessions.values().filter_map(Node::poll_timeout).min()
     }
 
-    /// Each hop created so far, with the trigger its link machine uses.
+    /// Each hop of the sessions running now, with the trigger its link
+    /// machine uses.
     pub(crate) fn hop_triggers(&self) -> Vec<(String, Trigger)> {
-        let live = self.sessions.values().flat_map(Node::hop_triggers);
-        self.finished.iter().cloned().chain(live).collect()
+        self.sessions.values().flat_map(Node::hop_triggers).collect()
     }
 
     /// Number of sessions running now.
@@ -479,13 +476,11 @@ impl Server {
         }
     }
 
-    /// Sessions with nothing left go (their hop triggers are kept).
+    /// Sessions with nothing left go.
     fn collect_finished(&mut self) {
         let done: Vec<Slot> = self.sessions.iter().filter(|(_, n)| n.is_idle()).map(|(s, _)| *s).collect();
         for slot in done {
-            if let Some(node) = self.sessions.remove(&slot) {
-                self.finished.extend(node.hop_triggers());
-            }
+            self.sessions.remove(&slot);
             self.calls.retain(|_, s| *s != slot);
             self.non_cpm.retain(|s| *s != slot);
             let gone: Vec<SessionHop> = self.hop_ids.keys().filter(|(s, _)| *s == slot).copied().collect();
