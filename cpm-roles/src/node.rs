@@ -315,6 +315,8 @@ const UNKNOWN_DATETIME: &str = "1970-01-01T00:00:00Z";
 struct Conn {
     hops: Vec<usize>,
     current: Option<usize>,
+    /// The first To-Path URI as written in frames for each hop bound here.
+    routes: Vec<(String, usize)>,
 }
 
 pub(crate) struct Node {
@@ -752,6 +754,7 @@ impl Node {
                 // when its last hop lets go).
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.hops.retain(|&h| h != index);
+                    c.routes.retain(|&(_, h)| h != index);
                     if c.current == Some(index) {
                         c.current = None;
                     }
@@ -798,7 +801,14 @@ impl Node {
     /// To-Path is our URI too); body pieces and the end-line follow it.
     pub(crate) fn frame(&mut self, conn: ConnId, event: FramerEvent) {
         if let FramerEvent::Head(head) = &event {
+            let raw = head.to_path().next().unwrap_or_default();
             if let Some(c) = self.conns.get_mut(&conn) {
+                // The To-Path as written selects a hop bound here already (no
+                // URI parse or s.6.1 comparison per frame).
+                c.current = c.routes.iter().find(|(r, _)| r == raw).map(|(_, index)| *index);
+                if c.current.is_some_and(|i| self.hops[i].conn == Some(conn)) {
+                    return self.frame_body(conn, event);
+                }
                 c.current = None;
             }
             let Some(to) = head.to_path_uris().next() else { return };
@@ -827,8 +837,14 @@ impl Node {
             }
             if let Some(c) = self.conns.get_mut(&conn) {
                 c.current = Some(index);
+                c.routes.push((raw.to_owned(), index));
             }
         }
+        self.frame_body(conn, event);
+    }
+
+    /// Hands a frame event to the session of the hop reading on `conn`.
+    fn frame_body(&mut self, conn: ConnId, event: FramerEvent) {
         let Some(index) = self.conns.get(&conn).and_then(|c| c.current) else { return };
         let now = self.now;
         if let Some(s) = self.hops[index].session.as_mut() {

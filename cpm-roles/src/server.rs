@@ -56,6 +56,8 @@ struct Link {
     /// frame may cut into it (RFC 4975 s.7.1: a frame runs from its start
     /// line to its end-line).
     writing: Option<TransactionId>,
+    /// The first To-Path URI as written, per session seen on this link.
+    routes: Vec<(String, Slot)>,
     /// Frames of other transactions waiting for `writing` to end, in order.
     waiting: VecDeque<Transmit>,
 }
@@ -67,6 +69,7 @@ impl Link {
             current: None,
             broken: false,
             writing: None,
+            routes: Vec::new(),
             waiting: VecDeque::new(),
         }
     }
@@ -118,6 +121,9 @@ pub(crate) struct Server {
     work: VecDeque<(Slot, Input)>,
     out: VecDeque<Output>,
     now: Instant,
+    /// The earliest timer of the sessions, as of the last `handle` (only
+    /// `handle` changes them).
+    timeout: Option<Instant>,
 }
 
 impl Server {
@@ -137,6 +143,7 @@ impl Server {
             work: VecDeque::new(),
             out: VecDeque::new(),
             now,
+            timeout: None,
         }
     }
 
@@ -154,7 +161,7 @@ impl Server {
     }
 
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        self.sessions.values().filter_map(Node::poll_timeout).min()
+        self.timeout
     }
 
     /// Each hop of the sessions running now, with the trigger its link
@@ -171,9 +178,10 @@ impl Server {
     pub(crate) fn handle(&mut self, now: Instant, input: Input) -> Result<(), UsageError> {
         self.now = self.now.max(now);
         let result = self.route(input);
-        self.run_work()?;
+        let work = self.run_work();
         self.collect_finished();
-        result
+        self.timeout = self.sessions.values().filter_map(Node::poll_timeout).min();
+        result.and(work)
     }
 
     fn route(&mut self, input: Input) -> Result<(), UsageError> {
@@ -446,11 +454,19 @@ impl Server {
         let mut touched: Vec<Slot> = Vec::new();
         for event in events {
             if let FramerEvent::Head(head) = &event {
-                let to = head.to_path_uris().next();
-                let slot = to.and_then(|to| self.sessions.iter().find(|(_, n)| n.owns_uri(&to)).map(|(s, _)| *s));
-                if let Some(link) = self.links.get_mut(&conn) {
-                    link.current = slot;
-                }
+                let raw = head.to_path().next().unwrap_or_default();
+                let sessions = &self.sessions;
+                let Some(link) = self.links.get_mut(&conn) else { return };
+                // The To-Path as written names a session seen on this link (no
+                // URI parse or s.6.1 comparison per frame); otherwise look it up.
+                let cached = link.routes.iter().find(|(r, _)| r == raw).map(|(_, slot)| *slot);
+                let slot = cached.filter(|slot| sessions.contains_key(slot)).or_else(|| {
+                    let to = head.to_path_uris().next()?;
+                    let slot = sessions.iter().find(|(_, n)| n.owns_uri(&to)).map(|(slot, _)| *slot)?;
+                    link.routes.push((raw.to_owned(), slot));
+                    Some(slot)
+                });
+                link.current = slot;
                 if slot.is_none() {
                     // RFC 4975 s.5.4: "If no match exists, the node MUST reject
                     // the request with a 481 response."
@@ -482,6 +498,9 @@ impl Server {
         for slot in done {
             self.sessions.remove(&slot);
             self.calls.retain(|_, s| *s != slot);
+            for link in self.links.values_mut() {
+                link.routes.retain(|(_, s)| *s != slot);
+            }
             self.non_cpm.retain(|s| *s != slot);
             let gone: Vec<SessionHop> = self.hop_ids.keys().filter(|(s, _)| *s == slot).copied().collect();
             for session_hop in gone {
