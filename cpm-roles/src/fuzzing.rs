@@ -1,14 +1,21 @@
-//! Fuzzing entry points (feature `sim`): the `cpm_roles` target of the
-//! `fuzz` crate is a one-liner around [`scenario`], and
-//! `tests/fuzz_seeds.rs` replays the committed seeds in `fuzz/seeds/cpm_roles/`
-//! on stable.
+//! Fuzzing entry points (feature `sim`): the `cpm_roles` and `iwf_convert`
+//! targets of the `fuzz` crate are one-liners around [`scenario`] and
+//! [`iwf_convert`], and the tests replay the committed seeds in
+//! `fuzz/seeds/` on stable.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use cpm_negotiation::{AckPolicy, AnswerPolicy, Side, Trigger};
 
+use bytes::Bytes;
+
+use crate::interworking::{
+    convert, mms_conf_status, sms_ack_status, smtp_reply_status, ConversionConfig, Gsm7Packing, NonCpmMessage,
+    NonTextRule,
+};
 use crate::sim::{crc32, Scenario, TraceEvent};
+use crate::NonCpmSystem;
 use crate::{Command, Input, SipTransport};
 
 const FIGURES: [&str; 8] =
@@ -116,4 +123,45 @@ pub fn scenario(data: &[u8]) {
     members.sort_unstable();
     members.dedup();
     assert_eq!(members.len(), all, "seed {seed}: several IMDNs for one member");
+}
+
+/// Fuzzing entry point (target `iwf_convert`): splits `data` into a
+/// selector octet, sender, recipient, content type and body (separated by
+/// NUL), converts it for the selected system and reads the bytes as each
+/// acknowledgement kind. It must never panic.
+pub fn iwf_convert(data: &[u8]) {
+    let (selector, rest) = data.split_first().unwrap_or((&0, &[]));
+    let mut fields = rest.splitn(4, |&b| b == 0);
+    let mut text = || String::from_utf8_lossy(fields.next().unwrap_or_default()).into_owned();
+    let (sender, recipient, content_type) = (text(), text(), text());
+    let body = Bytes::copy_from_slice(fields.next().unwrap_or_default());
+    let mut message = NonCpmMessage::new(sender, recipient, content_type, body);
+    message.id = u64::from(*selector).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    message.submitted_at = u64::from(*selector) << 30;
+    message.sms_first_sequence = u32::from(*selector) << 24;
+    let mut config = ConversionConfig::default();
+    if selector & 0x04 != 0 {
+        config.non_text = NonTextRule::LinkText { template: "{type} at https://iwf.example.com/{id}".into() };
+    }
+    if selector & 0x08 != 0 {
+        config.sms.packing = Gsm7Packing::Packed;
+    }
+    config.sms.max_segments = if selector & 0x10 != 0 { 3 } else { 255 };
+    let system = match selector & 0x03 {
+        0 => NonCpmSystem::Sms,
+        1 => NonCpmSystem::Email,
+        _ => NonCpmSystem::Mms,
+    };
+    if let Ok(conversion) = convert(system, &message, &config) {
+        assert!(!conversion.parts.is_empty(), "a conversion has at least one part");
+        if system == NonCpmSystem::Sms {
+            for part in &conversion.parts {
+                let length = part.get(..4).map(|b| b.iter().fold(0usize, |n, &x| n << 8 | usize::from(x)));
+                assert_eq!(length, Some(part.len()), "command_length is the PDU length");
+            }
+        }
+    }
+    let _ = sms_ack_status(data);
+    let _ = mms_conf_status(data);
+    let _ = smtp_reply_status(u16::from_be_bytes([data.first().copied().unwrap_or(0), *selector]));
 }

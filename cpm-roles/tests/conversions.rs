@@ -14,8 +14,8 @@ use bytes::Bytes;
 use cpm_roles::interworking::gsm7;
 use cpm_roles::interworking::sms::{segment_text, SmsCoding};
 use cpm_roles::interworking::{
-    combine_statuses, convert, fuzz_convert, mms_conf_status, parse_submit_sm_resp, rfc5322_date, sms_ack_status,
-    smtp_reply_status, Conversion, ConversionConfig, ConvertError, Gsm7Packing, NonCpmMessage, NonTextRule,
+    combine_statuses, convert, mms_conf_status, parse_submit_sm_resp, rfc5322_date, sms_ack_status, smtp_reply_status,
+    Conversion, ConversionConfig, ConvertError, Gsm7Packing, NonCpmMessage, NonTextRule,
 };
 use cpm_roles::NonCpmSystem;
 
@@ -718,7 +718,7 @@ fn fuzz_seeds_and_random_inputs_never_panic() {
         for entry in dir {
             let path = entry.unwrap().path();
             eprintln!("replaying {}", path.display());
-            fuzz_convert(&std::fs::read(&path).unwrap());
+            cpm_roles::fuzzing::iwf_convert(&std::fs::read(&path).unwrap());
             n += 1;
         }
     }
@@ -744,6 +744,6 @@ fn fuzz_seeds_and_random_inputs_never_panic() {
                 }
             })
             .collect();
-        fuzz_convert(&data);
+        cpm_roles::fuzzing::iwf_convert(&data);
     }
 }
