@@ -211,6 +211,13 @@ impl Server {
                 };
                 self.opened[pos].conn = Some(conn);
                 self.links.entry(conn).or_insert_with(Link::new);
+                if self.opened[pos].users.is_empty() {
+                    // Every session that wanted the link ended while it was being opened.
+                    self.opened.remove(pos);
+                    self.links.remove(&conn);
+                    self.out.push_back(Output::CloseLink { conn });
+                    return Ok(());
+                }
                 let users: Vec<SessionHop> = self.opened[pos].users.iter().map(|(u, _)| *u).collect();
                 for (slot, hop) in users {
                     self.work.push_back((slot, Input::Connected { hop, conn }));
@@ -498,6 +505,18 @@ impl Server {
         for slot in done {
             self.sessions.remove(&slot);
             self.calls.retain(|_, s| *s != slot);
+            // A link still being opened for this session is closed when it
+            // comes up (when no other session waits for it).
+            for link in &mut self.opened {
+                link.users.retain(|((s, _), _)| *s != slot);
+            }
+            let unused: Vec<ConnId> =
+                self.opened.iter().filter(|l| l.users.is_empty()).filter_map(|l| l.conn).collect();
+            for conn in unused {
+                self.opened.retain(|l| l.conn != Some(conn));
+                self.links.remove(&conn);
+                self.out.push_back(Output::CloseLink { conn });
+            }
             for link in self.links.values_mut() {
                 link.routes.retain(|(_, s)| *s != slot);
             }
@@ -612,5 +631,67 @@ mod tests {
         let [Output::SipTransmit { bytes, .. }] = outputs.as_slice() else { panic!("{outputs:?}") };
         assert!(bytes.starts_with(b"SIP/2.0 481"), "{:?}", std::str::from_utf8(bytes));
         assert!(server.is_idle(), "the session that answered is gone");
+    }
+
+    /// A sender whose session ends while its L1 link is being opened: the
+    /// session goes, and the link is closed the moment it comes up.
+    #[test]
+    fn a_link_that_comes_up_after_its_session_ended_is_closed() {
+        let config = EntityConfig::new("A", "a.example.com", 2855, Preset::figure(Figure::Seed001Fig1));
+        let role = Role::Sender { flow: FlowId::new(1), hop: Hop::L1, label: "L1".to_owned() };
+        let mut a = Server::new(config, role, epoch(), SharedIds::new(SeededIds::new(5)));
+        let send = Command::SendMessage {
+            target: "sip:b@example.com".into(),
+            recipients: Vec::new(),
+            content_type: "text/plain".into(),
+            body: Bytes::from_static(b"hello"),
+        };
+        a.handle(epoch(), Input::Command(send)).unwrap();
+        let sip_out = |outputs: &[Output]| -> Vec<Message> {
+            outputs
+                .iter()
+                .filter_map(|o| match o {
+                    Output::SipTransmit { bytes, .. } => Message::parse(bytes.clone()).ok(),
+                    _ => None,
+                })
+                .collect()
+        };
+        let invite = sip_out(&outputs(&mut a)).remove(0);
+        // B answers with an MSRP answer: A is the active side (fig1: after the 200).
+        let offer = cpm_negotiation::MsrpSdp::parse(invite.body()).unwrap();
+        let mut ids = SeededIds::new(8);
+        let uri =
+            msrp_core::session::new_local_uri(msrp_core::uri::Scheme::Msrp, "pfa.example.com", 2855, "tcp", &mut ids)
+                .unwrap();
+        let caps = EntityConfig::new("B", "pfa.example.com", 2855, Preset::figure(Figure::Seed001Fig1)).capabilities;
+        let answer = cpm_negotiation::answer_offer(&offer, uri, &caps, cpm_negotiation::Side::Offerer).unwrap();
+        let sdp = answer.media.to_sdp("- 1 1 IN IP4 pfa.example.com").unwrap().to_bytes();
+        let mut ok = sip::MessageBuilder::response_to(&invite, 200, "OK", Some("t1"));
+        ok.header("Contact", "<sip:pfa.example.com>").header("Content-Type", "application/sdp").body(sdp);
+        let ok = ok.build().unwrap();
+        a.handle(epoch(), Input::SipReceived { flow: FlowId::new(1), message: ok }).unwrap();
+        let outputs_200 = outputs(&mut a);
+        let hop = outputs_200
+            .iter()
+            .find_map(|o| match o {
+                Output::Connect { hop, .. } => Some(*hop),
+                _ => None,
+            })
+            .expect("A connects after the 200");
+        // The user ends the session before the link is up: BYE, answered.
+        a.handle(epoch(), Input::Command(Command::EndSession)).unwrap();
+        let bye = sip_out(&outputs(&mut a)).into_iter().find(|m| m.method() == Some("BYE")).expect("BYE");
+        let ok = sip::MessageBuilder::response_to(&bye, 200, "OK", None).build().unwrap();
+        a.handle(epoch(), Input::SipReceived { flow: FlowId::new(1), message: ok }).unwrap();
+        let _ = outputs(&mut a);
+        // RFC 6026 s.8.4: the INVITE transaction lingers for Timer M (64*T1).
+        a.handle(epoch() + std::time::Duration::from_secs(64), Input::Timeout).unwrap();
+        let _ = outputs(&mut a);
+        assert_eq!(a.session_count(), 0, "the session ended");
+        assert!(!a.is_idle(), "the link being opened is still owed a close");
+        let conn = ConnId::new(40);
+        a.handle(epoch(), Input::Connected { hop, conn }).unwrap();
+        assert_eq!(outputs(&mut a), [Output::CloseLink { conn }]);
+        assert!(a.is_idle());
     }
 }
