@@ -790,7 +790,11 @@ impl Sim {
                     return;
                 };
                 let peer = if c.ends[0] == index { c.ends[1] } else { c.ends[0] };
-                let hop = if c.hops.len() > 1 { frame_hop(c, &transmit.head) } else { c.label.clone() };
+                let hop = if c.hops.len() > 1 {
+                    shared_link_hop(&c.hops, &transmit.head).unwrap_or(&c.label).to_owned()
+                } else {
+                    c.label.clone()
+                };
                 let (ends, written, reset_at) = (c.ends, c.written, c.reset_at);
                 let key = (conn, index);
                 if !transmit.head.is_empty() {
@@ -895,21 +899,20 @@ impl Sim {
     }
 }
 
-/// The hop of a frame on a shared link: the one whose peer URI is the
-/// frame's To-Path (a frame the opener sends) or From-Path (one it receives).
-fn frame_hop(conn: &SimConn, head: &[u8]) -> String {
+/// The hop of a frame on a link several hops share (RFC 4975 s.5.4 reuse):
+/// of `hops` (each a hop label with the first URI of its peer's path), the
+/// one whose URI is the frame's To-Path (a frame toward that peer) or
+/// From-Path (a frame from it). `None` when neither names one.
+#[must_use]
+pub fn shared_link_hop<'a>(hops: &'a [(String, String)], head: &[u8]) -> Option<&'a str> {
     let text = String::from_utf8_lossy(head);
-    let first = |name: &str| {
-        text.split("\r\n")
-            .find_map(|line| line.strip_prefix(name))
-            .and_then(|value| value.split(' ').next())
-            .map(str::to_owned)
-    };
-    let uris = [first("To-Path: "), first("From-Path: ")];
-    uris.iter()
-        .flatten()
-        .find_map(|uri| conn.hops.iter().find(|(_, peer)| peer == uri))
-        .map_or_else(|| conn.label.clone(), |(label, _)| label.clone())
+    for name in ["To-Path: ", "From-Path: "] {
+        let uri = text.split("\r\n").find_map(|line| line.strip_prefix(name)).and_then(|v| v.split(' ').next());
+        if let Some((label, _)) = uri.and_then(|uri| hops.iter().find(|(_, peer)| peer == uri)) {
+            return Some(label);
+        }
+    }
+    None
 }
 
 #[cfg(test)]

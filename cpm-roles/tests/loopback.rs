@@ -141,6 +141,23 @@ fn shared_pf_b_reuses_one_connection() {
         assert!(!refused, "{name}: an MSRP request was refused: {:?}", events(&net));
         let delivered = deliveries_at_a(&net).iter().filter(|(_, s)| *s == DeliveryStatus::Delivered).count();
         assert_eq!(delivered, 3, "{name}: {:?}", events(&net));
+        // The trace names each frame's own hop on the shared link.
+        for k in 1..=3 {
+            let hop = format!("L3/B{k}");
+            let content: usize = net
+                .trace()
+                .iter()
+                .filter_map(|e| match e {
+                    TraceEvent::Msrp { from, hop: h, msg, bytes, .. } if *h == hop && from == "CF" && msg == "SEND" => {
+                        Some(*bytes)
+                    }
+                    _ => None,
+                })
+                .sum();
+            assert_eq!(content, scenario.size, "{name}: content on {hop}");
+            let closes = net.trace().iter().filter(|e| matches!(e, TraceEvent::Close { hop: h } if *h == hop)).count();
+            assert_eq!(closes, 1, "{name}: closes of {hop}");
+        }
     }
 }
 

@@ -97,6 +97,12 @@ struct Link {
     body_written: usize,
     /// A write failed: the connection is dead.
     broken: bool,
+    /// Opened here: the hops on the link (label, first URI of the peer's
+    /// path), more than one when the owner reuses it; and the key it matches.
+    hops: Vec<(String, String)>,
+    key: Option<cpm_negotiation::LinkKey>,
+    /// Accepted here: the opener's side of the same connection (its hops).
+    opener_conn: Option<ConnId>,
 }
 
 /// Entities on real sockets. Build it like the simulator (it implements
@@ -592,14 +598,28 @@ impl Driver {
                         if let Some(link) = self.links.get_mut(&opener_conn) {
                             link.peer = Some(entity);
                         }
-                        (Some(index), label)
+                        (Some((index, opener_conn)), label)
                     }
                     None => (None, "peer".to_owned()),
                 };
+                let opener_conn = peer.map(|(_, c)| c);
+                let peer = peer.map(|(index, _)| index);
                 let log = self.log_file(entity, "msrp", &label);
                 self.links.insert(
                     conn,
-                    Link { owner: entity, stream, label, peer, closed: false, log, body_written: 0, broken: false },
+                    Link {
+                        owner: entity,
+                        stream,
+                        label,
+                        peer,
+                        closed: false,
+                        log,
+                        body_written: 0,
+                        broken: false,
+                        hops: Vec::new(),
+                        key: None,
+                        opener_conn,
+                    },
                 );
                 self.deliver(t, entity, Input::Accepted { conn });
             }
@@ -691,7 +711,19 @@ impl Driver {
                 let log = self.log_file(index, "msrp", &label);
                 self.links.insert(
                     conn,
-                    Link { owner: index, stream, label, peer, closed: false, log, body_written: 0, broken: false },
+                    Link {
+                        owner: index,
+                        stream,
+                        hops: vec![(label.clone(), params.path.first().map(ToString::to_string).unwrap_or_default())],
+                        key: Some(params.key.clone()),
+                        label,
+                        peer,
+                        closed: false,
+                        log,
+                        body_written: 0,
+                        broken: false,
+                        opener_conn: None,
+                    },
                 );
                 self.spawn_msrp_reader(conn, reader);
                 self.pending.push_back((index, Input::Connected { hop, conn }));
@@ -706,7 +738,15 @@ impl Driver {
                     return;
                 }
                 let to = link.peer.map_or_else(|| "peer".to_owned(), |p| self.names[p].clone());
-                let hop = link.label.clone();
+                let (label, opener) = (link.label.clone(), link.opener_conn.unwrap_or(conn));
+                // On a link several hops share (reuse), the frame's own hop.
+                let hop = match self.links.get(&opener) {
+                    Some(l) if l.hops.len() > 1 => {
+                        cpm_roles::sim::shared_link_hop(&l.hops, &transmit.head).unwrap_or(&label).to_owned()
+                    }
+                    _ => label,
+                };
+                let Some(link) = self.links.get_mut(&conn) else { return };
                 self.recorder.msrp(t, index, conn, [&from, &to, &hop], &transmit);
                 let mut body = transmit.body.clone();
                 let mut cut = false;
@@ -738,7 +778,8 @@ impl Driver {
                 let Some(link) = self.links.get_mut(&conn) else { return };
                 link.closed = true;
                 let _ = link.stream.shutdown(Shutdown::Both);
-                let hop = link.label.clone();
+                // The last hop on the link closes it.
+                let hop = link.hops.first().map_or_else(|| link.label.clone(), |(label, _)| label.clone());
                 self.recorder.close(t, &hop);
             }
             Output::Event(event) => {
@@ -746,11 +787,22 @@ impl Driver {
                     Event::MessageDelivered { body, .. } => self.recorder.deliver(t, &from, body),
                     // The entity reused one of its links (RFC 4975 s.5.4): no socket to open.
                     Event::LinkReused { hop, trigger, params, .. } => {
+                        let uri = params.path.first().map(ToString::to_string).unwrap_or_default();
+                        let reused =
+                            self.links.values_mut().find(|l| l.owner == index && l.key == Some(params.key.clone()));
+                        if let Some(link) = reused {
+                            link.hops.push((hop.clone(), uri));
+                        }
                         let host = &params.key.host;
                         let to = self.hosts.get(host).map_or_else(|| host.clone(), |&p| self.names[p].clone());
                         self.recorder.connect(t, &from, &to, hop, *trigger, true);
                     }
-                    Event::LinkReleased { hop, .. } => self.recorder.close(t, hop),
+                    Event::LinkReleased { hop, conn } => {
+                        if let Some(link) = self.links.get_mut(conn) {
+                            link.hops.retain(|(label, _)| label != hop);
+                        }
+                        self.recorder.close(t, hop);
+                    }
                     Event::DeliverToNonCpm { format, parts, .. } => {
                         self.recorder.non_cpm(t, &from, format, parts.len());
                         // The non-CPM system acknowledges at once.
