@@ -105,6 +105,24 @@ struct Link {
     opener_conn: Option<ConnId>,
 }
 
+impl Link {
+    fn new(owner: usize, stream: TcpStream, label: String, peer: Option<usize>, log: Option<File>) -> Self {
+        Self {
+            owner,
+            stream,
+            label,
+            peer,
+            closed: false,
+            log,
+            body_written: 0,
+            broken: false,
+            hops: Vec::new(),
+            key: None,
+            opener_conn: None,
+        }
+    }
+}
+
 /// Entities on real sockets. Build it like the simulator (it implements
 /// [`Network`]), then [`Driver::run`] it.
 pub(crate) struct Driver {
@@ -605,22 +623,7 @@ impl Driver {
                 let opener_conn = peer.map(|(_, c)| c);
                 let peer = peer.map(|(index, _)| index);
                 let log = self.log_file(entity, "msrp", &label);
-                self.links.insert(
-                    conn,
-                    Link {
-                        owner: entity,
-                        stream,
-                        label,
-                        peer,
-                        closed: false,
-                        log,
-                        body_written: 0,
-                        broken: false,
-                        hops: Vec::new(),
-                        key: None,
-                        opener_conn,
-                    },
-                );
+                self.links.insert(conn, Link { opener_conn, ..Link::new(entity, stream, label, peer, log) });
                 self.deliver(t, entity, Input::Accepted { conn });
             }
             Ev::Msrp { conn, data } => {
@@ -712,17 +715,9 @@ impl Driver {
                 self.links.insert(
                     conn,
                     Link {
-                        owner: index,
-                        stream,
                         hops: vec![(label.clone(), params.path.first().map(ToString::to_string).unwrap_or_default())],
                         key: Some(params.key.clone()),
-                        label,
-                        peer,
-                        closed: false,
-                        log,
-                        body_written: 0,
-                        broken: false,
-                        opener_conn: None,
+                        ..Link::new(index, stream, label, peer, log)
                     },
                 );
                 self.spawn_msrp_reader(conn, reader);
