@@ -73,6 +73,9 @@ pub struct EntityConfig {
     /// its sessions) leads to the same scheme, host, port and transport
     /// (RFC 4975 s.5.4: "SHOULD reuse"; seed 000 [0040]). On by default.
     pub reuse_links: bool,
+    /// The most SIP sessions the entity runs at once; a request that would
+    /// start one more is answered 503 (RFC 3261 s.21.5.4). 10 000 by default.
+    pub max_sessions: usize,
 }
 
 /// When the controlling function gives up on a slow member: its hop's
@@ -114,6 +117,7 @@ impl EntityConfig {
             flow_transports: Vec::new(),
             slow_member: None,
             reuse_links: true,
+            max_sessions: 10_000,
         }
     }
 

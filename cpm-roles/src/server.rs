@@ -24,7 +24,7 @@ use msrp_core::{Framer, FramerEvent, Limits, TransactionId, Transmit};
 use sip_lite::sip::{self, Message};
 
 use crate::error::UsageError;
-use crate::ids::{ConnId, HopId, SharedIds};
+use crate::ids::{ConnId, FlowId, HopId, SharedIds};
 use crate::node::{EntityConfig, Node, Role};
 use crate::{Command, Event, Input, Output};
 
@@ -187,7 +187,7 @@ impl Server {
     fn route(&mut self, input: Input) -> Result<(), UsageError> {
         match input {
             Input::SipReceived { flow, message } => {
-                if let Some(slot) = self.sip_slot(&message) {
+                if let Some(slot) = self.sip_slot(flow, &message) {
                     self.feed(slot, Input::SipReceived { flow, message })?;
                 }
             }
@@ -195,7 +195,7 @@ impl Server {
                 // RFC 3261 s.18.3: one message per datagram; its Call-ID picks the session.
                 match sip::parse_datagram(bytes.clone(), &sip::Limits::default()) {
                     Ok(message) => {
-                        if let Some(slot) = self.sip_slot(&message) {
+                        if let Some(slot) = self.sip_slot(flow, &message) {
                             self.feed(slot, Input::SipDatagram { flow, bytes })?;
                         }
                     }
@@ -275,13 +275,27 @@ impl Server {
 
     /// The session a SIP message belongs to, a new one for a request of an
     /// unknown Call-ID, `None` for a stray response.
-    fn sip_slot(&mut self, message: &Message) -> Option<Slot> {
+    fn sip_slot(&mut self, flow: FlowId, message: &Message) -> Option<Slot> {
         let call_id = message.call_id().unwrap_or_default();
         if let Some(slot) = self.calls.get(call_id).filter(|s| self.sessions.contains_key(s)) {
             return Some(*slot);
         }
         // RFC 3261 s.18.1.2: a response no transaction matches is discarded.
         if !message.is_request() {
+            return None;
+        }
+        if self.sessions.len() >= self.config.max_sessions {
+            // RFC 3261 s.21.5.4: "503 Service Unavailable: The server is temporarily
+            // unable to process the request due to a temporary overloading"; an
+            // ACK gets no response (s.17.2.3).
+            if message.method() != Some("ACK") {
+                let response = sip::MessageBuilder::response_to(message, 503, "Service Unavailable", None);
+                self.out.push_back(Output::SipTransmit { flow, bytes: response.encode() });
+            }
+            self.out.push_back(Output::Event(Event::PeerError {
+                reason: "SIP",
+                detail: format!("{} sessions already: request refused with 503", self.sessions.len()),
+            }));
             return None;
         }
         let slot = self.new_session();
@@ -534,7 +548,7 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "test code")]
 
     use super::*;
-    use crate::ids::{FlowId, SeededIds};
+    use crate::ids::SeededIds;
     use cpm_negotiation::{Figure, Hop, Preset};
 
     #[expect(clippy::disallowed_methods, reason = "test epoch")]
@@ -693,5 +707,41 @@ mod tests {
         a.handle(epoch(), Input::Connected { hop, conn }).unwrap();
         assert_eq!(outputs(&mut a), [Output::CloseLink { conn }]);
         assert!(a.is_idle());
+    }
+
+    /// RFC 3261 s.21.5.4: beyond `max_sessions`, a request that would start
+    /// one more session is answered 503 and starts none.
+    #[test]
+    fn a_request_beyond_max_sessions_is_answered_503() {
+        let mut config = EntityConfig::new("B", "b.example.com", 2855, Preset::figure(Figure::Seed001Fig1));
+        config.max_sessions = 1;
+        let role = Role::Receiver { hop: Hop::L4, label: "L4".to_owned(), reject: None };
+        let mut b = Server::new(config, role, epoch(), SharedIds::new(SeededIds::new(3)));
+        let invite = |call_id: &str| {
+            let text = format!(
+                "INVITE sip:b@b.example.com SIP/2.0\r\nVia: SIP/2.0/TCP a.example.com;branch=z9hG4bK{call_id}\r\n\
+                 Max-Forwards: 70\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\n\
+                 Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:a.example.com>\r\nContent-Length: 0\r\n\r\n"
+            );
+            Message::parse(Bytes::from(text)).unwrap()
+        };
+        let flow = FlowId::new(1);
+        let status = |outputs: Vec<Output>| -> Vec<u16> {
+            outputs
+                .iter()
+                .filter_map(|o| match o {
+                    Output::SipTransmit { bytes, .. } => Message::parse(bytes.clone()).ok()?.status_code(),
+                    _ => None,
+                })
+                .collect()
+        };
+        // The first INVITE (no offer) is refused by its session, which stays
+        // for the ACK; it fills the one place.
+        b.handle(epoch(), Input::SipReceived { flow, message: invite("first") }).unwrap();
+        assert!(status(outputs(&mut b)).iter().all(|&s| s != 503));
+        assert_eq!(b.session_count(), 1);
+        b.handle(epoch(), Input::SipReceived { flow, message: invite("second") }).unwrap();
+        assert_eq!(status(outputs(&mut b)), [503]);
+        assert_eq!(b.session_count(), 1);
     }
 }
