@@ -47,9 +47,10 @@
 //! - The ISF picks an IWF per INVITE by rules on receiver address, content
 //!   type and size ([`IwfRule`]), through `sip-lite`'s proxy target selector.
 //!
-//! - Sessions and links: every entity serves any number of SIP sessions
-//!   (each INVITE of a new Call-ID runs as its own session; SIP is routed by
-//!   Call-ID, MSRP frames by their To-Path), and a hop that is to connect
+//! - Sessions and links: every entity serves many SIP sessions (each INVITE
+//!   of a new Call-ID runs as its own session, up to
+//!   [`EntityConfig::max_sessions`], 503 beyond; SIP is routed by Call-ID,
+//!   MSRP frames by their To-Path), and a hop that is to connect
 //!   reuses a link the entity opened before to the same scheme, host, port
 //!   and transport (RFC 4975 s.5.4; seed 000 [0040];
 //!   [`EntityConfig::reuse_links`], [`Event::LinkReused`]). Frames of
