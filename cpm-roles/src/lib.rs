@@ -52,7 +52,7 @@
 //!   [`EntityConfig::max_sessions`], 503 beyond; SIP is routed by Call-ID,
 //!   MSRP frames by their To-Path), and a hop that is to connect
 //!   reuses a link the entity opened before to the same scheme, host, port
-//!   and transport (RFC 4975 s.5.4; seed 000 [0040];
+//!   and transport (RFC 4975 s.5.4; seed 000 paragraph 0040;
 //!   [`EntityConfig::reuse_links`], [`Event::LinkReused`]). Frames of
 //!   different sessions on one link never cut into each other; the link
 //!   closes when its last hop lets go. [`Participating::serving`] is a PF(B)

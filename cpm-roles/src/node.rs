@@ -71,7 +71,7 @@ pub struct EntityConfig {
     pub slow_member: Option<SlowMember>,
     /// Reuse a link this entity opened when a new hop (of this or another of
     /// its sessions) leads to the same scheme, host, port and transport
-    /// (RFC 4975 s.5.4: "SHOULD reuse"; seed 000 [0040]). On by default.
+    /// (RFC 4975 s.5.4: "SHOULD reuse"; seed 000 paragraph 0040). On by default.
     pub reuse_links: bool,
     /// The most SIP sessions the entity runs at once; a request that would
     /// start one more is answered 503 (RFC 3261 s.21.5.4). 10 000 by default.

@@ -1,6 +1,6 @@
 //! One network element serving any number of SIP sessions, each run by its
 //! own [`Node`], sharing the element's SIP flows, its MSRP port and, by
-//! reuse, its MSRP links (RFC 4975 s.5.4; seed 000 [0040]: "a creator
+//! reuse, its MSRP links (RFC 4975 s.5.4; seed 000 paragraph 0040: "a creator
 //! selects an existing MSRP link with a matched host, port and/or MSRP URI").
 //!
 //! - SIP is routed by Call-ID: a request of an unknown Call-ID starts a new
