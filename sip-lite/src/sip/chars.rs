@@ -2,7 +2,7 @@
 
 /// One bit per character class of the grammar; [`CLASS`] holds every byte's classes,
 /// so each check is one load and one mask, whatever the class.
-pub(crate) type Class = u16;
+pub(crate) type Class = u32;
 
 /// `token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~" )`
 pub(crate) const TOKEN: Class = 1 << 0;
@@ -65,6 +65,13 @@ pub(crate) const LWS: Class = 1 << 14;
 /// backslash, and the SP, HTAB and CRLF of LWS. `UTF8-NONASCII` is checked apart, as UTF-8.
 pub(crate) const QDTEXT: Class = 1 << 15;
 
+/// The white space of one line: SP and HTAB (`LWS` without the CRLF of a fold). A
+/// value read up to its line's end (`value::validate_line`) admits no other.
+pub(crate) const WSP: Class = 1 << 16;
+
+/// [`QDTEXT`] without CR and LF: what a quoted string holds on one line.
+pub(crate) const QDTEXT_LINE: Class = 1 << 17;
+
 const ALNUM: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 /// `unreserved = alphanum / mark`, `mark = "-" / "_" / "." / "!" / "~" / "*" / "'" / "(" / ")"`
 const MARK: &[u8] = b"-_.!~*'()";
@@ -90,6 +97,14 @@ pub(crate) static CLASS: [Class; 256] = {
     t = add(t, QDTEXT, &[b" \t\r\n!", &PRINTABLE, &[0x7f]]);
     t[b'"' as usize] &= !QDTEXT;
     t[b'\\' as usize] &= !QDTEXT;
+    t = add(t, WSP, &[b" \t"]);
+    let mut b = 0;
+    while b < 256 {
+        if t[b] & QDTEXT != 0 && b != b'\r' as usize && b != b'\n' as usize {
+            t[b] |= QDTEXT_LINE;
+        }
+        b += 1;
+    }
     t
 };
 
@@ -209,8 +224,13 @@ pub(crate) fn eq_lower(name: &[u8], lower: &[u8]) -> bool {
     if name.len() < 8 {
         return name.iter().zip(lower).all(|(&x, &y)| x | ((y & 0x40) >> 1) == y);
     }
-    // Whole words, then the last 8 bytes (overlapping the previous word).
+    // Whole words, then the last 8 bytes (overlapping the previous word); up to 16
+    // bytes, the first word and the last.
     let tail = name.len() - 8;
+    let at = |s: &[u8], i: usize| word(s.get(i..i + 8).unwrap_or_default());
+    if name.len() <= 16 {
+        return same(at(name, 0), at(lower, 0)) && same(at(name, tail), at(lower, tail));
+    }
     name.chunks_exact(8).zip(lower.chunks_exact(8)).all(|(x, y)| same(word(x), word(y)))
         && same(word(name.get(tail..).unwrap_or_default()), word(lower.get(tail..).unwrap_or_default()))
 }
@@ -281,6 +301,17 @@ mod tests {
         // (it checks the others as UTF-8).
         for b in 0..=255u8 {
             assert_eq!(is(b, QDTEXT), (b >= 0x20 || is_lws(b)) && b < 0x80 && b != b'"' && b != b'\\', "{b:#x}");
+        }
+    }
+
+    #[test]
+    fn one_line_classes() {
+        // `value::validate_line` relies on it: its white space and quoted strings never
+        // take a CR or LF, and otherwise take what the value's own do.
+        for b in 0..=255u8 {
+            assert_eq!(is(b, WSP), b == b' ' || b == b'\t', "{b:#x}");
+            assert_eq!(is(b, QDTEXT_LINE), is(b, QDTEXT) && b != b'\r' && b != b'\n', "{b:#x}");
+            assert!(!is(b, WSP) || is_lws(b));
         }
     }
 

@@ -40,14 +40,8 @@ macro_rules! header_names {
                 }
             }
 
-            /// The first 8 bytes of the long form in lower case, as a little-endian
-            /// word (zero-padded).
-            const fn lower_word(self) -> u64 {
-                match self {
-                    $( Self::$variant => { const W: u64 = word8($lower); W } )*
-                    Self::Other => 0,
-                }
-            }
+            /// The long forms in lower case, in the order of [`HeaderName::ALL`].
+            const LOWER: &'static [&'static str] = &[$($lower,)*];
 
             /// The compact form (RFC 3261 s.7.3.3 and the RFCs that define the others).
             #[must_use]
@@ -122,32 +116,79 @@ header_names! {
     Identity = "Identity", "identity", Some('y');
 }
 
-/// The first 8 bytes of `s` as a little-endian word, zero-padded.
-const fn word8(s: &str) -> u64 {
-    let b = s.as_bytes();
-    let mut w = 0;
+/// The slot of a long form of `len` bytes whose first two bytes are `b0` and `b1`
+/// (bit 0x20 set, so that a letter counts in lower case) in [`BY_HASH`]: no two
+/// long forms share one.
+#[inline(always)]
+const fn name_hash(len: usize, b0: u8, b1: u8) -> usize {
+    (len + 2 * b0 as usize + 26 * b1 as usize) % 64
+}
+
+/// The index in [`HeaderName::ALL`] of the long form in each slot of [`name_hash`]; `u8::MAX` for none.
+static BY_HASH: [u8; 64] = {
+    let mut t = [u8::MAX; 64];
     let mut i = 0;
-    while i < b.len() && i < 8 {
-        w |= (b[i] as u64) << (8 * i);
+    while i < HeaderName::LOWER.len() {
+        let b = HeaderName::LOWER[i].as_bytes();
+        let h = name_hash(b.len(), b[0] | 0x20, b[1] | 0x20);
+        assert!(t[h] == u8::MAX, "two long forms share a slot");
+        t[h] = i as u8;
         i += 1;
     }
-    w
-}
+    t
+};
+
+/// Each long form in lower case, in the order of [`HeaderName::ALL`], as its length and
+/// three little-endian words (zero-padded; every long form fits).
+static LOWER_WORDS: [(usize, [u64; 3]); HeaderName::ALL.len()] = {
+    let mut t = [(0, [0; 3]); HeaderName::ALL.len()];
+    let mut i = 0;
+    while i < t.len() {
+        let b = HeaderName::LOWER[i].as_bytes();
+        assert!(b.len() <= 24, "a long form longer than three words");
+        let mut k = 0;
+        while k < b.len() {
+            t[i].1[k / 8] |= (b[k] as u64) << (8 * (k % 8));
+            k += 1;
+        }
+        t[i].0 = b.len();
+        i += 1;
+    }
+    t
+};
 
 impl HeaderName {
     /// Classifies the name that takes the first `len` bytes of a header line:
-    /// [`HeaderName::from_bytes`], comparing a short name as one word when the
-    /// line has 8 bytes to read.
-    #[inline]
+    /// [`HeaderName::from_bytes`], finding the one long form the name may be by a
+    /// hash of its length and first two bytes, then comparing a word (8 bytes) at a
+    /// time when the line has the words to read.
+    #[inline(always)]
     pub(crate) fn from_line(line: &[u8], len: usize) -> Self {
         // Bit 0x20 is ignored only where the literal holds a letter (see `eq_lower`).
         const LETTER: u64 = 0x4040_4040_4040_4040;
         let Some(name) = line.get(..len) else { return Self::Other };
-        let (2..=7, Some(first)) = (len, line.get(..8)) else { return Self::from_bytes(name) };
-        let Some(candidate) = Self::candidate(name) else { return Self::Other };
-        let x = u64::from_le_bytes(first.try_into().unwrap_or_default());
-        let y = candidate.lower_word();
-        if (x | ((y & LETTER) >> 1)) & (u64::MAX >> (64 - 8 * len)) == y {
+        // The words that hold the name (one to three); a compact form is looked up apart.
+        if !(2..=24).contains(&len) {
+            return Self::from_bytes(name);
+        }
+        let last = (len - 1) / 8;
+        let (Some(whole), [b0, b1, ..]) = (line.get(..8 * last + 8), name) else { return Self::from_bytes(name) };
+        let i = usize::from(BY_HASH[name_hash(len, b0 | 0x20, b1 | 0x20)]);
+        let (Some(&candidate), Some(&(literal_len, lower))) = (Self::ALL.get(i), LOWER_WORDS.get(i)) else {
+            return Self::Other;
+        };
+        let word =
+            |k: usize| whole.get(8 * k..8 * k + 8).map_or(0, |w| u64::from_le_bytes(w.try_into().unwrap_or_default()));
+        let same = |k: usize, mask: u64| (word(k) | ((lower[k] & LETTER) >> 1)) & mask == lower[k];
+        // The last word holds `len - 8 * last` bytes of the name (the literal is zero past its end).
+        let tail = u64::MAX >> (8 * (8 * last + 8 - len));
+        let equal = literal_len == len
+            && match last {
+                0 => same(0, tail),
+                1 => same(0, u64::MAX) && same(1, tail),
+                _ => same(0, u64::MAX) && same(1, u64::MAX) && same(2, tail),
+            };
+        if equal {
             candidate
         } else {
             Self::Other

@@ -6,7 +6,9 @@ use std::fmt;
 
 use bytes::Bytes;
 
-use super::chars::{check_escaped_run, find_byte, is, is_lws, parse_u64, run_end, REASON, TEXT, TOKEN};
+use super::chars::{
+    check_escaped_run, find_byte, is, is_lws, long_run_end, parse_u64, run_end, DIGIT, REASON, TEXT, TOKEN, WORD,
+};
 use super::error::ParseError;
 use super::header::HeaderName;
 use super::uri::{self, Uri, UriContext};
@@ -118,20 +120,24 @@ const SINGLES: [HeaderName; 10] = [
 ];
 const NONE: u16 = u16::MAX;
 
+/// The index in `Head::singles` of each header, by discriminant (`u8::MAX` for a list header).
+const SINGLE_INDEX: [u8; HeaderName::Other as usize + 1] = {
+    let mut t = [u8::MAX; HeaderName::Other as usize + 1];
+    let mut i = 0;
+    while i < SINGLES.len() {
+        t[SINGLES[i] as usize] = i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// The index of `kind` in `Head::singles`, when it may appear only once (a table
+/// lookup: no branch on the header).
 const fn single_index(kind: HeaderName) -> Option<usize> {
-    Some(match kind {
-        HeaderName::From => 0,
-        HeaderName::To => 1,
-        HeaderName::CallId => 2,
-        HeaderName::CSeq => 3,
-        HeaderName::MaxForwards => 4,
-        HeaderName::ContentLength => 5,
-        HeaderName::ContentType => 6,
-        HeaderName::ContentDisposition => 7,
-        HeaderName::Expires => 8,
-        HeaderName::Date => 9,
-        _ => return None,
-    })
+    match SINGLE_INDEX[kind as usize] {
+        u8::MAX => None,
+        i => Some(i as usize),
+    }
 }
 
 /// The parsed header section, before it is joined to its bytes.
@@ -234,7 +240,14 @@ impl Message {
     /// Any [`ParseError`]; [`ParseError::Incomplete`] when `bytes` ends early,
     /// [`ParseError::TrailingData`] when bytes follow the body.
     pub fn parse(bytes: Bytes) -> Result<Self, ParseError> {
-        match parse_stream_head(&bytes, &Limits::default())? {
+        let limits = Limits::default();
+        // The usual message, whole and valid: parsed once, kept as it is.
+        if let Some((head, head_len)) = parse_whole_head(&bytes, &limits, Transport::Stream) {
+            if body_len(&head, head_len, &limits, 0).is_ok_and(|body| head_len + body == bytes.len()) {
+                return Ok(Self::from_parts(bytes, 0, head, head_len));
+            }
+        }
+        match parse_stream_head(&bytes, &limits)? {
             // The message takes all of `bytes`: keep them, no slice.
             Status::Complete((head, head_len, total)) if total == bytes.len() => {
                 Ok(Self::from_parts(bytes, 0, head, head_len))
@@ -729,9 +742,250 @@ fn parse_scanned_head(
 /// parse that follows any failure reports errors in byte order.
 fn parse_whole_head(data: &[u8], limits: &Limits, transport: Transport) -> Option<(Head, usize)> {
     let window = data.len().min(limits.max_head());
-    let (head, head_len) = parse_head_lines(data, window, 0, transport, None, Utf8::Deferred).ok()??;
+    let (head, head_len) = parse_head_deferred(data.get(..window).unwrap_or(data), transport)?;
     // Every header line is a slot; the scan counts the same lines.
     (head.slots.len() <= limits.max_headers()).then_some((head, head_len))
+}
+
+/// memchr's AVX2 searcher for a newline.
+#[cfg(target_arch = "x86_64")]
+type Avx2 = memchr::arch::x86_64::avx2::memchr::One;
+/// No searcher but memchr's own.
+#[cfg(not(target_arch = "x86_64"))]
+type Avx2 = ();
+
+/// The first newline at or after `from` in `data`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn find_newline(avx2: Option<&Avx2>, data: &[u8], from: usize) -> Option<usize> {
+    let rest = data.get(from..)?;
+    match avx2 {
+        // memchr's AVX2 searcher, called directly: on lines this short the runtime
+        // dispatch of `memchr` costs about as much as the search.
+        Some(one) => one.find(rest),
+        None => memchr::memchr(b'\n', rest),
+    }
+    .map(|i| from + i)
+}
+
+/// The first newline at or after `from` in `data`.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn find_newline(_: Option<&Avx2>, data: &[u8], from: usize) -> Option<usize> {
+    memchr::memchr(b'\n', data.get(from..)?).map(|i| from + i)
+}
+
+/// [`parse_head_lines`] with [`Utf8::Deferred`] over a window that may hold a whole
+/// header section: the head and its length when the section is whole, valid and
+/// ends with a blank line; `None` for anything else, which the exact parse then
+/// decides (and that only it reports, in byte order).
+///
+/// Each line is read as the exact parse reads it, in a different order: the
+/// header name first (a name is made of token bytes, and no CR or LF comes before
+/// its colon), then the value. The values of the headers the parser reads itself
+/// (Max-Forwards, Content-Length, Call-ID, CSeq and Content-Type) are, in their
+/// usual form, read as far as their grammar goes, and must then end the line: no
+/// newline search for them. Every other value is found as the exact parse finds
+/// it (the line through its last fold) and checked by the same [`finish_header`].
+fn parse_head_deferred(data: &[u8], transport: Transport) -> Option<(Head, usize)> {
+    let (start, nl) = match request_line(data) {
+        Some(read) => read,
+        None => {
+            let nl = memchr::memchr(b'\n', data)?;
+            let end = line_end(data, 0, nl, 0).ok()?;
+            (start_line(data.get(..end)?, 0).ok()?, nl)
+        }
+    };
+    let mut head = Head {
+        start,
+        slots: Vec::with_capacity(16),
+        singles: [NONE; SINGLES.len()],
+        cseq: 0,
+        max_forwards: None,
+        content_length: None,
+    };
+    let mut pos = nl + 1;
+    let head_len = loop {
+        let rest = data.get(pos..)?;
+        match rest {
+            // The blank line ends the section.
+            [b'\r', b'\n', ..] => break pos + 2,
+            // A fold is read with the header it continues; a bare CR is no line end.
+            [b' ' | b'\t' | b'\r', ..] | [] => return None,
+            _ => {}
+        }
+        let (name_len, colon, kind) = header_name(rest).ok()?;
+        let name = Span::new(pos, pos + name_len);
+        let value = pos + colon + 1;
+        // The value read by its grammar up to its line's end: the value of the exact
+        // parse, valid, when only SP and HTAB then the line's CRLF follow, and the next
+        // line does not fold it (see `simple_value` and `value::validate_line`).
+        let s = skip_wsp(data, value);
+        let rest = data.get(s..)?;
+        let read = if matches!(
+            kind,
+            HeaderName::MaxForwards
+                | HeaderName::ContentLength
+                | HeaderName::CallId
+                | HeaderName::CSeq
+                | HeaderName::ContentType
+        ) {
+            simple_value(rest, kind, head.start, data)
+        } else {
+            value::validate_line(kind, rest).map(|len| (len, 0))
+        };
+        if let Some((len, n)) = read {
+            let e = s + len;
+            let t = skip_wsp(data, e);
+            let single = single_index(kind);
+            // RFC 3261 s.7.3.1: a header that is no list appears once (the exact parse
+            // reports the duplicate).
+            if data.get(t..t + 2) == Some(b"\r\n")
+                && !matches!(data.get(t + 2), Some(b' ' | b'\t') | None)
+                && single.map_or(true, |i| head.singles[i] == NONE)
+            {
+                if let Some(i) = single {
+                    head.singles[i] = head.slots.len() as u16;
+                }
+                match kind {
+                    HeaderName::MaxForwards => head.max_forwards = u8::try_from(n).ok(),
+                    HeaderName::ContentLength => head.content_length = Some(n),
+                    HeaderName::CSeq => head.cseq = u32::try_from(n).unwrap_or_default(),
+                    _ => {}
+                }
+                head.slots.push(Slot { name, value: Span::new(s, e), kind });
+                pos = t + 2;
+                continue;
+            }
+        }
+        pos = other_line(data, &mut head, Slot { name, value: Span::new(value, value), kind })?;
+    };
+    // The headers that `parse_head_lines` requires (see there).
+    for kind in [HeaderName::To, HeaderName::From, HeaderName::CSeq, HeaderName::CallId] {
+        if single_index(kind).is_some_and(|i| head.singles[i] == NONE) {
+            return None;
+        }
+    }
+    if transport == Transport::Stream && head.content_length.is_none() {
+        return None;
+    }
+    Some((head, head_len))
+}
+
+/// Reads the usual Request-Line at the start of `data`, `Method SP Request-URI SP
+/// "SIP/2.0" CRLF`, as [`start_line`] reads it, without a newline search (no CR or
+/// LF comes before its CRLF): the start and the index of its LF. `None` for any
+/// other line (a Status-Line, another spelling of the version, an error), left to
+/// `start_line`.
+#[inline(always)]
+fn request_line(data: &[u8]) -> Option<(Start, usize)> {
+    // Request-Line = Method SP Request-URI SP SIP-Version CRLF; Method = token (a
+    // Status-Line's "SIP/" is no token followed by SP).
+    let m = run_end(data, 0, TOKEN);
+    if m == 0 || data.get(m) != Some(&b' ') {
+        return None;
+    }
+    let u_end = uri::check_until(data, m + 1, b' ', UriContext::RequestUri)?;
+    let v = u_end + 1;
+    (data.get(v..v + 9) == Some(b"SIP/2.0\r\n"))
+        .then_some((Start::Request { method: Span::new(0, m), uri: Span::new(m + 1, u_end) }, v + 8))
+}
+
+/// Reads the value of the header `slot` as the exact parse does, from `slot.value.start`
+/// (just after the colon): the line (no CR or LF comes before the colon), then the
+/// lines that fold it, checked by [`finish_header`]; returns where the next line starts.
+#[cold]
+#[inline(never)]
+fn other_line(data: &[u8], head: &mut Head, mut slot: Slot) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    let avx2 = Avx2::new(b'\n');
+    #[cfg(target_arch = "x86_64")]
+    let avx2 = avx2.as_ref();
+    #[cfg(not(target_arch = "x86_64"))]
+    let avx2: Option<&Avx2> = None;
+    let value = slot.value.start as usize;
+    let mut nl = find_newline(avx2, data, value)?;
+    let mut end = line_end(data, slot.name.start as usize, nl, 0).ok()?;
+    while let Some(b' ' | b'\t') = data.get(nl + 1) {
+        let from = nl + 1;
+        nl = find_newline(avx2, data, from)?;
+        end = line_end(data, from, nl, 0).ok()?;
+    }
+    slot.value = Span::new(value, end);
+    finish_header(data, None, Utf8::Deferred, head, slot, 0).ok()?;
+    Some(nl + 1)
+}
+
+/// The index of the first byte at or after `i` that is not SP or HTAB.
+#[inline(always)]
+fn skip_wsp(data: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\t') = data.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// Reads `v`, the rest of a header section from a value's first byte, as the value
+/// of a header the parser reads itself, in its usual form (no white space inside):
+/// the value's length and its number (Max-Forwards, Content-Length, the CSeq
+/// sequence number; 0 for the others). `None` for another form, left to
+/// [`finish_header`]. What it accepts, with the line's end right after it (which
+/// the caller checks), `finish_header` accepts the same way: the same bytes, by
+/// the same grammar.
+#[inline(always)]
+fn simple_value(v: &[u8], kind: HeaderName, start: Start, data: &[u8]) -> Option<(usize, u64)> {
+    let digits = || run_end(v, 0, DIGIT);
+    Some(match kind {
+        // Max-Forwards = "Max-Forwards" HCOLON 1*DIGIT (RFC 3261 s.20.22: 0-255)
+        HeaderName::MaxForwards => {
+            let d = digits();
+            let n = parse_u64(v.get(..d)?)?;
+            u8::try_from(n).ok()?;
+            (d, n)
+        }
+        // Content-Length = ( "Content-Length" / "l" ) HCOLON 1*DIGIT
+        HeaderName::ContentLength => {
+            let d = digits();
+            (d, parse_u64(v.get(..d)?)?)
+        }
+        // callid = word [ "@" word ]
+        HeaderName::CallId => {
+            let word = long_run_end(v, 0, WORD);
+            let end = if v.get(word) == Some(&b'@') { long_run_end(v, word + 1, WORD) } else { word };
+            if word == 0 || end == word + 1 {
+                return None;
+            }
+            (end, 0)
+        }
+        // CSeq = "CSeq" HCOLON 1*DIGIT LWS Method, the method the request's
+        // (RFC 3261 s.8.1.1.5); here one SP between them.
+        HeaderName::CSeq => {
+            let d = digits();
+            // RFC 3261 s.8.1.1.5: "The sequence number MUST be expressible as a 32-bit unsigned integer"
+            let seq = parse_u64(v.get(..d)?).filter(|&n| u32::try_from(n).is_ok())?;
+            let method_end = run_end(v, d + 1, TOKEN);
+            if v.get(d) != Some(&b' ') || method_end == d + 1 {
+                return None;
+            }
+            if let Start::Request { method, .. } = start {
+                if data.get(method.range()) != v.get(d + 1..method_end) {
+                    return None;
+                }
+            }
+            (method_end, seq)
+        }
+        // Content-Type = ( "Content-Type" / "c" ) HCOLON media-type;
+        // media-type = m-type SLASH m-subtype, here with no LWS and no parameters.
+        HeaderName::ContentType => {
+            let main = run_end(v, 0, TOKEN);
+            let sub = run_end(v, main + 1, TOKEN);
+            if main == 0 || v.get(main) != Some(&b'/') || sub == main + 1 {
+                return None;
+            }
+            (sub, 0)
+        }
+        _ => return None,
+    })
 }
 
 /// When a header parse checks that values are UTF-8.
@@ -876,7 +1130,7 @@ fn parse_head_lines(
 /// Reads `header-name HCOLON` at the start of a header line: the name's length,
 /// the index of the colon, and the header. The error is the index of the first
 /// offending byte.
-#[inline]
+#[inline(always)]
 fn header_name(line: &[u8]) -> Result<(usize, usize, HeaderName), usize> {
     // message-header = header-name HCOLON header-value; header-name = token;
     // HCOLON = *( SP / HTAB ) ":" SWS
@@ -1054,14 +1308,23 @@ fn start_line(line: &[u8], base: u64) -> Result<Start, ParseError> {
         return Err(ParseError::StartLine { at: at(m) });
     }
     let u = m + 1;
-    let u_end = find_byte(&line[u..], b' ').map(|i| u + i).ok_or(ParseError::StartLine { at: at(line.len()) })?;
-    // RFC 4475 s.3.1.2.7, s.3.1.2.8, s.3.1.2.11: no "<>", no LWS, no headers.
-    let uri_bytes = &line[u..u_end];
-    if let Err(i) = uri::check(uri_bytes, UriContext::RequestUri) {
-        // A URI is ASCII, so a valid one is UTF-8; a bad one reports bad UTF-8 first.
-        let i = std::str::from_utf8(uri_bytes).map_or_else(|e| e.valid_up_to(), |_| i);
-        return Err(ParseError::RequestUri { at: at(u + i) });
-    }
+    // The usual URI is read up to the SP in one pass; the others (and every error) as
+    // the URI between the SPs.
+    let u_end = match uri::check_until(line, u, b' ', UriContext::RequestUri) {
+        Some(u_end) => u_end,
+        None => {
+            let u_end =
+                find_byte(&line[u..], b' ').map(|i| u + i).ok_or(ParseError::StartLine { at: at(line.len()) })?;
+            // RFC 4475 s.3.1.2.7, s.3.1.2.8, s.3.1.2.11: no "<>", no LWS, no headers.
+            let uri_bytes = &line[u..u_end];
+            if let Err(i) = uri::check(uri_bytes, UriContext::RequestUri) {
+                // A URI is ASCII, so a valid one is UTF-8; a bad one reports bad UTF-8 first.
+                let i = std::str::from_utf8(uri_bytes).map_or_else(|e| e.valid_up_to(), |_| i);
+                return Err(ParseError::RequestUri { at: at(u + i) });
+            }
+            u_end
+        }
+    };
     check_version(&line[u_end + 1..], base + (u_end + 1) as u64)?;
     Ok(Start::Request { method: Span::new(0, m), uri: Span::new(u, u_end) })
 }
@@ -1242,6 +1505,15 @@ X-Long: a  \r\n\t b\r\n\r\nxyz";
         let long = message.headers_named("x-long").next().unwrap();
         assert_eq!(long.value(), "a   b");
         assert_eq!(&message.body()[..], b"xyz");
+    }
+
+    #[test]
+    fn single_headers() {
+        for &kind in HeaderName::ALL.iter().chain(&[HeaderName::Other]) {
+            let want = SINGLES.iter().position(|&single| single == kind);
+            assert_eq!(single_index(kind), want, "{kind:?}");
+            assert_eq!(want.is_some(), kind.is_single(), "{kind:?}");
+        }
     }
 
     #[test]

@@ -195,6 +195,25 @@ pub(crate) fn check(b: &[u8], context: UriContext) -> Result<(), usize> {
     }
 }
 
+/// [`check`] of the URI that starts at `start` in `b` and ends at the first `stop`
+/// byte after it, a byte no URI holds (`>`, SP): the index of that byte
+/// when there is one and the URI is valid. `None` when either is not so, or when
+/// a search for a part's end (`@`, `]`) went past the URI: [`check`] then decides.
+///
+/// The URI is read by the same grammar as [`check`] reads it alone; no rule takes
+/// `stop`, so each stops there as it would at the end.
+pub(crate) fn check_until(b: &[u8], start: usize, stop: u8, context: UriContext) -> Option<usize> {
+    let u = b.get(start..)?;
+    let (scheme, colon) = scheme(u).ok()?;
+    let end = match scheme {
+        Scheme::Sip | Scheme::Sips => sip_parts_prefix(u, colon + 1, context).ok()?.1,
+        Scheme::Tel => tel_prefix(u, colon + 1).ok()?.1,
+        // opaque-part: at least one uric
+        Scheme::Other => escaped_run_end(u, colon + 1, URIC).ok().filter(|&end| end > colon + 1)?,
+    };
+    (u.get(end) == Some(&stop)).then_some(start + end)
+}
+
 /// `opaque-part = uric-no-slash *uric / hier-part`: at least one uric.
 fn check_opaque(b: &[u8], rest: usize) -> Result<(), usize> {
     if rest == b.len() {
@@ -231,6 +250,16 @@ pub(crate) fn parse(s: &str, context: UriContext) -> Result<Uri<'_>, usize> {
 /// `SIP-URI = "sip:" [ userinfo ] hostport uri-parameters [ headers ]`
 #[inline(always)]
 fn sip_parts(b: &[u8], start: usize, context: UriContext) -> Result<SipParts, usize> {
+    let (parts, end) = sip_parts_prefix(b, start, context)?;
+    if end != b.len() {
+        return Err(end);
+    }
+    Ok(parts)
+}
+
+/// [`sip_parts`] up to where the grammar stops: the parts and that end.
+#[inline(always)]
+fn sip_parts_prefix(b: &[u8], start: usize, context: UriContext) -> Result<(SipParts, usize), usize> {
     let mut parts = SipParts { user: None, password: None, host: (0, 0), port: None, params: (0, 0), headers: None };
     let mut pos = match run(b, start, USER) {
         // The usual `user "@"`: neither "@" nor ":" is a user byte, so the run ends at
@@ -275,13 +304,11 @@ fn sip_parts(b: &[u8], start: usize, context: UriContext) -> Result<SipParts, us
         }
         parts.headers = Some((headers_start, pos));
     }
-    if pos != b.len() {
-        return Err(pos);
-    }
-    Ok(parts)
+    Ok((parts, pos))
 }
 
 /// `[ userinfo ]` from `start`, in general; returns where the host starts.
+#[inline(always)]
 fn userinfo(b: &[u8], start: usize, parts: &mut SipParts) -> Result<usize, usize> {
     // No part after the userinfo may hold "@", so the first "@" ends the userinfo.
     // (A short haystack: a plain scan beats memchr's dispatch.)
@@ -471,6 +498,15 @@ pub(crate) fn check_ipv6(a: &[u8]) -> Result<(), usize> {
 /// `telephone-subscriber` (RFC 3966 s.3): a number of phone digits, then `;`
 /// parameters; returns where the parameters lie.
 fn tel_params(b: &[u8], start: usize) -> Result<(usize, usize), usize> {
+    let (params_start, end) = tel_prefix(b, start)?;
+    if end != b.len() {
+        return Err(end);
+    }
+    Ok((params_start, end))
+}
+
+/// [`tel_params`] up to where the grammar stops: where the parameters start, and that end.
+fn tel_prefix(b: &[u8], start: usize) -> Result<(usize, usize), usize> {
     // global-number-digits = "+" *phonedigit DIGIT *phonedigit;
     // local-number-digits = *phonedigit-hex (HEXDIG / "*" / "#") *phonedigit-hex
     let mut pos = start + usize::from(b.get(start) == Some(&b'+'));
@@ -485,9 +521,6 @@ fn tel_params(b: &[u8], start: usize) -> Result<(usize, usize), usize> {
     while b.get(pos) == Some(&b';') {
         // parameter = ";" pname ["=" pvalue ]; pvalue = 1*paramchar
         pos = param(b, pos + 1, PARAMCHAR, true)?;
-    }
-    if pos != b.len() {
-        return Err(pos);
     }
     Ok((params_start, pos))
 }
@@ -619,6 +652,55 @@ mod tests {
     fn ports() {
         for p in ["", "0", "5060", "05060", "65535", "65536", "99999", "4294967301", "000000000000065535"] {
             assert_eq!(parse_port(p.as_bytes()), p.parse::<u16>().ok(), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn reading_up_to_a_stop_byte_matches_the_check() {
+        let uris = [
+            "sip:alice@atlanta.com",
+            "SIPS:bob@[2001:db8::10]:5061;transport=tls",
+            "sip:127.0.0.1:5080",
+            "sip:sips%3Auser%40example.com@example.net",
+            "sip:user;par=u%40example.net@example.com",
+            "sip:u:pw@example.com.",
+            "sip:user@example.com?Route=%3Csip:sip.example.com%3E",
+            "sip:host",
+            "sip:host:5060",
+            "sip:ims.example.net;lr",
+            "sip:a@b;",
+            "sip:a@b:",
+            "sip:a@b?",
+            "sip:a%",
+            "sip:a%4",
+            "sip:[::1",
+            "sip:",
+            "sip:@h",
+            "tel:+1-201-555-0123;ext=1",
+            "tel:",
+            "urn:service:sos",
+            "urn:",
+            "foo:%",
+            "1sip:x",
+            "",
+        ];
+        let suffixes = [">", ">;x=\"a@b\"", ">@", ">]", "> SIP/2.0", " SIP/2.0", " ", "", ">>", "\r\n>"];
+        for uri in uris {
+            for suffix in suffixes {
+                for (stop, context) in [(b'>', UriContext::Header), (b' ', UriContext::RequestUri)] {
+                    let text = format!("<{uri}{suffix}");
+                    let b = text.as_bytes();
+                    let Some(end) = check_until(b, 1, stop, context) else { continue };
+                    // The first stop byte, and the URI before it valid alone.
+                    assert_eq!(b.iter().skip(1).position(|&c| c == stop).map(|i| i + 1), Some(end), "{text:?}");
+                    assert_eq!(check(&b[1..end], context), Ok(()), "{text:?}");
+                }
+            }
+            // The usual URIs are read in one pass.
+            if check(uri.as_bytes(), UriContext::Header).is_ok() && !uri.contains(['@', '[']) {
+                let text = format!("{uri}>;tag=1");
+                assert_eq!(check_until(text.as_bytes(), 0, b'>', UriContext::Header), Some(uri.len()), "{text:?}");
+            }
         }
     }
 

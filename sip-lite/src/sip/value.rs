@@ -4,7 +4,8 @@
 use std::fmt;
 
 use super::chars::{
-    find_byte, is, is_lws, long_run_end, parse_u32, parse_u64, run_end, Class, DIGIT, GEN_VALUE, QDTEXT, TOKEN, WORD,
+    find_byte, is, is_lws, long_run_end, parse_u32, parse_u64, run_end, Class, DIGIT, GEN_VALUE, LWS, QDTEXT,
+    QDTEXT_LINE, TOKEN, WORD, WSP,
 };
 use super::header::HeaderName;
 use super::uri::{self, check_host, check_ipv4, check_ipv6, Uri, UriContext};
@@ -17,11 +18,15 @@ pub(crate) struct Cursor<'a> {
     s: &'a str,
     b: &'a [u8],
     i: usize,
+    /// The bytes white space is made of: [`LWS`], or [`WSP`] on one line (see [`Cursor::line`]).
+    lws: Class,
+    /// The bytes a quoted string holds as they are: [`QDTEXT`], or [`QDTEXT_LINE`] on one line.
+    qdtext: Class,
 }
 
 impl<'a> Cursor<'a> {
     pub(crate) const fn new(s: &'a str) -> Self {
-        Self { s, b: s.as_bytes(), i: 0 }
+        Self { s, b: s.as_bytes(), i: 0, lws: LWS, qdtext: QDTEXT }
     }
 
     /// A cursor that checks the grammar of `b` and nothing more: every string it
@@ -29,7 +34,14 @@ impl<'a> Cursor<'a> {
     /// message parser checks UTF-8 apart; only quoted strings, the one part of a
     /// typed value that admits non-ASCII, check theirs as they go.
     pub(crate) const fn check(b: &'a [u8]) -> Self {
-        Self { s: "", b, i: 0 }
+        Self { s: "", b, i: 0, lws: LWS, qdtext: QDTEXT }
+    }
+
+    /// [`Cursor::check`] over the rest of a header section from a value's first byte,
+    /// the value read up to its line's end: no white space or quoted string takes a
+    /// CR or LF, so every rule stops at the line's CR as it would at the value's end.
+    const fn line(b: &'a [u8]) -> Self {
+        Self { s: "", b, i: 0, lws: WSP, qdtext: QDTEXT_LINE }
     }
 
     const fn b(&self) -> &'a [u8] {
@@ -51,9 +63,7 @@ impl<'a> Cursor<'a> {
     /// `SWS = [LWS]`: skips white space; returns whether there was any.
     fn sws(&mut self) -> bool {
         let start = self.i;
-        while self.peek().is_some_and(is_lws) {
-            self.i += 1;
-        }
+        self.i = skip_lws(self.b, start, self.lws);
         self.i > start
     }
 
@@ -106,7 +116,7 @@ impl<'a> Cursor<'a> {
         }
         loop {
             // qdtext = LWS / %x21 / %x23-5B / %x5D-7E / UTF8-NONASCII
-            self.i = run_end(self.b(), self.i, QDTEXT);
+            self.i = run_end(self.b(), self.i, self.qdtext);
             match self.peek() {
                 // RFC 4475 s.3.1.2.6: an unterminated quoted string is invalid.
                 None => return Err(start),
@@ -140,25 +150,26 @@ impl<'a> Cursor<'a> {
     /// `*( SEMI generic-param )`, each checked by `check`; returns the parameters' text.
     fn params(&mut self, check: ParamCheck) -> Result<Params<'a>, usize> {
         let b = self.b();
+        let lws = self.lws;
         let start = self.i;
         let mut end = start;
         loop {
             // SEMI = SWS ";" SWS
-            let semi = skip_lws(b, end);
+            let semi = skip_lws(b, end, lws);
             if b.get(semi) != Some(&b';') {
                 break;
             }
             // generic-param = token [ EQUAL gen-value ]
-            let name_at = skip_lws(b, semi + 1);
+            let name_at = skip_lws(b, semi + 1, lws);
             let name_end = long_run_end(b, name_at, TOKEN);
             if name_end == name_at {
                 return Err(name_at);
             }
             let name = &b[name_at..name_end];
             // EQUAL = SWS "=" SWS
-            let equal = skip_lws(b, name_end);
+            let equal = skip_lws(b, name_end, lws);
             let value = if b.get(equal) == Some(&b'=') {
-                let at = skip_lws(b, equal + 1);
+                let at = skip_lws(b, equal + 1, lws);
                 self.i = at;
                 let token = self.gen_value()?;
                 end = self.i;
@@ -208,10 +219,10 @@ fn non_ascii_run_end(b: &[u8], i: usize) -> Result<usize, usize> {
     Ok(i + run)
 }
 
-/// The index of the first byte at or after `i` that is not white space (LWS).
+/// The index of the first byte at or after `i` that is not white space (`lws`: [`LWS`] or [`WSP`]).
 #[inline]
-fn skip_lws(b: &[u8], mut i: usize) -> usize {
-    while b.get(i).is_some_and(|&c| is_lws(c)) {
+fn skip_lws(b: &[u8], mut i: usize, lws: Class) -> usize {
+    while b.get(i).is_some_and(|&c| is(c, lws)) {
         i += 1;
     }
     i
@@ -452,14 +463,23 @@ fn check_via(c: &mut Cursor<'_>) -> Result<(), usize> {
 #[inline(always)]
 fn via<'a>(c: &mut Cursor<'a>) -> Result<Via<'a>, usize> {
     // sent-protocol = protocol-name SLASH protocol-version SLASH transport
-    let protocol_name = c.token()?;
-    if !c.sep(b'/') {
-        return Err(c.pos());
-    }
-    let protocol_version = c.token()?;
-    if !c.sep(b'/') {
-        return Err(c.pos());
-    }
+    let at = c.pos();
+    let (protocol_name, protocol_version) = if c.b().get(at..at + 8) == Some(b"SIP/2.0/") {
+        // The usual spelling, read as the rules below read it (SLASH = SWS "/" SWS).
+        c.i = at + 8;
+        c.sws();
+        (c.slice(at, at + 3), c.slice(at + 4, at + 7))
+    } else {
+        let protocol_name = c.token()?;
+        if !c.sep(b'/') {
+            return Err(c.pos());
+        }
+        let protocol_version = c.token()?;
+        if !c.sep(b'/') {
+            return Err(c.pos());
+        }
+        (protocol_name, protocol_version)
+    };
     let transport = c.token()?;
     // ... LWS sent-by; sent-by = host [ COLON port ]
     if !c.sws() {
@@ -593,9 +613,17 @@ fn addr_parts<'a>(c: &mut Cursor<'a>, rules: AddrRules) -> Result<AddrParts<'a>,
     let open = c.pos();
     // No URI character is ">", so the first one closes it. RFC 4475 s.3.1.2.14:
     // LWS inside "<>" is not part of any URI and is rejected by the URI parser.
-    let inner = b.get(open..).unwrap_or_default();
-    let close = find_byte(inner, b'>').map(|i| open + i).ok_or(b.len())?;
-    uri::check(&b[open..close], UriContext::Header).map_err(|i| open + i)?;
+    // The usual URI is read up to the ">" in one pass; the others (and every error)
+    // as the URI between the "<" and the first ">".
+    let close = match uri::check_until(b, open, b'>', UriContext::Header) {
+        Some(close) => close,
+        None => {
+            let inner = b.get(open..).unwrap_or_default();
+            let close = find_byte(inner, b'>').map(|i| open + i).ok_or(b.len())?;
+            uri::check(&b[open..close], UriContext::Header).map_err(|i| open + i)?;
+            close
+        }
+    };
     c.i = close + 1;
     let params = match rules.params {
         Some(check) => c.params(check)?,
@@ -946,6 +974,45 @@ fn date(v: &[u8]) -> Result<(), usize> {
     Ok(())
 }
 
+/// [`validate`] for a value read up to its line's end: `b` runs from the value's first
+/// byte (after the white space of HCOLON) to the end of the header section. Returns
+/// the value's length (to its last byte that is not white space) when the value is
+/// valid and no CR or LF comes before that end; the caller checks that only SP and
+/// HTAB, then the line's CRLF, follow, and that the next line does not fold it.
+///
+/// Then [`validate`] accepts the value as the message parser trims it (the same
+/// bytes): each rule stops where it would at the end of the value (no rule takes
+/// the SP, HTAB or CR that follow; see [`Cursor::line`]). `None` leaves the value to
+/// [`validate`], for the other headers, an empty value or `Contact: *`, and any error.
+pub(crate) fn validate_line(name: HeaderName, b: &[u8]) -> Option<usize> {
+    /// `item *(COMMA item)`, up to the end of the last item.
+    #[inline(always)]
+    fn list_line<'a, T>(c: &mut Cursor<'a>, item: Item<'a, T>) -> Option<()> {
+        loop {
+            item(c).ok()?;
+            // COMMA = SWS "," SWS
+            if !c.sep(b',') {
+                return Some(());
+            }
+        }
+    }
+    let mut c = Cursor::line(b);
+    if matches!(b.first(), None | Some(b'\r' | b'\n' | b' ' | b'\t')) {
+        return None;
+    }
+    match name {
+        HeaderName::Via => list_line(&mut c, check_via)?,
+        HeaderName::From | HeaderName::To => check_from_to(&mut c).ok()?,
+        HeaderName::Contact if b.first() == Some(&b'*') => return None,
+        HeaderName::Contact => list_line(&mut c, check_contact)?,
+        HeaderName::AcceptContact | HeaderName::RejectContact => list_line(&mut c, contact_predicate)?,
+        HeaderName::Route | HeaderName::RecordRoute => list_line(&mut c, check_route)?,
+        HeaderName::PAssertedIdentity => list_line(&mut c, check_asserted_identity)?,
+        _ => return None,
+    }
+    Some(c.pos())
+}
+
 /// Validates the value of a typed header (CSeq, Content-Length and
 /// Max-Forwards are read by the message parser itself); the error is an index into `v`.
 /// The bytes' UTF-8 is the caller's to check.
@@ -1063,6 +1130,57 @@ mod tests {
             (HeaderName::Date, "Fry, 01 Jan 2010 16:00:00 GMT", 0),
         ] {
             assert_eq!(validate(name, v.as_bytes()), Err(at), "{name}: {v:?}");
+        }
+    }
+
+    #[test]
+    fn values_read_to_the_line_end_match_validate() {
+        let values = [
+            (HeaderName::Via, "SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bK776asdhds"),
+            (HeaderName::Via, "SIP/2.0/ TCP h;branch=z9hG4bK1"),
+            (HeaderName::Via, "SIP/2.0 /TCP h;branch=z9hG4bK1"),
+            (HeaderName::Via, "SIP/2.0/TCP h:5060;rport, SIP/2.0/UDP g;branch=z9hG4bK2"),
+            (HeaderName::Via, "SIP/2.0/UDP [2001:db8::9:1];received=[2001:db8::9:255];branch=z9hG4bKas3"),
+            (HeaderName::Via, "SIP/2.0/UDP h;branch"),
+            (HeaderName::Via, "SIP/2.0/UDP 192.0.2.15;;,;,,"),
+            (HeaderName::From, "\"Alice\" <sip:alice@atlanta.example.com>;tag=1928301774"),
+            (HeaderName::From, "\"A \\\"B\\\"\" <sip:a@example.com>;tag=x"),
+            (HeaderName::From, "\"Alice <sip:alice@atlanta.example.com>;tag=1"),
+            (HeaderName::From, "Bell, Alexander <sip:a.g.bell@example.com>;tag=43"),
+            (HeaderName::To, "<sip:bob@biloxi.example.com>"),
+            (HeaderName::To, "sip:user@example.com;tag=x"),
+            (HeaderName::To, "<sip:t.watson@example.org >"),
+            (HeaderName::To, "sip:a@example.com, sip:b@example.com"),
+            (HeaderName::Contact, "<sip:alice@192.0.2.10:5060;transport=tcp>;+g.oma.sip-im.large-message"),
+            (HeaderName::Contact, "<sip:a@b.com>;q=0.7;expires=3600, \"x,y\" <sip:c@d.com>;q=1.000"),
+            (HeaderName::Contact, "*"),
+            (HeaderName::Contact, "<sip:a@b.com>;q=1.5"),
+            (HeaderName::Route, "<sip:p1.example.com;lr>,<sip:p2.example.com;lr>"),
+            (HeaderName::RecordRoute, "<sip:p1.example.com;lr>"),
+            (HeaderName::PAssertedIdentity, "\"Alice\" <sip:alice@example.com>, <tel:+15551234567>"),
+            (HeaderName::AcceptContact, "*;+g.oma.sip-im.large-message"),
+            (HeaderName::RejectContact, "*;+g.3gpp.icsi-ref=\"urn%3Aurn-7%3A3gpp\";require;explicit"),
+            (HeaderName::AcceptContact, "+g.oma.sip-im"),
+            (HeaderName::CallId, "a84b4c76e66710@alicepc.ims.example.net"),
+        ];
+        for (name, v) in values {
+            for tail in ["\r\nX: y", " \t\r\nX: y", "\r\n y", " ;x\r\nX: y", "\r\n;x", ""] {
+                let line = format!("{v}{tail}");
+                let b = line.as_bytes();
+                let Some(len) = validate_line(name, b) else { continue };
+                // The value ends before white space and the line's end; `validate` accepts it.
+                let rest = &b[len..];
+                let after = rest.iter().position(|&c| c != b' ' && c != b'\t').unwrap_or(rest.len());
+                if rest[after..].starts_with(b"\r\n") {
+                    assert_eq!(validate(name, &b[..len]), Ok(()), "{name}: {line:?}");
+                }
+                assert!(!b[..len].contains(&b'\r') && !b[..len].contains(&b'\n'), "{name}: {line:?}");
+            }
+        }
+        // The usual values are read so.
+        for (name, v) in values.iter().take(5).chain(&values[7..9]).chain(&values[11..13]) {
+            let line = format!("{v}\r\nX: y");
+            assert_eq!(validate_line(*name, line.as_bytes()), Some(v.len()), "{name}: {v:?}");
         }
     }
 
