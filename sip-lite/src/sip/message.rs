@@ -151,6 +151,20 @@ pub(crate) struct Head {
     content_length: Option<u64>,
 }
 
+impl Head {
+    /// A head with its start line and no header yet.
+    fn new(start: Start) -> Self {
+        Self {
+            start,
+            slots: Vec::with_capacity(16),
+            singles: [NONE; SINGLES.len()],
+            cseq: 0,
+            max_forwards: None,
+            content_length: None,
+        }
+    }
+}
+
 /// Which transport rules apply (RFC 3261 s.18.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Transport {
@@ -796,14 +810,7 @@ fn parse_head_deferred(data: &[u8], transport: Transport) -> Option<(Head, usize
             (start_line(data.get(..end)?, 0).ok()?, nl)
         }
     };
-    let mut head = Head {
-        start,
-        slots: Vec::with_capacity(16),
-        singles: [NONE; SINGLES.len()],
-        cseq: 0,
-        max_forwards: None,
-        content_length: None,
-    };
+    let mut head = Head::new(start);
     let mut pos = nl + 1;
     let head_len = loop {
         let rest = data.get(pos..)?;
@@ -1068,14 +1075,7 @@ fn parse_head_lines(
     let Some(nl) = newlines.next() else { return Ok(None) };
     let end = line_end(data, 0, nl, base)?;
     let start = start_line(&data[..end], base)?;
-    let mut head = Head {
-        start,
-        slots: Vec::with_capacity(16),
-        singles: [NONE; SINGLES.len()],
-        cseq: 0,
-        max_forwards: None,
-        content_length: None,
-    };
+    let mut head = Head::new(start);
     let mut pos = nl + 1;
     // The header being read (its value may go on over folded lines), when `open`.
     let mut current = Slot { name: Span::default(), value: Span::default(), kind: HeaderName::Other };
