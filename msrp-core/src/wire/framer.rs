@@ -3,7 +3,7 @@
 use bytes::{Buf, Bytes, BytesMut};
 use memchr::memmem;
 
-use super::head::{Flag, FrameHead, HeadParser, HeadStep};
+use super::head::{Flag, FrameHead, HeadCache, HeadParser, HeadStep};
 use crate::error::ParseError;
 use crate::id::TransactionId;
 
@@ -133,12 +133,44 @@ impl EndLine {
         bytes[9..9 + n].copy_from_slice(&txid[..n]);
         Self { bytes, len: (9 + n) as u8 }
     }
+
+    /// [`EndLine::new`] for the transaction of `head`: the 32 bytes from
+    /// its transaction id on are copied whole (a fixed-size copy), and only
+    /// the id's own bytes are used.
+    fn of_head(head: &FrameHead) -> Self {
+        let txid_len = head.txid_bytes().len();
+        // "MSRP " transact-id SP: the id starts at 5.
+        match head.as_bytes().get(5..5 + 32) {
+            Some(from_id) if txid_len <= 32 => {
+                let mut bytes = [0u8; MAX_END_LINE - 3];
+                bytes[..9].copy_from_slice(DASHES);
+                bytes[9..].copy_from_slice(from_id);
+                Self { bytes, len: (9 + txid_len) as u8 }
+            }
+            _ => Self::new(head.txid_bytes()),
+        }
+    }
+
     fn pattern(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
     }
     /// The transaction id (copied: only a rejected frame needs it).
     fn transaction_id(&self) -> TransactionId {
         TransactionId::from_validated(Bytes::copy_from_slice(&self.bytes[9..usize::from(self.len)]))
+    }
+
+    /// The flag of the whole end-line (leading CRLF, dashes, this
+    /// transaction id, flag, CRLF) when one starts at `data[at]`.
+    #[inline]
+    fn whole_at(&self, data: &[u8], at: usize) -> Option<Flag> {
+        let pattern = self.pattern();
+        let tail = data.get(at..)?.get(..self.full_len())?;
+        let (dashed_id, rest) = tail.split_at(pattern.len());
+        match rest {
+            // RFC 4975 s.7.1: end-line = "-------" transact-id continuation-flag CRLF
+            &[flag, b'\r', b'\n'] if dashed_id == pattern => Flag::from_byte(flag),
+            _ => None,
+        }
     }
 
     /// Length of the whole end-line with its leading CRLF: pattern, flag, CRLF.
@@ -224,7 +256,7 @@ enum State {
 #[derive(Debug)]
 pub struct Framer {
     limits: Limits,
-    finder: memmem::Finder<'static>,
+    finder: Finder,
     /// Unconsumed bytes of the latest segment.
     input: Bytes,
     /// Absolute offset of `input[0]`.
@@ -236,6 +268,8 @@ pub struct Framer {
     state: State,
     /// An event to return before scanning further.
     queued: Option<Queued>,
+    /// Header lines of the latest heads, to accept the next ones by comparison.
+    cache: HeadCache,
 }
 
 impl Framer {
@@ -244,13 +278,14 @@ impl Framer {
     pub fn new(limits: Limits) -> Self {
         Self {
             limits,
-            finder: memmem::Finder::new(DASHES),
+            finder: Finder::new(),
             input: Bytes::new(),
             offset: 0,
             carry: BytesMut::new(),
             hold: Bytes::new(),
             state: State::Head(HeadParser::new(0)),
             queued: None,
+            cache: HeadCache::default(),
         }
     }
 
@@ -340,17 +375,57 @@ impl Framer {
         if let State::Body(body) = &mut self.state {
             if self.hold.is_empty() {
                 let found = find_end_line(&self.finder, &self.input, &body.end_line);
-                if matches!(found, Found::None) && body.limit.is_none() && !body.discard {
-                    // The whole segment is body.
-                    let piece = std::mem::take(&mut self.input);
-                    self.offset += piece.len() as u64;
-                    body.len += piece.len() as u64;
-                    return Some(Ok(FramerEvent::Body(piece)));
+                if body.limit.is_none() && !body.discard {
+                    match found {
+                        Found::None => {
+                            // The whole segment is body.
+                            let piece = std::mem::take(&mut self.input);
+                            self.offset += piece.len() as u64;
+                            body.len += piece.len() as u64;
+                            return Some(Ok(FramerEvent::Body(piece)));
+                        }
+                        Found::End { at, flag } if at != 0 => {
+                            // The rest of the body, then its end-line (all of
+                            // it in the input): as `take_input` and `deliver`.
+                            let piece = self.input.slice(..at.min(self.input.len()));
+                            let n = (piece.len() + body.end_line.full_len()).min(self.input.len());
+                            self.input.advance(n);
+                            self.offset += n as u64;
+                            self.state = State::Head(HeadParser::new(self.offset));
+                            self.queued = Some(Queued::End(flag));
+                            return Some(Ok(FramerEvent::Body(piece)));
+                        }
+                        _ => {}
+                    }
                 }
                 return self.poll_found(found);
             }
+        } else if self.carry.is_empty() {
+            return self.poll_head_in_input();
         }
         self.poll_slow()
+    }
+
+    /// A head that starts in the current input (nothing carried): the usual
+    /// outcome, a head followed by a body, goes straight into its event; every
+    /// other one as [`Framer::poll_head`] and [`Framer::poll_slow`] take it.
+    #[inline(never)]
+    fn poll_head_in_input(&mut self) -> Option<Result<FramerEvent, ParseError>> {
+        let State::Head(parser) = &mut self.state else { return self.poll_slow() };
+        let input = &self.input;
+        let step = parser.step(input, |range| input.slice(range), &self.limits, &mut self.cache);
+        if let Ok(HeadStep::Body { head, consumed }) = step {
+            let frame_offset = parser.frame_offset();
+            let is_non_send = parser.is_non_send_request();
+            self.consume_head(frame_offset, consumed);
+            self.enter_body(&head, is_non_send);
+            return Some(Ok(FramerEvent::Head(head)));
+        }
+        let progress = step.map(|step| self.after_input_step(step));
+        match self.resolve(progress) {
+            Some(outcome) => outcome,
+            None => self.poll_slow(),
+        }
     }
 
     /// Goes on from a search over the whole input (with nothing held).
@@ -373,17 +448,24 @@ impl Framer {
                 State::Head(_) => self.poll_head(),
                 State::Body(_) => self.poll_body(),
             };
-            match result {
-                Ok(Progress::Event(event)) => return Some(Ok(event)),
-                Ok(Progress::Continue) => {}
-                Ok(Progress::NeedInput) => return None,
-                Err(error) => {
-                    self.state = State::Failed;
-                    self.input = Bytes::new();
-                    self.carry = BytesMut::new();
-                    self.hold = Bytes::new();
-                    return Some(Err(error));
-                }
+            if let Some(outcome) = self.resolve(result) {
+                return outcome;
+            }
+        }
+    }
+
+    /// What [`Framer::poll_event`] returns after a step, `None` to step again.
+    fn resolve(&mut self, result: Result<Progress, ParseError>) -> Option<Option<Result<FramerEvent, ParseError>>> {
+        match result {
+            Ok(Progress::Event(event)) => Some(Some(Ok(event))),
+            Ok(Progress::Continue) => None,
+            Ok(Progress::NeedInput) => Some(None),
+            Err(error) => {
+                self.state = State::Failed;
+                self.input = Bytes::new();
+                self.carry = BytesMut::new();
+                self.hold = Bytes::new();
+                Some(Some(Err(error)))
             }
         }
     }
@@ -399,15 +481,8 @@ impl Framer {
         let step = if self.carry.is_empty() {
             // Fast path: the head lies in the current segment; slice it from there.
             let input = &self.input;
-            let step = parser.step(input, |range| input.slice(range), &self.limits)?;
-            if let HeadStep::NeedMore = step {
-                // Keep the partial head (bounded by the head limit) for the next segment.
-                self.carry.extend_from_slice(&self.input);
-                self.offset += self.input.len() as u64;
-                self.input = Bytes::new();
-                return Ok(Progress::NeedInput);
-            }
-            step
+            let step = parser.step(input, |range| input.slice(range), &self.limits, &mut self.cache)?;
+            return Ok(self.after_input_step(step));
         } else {
             // The head straddles segments: move the next line (or all) into the carry.
             loop {
@@ -422,7 +497,8 @@ impl Framer {
                 self.input.advance(take);
                 self.offset += take as u64;
                 let carry = &self.carry;
-                let step = parser.step(carry, |range| Bytes::copy_from_slice(&carry[range]), &self.limits)?;
+                let step =
+                    parser.step(carry, |range| Bytes::copy_from_slice(&carry[range]), &self.limits, &mut self.cache)?;
                 if !matches!(step, HeadStep::NeedMore) {
                     // The carry takes one line at a time, so the head ends at its end.
                     self.carry.clear();
@@ -435,18 +511,37 @@ impl Framer {
         Ok(self.after_head(frame_offset, is_non_send, step))
     }
 
+    /// Goes on from a step over the current input (nothing carried).
+    fn after_input_step(&mut self, step: HeadStep) -> Progress {
+        if let HeadStep::NeedMore = step {
+            // Keep the partial head (bounded by the head limit) for the next segment.
+            self.carry.extend_from_slice(&self.input);
+            self.offset += self.input.len() as u64;
+            self.input = Bytes::new();
+            return Progress::NeedInput;
+        }
+        let State::Head(parser) = &self.state else { return Progress::Continue };
+        let (frame_offset, is_non_send) = (parser.frame_offset(), parser.is_non_send_request());
+        self.after_head(frame_offset, is_non_send, step)
+    }
+
+    /// Enters the body of the frame whose head is `head`, once its bytes are consumed.
+    fn enter_body(&mut self, head: &FrameHead, is_non_send: bool) {
+        self.state = State::Body(BodyState {
+            end_line: EndLine::of_head(head),
+            len: 0,
+            start: self.offset,
+            limit: is_non_send.then_some(self.limits.max_non_send_body()),
+            discard: false,
+        });
+    }
+
     fn after_head(&mut self, frame_offset: u64, is_non_send: bool, step: HeadStep) -> Progress {
         match step {
             HeadStep::NeedMore => Progress::NeedInput,
             HeadStep::Body { head, consumed } => {
                 self.consume_head(frame_offset, consumed);
-                self.state = State::Body(BodyState {
-                    end_line: EndLine::new(head.txid_bytes()),
-                    len: 0,
-                    start: self.offset,
-                    limit: is_non_send.then_some(self.limits.max_non_send_body()),
-                    discard: false,
-                });
+                self.enter_body(&head, is_non_send);
                 Progress::Event(FramerEvent::Head(head))
             }
             HeadStep::Bodiless { head, flag, consumed } => {
@@ -604,49 +699,87 @@ impl Framer {
     }
 }
 
-/// Below this many bytes a search for [`DASHES`] looks for its CR with
-/// `memchr` and compares the rest: a `memmem` search costs more to set up
-/// than it saves on so few bytes.
-const SHORT_SEARCH: usize = 256;
+/// False candidates (CRs that start no [`DASHES`]) a search for [`DASHES`]
+/// checks one by one before it hands the rest to `memmem`, plus one for every
+/// [`CR_SPACING`] bytes it skipped.
+const CR_CANDIDATES: usize = 8;
+/// See [`CR_CANDIDATES`].
+const CR_SPACING: usize = 128;
 
-/// The first occurrence of [`DASHES`] in `data`.
-#[inline]
-fn find_dashes(finder: &memmem::Finder<'_>, data: &[u8]) -> Option<usize> {
-    if data.len() >= SHORT_SEARCH {
-        finder.find(data)
-    } else {
-        find_dashes_short(data)
+/// The searchers for [`DASHES`], built once per framer.
+#[derive(Clone, Debug)]
+struct Finder {
+    /// For data dense with CRs.
+    dashes: memmem::Finder<'static>,
+    /// For CR, when the CPU has AVX2: built once, it spares each search the
+    /// dispatch and setup of `memchr::memchr`.
+    #[cfg(target_arch = "x86_64")]
+    cr: Option<memchr::arch::x86_64::avx2::memchr::One>,
+}
+
+impl Finder {
+    fn new() -> Self {
+        Self {
+            dashes: memmem::Finder::new(DASHES),
+            #[cfg(target_arch = "x86_64")]
+            cr: memchr::arch::x86_64::avx2::memchr::One::new(b'\r'),
+        }
+    }
+
+    /// The first CR in `data`.
+    #[inline]
+    fn find_cr(&self, data: &[u8]) -> Option<usize> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(cr) = &self.cr {
+            return cr.find(data);
+        }
+        memchr::memchr(b'\r', data)
     }
 }
 
-/// [`find_dashes`] on fewer than [`SHORT_SEARCH`] bytes.
+/// The first occurrence of [`DASHES`] in `data`.
+///
+/// A body has few CRs, or none (binary data: one byte in 256; text: one per
+/// line), so the search goes from CR to CR with a one-byte search, the
+/// fastest there is, and compares the rest at each. Where CRs come closer
+/// than [`CR_SPACING`] bytes on average, the rest goes to the `memmem`
+/// searcher, whose cost does not depend on them. Each byte is looked at
+/// once either way.
 #[inline(never)]
-fn find_dashes_short(data: &[u8]) -> Option<usize> {
+fn find_dashes(finder: &Finder, data: &[u8]) -> Option<usize> {
     let mut from = 0;
-    while let Some(i) = memchr::memchr(b'\r', data.get(from..)?) {
-        let at = from + i;
+    let mut budget = CR_CANDIDATES;
+    loop {
+        let at = from + finder.find_cr(data.get(from..)?)?;
         if data.get(at..)?.starts_with(DASHES) {
             return Some(at);
         }
+        budget = (budget + (at - from) / CR_SPACING).saturating_sub(1);
         from = at + 1;
+        if budget == 0 {
+            return finder.dashes.find(data.get(from..)?).map(|i| from + i);
+        }
     }
-    None
 }
 
 /// Finds the first place in `data` where the end-line of `end_line` starts,
 /// or may start if more bytes come.
 #[inline]
-fn find_end_line(finder: &memmem::Finder<'_>, data: &[u8], end_line: &EndLine) -> Found {
+fn find_end_line(finder: &Finder, data: &[u8], end_line: &EndLine) -> Found {
     match find_dashes(finder, data) {
         // The common case on a body segment: no candidate at all.
         None => held_start(data, 0),
-        Some(at) => check_candidates(finder, data, end_line, at),
+        Some(at) => match end_line.whole_at(data, at) {
+            // The usual first candidate: the whole end-line, as `check_candidates` decides it.
+            Some(flag) => Found::End { at, flag },
+            None => check_candidates(finder, data, end_line, at),
+        },
     }
 }
 
 /// [`find_end_line`] from its first candidate, the "\r\n-------" at `first`.
 #[inline(never)]
-fn check_candidates(finder: &memmem::Finder<'_>, data: &[u8], end_line: &EndLine, first: usize) -> Found {
+fn check_candidates(finder: &Finder, data: &[u8], end_line: &EndLine, first: usize) -> Found {
     let pattern = end_line.pattern();
     let mut candidate = Some(first);
     let mut from = 0;
@@ -701,24 +834,31 @@ fn held_start(data: &[u8], from: usize) -> Found {
 mod tests {
     use super::*;
 
-    /// The short-haystack search finds what `memmem` finds, on haystacks
-    /// dense with the pattern's bytes, on both sides of the length switch.
+    /// The search finds what `memmem` finds, on haystacks dense with the
+    /// pattern's bytes (past the switch to `memmem`) and on haystacks with
+    /// few CRs and a planted pattern (CR to CR all the way).
     #[test]
-    fn short_search_agrees_with_memmem() {
-        let finder = memmem::Finder::new(DASHES);
-        let alphabet = b"\r\n--------x";
+    fn search_agrees_with_memmem() {
+        let finder = Finder::new();
+        let memmem = memmem::Finder::new(DASHES);
+        let dense = b"\r\n--------x";
+        let sparse = b"\r\n-abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ.,;:!?";
         let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
         for round in 0..20_000 {
-            let len = round % (SHORT_SEARCH + 40);
-            let data: Vec<u8> = (0..len)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    alphabet[(state % alphabet.len() as u64) as usize]
-                })
-                .collect();
-            assert_eq!(find_dashes(&finder, &data), finder.find(&data), "{data:?}");
+            let len = round % 1200;
+            let alphabet: &[u8] = if round % 2 == 0 { dense } else { sparse };
+            let mut data: Vec<u8> = (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect();
+            if round % 4 == 1 && len > DASHES.len() {
+                let at = (next() % (len - DASHES.len()) as u64) as usize;
+                data[at..at + DASHES.len()].copy_from_slice(DASHES);
+            }
+            assert_eq!(find_dashes(&finder, &data), memmem.find(&data), "{data:?}");
         }
     }
 }

@@ -590,6 +590,95 @@ mod seen {
     pub(super) const MAX_EXPIRES: u16 = 1 << 8;
 }
 
+/// Room for the To-Path and From-Path lines that [`HeadCache`] remembers.
+const PATH_ROOM: usize = 256;
+/// Room for the Content-Type value (and its CRLF) that [`HeadCache`] remembers.
+const CONTENT_TYPE_ROOM: usize = 64;
+
+/// Header lines of the latest heads that took the one-pass path, to accept
+/// the same bytes again by comparing them instead of parsing them.
+///
+/// Every frame of a session carries the same paths (RFC 4975 s.7.1: To-Path
+/// and From-Path name the session's URIs), and every chunk of a message the
+/// same Content-Type, so most heads repeat these bytes. Bytes the one-pass
+/// path accepted once it accepts again (its outcome depends only on them and
+/// on the limits, which are checked again), so a hit changes nothing but the
+/// work done.
+#[derive(Clone)]
+pub(crate) struct HeadCache {
+    /// The To-Path and From-Path lines, CRLFs included.
+    paths: [u8; PATH_ROOM],
+    /// Length of the two lines, 0 when empty.
+    len: u16,
+    /// Length of the To-Path value.
+    to_len: u16,
+    /// Length of the From-Path value.
+    from_len: u16,
+    /// A Content-Type value and its CRLF.
+    content_type: [u8; CONTENT_TYPE_ROOM],
+    /// Length of the value and its CRLF, 0 when empty.
+    content_type_len: u8,
+}
+
+impl fmt::Debug for HeadCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HeadCache")
+            .field("paths", &String::from_utf8_lossy(self.paths.get(..usize::from(self.len)).unwrap_or_default()))
+            .field(
+                "content_type",
+                &String::from_utf8_lossy(
+                    self.content_type.get(..usize::from(self.content_type_len)).unwrap_or_default(),
+                ),
+            )
+            .finish()
+    }
+}
+
+impl Default for HeadCache {
+    fn default() -> Self {
+        Self {
+            paths: [0; PATH_ROOM],
+            len: 0,
+            to_len: 0,
+            from_len: 0,
+            content_type: [0; CONTENT_TYPE_ROOM],
+            content_type_len: 0,
+        }
+    }
+}
+
+impl HeadCache {
+    /// The length of the remembered Content-Type value when `value` starts
+    /// with it and its CRLF.
+    #[inline]
+    fn content_type_at(&self, value: &[u8]) -> Option<usize> {
+        let n = usize::from(self.content_type_len);
+        let (Some(got), Some(want)) = (value.get(..n), self.content_type.get(..n)) else { return None };
+        // Up to 16 bytes (as "text/plain" and its CRLF), two overlapping
+        // words compare them all without a call.
+        let same =
+            match (got.first_chunk::<8>(), got.last_chunk::<8>(), want.first_chunk::<8>(), want.last_chunk::<8>()) {
+                (Some(a), Some(b), Some(c), Some(d)) if n <= 16 => a == c && b == d,
+                _ => got == want,
+            };
+        (n != 0 && same).then(|| n - 2)
+    }
+
+    /// Remembers the Content-Type value `value[..len]`, followed by CRLF, if it fits.
+    fn remember_content_type(&mut self, value: &[u8], len: usize) {
+        if let (Some(src), Some(dst)) = (value.get(..len + 2), self.content_type.get_mut(..len + 2)) {
+            dst.copy_from_slice(src);
+            // It fits the cache, so its length fits u8.
+            self.content_type_len = (len + 2) as u8;
+        }
+    }
+}
+
+/// `"To-Path: "`, the start of the To-Path line.
+const TO_PATH: &[u8] = b"To-Path: ";
+/// `"From-Path: "`, the start of the From-Path line.
+const FROM_PATH: &[u8] = b"From-Path: ";
+
 /// Parses a head line by line, over bytes that start at the frame's first byte.
 #[derive(Debug)]
 pub(crate) struct HeadParser {
@@ -725,32 +814,38 @@ impl HeadParser {
         data: &[u8],
         raw: impl Fn(std::ops::Range<usize>) -> Bytes,
         limits: &super::Limits,
+        cache: &mut HeadCache,
     ) -> Result<HeadStep, ParseError> {
-        self.step_with(data, raw, limits, true)
+        self.step_with(data, raw, limits, Some(cache))
     }
 
-    /// [`HeadParser::step`], with the one-pass line paths on or (for the
-    /// tests that check they agree with the general path) off.
+    /// [`HeadParser::step`], with the one-pass line paths on (given their
+    /// cache) or, for the tests that check they agree with the general path,
+    /// off.
     fn step_with(
         &mut self,
         data: &[u8],
         raw: impl Fn(std::ops::Range<usize>) -> Bytes,
         limits: &super::Limits,
-        one_pass: bool,
+        mut cache: Option<&mut HeadCache>,
     ) -> Result<HeadStep, ParseError> {
+        let one_pass = cache.is_some();
         if self.stage == Stage::StartLine {
             // Garbage where a frame should start is refused at its first byte,
             // not after a whole line of it.
-            let seen = data.len().min(5);
-            if let Some(bad) = data[..seen].iter().zip(b"MSRP ").position(|(a, b)| a != b) {
-                return Err(ParseError::StartLine { at: self.at(bad) });
+            if !data.starts_with(b"MSRP ") {
+                let seen = data.len().min(5);
+                if let Some(bad) = data[..seen].iter().zip(b"MSRP ").position(|(a, b)| a != b) {
+                    return Err(ParseError::StartLine { at: self.at(bad) });
+                }
             }
         }
         loop {
-            let fast = match (one_pass, self.stage) {
-                (false, _) => None,
-                (true, Stage::StartLine) => self.fast_start_line(data, limits),
-                (true, _) => self.fast_header(data, limits),
+            let fast = match (cache.as_deref_mut(), self.stage) {
+                (None, _) => None,
+                (Some(_), Stage::StartLine) => self.fast_start_line(data, limits),
+                (Some(cache), Stage::ToPath) => self.fast_paths(data, limits, cache),
+                (Some(cache), _) => self.fast_header(data, limits, cache),
             };
             if let Some(next) = fast {
                 self.line_start = next;
@@ -803,6 +898,7 @@ impl HeadParser {
     /// where the headers start. `None` (nothing changed) leaves the line to
     /// the general path, which also locates every error; see
     /// [`HeadParser::fast_header`] for why both agree.
+    #[inline(always)]
     fn fast_start_line(&mut self, data: &[u8], limits: &super::Limits) -> Option<usize> {
         let cap = limits.max_line().min(limits.max_head().saturating_sub(2));
         let line = data.get(..(cap + 2).min(data.len()))?;
@@ -820,6 +916,9 @@ impl HeadParser {
         let tail = line.get(after..)?;
         let (start, end) = match tail.first()? {
             // method = mSEND / mREPORT / other-method; other-method = 1*UPALPHA
+            b'S' if tail.starts_with(b"SEND\r\n") => {
+                (StartKind::Request { method: Method::Send, name: Span::new(after, after + 4) }, after + 4)
+            }
             b'A'..=b'Z' => {
                 let n = tail.iter().position(|b| !b.is_ascii_uppercase())?;
                 let name = Span::new(after, after + n);
@@ -863,79 +962,151 @@ impl HeadParser {
     /// must be the CR of a CRLF within the line and head limits; every byte
     /// before it is then HTAB or %x20-7E, so the general path would have found
     /// the same line, called it plain, and accepted it with the same effects.
+    /// The scanners see the bytes past the limits too: a line they accept is
+    /// refused after all when its CR lies beyond them.
     #[inline(always)]
-    fn fast_header(&mut self, data: &[u8], limits: &super::Limits) -> Option<usize> {
+    fn fast_header(&mut self, data: &[u8], limits: &super::Limits, cache: &mut HeadCache) -> Option<usize> {
         if usize::from(self.header_count) >= limits.max_headers() {
             return None;
         }
         let start = self.line_start;
-        // The line's CR must lie at or before `cap`, as in `find_line`.
-        let cap = start.saturating_add(limits.max_line()).min(limits.max_head().saturating_sub(2));
-        let line = data.get(start..(cap + 2).min(data.len()))?;
+        let line = data.get(start..)?;
         // RFC 4975 s.9: ext-header = hname ":" SP hval. Only the names as RFC
         // 4975 spells them take this path; any other spelling (header names are
         // case-insensitive) takes the general one.
-        let (known, value_start) = match line.first()? {
-            b'T' if line.starts_with(b"To-Path: ") => (KnownHeader::ToPath, 9),
-            b'F' if line.starts_with(b"From-Path: ") => (KnownHeader::FromPath, 11),
-            b'M' if line.starts_with(b"Message-ID: ") => (KnownHeader::MessageId, 12),
-            b'B' if line.starts_with(b"Byte-Range: ") => (KnownHeader::ByteRange, 12),
-            b'C' if line.starts_with(b"Content-Type: ") => (KnownHeader::ContentType, 14),
-            _ => return None,
-        };
-        let value = line.get(value_start..)?;
-        let len = match (self.stage, known) {
+        let next = match (line.first()?, self.stage) {
             // To-Path = "To-Path:" SP MSRP-URI *( SP MSRP-URI )
-            (Stage::ToPath, KnownHeader::ToPath) | (Stage::FromPath, KnownHeader::FromPath) => path_len(value)?,
-            // Message-ID = "Message-ID:" SP ident
-            (Stage::Headers, KnownHeader::MessageId) if self.seen & seen::MESSAGE_ID == 0 => {
-                let n = run_len(value, &IDENT_CHAR);
-                is_ident_run(value.get(..n)?).then_some(n)?
-            }
-            // Byte-Range = "Byte-Range:" SP range-start "-" range-end "/" total
-            (Stage::Headers, KnownHeader::ByteRange) if self.seen & seen::BYTE_RANGE == 0 => {
-                let (_, rest) = ByteRange::parse_leading(value).ok()?;
-                value.len() - rest.len()
-            }
-            // Content-Type = "Content-Type:" SP media-type, without quoted strings here.
-            (Stage::Headers, KnownHeader::ContentType) => {
-                let n = run_len(value, &MEDIA_TYPE_PLAIN);
-                check_media_type(value.get(..n)?).ok()?;
-                n
-            }
-            _ => return None,
-        };
-        // RFC 4975 s.9: the line ends with CRLF.
-        if value.get(len..len + 2)? != b"\r\n" {
-            return None;
-        }
-        let at = start + value_start;
-        let span = Span::new(at, at + len);
-        match known {
-            KnownHeader::ToPath => {
+            (b'T', Stage::ToPath) if line.starts_with(TO_PATH) => {
+                let len = path_len(line.get(TO_PATH.len()..)?)?;
+                let (span, next) = self.value_line(line, TO_PATH.len(), len, limits)?;
                 self.to_path = span;
                 self.stage = Stage::FromPath;
+                next
             }
-            KnownHeader::FromPath => {
+            // From-Path = "From-Path:" SP MSRP-URI *( SP MSRP-URI )
+            (b'F', Stage::FromPath) if line.starts_with(FROM_PATH) => {
+                let len = path_len(line.get(FROM_PATH.len()..)?)?;
+                let (span, next) = self.value_line(line, FROM_PATH.len(), len, limits)?;
                 self.from_path = span;
                 self.stage = Stage::Headers;
+                next
             }
-            KnownHeader::MessageId => {
+            // Message-ID = "Message-ID:" SP ident
+            (b'M', Stage::Headers) if self.seen & seen::MESSAGE_ID == 0 && line.starts_with(b"Message-ID: ") => {
+                let value = line.get(12..)?;
+                let len = run_len(value, &IDENT_CHAR);
+                if !is_ident_run(value.get(..len)?) {
+                    return None;
+                }
+                let (span, next) = self.value_line(line, 12, len, limits)?;
                 self.seen |= seen::MESSAGE_ID;
                 self.message_id = span;
+                next
             }
-            KnownHeader::ByteRange => {
+            // Byte-Range = "Byte-Range:" SP range-start "-" range-end "/" total
+            (b'B', Stage::Headers) if self.seen & seen::BYTE_RANGE == 0 && line.starts_with(b"Byte-Range: ") => {
+                let value = line.get(12..)?;
+                let len = match short_byte_range_len(value) {
+                    Some(n) => n,
+                    None => {
+                        let (_, rest) = ByteRange::parse_leading(value).ok()?;
+                        value.len() - rest.len()
+                    }
+                };
+                let (span, next) = self.value_line(line, 12, len, limits)?;
                 self.seen |= seen::BYTE_RANGE;
                 self.byte_range = span;
+                next
             }
-            _ => {
-                // Content-Type, the only other kind matched above.
+            // Content-Type = "Content-Type:" SP media-type, without quoted strings here.
+            (b'C', Stage::Headers) if line.starts_with(b"Content-Type: ") => {
+                let value = line.get(14..)?;
+                let len = match cache.content_type_at(value) {
+                    Some(n) => n,
+                    None => {
+                        let n = match bare_media_type_len(value) {
+                            Some(n) => n,
+                            None => {
+                                let n = run_len(value, &MEDIA_TYPE_PLAIN);
+                                check_media_type(value.get(..n)?).ok()?;
+                                n
+                            }
+                        };
+                        // A valid value followed by CRLF: the same bytes are valid again.
+                        if value.get(n..n + 2) == Some(b"\r\n") {
+                            cache.remember_content_type(value, n);
+                        }
+                        n
+                    }
+                };
+                let (span, next) = self.value_line(line, 14, len, limits)?;
                 self.content_type = span;
                 self.stage = Stage::AfterContentType;
+                next
             }
-        }
+            _ => return None,
+        };
         self.header_count += 1;
-        Some(at + len + 2)
+        Some(next)
+    }
+
+    /// The span of the value of `len` bytes at `value_start` in `line` (the
+    /// line at the cursor), and where the next line starts, when CRLF follows
+    /// the value within the line and head limits.
+    #[inline(always)]
+    fn value_line(&self, line: &[u8], value_start: usize, len: usize, limits: &super::Limits) -> Option<(Span, usize)> {
+        let end = value_start + len;
+        // RFC 4975 s.9: the line ends with CRLF. As in `find_line`, its CR
+        // lies within the line limit and the head limit.
+        let start = self.line_start;
+        if line.get(end..end + 2)? != b"\r\n"
+            || end > limits.max_line()
+            || start + end > limits.max_head().saturating_sub(2)
+        {
+            return None;
+        }
+        Some((Span::new(start + value_start, start + end), start + end + 2))
+    }
+
+    /// Takes the To-Path line and the From-Path line at the cursor as
+    /// [`HeadParser::fast_header`] does, comparing them with `cache` first and
+    /// remembering them there; returns where the next line starts, `None`
+    /// (nothing changed) when not even the To-Path line takes the one-pass path.
+    #[inline(always)]
+    fn fast_paths(&mut self, data: &[u8], limits: &super::Limits, cache: &mut HeadCache) -> Option<usize> {
+        let start = self.line_start;
+        let len = usize::from(cache.len);
+        let to_line = TO_PATH.len() + usize::from(cache.to_len) + 2;
+        let from_line = len.wrapping_sub(to_line);
+        if len != 0
+            && data.get(start..start + len) == cache.paths.get(..len)
+            // The limits `fast_header` enforces: each CR within the line
+            // limit, the last one within the head limit, two headers allowed.
+            && to_line - 2 <= limits.max_line()
+            && from_line - 2 <= limits.max_line()
+            && start + len <= limits.max_head()
+            && limits.max_headers() >= 2
+        {
+            let to_at = start + TO_PATH.len();
+            let from_at = start + to_line + FROM_PATH.len();
+            self.to_path = Span::new(to_at, to_at + usize::from(cache.to_len));
+            self.from_path = Span::new(from_at, from_at + usize::from(cache.from_len));
+            self.header_count = 2;
+            self.stage = Stage::Headers;
+            return Some(start + len);
+        }
+        let to_end = self.fast_header(data, limits, cache)?;
+        self.line_start = to_end;
+        let Some(from_end) = self.fast_header(data, limits, cache) else { return Some(to_end) };
+        let lines = from_end - start;
+        if let (Some(src), Some(dst)) = (data.get(start..from_end), cache.paths.get_mut(..lines)) {
+            dst.copy_from_slice(src);
+            // Both fit the cache, so every length below fits u16.
+            cache.len = lines as u16;
+            cache.to_len = self.to_path.range().len() as u16;
+            cache.from_len = self.from_path.range().len() as u16;
+        }
+        Some(from_end)
     }
 
     fn start_line(&mut self, line: &[u8]) -> Result<(), ParseError> {
@@ -1281,6 +1452,60 @@ fn path_len(value: &[u8]) -> Option<usize> {
     }
 }
 
+/// The length of the `type "/" subtype` (RFC 4975 s.9 `media-type` without
+/// parameters, both `token`s) that starts `value` and is followed by CR;
+/// `None` otherwise. `Some(n)` is what the `run_len` over
+/// [`MEDIA_TYPE_PLAIN`] and [`check_media_type`] accept: both tokens and "/"
+/// are in that class, and CR is not.
+#[inline]
+fn bare_media_type_len(value: &[u8]) -> Option<usize> {
+    // The index of the first byte at or after `from` that is not a `token` byte.
+    let token_end = |from: usize| -> Option<(usize, u8)> {
+        let mut i = from;
+        loop {
+            let b = *value.get(i)?;
+            if !TOKEN[usize::from(b)] {
+                return Some((i, b));
+            }
+            i += 1;
+        }
+    };
+    let (slash, b'/') = token_end(0)? else { return None };
+    let (end, b'\r') = token_end(slash + 1)? else { return None };
+    (slash != 0 && end > slash + 1).then_some(end)
+}
+
+/// The length of the Byte-Range value that starts `value` when it is
+/// `range-start "-" range-end "/" total` with numbers of at most 18 digits
+/// (no `*`), coherent, and followed by CR; `None` otherwise. `Some(n)` is what
+/// [`ByteRange::parse_leading`] accepts, with the same numbers.
+#[inline]
+fn short_byte_range_len(value: &[u8]) -> Option<usize> {
+    // RFC 4975 s.9: range-start = 1*DIGIT; range-end = 1*DIGIT; total = 1*DIGIT
+    let (start, i) = short_number(value, 0, b'-')?;
+    let (end, i) = short_number(value, i + 1, b'/')?;
+    let (total, i) = short_number(value, i + 1, b'\r')?;
+    let range = ByteRange { start, end: Some(end), total: Some(total) };
+    range.is_coherent().then_some(i)
+}
+
+/// The `1*18DIGIT` number at `value[at..]` and the index of the byte after
+/// it, which must be `sep`; `None` otherwise (18 digits always fit a u64).
+#[inline(always)]
+fn short_number(value: &[u8], at: usize, sep: u8) -> Option<(u64, usize)> {
+    let mut n = 0u64;
+    let mut i = at;
+    while let Some(&b) = value.get(i) {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        n = n.wrapping_mul(10).wrapping_add(u64::from(d));
+        i += 1;
+    }
+    (i > at && i - at <= 18 && value.get(i) == Some(&sep)).then_some((n, i))
+}
+
 /// Parses `namespace SP status-code [SP comment]`, offsets relative to the value at `at`.
 fn parse_status(value: &[u8], at: usize) -> Option<(Status, Option<Span>)> {
     let digits = |s: &[u8]| -> Option<u16> {
@@ -1477,7 +1702,9 @@ mod tests {
         tight.set_max_line(40).set_max_head(150).set_max_headers(3);
         let mut unbounded_lines = super::super::Limits::default();
         unbounded_lines.set_max_line(usize::MAX);
-        let limits = [super::super::Limits::default(), tight, unbounded_lines];
+        let mut one_header = super::super::Limits::default();
+        one_header.set_max_headers(1);
+        let limits = [super::super::Limits::default(), tight, unbounded_lines, one_header];
         let mut state = 0x2545_f491_4f6c_dd1d_u64;
         let mut next = move |n: usize| {
             state ^= state << 13;
@@ -1485,6 +1712,7 @@ mod tests {
             state ^= state << 17;
             usize::try_from(state % n as u64).unwrap_or(0)
         };
+        let mut cache = HeadCache::default();
         for round in 0..20_000 {
             let mut data = heads[round % heads.len()].to_vec();
             for _ in 0..round % 4 {
@@ -1498,22 +1726,72 @@ mod tests {
                     _ => data[at] = data[at].to_ascii_lowercase(),
                 }
             }
-            let limits = &limits[round % limits.len()];
+            let limits = &limits[(round / 7) % limits.len()];
             let raw = |range: std::ops::Range<usize>| Bytes::copy_from_slice(data.get(range).unwrap_or_default());
             let mut one_pass = HeadParser::new(7);
+            // A fresh cache, the one the previous round left, or one filled
+            // by the unmutated head (under default limits).
+            match (round / 3) % 3 {
+                0 => cache = HeadCache::default(),
+                1 => {}
+                _ => {
+                    let whole = heads[round % heads.len()];
+                    let warm = |range: std::ops::Range<usize>| Bytes::copy_from_slice(&whole[range]);
+                    let defaults = super::super::Limits::default();
+                    let _ = HeadParser::new(0).step_with(whole, warm, &defaults, Some(&mut cache));
+                }
+            }
             let mut general = HeadParser::new(7);
+            // The whole head at once, as a segment usually brings it.
+            let whole_a = outcome(HeadParser::new(7).step_with(&data, raw, limits, Some(&mut cache)));
+            let whole_b = outcome(HeadParser::new(7).step_with(&data, raw, limits, None));
+            assert_eq!(whole_a, whole_b, "{:?}", String::from_utf8_lossy(&data));
             let mut cut = 0;
             loop {
                 cut = (cut + 1 + next(24)).min(data.len());
                 let prefix = &data[..cut];
-                let a = outcome(one_pass.step_with(prefix, raw, limits, true));
-                let b = outcome(general.step_with(prefix, raw, limits, false));
+                let a = outcome(one_pass.step_with(prefix, raw, limits, Some(&mut cache)));
+                let b = outcome(general.step_with(prefix, raw, limits, None));
                 assert_eq!(a, b, "{:?}", String::from_utf8_lossy(prefix));
                 if a != "more" || cut == data.len() {
                     break;
                 }
             }
         }
+    }
+
+    /// The shortcut scanners accept only what the general ones accept, with
+    /// the same lengths, and the common values.
+    #[test]
+    fn shortcut_scanners_agree_with_general_ones() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            usize::try_from(state % n as u64).unwrap_or(0)
+        };
+        let range_alphabet = b"0123456789-/*\r\n 0000000";
+        let type_alphabet = b"az/;=+-. \r\n\"*AZ09";
+        for _ in 0..50_000 {
+            let len = next(30);
+            let value: Vec<u8> = (0..len).map(|_| range_alphabet[next(range_alphabet.len())]).collect();
+            if let Some(n) = short_byte_range_len(&value) {
+                let (_, rest) = ByteRange::parse_leading(&value).unwrap();
+                assert_eq!(value.len() - rest.len(), n, "{value:?}");
+                assert_eq!(value.get(n), Some(&b'\r'));
+            }
+            let value: Vec<u8> = (0..len).map(|_| type_alphabet[next(type_alphabet.len())]).collect();
+            if let Some(n) = bare_media_type_len(&value) {
+                assert_eq!(run_len(&value, &MEDIA_TYPE_PLAIN), n, "{value:?}");
+                assert_eq!(check_media_type(&value[..n]), Ok(()), "{value:?}");
+            }
+        }
+        assert_eq!(short_byte_range_len(b"1-200/200\r\n"), Some(9));
+        assert_eq!(short_byte_range_len(b"999999999999999999-1/1\r\n"), None);
+        assert_eq!(short_byte_range_len(b"1-*/200\r\n"), None);
+        assert_eq!(bare_media_type_len(b"text/plain\r\n"), Some(10));
+        assert_eq!(bare_media_type_len(b"text/plain; charset=utf-8\r\n"), None);
     }
 
     #[test]
