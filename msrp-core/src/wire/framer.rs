@@ -387,9 +387,19 @@ impl Framer {
                         Found::End { at, flag } if at != 0 => {
                             // The rest of the body, then its end-line (all of
                             // it in the input): as `take_input` and `deliver`.
-                            let piece = self.input.slice(..at.min(self.input.len()));
-                            let n = (piece.len() + body.end_line.full_len()).min(self.input.len());
-                            self.input.advance(n);
+                            let at = at.min(self.input.len());
+                            let n = (at + body.end_line.full_len()).min(self.input.len());
+                            let piece = if n == self.input.len() {
+                                // The end-line ends the segment: the piece takes
+                                // over the segment itself (no new reference).
+                                let mut piece = std::mem::take(&mut self.input);
+                                piece.truncate(at);
+                                piece
+                            } else {
+                                let piece = self.input.slice(..at);
+                                self.input.advance(n);
+                                piece
+                            };
                             self.offset += n as u64;
                             self.state = State::Head(HeadParser::new(self.offset));
                             self.queued = Some(Queued::End(flag));
