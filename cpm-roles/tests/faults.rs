@@ -42,6 +42,11 @@ fn members(scenario: &Scenario) -> Vec<(String, String)> {
 }
 
 /// The property of the module docs; `what` names the run (seed and options).
+/// The IMDN status A got for `member` (the first, there is at most one).
+fn delivery_at_a(sim: &Sim, member: &str) -> Option<DeliveryStatus> {
+    sim.deliveries_at("A").into_iter().find(|(m, _)| m == member).map(|(_, status)| status)
+}
+
 fn check_property(scenario: &Scenario, sim: &Sim, what: &str) {
     if std::env::var_os("SIM_TRACE").is_some() {
         for (seq, event) in sim.trace().iter().enumerate() {
@@ -137,10 +142,7 @@ fn a_member_link_reset_mid_message_fails_that_member_only() {
         check_property(&scenario, &sim, &what);
         let delivered = sim.delivered_at();
         assert_eq!(delivered, ["B1", "B3"], "{what}");
-        let b2 = sim.events().iter().find_map(|(at, e)| match e {
-            Event::Delivery { member, status } if at == "A" && member == "sip:b2@example.com" => Some(*status),
-            _ => None,
-        });
+        let b2 = delivery_at_a(&sim, "sip:b2@example.com");
         assert_eq!(b2, Some(DeliveryStatus::Failed), "{what}");
         let outcome = sim.events().iter().find(|(at, e)| at == "A" && matches!(e, Event::Outcome { .. }));
         assert!(matches!(outcome, Some((_, Event::Outcome { status: 200, .. }))), "{what}: {outcome:?}");
@@ -416,10 +418,7 @@ fn a_slow_member_is_dropped_after_its_window_stays_full() {
         check_property(&scenario, &sim, &what);
         let delivered = sim.delivered_at();
         assert_eq!(delivered, ["B1", "B3"], "{what}");
-        let b2 = sim.events().iter().find_map(|(at, e)| match e {
-            Event::Delivery { member, status } if at == "A" && member == "sip:b2@example.com" => Some(*status),
-            _ => None,
-        });
+        let b2 = delivery_at_a(&sim, "sip:b2@example.com");
         assert_eq!(b2, Some(DeliveryStatus::Failed), "{what}");
         // Dropped about `after` after the window filled, long before the link drained.
         let dropped = sim
@@ -448,10 +447,7 @@ fn a_member_that_never_answers_times_out_alone() {
             _ => None,
         });
         assert_eq!(member, Some(408), "{what}");
-        let b2 = sim.events().iter().find_map(|(at, e)| match e {
-            Event::Delivery { member, status } if at == "A" && member == "sip:b2@example.com" => Some(*status),
-            _ => None,
-        });
+        let b2 = delivery_at_a(&sim, "sip:b2@example.com");
         assert_eq!(b2, Some(DeliveryStatus::Failed), "{what}");
         let delivered = sim.trace().iter().filter(|e| matches!(e, TraceEvent::Deliver { .. })).count();
         assert_eq!(delivered, 2, "{what}");
