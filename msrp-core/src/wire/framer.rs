@@ -3,7 +3,7 @@
 use bytes::{Buf, Bytes, BytesMut};
 use memchr::memmem;
 
-use super::head::{Flag, FrameHead, HeadCache, HeadParser, HeadStep};
+use super::head::{Flag, FrameHead, HeadCache, HeadLen, HeadParser, HeadStep};
 use crate::error::ParseError;
 use crate::id::TransactionId;
 
@@ -134,20 +134,19 @@ impl EndLine {
         Self { bytes, len: (9 + n) as u8 }
     }
 
-    /// [`EndLine::new`] for the transaction of `head`: the 32 bytes from
-    /// its transaction id on are copied whole (a fixed-size copy), and only
-    /// the id's own bytes are used.
-    fn of_head(head: &FrameHead) -> Self {
+    /// Makes this the end-line of the transaction of `head`, in place: the
+    /// 32 bytes from its transaction id on are copied whole (a fixed-size
+    /// copy), and only the id's own bytes are used.
+    fn set_to_head(&mut self, head: &FrameHead) {
         let txid_len = head.txid_bytes().len();
         // "MSRP " transact-id SP: the id starts at 5.
         match head.as_bytes().get(5..5 + 32) {
             Some(from_id) if txid_len <= 32 => {
-                let mut bytes = [0u8; MAX_END_LINE - 3];
-                bytes[..9].copy_from_slice(DASHES);
-                bytes[9..].copy_from_slice(from_id);
-                Self { bytes, len: (9 + txid_len) as u8 }
+                self.bytes[..9].copy_from_slice(DASHES);
+                self.bytes[9..].copy_from_slice(from_id);
+                self.len = (9 + txid_len) as u8;
             }
-            _ => Self::new(head.txid_bytes()),
+            _ => *self = Self::new(head.txid_bytes()),
         }
     }
 
@@ -203,6 +202,13 @@ struct BodyState {
     discard: bool,
 }
 
+impl BodyState {
+    /// The state before any body.
+    fn idle() -> Self {
+        Self { end_line: EndLine::new(&[]), len: 0, start: 0, limit: None, discard: false }
+    }
+}
+
 /// What one step of the framer produced.
 enum Progress {
     Event(FramerEvent),
@@ -212,12 +218,14 @@ enum Progress {
     NeedInput,
 }
 
-#[derive(Debug)]
-enum State {
-    /// Between frames, or inside a head.
-    Head(HeadParser),
-    /// Inside a body, or skipping a rejected frame.
-    Body(BodyState),
+/// Which part of the stream the framer is in. The parser of each part is a
+/// field of its own, updated in place: no state moves as a whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Between frames, or inside a head ([`Framer::head`]).
+    Head,
+    /// Inside a body, or skipping a rejected frame ([`Framer::body`]).
+    Body,
     /// A fatal error was reported; nothing more is parsed.
     Failed,
 }
@@ -265,8 +273,15 @@ pub struct Framer {
     carry: BytesMut,
     /// Body bytes that may begin the end-line (held until decided).
     hold: Bytes,
-    state: State,
-    /// An event to return before scanning further.
+    mode: Mode,
+    /// The head being parsed, in [`Mode::Head`].
+    head: HeadParser,
+    /// The body being scanned, in [`Mode::Body`].
+    body: BodyState,
+    /// The end of the frame whose last body piece (or bodiless head) was
+    /// just returned, to return next.
+    end: Option<Flag>,
+    /// An event to return before scanning further (after `end`).
     queued: Option<Queued>,
     /// Header lines of the latest heads, to accept the next ones by comparison.
     cache: HeadCache,
@@ -283,7 +298,10 @@ impl Framer {
             offset: 0,
             carry: BytesMut::new(),
             hold: Bytes::new(),
-            state: State::Head(HeadParser::new(0)),
+            mode: Mode::Head,
+            head: HeadParser::new(0),
+            body: BodyState::idle(),
+            end: None,
             queued: None,
             cache: HeadCache::default(),
         }
@@ -316,7 +334,7 @@ impl Framer {
     /// them (a copy).
     #[inline]
     pub fn handle_segment(&mut self, segment: Bytes) {
-        if matches!(self.state, State::Failed) || segment.is_empty() {
+        if self.mode == Mode::Failed || segment.is_empty() {
             return;
         }
         if self.input.is_empty() {
@@ -343,15 +361,15 @@ impl Framer {
     /// with bytes not yet drained through [`Framer::poll_event`]).
     pub fn finish(&mut self) -> Result<(), ParseError> {
         let at = self.offset + self.input.len() as u64;
-        let idle = match &self.state {
-            State::Head(p) => p.line_start() == 0 && self.carry.is_empty() && self.input.is_empty(),
-            State::Body(_) => false,
-            State::Failed => return Ok(()),
+        let idle = match self.mode {
+            Mode::Head => self.head.line_start() == 0 && self.carry.is_empty() && self.input.is_empty(),
+            Mode::Body => false,
+            Mode::Failed => return Ok(()),
         };
-        if idle && self.queued.is_none() {
+        if idle && self.end.is_none() && self.queued.is_none() {
             Ok(())
         } else {
-            self.state = State::Failed;
+            self.mode = Mode::Failed;
             Err(ParseError::Incomplete { at })
         }
     }
@@ -362,17 +380,31 @@ impl Framer {
     /// and every later call returns `None`.
     #[inline]
     pub fn poll_event(&mut self) -> Option<Result<FramerEvent, ParseError>> {
-        if self.queued.is_some() {
-            return self.queued.take().map(|queued| Ok(queued.into_event()));
+        // What most calls return, answered where they are made.
+        if let Some(flag) = self.end.take() {
+            return Some(Ok(FramerEvent::End(flag)));
         }
         // Every state needs input to make progress: a partial head is kept in
         // `carry`, a possible end-line start in `hold`.
+        if self.input.is_empty() && self.queued.is_none() {
+            return None;
+        }
+        self.poll_input()
+    }
+
+    /// [`Framer::poll_event`] with a queued event or bytes to parse.
+    #[inline(never)]
+    fn poll_input(&mut self) -> Option<Result<FramerEvent, ParseError>> {
+        if let Some(queued) = self.queued.take() {
+            return Some(Ok(queued.into_event()));
+        }
         if self.input.is_empty() {
             return None;
         }
         // Fast path, once per segment of a body: one search for the end-line
         // over the new bytes, whose outcome is used as is.
-        if let State::Body(body) = &mut self.state {
+        if self.mode == Mode::Body {
+            let body = &mut self.body;
             if self.hold.is_empty() {
                 let found = find_end_line(&self.finder, &self.input, &body.end_line);
                 if body.limit.is_none() && !body.discard {
@@ -401,8 +433,9 @@ impl Framer {
                                 piece
                             };
                             self.offset += n as u64;
-                            self.state = State::Head(HeadParser::new(self.offset));
-                            self.queued = Some(Queued::End(flag));
+                            self.mode = Mode::Head;
+                            self.head.restart(self.offset);
+                            self.end = Some(flag);
                             return Some(Ok(FramerEvent::Body(piece)));
                         }
                         _ => {}
@@ -421,16 +454,32 @@ impl Framer {
     /// other one as [`Framer::poll_head`] and [`Framer::poll_slow`] take it.
     #[inline(never)]
     fn poll_head_in_input(&mut self) -> Option<Result<FramerEvent, ParseError>> {
-        let State::Head(parser) = &mut self.state else { return self.poll_slow() };
+        if self.mode != Mode::Head {
+            return self.poll_slow();
+        }
+        let parser = &mut self.head;
         let input = &self.input;
+        if parser.line_start() == 0 {
+            // The usual chunk of a message, its whole head in one pass.
+            if let Some(head) = parser.fast_head(input, &self.limits, &mut self.cache, |range| input.slice(range)) {
+                // The head and the blank line after it.
+                let consumed = head.as_bytes().len() + 2;
+                let frame_offset = parser.frame_offset();
+                self.consume_head(frame_offset, consumed);
+                self.enter_body(&head, false);
+                return Some(Ok(FramerEvent::Head(head)));
+            }
+        }
         let step = parser.step(input, |range| input.slice(range), &self.limits, &mut self.cache);
-        if let Ok(HeadStep::Body { head, consumed }) = step {
+        if let Ok(HeadStep::Body { head: HeadLen(len), consumed }) = step {
+            let head = parser.head(input.slice(..len.min(input.len())), true);
             let frame_offset = parser.frame_offset();
             let is_non_send = parser.is_non_send_request();
             self.consume_head(frame_offset, consumed);
             self.enter_body(&head, is_non_send);
             return Some(Ok(FramerEvent::Head(head)));
         }
+        let step = step.map(|step| step.built(parser, |range| input.slice(range)));
         let progress = step.map(|step| self.after_input_step(step));
         match self.resolve(progress) {
             Some(outcome) => outcome,
@@ -441,8 +490,10 @@ impl Framer {
     /// Goes on from a search over the whole input (with nothing held).
     #[inline(never)]
     fn poll_found(&mut self, found: Found) -> Option<Result<FramerEvent, ParseError>> {
-        let State::Body(body) = &self.state else { return self.poll_slow() };
-        let (piece, end) = self.take_input(found, body.end_line.full_len());
+        if self.mode != Mode::Body {
+            return self.poll_slow();
+        }
+        let (piece, end) = self.take_input(found, self.body.end_line.full_len());
         match self.deliver(piece, end) {
             Progress::Event(event) => Some(Ok(event)),
             Progress::NeedInput => None,
@@ -453,10 +504,10 @@ impl Framer {
     #[inline(never)]
     fn poll_slow(&mut self) -> Option<Result<FramerEvent, ParseError>> {
         loop {
-            let result = match &self.state {
-                State::Failed => return None,
-                State::Head(_) => self.poll_head(),
-                State::Body(_) => self.poll_body(),
+            let result = match self.mode {
+                Mode::Failed => return None,
+                Mode::Head => self.poll_head(),
+                Mode::Body => self.poll_body(),
             };
             if let Some(outcome) = self.resolve(result) {
                 return outcome;
@@ -471,7 +522,7 @@ impl Framer {
             Ok(Progress::Continue) => None,
             Ok(Progress::NeedInput) => Some(None),
             Err(error) => {
-                self.state = State::Failed;
+                self.mode = Mode::Failed;
                 self.input = Bytes::new();
                 self.carry = BytesMut::new();
                 self.hold = Bytes::new();
@@ -487,11 +538,12 @@ impl Framer {
     }
 
     fn poll_head(&mut self) -> Result<Progress, ParseError> {
-        let State::Head(parser) = &mut self.state else { return Ok(Progress::Continue) };
+        let parser = &mut self.head;
         let step = if self.carry.is_empty() {
             // Fast path: the head lies in the current segment; slice it from there.
             let input = &self.input;
             let step = parser.step(input, |range| input.slice(range), &self.limits, &mut self.cache)?;
+            let step = step.built(parser, |range| input.slice(range));
             return Ok(self.after_input_step(step));
         } else {
             // The head straddles segments: move the next line (or all) into the carry.
@@ -507,8 +559,8 @@ impl Framer {
                 self.input.advance(take);
                 self.offset += take as u64;
                 let carry = &self.carry;
-                let step =
-                    parser.step(carry, |range| Bytes::copy_from_slice(&carry[range]), &self.limits, &mut self.cache)?;
+                let raw = |range: std::ops::Range<usize>| Bytes::copy_from_slice(&carry[range]);
+                let step = parser.step(carry, raw, &self.limits, &mut self.cache)?.built(parser, raw);
                 if !matches!(step, HeadStep::NeedMore) {
                     // The carry takes one line at a time, so the head ends at its end.
                     self.carry.clear();
@@ -530,20 +582,25 @@ impl Framer {
             self.input = Bytes::new();
             return Progress::NeedInput;
         }
-        let State::Head(parser) = &self.state else { return Progress::Continue };
-        let (frame_offset, is_non_send) = (parser.frame_offset(), parser.is_non_send_request());
+        let (frame_offset, is_non_send) = (self.head.frame_offset(), self.head.is_non_send_request());
         self.after_head(frame_offset, is_non_send, step)
     }
 
     /// Enters the body of the frame whose head is `head`, once its bytes are consumed.
     fn enter_body(&mut self, head: &FrameHead, is_non_send: bool) {
-        self.state = State::Body(BodyState {
-            end_line: EndLine::of_head(head),
-            len: 0,
-            start: self.offset,
-            limit: is_non_send.then_some(self.limits.max_non_send_body()),
-            discard: false,
-        });
+        self.mode = Mode::Body;
+        let body = &mut self.body;
+        body.end_line.set_to_head(head);
+        body.len = 0;
+        body.start = self.offset;
+        body.limit = is_non_send.then_some(self.limits.max_non_send_body());
+        body.discard = false;
+    }
+
+    /// Starts on the head of the next frame, at the current offset.
+    fn begin_head(&mut self) {
+        self.mode = Mode::Head;
+        self.head.restart(self.offset);
     }
 
     fn after_head(&mut self, frame_offset: u64, is_non_send: bool, step: HeadStep) -> Progress {
@@ -556,21 +613,22 @@ impl Framer {
             }
             HeadStep::Bodiless { head, flag, consumed } => {
                 self.consume_head(frame_offset, consumed);
-                self.state = State::Head(HeadParser::new(self.offset));
-                self.queued = Some(Queued::End(flag));
+                self.begin_head();
+                self.end = Some(flag);
                 Progress::Event(FramerEvent::Head(head))
             }
             HeadStep::Skip { rejected, consumed } => {
                 self.consume_head(frame_offset, consumed);
                 // The search for the end-line starts at the CRLF that ended the offending line.
                 self.hold = Bytes::from_static(b"\r\n");
-                self.state = State::Body(BodyState {
+                self.mode = Mode::Body;
+                self.body = BodyState {
                     end_line: EndLine::new(rejected.transaction_id.as_bytes()),
                     len: 0,
                     start: self.offset,
                     limit: None,
                     discard: true,
-                });
+                };
                 Progress::Event(FramerEvent::Rejected {
                     transaction_id: rejected.transaction_id,
                     is_request: rejected.is_request,
@@ -579,7 +637,7 @@ impl Framer {
             }
             HeadStep::Ended { rejected, consumed } => {
                 self.consume_head(frame_offset, consumed);
-                self.state = State::Head(HeadParser::new(self.offset));
+                self.begin_head();
                 Progress::Event(FramerEvent::Rejected {
                     transaction_id: rejected.transaction_id,
                     is_request: rejected.is_request,
@@ -664,15 +722,14 @@ impl Framer {
         if self.input.is_empty() {
             return Ok(Progress::NeedInput);
         }
-        let State::Body(body) = &self.state else { return Ok(Progress::Continue) };
-        let (piece, end) = self.next_piece(body.end_line);
+        let (piece, end) = self.next_piece(self.body.end_line);
         Ok(self.deliver(piece, end))
     }
 
     /// Delivers a body piece (and the end of the frame, `end`), enforcing
     /// the non-SEND body limit and dropping the pieces of a skipped frame.
     fn deliver(&mut self, mut piece: Bytes, end: Option<Flag>) -> Progress {
-        let State::Body(body) = &mut self.state else { return Progress::Continue };
+        let body = &mut self.body;
         let mut rejected = None;
         if body.discard {
             piece.clear();
@@ -699,12 +756,15 @@ impl Framer {
             (None, _) => None,
         };
         if end.is_some() {
-            self.state = State::Head(HeadParser::new(self.offset));
+            self.begin_head();
         }
         if piece.is_empty() {
             return after.map_or(Progress::Continue, |queued| Progress::Event(queued.into_event()));
         }
-        self.queued = after;
+        match after {
+            Some(Queued::End(flag)) => self.end = Some(flag),
+            rejected => self.queued = rejected,
+        }
         Progress::Event(FramerEvent::Body(piece))
     }
 }

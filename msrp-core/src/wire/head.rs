@@ -553,20 +553,46 @@ enum Stage {
     AfterContentType,
 }
 
-/// What a completed head line did.
+/// What a completed head line did. [`HeadParser::step`] returns the head as
+/// its length ([`HeadLen`]); [`HeadStep::built`] makes it a [`FrameHead`].
 #[derive(Debug)]
-pub(crate) enum HeadStep {
+pub(crate) enum HeadStep<H = FrameHead> {
     /// Need more bytes (no complete line at `line_start`).
     NeedMore,
     /// The head ended with a blank line: a body follows. `consumed` counts the blank line.
-    Body { head: FrameHead, consumed: usize },
+    Body { head: H, consumed: usize },
     /// The head ended with the end-line: the frame is complete.
-    Bodiless { head: FrameHead, flag: Flag, consumed: usize },
+    Bodiless { head: H, flag: Flag, consumed: usize },
     /// A recoverable error on a complete header line ending at `consumed`: the
     /// framer skips to the end-line (its search starts at the CRLF at `consumed - 2`).
     Skip { rejected: Rejection, consumed: usize },
     /// A recoverable error found at the end-line: the frame ends at `consumed`.
     Ended { rejected: Rejection, consumed: usize },
+}
+
+/// A parsed head not yet built: the length of its bytes from the frame's
+/// first byte. The framer builds the [`FrameHead`] where it returns it
+/// ([`HeadParser::head`]): a head built inside the parser would be moved out
+/// of it through every caller, field by field.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HeadLen(pub(crate) usize);
+
+impl HeadStep<HeadLen> {
+    /// This step with its head built over `raw(0..len)` (the frame's bytes),
+    /// by the parser that took the step.
+    pub(crate) fn built(self, parser: &HeadParser, raw: impl FnOnce(std::ops::Range<usize>) -> Bytes) -> HeadStep {
+        match self {
+            Self::NeedMore => HeadStep::NeedMore,
+            Self::Body { head: HeadLen(len), consumed } => {
+                HeadStep::Body { head: parser.head(raw(0..len), true), consumed }
+            }
+            Self::Bodiless { head: HeadLen(len), flag, consumed } => {
+                HeadStep::Bodiless { head: parser.head(raw(0..len), false), flag, consumed }
+            }
+            Self::Skip { rejected, consumed } => HeadStep::Skip { rejected, consumed },
+            Self::Ended { rejected, consumed } => HeadStep::Ended { rejected, consumed },
+        }
+    }
 }
 
 /// A frame rejected without losing the framing.
@@ -664,6 +690,26 @@ impl HeadCache {
         (n != 0 && same).then(|| n - 2)
     }
 
+    /// Whether `data` starts with the remembered To-Path and From-Path lines.
+    #[inline(always)]
+    fn paths_at(&self, data: &[u8]) -> bool {
+        let len = usize::from(self.len);
+        data.get(..len) == self.paths.get(..len)
+    }
+
+    /// Remembers the To-Path and From-Path lines `data[start..end]`, whose
+    /// values are `to_path` and `from_path`, if they fit.
+    fn remember_paths(&mut self, data: &[u8], start: usize, end: usize, to_path: Span, from_path: Span) {
+        let lines = end - start;
+        if let (Some(src), Some(dst)) = (data.get(start..end), self.paths.get_mut(..lines)) {
+            dst.copy_from_slice(src);
+            // Both fit the cache, so every length below fits u16.
+            self.len = lines as u16;
+            self.to_len = to_path.range().len() as u16;
+            self.from_len = from_path.range().len() as u16;
+        }
+    }
+
     /// Remembers the Content-Type value `value[..len]`, followed by CRLF, if it fits.
     fn remember_content_type(&mut self, value: &[u8], len: usize) {
         if let (Some(src), Some(dst)) = (value.get(..len + 2), self.content_type.get_mut(..len + 2)) {
@@ -699,6 +745,9 @@ pub(crate) struct HeadParser {
     content_type: Span,
     first_mime: Option<usize>,
     seen: u16,
+    /// Whether [`HeadParser::step`] ran since [`HeadParser::new`]: a parser
+    /// only [`HeadParser::fast_head`] read is as new.
+    stepped: bool,
 }
 
 /// Result of looking for a line at the parser's cursor.
@@ -729,6 +778,18 @@ impl HeadParser {
             content_type: Span::default(),
             first_mime: None,
             seen: 0,
+            stepped: false,
+        }
+    }
+
+    /// Makes this the parser of the frame that starts at `frame_offset`, as
+    /// [`HeadParser::new`] does, writing only the offset when no step ran.
+    #[inline]
+    pub(crate) fn restart(&mut self, frame_offset: u64) {
+        if self.stepped {
+            *self = Self::new(frame_offset);
+        } else {
+            self.frame_offset = frame_offset;
         }
     }
 
@@ -815,7 +876,7 @@ impl HeadParser {
         raw: impl Fn(std::ops::Range<usize>) -> Bytes,
         limits: &super::Limits,
         cache: &mut HeadCache,
-    ) -> Result<HeadStep, ParseError> {
+    ) -> Result<HeadStep<HeadLen>, ParseError> {
         self.step_with(data, raw, limits, Some(cache))
     }
 
@@ -828,7 +889,8 @@ impl HeadParser {
         raw: impl Fn(std::ops::Range<usize>) -> Bytes,
         limits: &super::Limits,
         mut cache: Option<&mut HeadCache>,
-    ) -> Result<HeadStep, ParseError> {
+    ) -> Result<HeadStep<HeadLen>, ParseError> {
+        self.stepped = true;
         let one_pass = cache.is_some();
         if self.stage == Stage::StartLine {
             // Garbage where a frame should start is refused at its first byte,
@@ -970,76 +1032,36 @@ impl HeadParser {
             return None;
         }
         let start = self.line_start;
-        let line = data.get(start..)?;
         // RFC 4975 s.9: ext-header = hname ":" SP hval. Only the names as RFC
         // 4975 spells them take this path; any other spelling (header names are
         // case-insensitive) takes the general one.
-        let next = match (line.first()?, self.stage) {
-            // To-Path = "To-Path:" SP MSRP-URI *( SP MSRP-URI )
-            (b'T', Stage::ToPath) if line.starts_with(TO_PATH) => {
-                let len = path_len(line.get(TO_PATH.len()..)?)?;
-                let (span, next) = self.value_line(line, TO_PATH.len(), len, limits)?;
+        let next = match (data.get(start)?, self.stage) {
+            (b'T', Stage::ToPath) => {
+                let (span, next) = path_line(data, start, TO_PATH, limits)?;
                 self.to_path = span;
                 self.stage = Stage::FromPath;
                 next
             }
-            // From-Path = "From-Path:" SP MSRP-URI *( SP MSRP-URI )
-            (b'F', Stage::FromPath) if line.starts_with(FROM_PATH) => {
-                let len = path_len(line.get(FROM_PATH.len()..)?)?;
-                let (span, next) = self.value_line(line, FROM_PATH.len(), len, limits)?;
+            (b'F', Stage::FromPath) => {
+                let (span, next) = path_line(data, start, FROM_PATH, limits)?;
                 self.from_path = span;
                 self.stage = Stage::Headers;
                 next
             }
-            // Message-ID = "Message-ID:" SP ident
-            (b'M', Stage::Headers) if self.seen & seen::MESSAGE_ID == 0 && line.starts_with(b"Message-ID: ") => {
-                let value = line.get(12..)?;
-                let len = run_len(value, &IDENT_CHAR);
-                if !is_ident_run(value.get(..len)?) {
-                    return None;
-                }
-                let (span, next) = self.value_line(line, 12, len, limits)?;
+            (b'M', Stage::Headers) if self.seen & seen::MESSAGE_ID == 0 => {
+                let (span, next) = message_id_line(data, start, limits)?;
                 self.seen |= seen::MESSAGE_ID;
                 self.message_id = span;
                 next
             }
-            // Byte-Range = "Byte-Range:" SP range-start "-" range-end "/" total
-            (b'B', Stage::Headers) if self.seen & seen::BYTE_RANGE == 0 && line.starts_with(b"Byte-Range: ") => {
-                let value = line.get(12..)?;
-                let len = match short_byte_range_len(value) {
-                    Some(n) => n,
-                    None => {
-                        let (_, rest) = ByteRange::parse_leading(value).ok()?;
-                        value.len() - rest.len()
-                    }
-                };
-                let (span, next) = self.value_line(line, 12, len, limits)?;
+            (b'B', Stage::Headers) if self.seen & seen::BYTE_RANGE == 0 => {
+                let (span, next) = byte_range_line(data, start, limits)?;
                 self.seen |= seen::BYTE_RANGE;
                 self.byte_range = span;
                 next
             }
-            // Content-Type = "Content-Type:" SP media-type, without quoted strings here.
-            (b'C', Stage::Headers) if line.starts_with(b"Content-Type: ") => {
-                let value = line.get(14..)?;
-                let len = match cache.content_type_at(value) {
-                    Some(n) => n,
-                    None => {
-                        let n = match bare_media_type_len(value) {
-                            Some(n) => n,
-                            None => {
-                                let n = run_len(value, &MEDIA_TYPE_PLAIN);
-                                check_media_type(value.get(..n)?).ok()?;
-                                n
-                            }
-                        };
-                        // A valid value followed by CRLF: the same bytes are valid again.
-                        if value.get(n..n + 2) == Some(b"\r\n") {
-                            cache.remember_content_type(value, n);
-                        }
-                        n
-                    }
-                };
-                let (span, next) = self.value_line(line, 14, len, limits)?;
+            (b'C', Stage::Headers) => {
+                let (span, next) = content_type_line(data, start, limits, cache)?;
                 self.content_type = span;
                 self.stage = Stage::AfterContentType;
                 next
@@ -1050,24 +1072,6 @@ impl HeadParser {
         Some(next)
     }
 
-    /// The span of the value of `len` bytes at `value_start` in `line` (the
-    /// line at the cursor), and where the next line starts, when CRLF follows
-    /// the value within the line and head limits.
-    #[inline(always)]
-    fn value_line(&self, line: &[u8], value_start: usize, len: usize, limits: &super::Limits) -> Option<(Span, usize)> {
-        let end = value_start + len;
-        // RFC 4975 s.9: the line ends with CRLF. As in `find_line`, its CR
-        // lies within the line limit and the head limit.
-        let start = self.line_start;
-        if line.get(end..end + 2)? != b"\r\n"
-            || end > limits.max_line()
-            || start + end > limits.max_head().saturating_sub(2)
-        {
-            return None;
-        }
-        Some((Span::new(start + value_start, start + end), start + end + 2))
-    }
-
     /// Takes the To-Path line and the From-Path line at the cursor as
     /// [`HeadParser::fast_header`] does, comparing them with `cache` first and
     /// remembering them there; returns where the next line starts, `None`
@@ -1075,38 +1079,102 @@ impl HeadParser {
     #[inline(always)]
     fn fast_paths(&mut self, data: &[u8], limits: &super::Limits, cache: &mut HeadCache) -> Option<usize> {
         let start = self.line_start;
-        let len = usize::from(cache.len);
-        let to_line = TO_PATH.len() + usize::from(cache.to_len) + 2;
-        let from_line = len.wrapping_sub(to_line);
-        if len != 0
-            && data.get(start..start + len) == cache.paths.get(..len)
-            // The limits `fast_header` enforces: each CR within the line
-            // limit, the last one within the head limit, two headers allowed.
-            && to_line - 2 <= limits.max_line()
-            && from_line - 2 <= limits.max_line()
-            && start + len <= limits.max_head()
-            && limits.max_headers() >= 2
-        {
-            let to_at = start + TO_PATH.len();
-            let from_at = start + to_line + FROM_PATH.len();
-            self.to_path = Span::new(to_at, to_at + usize::from(cache.to_len));
-            self.from_path = Span::new(from_at, from_at + usize::from(cache.from_len));
+        if let Some((to_path, from_path, next)) = cached_paths(data, start, limits, cache) {
+            self.to_path = to_path;
+            self.from_path = from_path;
             self.header_count = 2;
             self.stage = Stage::Headers;
-            return Some(start + len);
+            return Some(next);
         }
         let to_end = self.fast_header(data, limits, cache)?;
         self.line_start = to_end;
         let Some(from_end) = self.fast_header(data, limits, cache) else { return Some(to_end) };
-        let lines = from_end - start;
-        if let (Some(src), Some(dst)) = (data.get(start..from_end), cache.paths.get_mut(..lines)) {
-            dst.copy_from_slice(src);
-            // Both fit the cache, so every length below fits u16.
-            cache.len = lines as u16;
-            cache.to_len = self.to_path.range().len() as u16;
-            cache.from_len = self.from_path.range().len() as u16;
-        }
+        cache.remember_paths(data, start, from_end, self.to_path, self.from_path);
         Some(from_end)
+    }
+
+    /// The whole head at the start of `data`, in one pass, when it is a SEND
+    /// request of the common shape: the start line, To-Path, From-Path, then
+    /// Message-ID and Byte-Range in any order (each at most once, both
+    /// optional), then Content-Type, each as [`HeadParser::fast_header`]
+    /// takes it, and the blank line. The parser must be at the frame's first
+    /// byte, and stays there: `None` leaves the head to [`HeadParser::step`].
+    ///
+    /// Every line is one the line-by-line paths accept with the same effects,
+    /// under the same limits, so the head is the one `step` would build: this
+    /// path only spares the parser's state, written and read back line by
+    /// line, for the usual chunk of a message.
+    #[inline(always)]
+    pub(crate) fn fast_head(
+        &self,
+        data: &[u8],
+        limits: &super::Limits,
+        cache: &mut HeadCache,
+        raw: impl FnOnce(std::ops::Range<usize>) -> Bytes,
+    ) -> Option<FrameHead> {
+        // RFC 4975 s.9: req-start = pMSRP SP transact-id SP method CRLF, with
+        // transact-id = ident = ALPHANUM 3*31ident-char, and method SEND.
+        let rest = data.strip_prefix(b"MSRP ")?;
+        let id_len = run_len(rest, &IDENT_CHAR);
+        if !is_ident_run(rest.get(..id_len)?) || rest.get(id_len..id_len + 7)? != b" SEND\r\n" {
+            return None;
+        }
+        let name_at = 5 + id_len + 1;
+        let headers_start = name_at + 6;
+        // The start line's CR within the line and head limits, as `find_line` wants it.
+        if name_at + 4 > limits.max_line().min(limits.max_head().saturating_sub(2)) {
+            return None;
+        }
+        let (to_path, from_path, mut at) = match cached_paths(data, headers_start, limits, cache) {
+            Some(paths) => paths,
+            None => {
+                if limits.max_headers() < 2 {
+                    return None;
+                }
+                let (to_path, from_at) = path_line(data, headers_start, TO_PATH, limits)?;
+                let (from_path, end) = path_line(data, from_at, FROM_PATH, limits)?;
+                cache.remember_paths(data, headers_start, end, to_path, from_path);
+                (to_path, from_path, end)
+            }
+        };
+        let (mut message_id, mut byte_range) = (Span::default(), Span::default());
+        let mut header_count = 2u16;
+        loop {
+            if usize::from(header_count) >= limits.max_headers() {
+                return None;
+            }
+            header_count += 1;
+            match data.get(at)? {
+                b'M' if message_id.present().is_none() => (message_id, at) = message_id_line(data, at, limits)?,
+                b'B' if byte_range.present().is_none() => (byte_range, at) = byte_range_line(data, at, limits)?,
+                b'C' => break,
+                _ => return None,
+            }
+        }
+        let (content_type, end) = content_type_line(data, at, limits, cache)?;
+        // RFC 4975 s.9: the blank line that ends the headers, its CR within
+        // the head limit, as `find_line` wants it.
+        if data.get(end..end + 2)? != b"\r\n" || end > limits.max_head().saturating_sub(2) {
+            return None;
+        }
+        Some(FrameHead {
+            raw: raw(0..end),
+            offset: self.frame_offset,
+            // 4 to 32 bytes (`is_ident_run`).
+            txid_len: id_len as u8,
+            start: StartKind::Request { method: Method::Send, name: Span::new(name_at, name_at + 4) },
+            headers_start: headers_start as u32,
+            header_count,
+            to_path,
+            from_path,
+            message_id,
+            byte_range,
+            success_report: None,
+            failure_report: None,
+            status: Span::default(),
+            content_type,
+            has_body: true,
+        })
     }
 
     fn start_line(&mut self, line: &[u8]) -> Result<(), ParseError> {
@@ -1165,8 +1233,10 @@ impl HeadParser {
         Flag::from_byte(flag).ok_or(bad)
     }
 
-    /// The head over `raw`, the frame's bytes up to the line that ends the headers.
-    fn build(&self, raw: Bytes, has_body: bool) -> FrameHead {
+    /// The head over `raw`, the frame's bytes up to the line that ends the
+    /// headers, once [`HeadParser::step`] returned its [`HeadLen`].
+    #[inline(always)]
+    pub(crate) fn head(&self, raw: Bytes, has_body: bool) -> FrameHead {
         FrameHead {
             raw,
             offset: self.frame_offset,
@@ -1201,7 +1271,7 @@ impl HeadParser {
         line: &[u8],
         start: usize,
         raw: &impl Fn(std::ops::Range<usize>) -> Bytes,
-    ) -> Result<HeadStep, ParseError> {
+    ) -> Result<HeadStep<HeadLen>, ParseError> {
         let flag = self.end_line(data, line, start)?;
         let consumed = start + line.len() + 2;
         let ended = |error| Ok(HeadStep::Ended { rejected: self.rejection(error, raw), consumed });
@@ -1216,10 +1286,10 @@ impl HeadParser {
         if let Some(mime) = self.first_mime {
             return ended(ParseError::MimeHeaders { at: self.at(mime) });
         }
-        Ok(HeadStep::Bodiless { head: self.build(raw(0..start), false), flag, consumed })
+        Ok(HeadStep::Bodiless { head: HeadLen(start), flag, consumed })
     }
 
-    fn blank_line(&self, start: usize, raw: &impl Fn(std::ops::Range<usize>) -> Bytes) -> HeadStep {
+    fn blank_line(&self, start: usize, raw: &impl Fn(std::ops::Range<usize>) -> Bytes) -> HeadStep<HeadLen> {
         let consumed = start + 2;
         let skip = |error| HeadStep::Skip { rejected: self.rejection(error, raw), consumed };
         if let Err(error) = self.end_of_headers(start) {
@@ -1233,7 +1303,7 @@ impl HeadParser {
             // RFC 4975 s.7.1: "[a body] MUST include a Content-Type header field."
             return skip(ParseError::BodyContentType { at: self.at(start) });
         }
-        HeadStep::Body { head: self.build(raw(0..start), true), consumed }
+        HeadStep::Body { head: HeadLen(start), consumed }
     }
 
     pub(crate) fn is_request(&self) -> bool {
@@ -1420,6 +1490,124 @@ impl KnownHeader {
 /// exit so that it compiles to a few word operations.
 fn token_eq_lower(name: &[u8], lower: &[u8]) -> bool {
     name.len() == lower.len() && name.iter().zip(lower).fold(0u8, |diff, (&a, &b)| diff | ((a | 0x20) ^ b)) == 0
+}
+
+/// The span of the value of `len` bytes that follows `name` in the line at
+/// `start`, and where the next line starts, when CRLF follows the value
+/// within the line and head limits.
+#[inline(always)]
+fn value_line(data: &[u8], start: usize, name: &[u8], len: usize, limits: &super::Limits) -> Option<(Span, usize)> {
+    let end = name.len() + len;
+    // RFC 4975 s.9: the line ends with CRLF. As in `find_line`, its CR
+    // lies within the line limit and the head limit.
+    if data.get(start + end..start + end + 2)? != b"\r\n"
+        || end > limits.max_line()
+        || start + end > limits.max_head().saturating_sub(2)
+    {
+        return None;
+    }
+    Some((Span::new(start + name.len(), start + end), start + end + 2))
+}
+
+/// The value of the To-Path or From-Path line (`name` is [`TO_PATH`] or
+/// [`FROM_PATH`]) at `start` and where the next line starts, for a value of
+/// the common shape ([`path_len`]).
+#[inline(always)]
+fn path_line(data: &[u8], start: usize, name: &[u8], limits: &super::Limits) -> Option<(Span, usize)> {
+    // To-Path = "To-Path:" SP MSRP-URI *( SP MSRP-URI )
+    // From-Path = "From-Path:" SP MSRP-URI *( SP MSRP-URI )
+    let value = data.get(start..)?.strip_prefix(name)?;
+    value_line(data, start, name, path_len(value)?, limits)
+}
+
+/// The value of the Message-ID line at `start` and where the next line starts.
+#[inline(always)]
+fn message_id_line(data: &[u8], start: usize, limits: &super::Limits) -> Option<(Span, usize)> {
+    // Message-ID = "Message-ID:" SP ident
+    const NAME: &[u8] = b"Message-ID: ";
+    let value = data.get(start..)?.strip_prefix(NAME)?;
+    let len = run_len(value, &IDENT_CHAR);
+    if !is_ident_run(value.get(..len)?) {
+        return None;
+    }
+    value_line(data, start, NAME, len, limits)
+}
+
+/// The value of the Byte-Range line at `start` and where the next line starts.
+#[inline(always)]
+fn byte_range_line(data: &[u8], start: usize, limits: &super::Limits) -> Option<(Span, usize)> {
+    // Byte-Range = "Byte-Range:" SP range-start "-" range-end "/" total
+    const NAME: &[u8] = b"Byte-Range: ";
+    let value = data.get(start..)?.strip_prefix(NAME)?;
+    let len = match short_byte_range_len(value) {
+        Some(n) => n,
+        None => {
+            let (_, rest) = ByteRange::parse_leading(value).ok()?;
+            value.len() - rest.len()
+        }
+    };
+    value_line(data, start, NAME, len, limits)
+}
+
+/// The value of the Content-Type line at `start` (without quoted strings)
+/// and where the next line starts, comparing it with the one in `cache`
+/// first and remembering it there.
+#[inline(always)]
+fn content_type_line(
+    data: &[u8],
+    start: usize,
+    limits: &super::Limits,
+    cache: &mut HeadCache,
+) -> Option<(Span, usize)> {
+    // Content-Type = "Content-Type:" SP media-type
+    const NAME: &[u8] = b"Content-Type: ";
+    let value = data.get(start..)?.strip_prefix(NAME)?;
+    let len = match cache.content_type_at(value) {
+        Some(n) => n,
+        None => {
+            let n = match bare_media_type_len(value) {
+                Some(n) => n,
+                None => {
+                    let n = run_len(value, &MEDIA_TYPE_PLAIN);
+                    check_media_type(value.get(..n)?).ok()?;
+                    n
+                }
+            };
+            // A valid value followed by CRLF: the same bytes are valid again.
+            if value.get(n..n + 2) == Some(b"\r\n") {
+                cache.remember_content_type(value, n);
+            }
+            n
+        }
+    };
+    value_line(data, start, NAME, len, limits)
+}
+
+/// The To-Path and From-Path values at `start` and where the next line
+/// starts, when the two lines are those `cache` remembers and fit the limits
+/// as [`path_line`] would take them (each CR within the line limit, the last
+/// within the head limit, two headers allowed).
+#[inline(always)]
+fn cached_paths(data: &[u8], start: usize, limits: &super::Limits, cache: &HeadCache) -> Option<(Span, Span, usize)> {
+    let len = usize::from(cache.len);
+    let to_line = TO_PATH.len() + usize::from(cache.to_len) + 2;
+    let from_line = len.wrapping_sub(to_line);
+    if len == 0
+        || to_line - 2 > limits.max_line()
+        || from_line - 2 > limits.max_line()
+        || start + len > limits.max_head()
+        || limits.max_headers() < 2
+        || !cache.paths_at(data.get(start..)?)
+    {
+        return None;
+    }
+    let to_at = start + TO_PATH.len();
+    let from_at = start + to_line + FROM_PATH.len();
+    Some((
+        Span::new(to_at, to_at + usize::from(cache.to_len)),
+        Span::new(from_at, from_at + usize::from(cache.from_len)),
+        start + len,
+    ))
 }
 
 /// Checks `MSRP-URI *( SP MSRP-URI )`; returns the index of the first bad byte.
@@ -1696,6 +1884,12 @@ mod tests {
             b"MSRP abcd SEND\r\nFrom-Path: msrp://h:1/s;tcp\r\nTo-Path: msrp://h/s;tcp\r\nTo-Path: msrp://h/s;tcp\r\n\r\n",
             b"MSRP abcd NICKNAME\r\nTo-Path: msrp://h:99999/s;tcp\r\nFrom-Path: msrp://1.2.3.4/s;tcp\r\n\
               Use-Path: msrp://h/s;tcp\r\nContent-Type: text/plain\r\nX: y\r\n\r\n",
+            b"MSRP a786hjs2dke93kd0 SEND\r\nTo-Path: msrp://bob.example.com:8888/9di4eae923wzd;tcp\r\n\
+              From-Path: msrp://alicepc.example.com:7777/iau39soe2843z;tcp\r\nMessage-ID: 87652491dke93kd0\r\n\
+              Byte-Range: 1-200/200\r\nContent-Type: text/plain\r\n\r\nbody",
+            b"MSRP Z9b SEND\r\nTo-Path: msrp://h:1/s;tcp\r\nFrom-Path: msrp://r:2/t;tcp msrp://h/s;tcp\r\n\
+              Byte-Range: 10-*/*\r\nMessage-ID: m1234\r\nContent-Type: message/cpim\r\n\r\n",
+            b"MSRP Z9bq SEND\r\nTo-Path: msrp://h:1/s;tcp\r\nFrom-Path: msrp://h/s;tcp\r\nContent-Type: a/b\r\n\r\n",
         ];
         let noise: &[u8] = b"\r\n :/;%@[]0919aZz-*+=\"\t\x7f\x80\xffMSRPTFBCmsrp.";
         let mut tight = super::super::Limits::default();
@@ -1713,6 +1907,7 @@ mod tests {
             usize::try_from(state % n as u64).unwrap_or(0)
         };
         let mut cache = HeadCache::default();
+        let mut fast_heads = 0;
         for round in 0..20_000 {
             let mut data = heads[round % heads.len()].to_vec();
             for _ in 0..round % 4 {
@@ -1743,21 +1938,39 @@ mod tests {
             }
             let mut general = HeadParser::new(7);
             // The whole head at once, as a segment usually brings it.
-            let whole_a = outcome(HeadParser::new(7).step_with(&data, raw, limits, Some(&mut cache)));
-            let whole_b = outcome(HeadParser::new(7).step_with(&data, raw, limits, None));
+            let (mut whole_one_pass, mut whole_general) = (HeadParser::new(7), HeadParser::new(7));
+            let step = whole_one_pass.step_with(&data, raw, limits, Some(&mut cache));
+            let whole_a = outcome(step.map(|step| step.built(&whole_one_pass, raw)));
+            let step = whole_general.step_with(&data, raw, limits, None);
+            let whole_b = outcome(step.map(|step| step.built(&whole_general, raw)));
+            // The whole-head path builds the head the general path builds, or none.
+            if let Some(head) = HeadParser::new(7).fast_head(&data, limits, &mut cache, raw) {
+                let consumed = head.as_bytes().len() + 2;
+                assert_eq!(
+                    outcome(Ok(HeadStep::Body { head, consumed })),
+                    whole_b,
+                    "{:?}",
+                    String::from_utf8_lossy(&data)
+                );
+                fast_heads += 1;
+            }
             assert_eq!(whole_a, whole_b, "{:?}", String::from_utf8_lossy(&data));
             let mut cut = 0;
             loop {
                 cut = (cut + 1 + next(24)).min(data.len());
                 let prefix = &data[..cut];
-                let a = outcome(one_pass.step_with(prefix, raw, limits, Some(&mut cache)));
-                let b = outcome(general.step_with(prefix, raw, limits, None));
+                let step = one_pass.step_with(prefix, raw, limits, Some(&mut cache));
+                let a = outcome(step.map(|step| step.built(&one_pass, raw)));
+                let step = general.step_with(prefix, raw, limits, None);
+                let b = outcome(step.map(|step| step.built(&general, raw)));
                 assert_eq!(a, b, "{:?}", String::from_utf8_lossy(prefix));
                 if a != "more" || cut == data.len() {
                     break;
                 }
             }
         }
+        // Unmutated and lightly mutated SEND heads take the whole-head path.
+        assert!(fast_heads > 1_000, "{fast_heads} heads took the whole-head path");
     }
 
     /// The shortcut scanners accept only what the general ones accept, with
