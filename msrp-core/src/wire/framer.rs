@@ -587,6 +587,7 @@ impl Framer {
     }
 
     /// Enters the body of the frame whose head is `head`, once its bytes are consumed.
+    #[inline(always)]
     fn enter_body(&mut self, head: &FrameHead, is_non_send: bool) {
         self.mode = Mode::Body;
         let body = &mut self.body;
@@ -834,7 +835,7 @@ fn find_dashes(finder: &Finder, data: &[u8]) -> Option<usize> {
 
 /// Finds the first place in `data` where the end-line of `end_line` starts,
 /// or may start if more bytes come.
-#[inline]
+#[inline(always)]
 fn find_end_line(finder: &Finder, data: &[u8], end_line: &EndLine) -> Found {
     match find_dashes(finder, data) {
         // The common case on a body segment: no candidate at all.

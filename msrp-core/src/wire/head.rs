@@ -676,7 +676,7 @@ impl Default for HeadCache {
 impl HeadCache {
     /// The length of the remembered Content-Type value when `value` starts
     /// with it and its CRLF.
-    #[inline]
+    #[inline(always)]
     fn content_type_at(&self, value: &[u8]) -> Option<usize> {
         let n = usize::from(self.content_type_len);
         let (Some(got), Some(want)) = (value.get(..n), self.content_type.get(..n)) else { return None };
