@@ -1681,17 +1681,18 @@ fn short_byte_range_len(value: &[u8]) -> Option<usize> {
 /// it, which must be `sep`; `None` otherwise (18 digits always fit a u64).
 #[inline(always)]
 fn short_number(value: &[u8], at: usize, sep: u8) -> Option<(u64, usize)> {
-    let mut n = 0u64;
-    let mut i = at;
-    while let Some(&b) = value.get(i) {
+    let digits = value.get(at..)?;
+    let (mut n, mut len) = (0u64, 0);
+    // Nineteen digits are too many already: no need to look further.
+    for &b in digits.iter().take(19) {
         let d = b.wrapping_sub(b'0');
         if d > 9 {
             break;
         }
         n = n.wrapping_mul(10).wrapping_add(u64::from(d));
-        i += 1;
+        len += 1;
     }
-    (i > at && i - at <= 18 && value.get(i) == Some(&sep)).then_some((n, i))
+    ((1..=18).contains(&len) && digits.get(len) == Some(&sep)).then_some((n, at + len))
 }
 
 /// Parses `namespace SP status-code [SP comment]`, offsets relative to the value at `at`.
