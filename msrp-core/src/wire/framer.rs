@@ -138,15 +138,21 @@ impl EndLine {
     /// 32 bytes from its transaction id on are copied whole (a fixed-size
     /// copy), and only the id's own bytes are used.
     fn set_to_head(&mut self, head: &FrameHead) {
-        let txid_len = head.txid_bytes().len();
+        self.set_to_frame(head.as_bytes(), head.txid_bytes().len());
+    }
+
+    /// [`EndLine::set_to_head`] from the bytes of a frame whose transaction
+    /// id (validated) is `txid_len` bytes long.
+    #[inline(always)]
+    fn set_to_frame(&mut self, frame: &[u8], txid_len: usize) {
         // "MSRP " transact-id SP: the id starts at 5.
-        match head.as_bytes().get(5..5 + 32) {
+        match frame.get(5..5 + 32) {
             Some(from_id) if txid_len <= 32 => {
                 self.bytes[..9].copy_from_slice(DASHES);
                 self.bytes[9..].copy_from_slice(from_id);
                 self.len = (9 + txid_len) as u8;
             }
-            _ => *self = Self::new(head.txid_bytes()),
+            _ => *self = Self::new(frame.get(5..5 + txid_len).unwrap_or_default()),
         }
     }
 
@@ -384,69 +390,70 @@ impl Framer {
         if let Some(flag) = self.end.take() {
             return Some(Ok(FramerEvent::End(flag)));
         }
+        if self.queued.is_some() {
+            return self.take_queued();
+        }
         // Every state needs input to make progress: a partial head is kept in
         // `carry`, a possible end-line start in `hold`.
-        if self.input.is_empty() && self.queued.is_none() {
-            return None;
-        }
-        self.poll_input()
-    }
-
-    /// [`Framer::poll_event`] with a queued event or bytes to parse.
-    #[inline(never)]
-    fn poll_input(&mut self) -> Option<Result<FramerEvent, ParseError>> {
-        if let Some(queued) = self.queued.take() {
-            return Some(Ok(queued.into_event()));
-        }
         if self.input.is_empty() {
             return None;
         }
-        // Fast path, once per segment of a body: one search for the end-line
-        // over the new bytes, whose outcome is used as is.
-        if self.mode == Mode::Body {
-            let body = &mut self.body;
-            if self.hold.is_empty() {
-                let found = find_end_line(&self.finder, &self.input, &body.end_line);
-                if body.limit.is_none() && !body.discard {
-                    match found {
-                        Found::None => {
-                            // The whole segment is body.
-                            let piece = std::mem::take(&mut self.input);
-                            self.offset += piece.len() as u64;
-                            body.len += piece.len() as u64;
-                            return Some(Ok(FramerEvent::Body(piece)));
-                        }
-                        Found::End { at, flag } if at != 0 => {
-                            // The rest of the body, then its end-line (all of
-                            // it in the input): as `take_input` and `deliver`.
-                            let at = at.min(self.input.len());
-                            let n = (at + body.end_line.full_len()).min(self.input.len());
-                            let piece = if n == self.input.len() {
-                                // The end-line ends the segment: the piece takes
-                                // over the segment itself (no new reference).
-                                let mut piece = std::mem::take(&mut self.input);
-                                piece.truncate(at);
-                                piece
-                            } else {
-                                let piece = self.input.slice(..at);
-                                self.input.advance(n);
-                                piece
-                            };
-                            self.offset += n as u64;
-                            self.mode = Mode::Head;
-                            self.head.restart(self.offset);
-                            self.end = Some(flag);
-                            return Some(Ok(FramerEvent::Body(piece)));
-                        }
-                        _ => {}
-                    }
-                }
-                return self.poll_found(found);
-            }
-        } else if self.carry.is_empty() {
-            return self.poll_head_in_input();
+        match self.mode {
+            Mode::Head if self.carry.is_empty() => self.poll_head_in_input(),
+            Mode::Body if self.hold.is_empty() => self.poll_body_in_input(),
+            _ => self.poll_slow(),
         }
-        self.poll_slow()
+    }
+
+    /// The queued event (a rejection).
+    #[cold]
+    #[inline(never)]
+    fn take_queued(&mut self) -> Option<Result<FramerEvent, ParseError>> {
+        self.queued.take().map(|queued| Ok(queued.into_event()))
+    }
+
+    /// A body that goes on in the current input (nothing held), once per
+    /// segment of the body: one search for the end-line over the new bytes,
+    /// whose outcome is used as is.
+    #[inline(never)]
+    fn poll_body_in_input(&mut self) -> Option<Result<FramerEvent, ParseError>> {
+        let body = &mut self.body;
+        let found = find_end_line(&self.finder, &self.input, &body.end_line);
+        if body.limit.is_none() && !body.discard {
+            match found {
+                Found::None => {
+                    // The whole segment is body.
+                    let piece = std::mem::take(&mut self.input);
+                    self.offset += piece.len() as u64;
+                    body.len += piece.len() as u64;
+                    return Some(Ok(FramerEvent::Body(piece)));
+                }
+                Found::End { at, flag } if at != 0 => {
+                    // The rest of the body, then its end-line (all of it in
+                    // the input): as `take_input` and `deliver`.
+                    let at = at.min(self.input.len());
+                    let n = (at + body.end_line.full_len()).min(self.input.len());
+                    let piece = if n == self.input.len() {
+                        // The end-line ends the segment: the piece takes over
+                        // the segment itself (no new reference).
+                        let mut piece = std::mem::take(&mut self.input);
+                        piece.truncate(at);
+                        piece
+                    } else {
+                        let piece = self.input.slice(..at);
+                        self.input.advance(n);
+                        piece
+                    };
+                    self.offset += n as u64;
+                    self.mode = Mode::Head;
+                    self.head.restart(self.offset);
+                    self.end = Some(flag);
+                    return Some(Ok(FramerEvent::Body(piece)));
+                }
+                _ => {}
+            }
+        }
+        self.poll_found(found)
     }
 
     /// A head that starts in the current input (nothing carried): the usual
@@ -462,11 +469,18 @@ impl Framer {
         if parser.line_start() == 0 {
             // The usual chunk of a message, its whole head in one pass.
             if let Some(head) = parser.fast_head(input, &self.limits, &mut self.cache, |range| input.slice(range)) {
+                // The frame's end-line, from the input the head starts (the
+                // head itself goes straight into the event, never borrowed).
+                let (head_len, txid_len) = (head.as_bytes().len(), head.txid_bytes().len());
+                self.body.end_line.set_to_frame(input, txid_len);
                 // The head and the blank line after it.
-                let consumed = head.as_bytes().len() + 2;
-                let frame_offset = parser.frame_offset();
-                self.consume_head(frame_offset, consumed);
-                self.enter_body(&head, false);
+                self.advance(head_len + 2);
+                self.mode = Mode::Body;
+                let body = &mut self.body;
+                body.len = 0;
+                body.start = self.offset;
+                body.limit = None;
+                body.discard = false;
                 return Some(Ok(FramerEvent::Head(head)));
             }
         }
