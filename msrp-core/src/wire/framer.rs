@@ -468,7 +468,7 @@ impl Framer {
         let input = &self.input;
         if parser.line_start() == 0 {
             // The usual chunk of a message, its whole head in one pass.
-            if let Some(head) = parser.fast_head(input, &self.limits, &mut self.cache, |range| input.slice(range)) {
+            if let Some(head) = parser.fast_head(input, &self.limits, &mut self.cache) {
                 // The frame's end-line, from the input the head starts (the
                 // head itself goes straight into the event, never borrowed).
                 let (head_len, txid_len) = (head.as_bytes().len(), head.txid_bytes().len());

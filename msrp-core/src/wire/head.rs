@@ -205,24 +205,29 @@ pub struct Header<'a> {
     pub value: &'a str,
 }
 
+/// A range of a head's bytes: the start in the low 32 bits, the end in the
+/// high 32, one word (written with one store when a head is built).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Span {
-    start: u32,
-    end: u32,
-}
+struct Span(u64);
 
 impl Span {
     fn new(start: usize, end: usize) -> Self {
         // Heads are bounded by `Limits::max_head`, itself capped below u32::MAX.
-        Self { start: start as u32, end: end as u32 }
+        Self(u64::from(start as u32) | (u64::from(end as u32) << 32))
+    }
+    const fn start(self) -> usize {
+        self.0 as u32 as usize
+    }
+    const fn end(self) -> usize {
+        (self.0 >> 32) as usize
     }
     fn range(self) -> std::ops::Range<usize> {
-        self.start as usize..self.end as usize
+        self.start()..self.end()
     }
     /// `None` for the default span, which marks an absent value: every value
     /// ends after the start line, so a present span never ends at 0.
     fn present(self) -> Option<Self> {
-        (self.end != 0).then_some(self)
+        (self.end() != 0).then_some(self)
     }
 }
 
@@ -451,7 +456,7 @@ impl FrameHead {
     /// The Status value, parsed (it was validated by the same parse).
     fn status_value(&self) -> Option<(Status, Option<Span>)> {
         let span = self.status.present()?;
-        parse_status(self.raw.get(span.range())?, span.start as usize)
+        parse_status(self.raw.get(span.range())?, span.start())
     }
 
     /// The Status header of a REPORT (or any frame that carries one).
@@ -1105,13 +1110,8 @@ impl HeadParser {
     /// path only spares the parser's state, written and read back line by
     /// line, for the usual chunk of a message.
     #[inline(always)]
-    pub(crate) fn fast_head(
-        &self,
-        data: &[u8],
-        limits: &super::Limits,
-        cache: &mut HeadCache,
-        raw: impl FnOnce(std::ops::Range<usize>) -> Bytes,
-    ) -> Option<FrameHead> {
+    pub(crate) fn fast_head(&self, input: &Bytes, limits: &super::Limits, cache: &mut HeadCache) -> Option<FrameHead> {
+        let data: &[u8] = input;
         // RFC 4975 s.9: req-start = pMSRP SP transact-id SP method CRLF, with
         // transact-id = ident = ALPHANUM 3*31ident-char, and method SEND.
         let rest = data.strip_prefix(b"MSRP ")?;
@@ -1157,8 +1157,11 @@ impl HeadParser {
         if data.get(end..end + 2)? != b"\r\n" || end > limits.max_head().saturating_sub(2) {
             return None;
         }
+        // The head's bytes start the input: a clone cut short is their slice.
+        let mut raw = input.clone();
+        raw.truncate(end);
         Some(FrameHead {
-            raw: raw(0..end),
+            raw,
             offset: self.frame_offset,
             // 4 to 32 bytes (`is_ident_run`).
             txid_len: id_len as u8,
@@ -1945,7 +1948,7 @@ mod tests {
             let step = whole_general.step_with(&data, raw, limits, None);
             let whole_b = outcome(step.map(|step| step.built(&whole_general, raw)));
             // The whole-head path builds the head the general path builds, or none.
-            if let Some(head) = HeadParser::new(7).fast_head(&data, limits, &mut cache, raw) {
+            if let Some(head) = HeadParser::new(7).fast_head(&Bytes::copy_from_slice(&data), limits, &mut cache) {
                 let consumed = head.as_bytes().len() + 2;
                 assert_eq!(
                     outcome(Ok(HeadStep::Body { head, consumed })),
