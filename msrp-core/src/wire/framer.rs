@@ -851,7 +851,16 @@ fn find_dashes(finder: &Finder, data: &[u8]) -> Option<usize> {
 /// or may start if more bytes come.
 #[inline(always)]
 fn find_end_line(finder: &Finder, data: &[u8], end_line: &EndLine) -> Found {
-    match find_dashes(finder, data) {
+    // The first CR, in line: usually that of the end-line itself, or none
+    // at all (nor a possible start of one) in a segment of the body.
+    let Some(cr) = finder.find_cr(data) else { return Found::None };
+    let first = if data.get(cr..).is_some_and(|rest| rest.starts_with(DASHES)) {
+        Some(cr)
+    } else {
+        let from = cr + 1;
+        data.get(from..).and_then(|rest| find_dashes(finder, rest)).map(|i| from + i)
+    };
+    match first {
         // The common case on a body segment: no candidate at all.
         None => held_start(data, 0),
         Some(at) => match end_line.whole_at(data, at) {
