@@ -247,26 +247,30 @@ enum StartKind {
 /// The validated head of a frame: start line and headers, a view over the
 /// received bytes (nothing copied). Accessors never fail and never panic.
 #[derive(Clone, PartialEq, Eq)]
+// In this order: the bytes first and the one-byte fields last, so that an
+// event enum finds its tag at the end of a head and puts a body piece at
+// its start, written and read back whole.
+#[repr(C)]
 pub struct FrameHead {
     // Kept small (it is moved with every head event): spans of `raw`, with
     // the default span for an absent header, and Byte-Range and Status
     // validated when parsed but read again from their spans on access.
     raw: Bytes,
     offset: u64,
-    /// The transaction id is `raw[5..5 + txid_len]`, after "MSRP ".
-    txid_len: u8,
-    start: StartKind,
-    /// The headers run from here to the end of `raw`.
-    headers_start: u32,
-    header_count: u16,
     to_path: Span,
     from_path: Span,
     message_id: Span,
     byte_range: Span,
-    success_report: Option<bool>,
-    failure_report: Option<FailureReport>,
     status: Span,
     content_type: Span,
+    start: StartKind,
+    /// The headers run from here to the end of `raw`.
+    headers_start: u32,
+    header_count: u16,
+    /// The transaction id is `raw[5..5 + txid_len]`, after "MSRP ".
+    txid_len: u8,
+    success_report: Option<bool>,
+    failure_report: Option<FailureReport>,
     has_body: bool,
 }
 
