@@ -213,6 +213,16 @@ impl BodyState {
     fn idle() -> Self {
         Self { end_line: EndLine::new(&[]), len: 0, start: 0, limit: None, discard: false }
     }
+
+    /// Starts a delivered body at `start`, of at most `limit` bytes, once
+    /// its end-line is set.
+    #[inline(always)]
+    fn begin(&mut self, start: u64, limit: Option<usize>) {
+        self.len = 0;
+        self.start = start;
+        self.limit = limit;
+        self.discard = false;
+    }
 }
 
 /// What one step of the framer produced.
@@ -476,11 +486,7 @@ impl Framer {
                 // The head and the blank line after it.
                 self.advance(head_len + 2);
                 self.mode = Mode::Body;
-                let body = &mut self.body;
-                body.len = 0;
-                body.start = self.offset;
-                body.limit = None;
-                body.discard = false;
+                self.body.begin(self.offset, None);
                 return Some(Ok(FramerEvent::Head(head)));
             }
         }
@@ -604,12 +610,8 @@ impl Framer {
     #[inline(always)]
     fn enter_body(&mut self, head: &FrameHead, is_non_send: bool) {
         self.mode = Mode::Body;
-        let body = &mut self.body;
-        body.end_line.set_to_head(head);
-        body.len = 0;
-        body.start = self.offset;
-        body.limit = is_non_send.then_some(self.limits.max_non_send_body());
-        body.discard = false;
+        self.body.end_line.set_to_head(head);
+        self.body.begin(self.offset, is_non_send.then_some(self.limits.max_non_send_body()));
     }
 
     /// Starts on the head of the next frame, at the current offset.
