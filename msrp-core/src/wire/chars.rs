@@ -94,6 +94,15 @@ pub(crate) fn check_ident(s: &[u8]) -> Result<(), usize> {
     Ok(())
 }
 
+/// The length of the `ident` (`ALPHANUM 3*31ident-char`, RFC 4975 s.9)
+/// that starts `s` and is followed by a byte outside `ident-char` (or ends
+/// `s`); `None` otherwise. Looks at 33 bytes at most, however long `s` is.
+#[inline]
+pub(crate) fn ident_len(s: &[u8]) -> Option<usize> {
+    let len = run_len(s.get(..33).unwrap_or(s), &IDENT_CHAR);
+    is_ident_run(s.get(..len)?).then_some(len)
+}
+
 /// Whether `s`, known to be all `ident-char` bytes, is an `ident`:
 /// `ALPHANUM 3*31ident-char` (RFC 4975 s.9).
 pub(crate) fn is_ident_run(s: &[u8]) -> bool {
@@ -226,6 +235,17 @@ mod tests {
         for s in [&b"abcd"[..], b"abc", b".abc", b"a-c=", &[b'a'; 32], &[b'a'; 33], b""] {
             assert_eq!(is_ident_run(s), check_ident(s).is_ok(), "{s:?}");
         }
+        // The ident that starts a longer run of bytes, whatever follows it.
+        let long = [b'a'; 4096];
+        assert_eq!(ident_len(b"abcd SEND"), Some(4));
+        assert_eq!(ident_len(b"abcd"), Some(4));
+        assert_eq!(ident_len(&long[..32]), Some(32));
+        assert_eq!(ident_len(&[&long[..32], b"\r\n"].concat()), Some(32));
+        assert_eq!(ident_len(&long[..33]), None);
+        assert_eq!(ident_len(&long), None);
+        assert_eq!(ident_len(b"abc "), None);
+        assert_eq!(ident_len(b".abcd "), None);
+        assert_eq!(ident_len(b""), None);
     }
 
     #[test]

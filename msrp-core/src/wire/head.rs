@@ -6,8 +6,8 @@ use std::fmt;
 use bytes::Bytes;
 
 use super::chars::{
-    check_ident, check_token, check_utf8text, is_ident_run, leading_u64, parse_u64, plain_text_len, run_len,
-    IDENT_CHAR, MEDIA_TYPE_PLAIN, TOKEN,
+    check_ident, check_token, check_utf8text, ident_len, leading_u64, parse_u64, plain_text_len, run_len,
+    MEDIA_TYPE_PLAIN, TOKEN,
 };
 use crate::error::ParseError;
 use crate::id::{MessageId, TransactionId};
@@ -976,10 +976,7 @@ impl HeadParser {
         // RFC 4975 s.9: req-start = pMSRP SP transact-id SP method CRLF
         let rest = line.strip_prefix(b"MSRP ")?;
         // transact-id = ident = ALPHANUM 3*31ident-char
-        let id_len = run_len(rest, &IDENT_CHAR);
-        if !is_ident_run(rest.get(..id_len)?) {
-            return None;
-        }
+        let id_len = ident_len(rest)?;
         if rest.get(id_len) != Some(&b' ') {
             return None;
         }
@@ -1119,8 +1116,8 @@ impl HeadParser {
         // RFC 4975 s.9: req-start = pMSRP SP transact-id SP method CRLF, with
         // transact-id = ident = ALPHANUM 3*31ident-char, and method SEND.
         let rest = data.strip_prefix(b"MSRP ")?;
-        let id_len = run_len(rest, &IDENT_CHAR);
-        if !is_ident_run(rest.get(..id_len)?) || rest.get(id_len..id_len + 7)? != b" SEND\r\n" {
+        let id_len = ident_len(rest)?;
+        if rest.get(id_len..id_len + 7)? != b" SEND\r\n" {
             return None;
         }
         let name_at = 5 + id_len + 1;
@@ -1167,7 +1164,7 @@ impl HeadParser {
         Some(FrameHead {
             raw,
             offset: self.frame_offset,
-            // 4 to 32 bytes (`is_ident_run`).
+            // 4 to 32 bytes (`ident_len`).
             txid_len: id_len as u8,
             start: StartKind::Request { method: Method::Send, name: Span::new(name_at, name_at + 4) },
             headers_start: headers_start as u32,
@@ -1533,11 +1530,7 @@ fn message_id_line(data: &[u8], start: usize, limits: &super::Limits) -> Option<
     // Message-ID = "Message-ID:" SP ident
     const NAME: &[u8] = b"Message-ID: ";
     let value = data.get(start..)?.strip_prefix(NAME)?;
-    let len = run_len(value, &IDENT_CHAR);
-    if !is_ident_run(value.get(..len)?) {
-        return None;
-    }
-    value_line(data, start, NAME, len, limits)
+    value_line(data, start, NAME, ident_len(value)?, limits)
 }
 
 /// The value of the Byte-Range line at `start` and where the next line starts.
