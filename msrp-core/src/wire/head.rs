@@ -1825,6 +1825,18 @@ mod tests {
         assert_eq!(KnownHeader::of(b"X-Path"), KnownHeader::Other);
     }
 
+    /// A seeded xorshift64 source of numbers below its argument, the same
+    /// sequence in every run.
+    fn below() -> impl FnMut(usize) -> usize {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            usize::try_from(state % n as u64).unwrap_or(0)
+        }
+    }
+
     /// What a step produced, in a comparable form.
     fn outcome(step: Result<HeadStep, ParseError>) -> String {
         let head = |h: &FrameHead| {
@@ -1900,13 +1912,7 @@ mod tests {
         let mut one_header = super::super::Limits::default();
         one_header.set_max_headers(1);
         let limits = [super::super::Limits::default(), tight, unbounded_lines, one_header];
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            usize::try_from(state % n as u64).unwrap_or(0)
-        };
+        let mut next = below();
         let mut cache = HeadCache::default();
         let mut fast_heads = 0;
         for round in 0..20_000 {
@@ -1978,13 +1984,7 @@ mod tests {
     /// the same lengths, and the common values.
     #[test]
     fn shortcut_scanners_agree_with_general_ones() {
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            usize::try_from(state % n as u64).unwrap_or(0)
-        };
+        let mut next = below();
         let range_alphabet = b"0123456789-/*\r\n 0000000";
         let type_alphabet = b"az/;=+-. \r\n\"*AZ09";
         for _ in 0..50_000 {
