@@ -120,7 +120,7 @@ impl Recorder {
                 self.frame = Frame::Outside;
                 self.items.push(Item::End(flag));
             }
-            FramerEvent::Rejected { transaction_id, is_request, error } => {
+            FramerEvent::Rejected { transaction_id, is_request, error, .. } => {
                 assert!(error.is_recoverable(), "rejection with a fatal error {error:?}");
                 assert!(error.offset() <= self.len, "{error:?} past the end of the {}-byte stream", self.len);
                 if let Frame::Inside { has_body, non_send } = self.frame {

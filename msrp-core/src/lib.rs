@@ -40,6 +40,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod coverage;
 mod error;
 mod id;
 pub mod link;

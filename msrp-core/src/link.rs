@@ -38,13 +38,25 @@
 //!   An active session can then be put on a new link with
 //!   [`Command::Reconnect`].
 //!
+//! # What a peer cannot do
+//!
+//! | limit ([`EndpointConfig`]) | default | when exceeded |
+//! |---|---|---|
+//! | `link_window`: bytes handed out, not acknowledged | 64 KiB | nothing more is handed out on that link until [`Input::Written`] |
+//! | `max_owed_frames`: responses and REPORTs owed on a link | 1024 | reading stops ([`Output::PauseReading`]; the framer keeps the rest of the segment) until half have been written |
+//! | `owed_timeout`: time reading stays stopped for owed answers | 30 s | the link is closed ([`Output::LinkTimedOut`], [`LinkTimeout::PeerNotReading`]) |
+//! | `bind_timeout`: an accepted link with no session | 30 s | closed ([`LinkTimeout::NeverBound`]) |
+//! | `idle_timeout`: nothing read or written | 30 min | closed ([`LinkTimeout::Idle`]) |
+//! | `max_queued_before_up`: body bytes queued before the link is up | 1 MiB | [`UsageError::QueueFull`] |
+//! | framer [`Limits`] | see there | the link fails ([`Output::LinkError`]) and is closed |
+//!
 //! The drain contract is the session's: after every [`Endpoint::handle`],
 //! drain [`Endpoint::poll_output`] until `None`, then read
 //! [`Endpoint::poll_timeout`].
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use thiserror::Error;
@@ -133,12 +145,50 @@ pub struct EndpointConfig {
     pub link_window: usize,
     /// Body bytes a session may queue while its link is not up (default 1 MiB).
     pub max_queued_before_up: usize,
+    /// Responses and REPORTs owed on one link (its refusals and its
+    /// sessions' answers) at which the endpoint stops reading it (default
+    /// 1024): a peer that writes requests and never reads the answers
+    /// cannot make the endpoint queue them without limit.
+    pub max_owed_frames: usize,
+    /// How long a link may stay stopped for owed answers before it is
+    /// closed (default 30 s).
+    pub owed_timeout: Duration,
+    /// How long an accepted link may carry no session before it is closed
+    /// (default 30 s, the probation of RFC 4976 s.6.1).
+    pub bind_timeout: Duration,
+    /// How long a link may see nothing read or written before it is closed
+    /// (default 30 minutes; `None` keeps quiet links open). MSRP has no
+    /// keep-alive of its own: set this above the longest silence a session
+    /// may legitimately have.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Default for EndpointConfig {
     fn default() -> Self {
-        Self { limits: Limits::default(), link_window: 64 * 1024, max_queued_before_up: 1 << 20 }
+        Self {
+            limits: Limits::default(),
+            link_window: 64 * 1024,
+            max_queued_before_up: 1 << 20,
+            max_owed_frames: 1024,
+            owed_timeout: Duration::from_secs(30),
+            bind_timeout: Duration::from_secs(30),
+            idle_timeout: Some(Duration::from_secs(30 * 60)),
+        }
     }
+}
+
+/// Why the endpoint closed a link on a deadline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LinkTimeout {
+    /// An accepted link carried no session within
+    /// [`EndpointConfig::bind_timeout`].
+    NeverBound,
+    /// Nothing was read or written within [`EndpointConfig::idle_timeout`].
+    Idle,
+    /// The peer did not read the answers owed to it: reading stayed stopped
+    /// for [`EndpointConfig::owed_timeout`].
+    PeerNotReading,
 }
 
 /// What the user asks of the endpoint.
@@ -261,6 +311,14 @@ pub enum Output {
         /// The sessions that were on it.
         sessions: Vec<SessionKey>,
     },
+    /// A link's deadline passed: the link is closed ([`Output::Close`] and
+    /// [`Output::LinkDown`] follow).
+    LinkTimedOut {
+        /// The link.
+        conn: ConnId,
+        /// Which deadline.
+        timeout: LinkTimeout,
+    },
     /// The peer's bytes on a link broke the framing: the link is closed.
     LinkError {
         /// The link.
@@ -336,11 +394,20 @@ struct Link {
     /// Link-level responses (refusals).
     control: VecDeque<Transmit>,
     target: Target,
+    /// Whether the runtime was told to stop reading (for either reason below).
     paused: bool,
+    /// The relay asked to stop reading (its members' windows are full).
+    held_back: bool,
+    /// Reading stopped for answers owed to the peer, since then.
+    owed_since: Option<Instant>,
+    /// When the link was accepted or asked for.
+    opened_at: Instant,
+    /// When something was last read or written.
+    active_at: Instant,
 }
 
 impl Link {
-    fn new(key: Option<LinkKey>, up: bool, limits: Limits) -> Self {
+    fn new(key: Option<LinkKey>, up: bool, limits: Limits, now: Instant) -> Self {
         Self {
             key,
             up,
@@ -352,7 +419,27 @@ impl Link {
             control: VecDeque::new(),
             target: Target::None,
             paused: false,
+            held_back: false,
+            owed_since: None,
+            opened_at: now,
+            active_at: now,
         }
+    }
+
+    /// Answers owed to the peer: the link's refusals and its sessions' answers.
+    fn owed(&self, sessions: &BTreeMap<SessionKey, Slot>) -> usize {
+        let answers: usize =
+            self.sessions.iter().filter_map(|k| sessions.get(k)).map(|s| s.session.owed_frames()).sum();
+        self.control.len() + answers
+    }
+
+    /// The earliest deadline of the link, and which.
+    fn deadline(&self, config: &EndpointConfig) -> Option<(Instant, LinkTimeout)> {
+        let owed = self.owed_since.map(|since| (since + config.owed_timeout, LinkTimeout::PeerNotReading));
+        let unbound = (self.key.is_none() && self.sessions.is_empty())
+            .then(|| (self.opened_at + config.bind_timeout, LinkTimeout::NeverBound));
+        let idle = config.idle_timeout.map(|idle| (self.active_at + idle, LinkTimeout::Idle));
+        [owed, unbound, idle].into_iter().flatten().min_by_key(|(at, _)| *at)
     }
 }
 
@@ -482,7 +569,9 @@ impl Endpoint {
     /// When [`Input::Timeout`] is next due.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.sessions.values().filter_map(|slot| slot.session.poll_timeout()).min()
+        let sessions = self.sessions.values().filter_map(|slot| slot.session.poll_timeout());
+        let links = self.links.values().filter_map(|link| link.deadline(&self.config)).map(|(at, _)| at);
+        sessions.chain(links).min()
     }
 
     fn mark(&mut self, conn: Option<ConnId>) {
@@ -532,6 +621,7 @@ impl Endpoint {
         match input {
             Input::Connected { conn } => {
                 let link = self.links.get_mut(&conn).ok_or(UsageError::UnknownConn)?;
+                link.active_at = now;
                 if !link.up {
                     link.up = true;
                     for key in &link.sessions {
@@ -546,17 +636,18 @@ impl Endpoint {
                 if self.links.contains_key(&conn) {
                     return Err(UsageError::DuplicateConn);
                 }
-                self.links.insert(conn, Link::new(None, true, self.config.limits.clone()));
+                self.links.insert(conn, Link::new(None, true, self.config.limits.clone(), now));
             }
             Input::Received { conn, data } => {
-                if !self.links.contains_key(&conn) {
-                    return Err(UsageError::UnknownConn);
-                }
-                self.received(now, conn, data);
+                let link = self.links.get_mut(&conn).ok_or(UsageError::UnknownConn)?;
+                link.active_at = now;
+                link.framer.handle_segment(data);
+                self.read_frames(now, conn);
             }
             Input::Written { conn, bytes } => {
                 let link = self.links.get_mut(&conn).ok_or(UsageError::UnknownConn)?;
                 link.in_flight = link.in_flight.saturating_sub(bytes);
+                link.active_at = now;
             }
             Input::Closed { conn } => self.link_lost(now, conn),
             Input::Timeout => {
@@ -564,6 +655,7 @@ impl Endpoint {
                     let _ = slot.session.handle(now, session::Input::Timeout);
                     drain_events(*key, &mut slot.session, &mut self.ready);
                 }
+                self.expire_links(now);
             }
             Input::Command(command) => self.command(now, command)?,
         }
@@ -637,7 +729,8 @@ impl Endpoint {
             Some(&existing) => existing,
             None => {
                 self.registry.insert(link_key.clone(), conn);
-                self.links.insert(conn, Link::new(Some(link_key.clone()), false, self.config.limits.clone()));
+                let link = Link::new(Some(link_key.clone()), false, self.config.limits.clone(), now);
+                self.links.insert(conn, link);
                 self.ready.push_back(Output::Connect { conn, link: link_key });
                 conn
             }
@@ -694,11 +787,38 @@ impl Endpoint {
         self.ready.push_back(Output::LinkDown { conn, sessions: link.sessions });
     }
 
-    fn received(&mut self, now: Instant, conn: ConnId, data: Bytes) {
-        let Some(link) = self.links.get_mut(&conn) else { return };
-        link.framer.handle_segment(data);
+    /// Closes the links whose deadline passed.
+    fn expire_links(&mut self, now: Instant) {
+        let expired: Vec<(ConnId, LinkTimeout)> = self
+            .links
+            .iter()
+            .filter_map(|(conn, link)| {
+                link.deadline(&self.config).filter(|(at, _)| *at <= now).map(|(_, why)| (*conn, why))
+            })
+            .collect();
+        for (conn, timeout) in expired {
+            self.ready.push_back(Output::LinkTimedOut { conn, timeout });
+            self.ready.push_back(Output::Close { conn });
+            self.link_lost(now, conn);
+        }
+    }
+
+    /// Routes the frames the link's framer holds, until it needs more bytes
+    /// or the answers owed on the link reach their bound.
+    fn read_frames(&mut self, now: Instant, conn: ConnId) {
         loop {
             let Some(link) = self.links.get_mut(&conn) else { return };
+            if link.owed_since.is_some() {
+                return;
+            }
+            if link.owed(&self.sessions) >= self.config.max_owed_frames {
+                // The peer writes requests faster than it reads the answers:
+                // stop reading (the framer keeps the rest of the segment)
+                // until the answers drain, and close the link at the deadline.
+                link.owed_since = Some(now);
+                self.update_reading(conn);
+                return;
+            }
             let Some(event) = link.framer.poll_event() else { return };
             let event = match event {
                 Ok(event) => event,
@@ -721,16 +841,25 @@ impl Endpoint {
                     // routed by their To-Path; the router binds a passive
                     // session to the link its first request came on.
                     let to_path: Vec<MsrpUri> = head.to_path_uris().collect();
-                    match self.router.route(conn, to_path.iter()) {
-                        Route::Session(key) => {
-                            self.bind_passive(now, key, conn);
-                            Target::Session(key)
-                        }
-                        Route::Reject(status) => {
-                            if let (Some(refused), Some(link)) = (refusal(head, status), self.links.get_mut(&conn)) {
-                                link.control.push_back(refused);
+                    let unbound = to_path.first().is_some_and(|uri| self.router.connection(uri).is_none());
+                    if !head.is_request() && unbound {
+                        // A response binds nothing (s.5.4: the first
+                        // *request* does); with no session on the link there
+                        // is no transaction it can answer.
+                        Target::None
+                    } else {
+                        match self.router.route(conn, to_path.iter()) {
+                            Route::Session(key) => {
+                                self.bind_passive(now, key, conn);
+                                Target::Session(key)
                             }
-                            Target::None
+                            Route::Reject(status) => {
+                                if let (Some(refused), Some(link)) = (refusal(head, status), self.links.get_mut(&conn))
+                                {
+                                    link.control.push_back(refused);
+                                }
+                                Target::None
+                            }
                         }
                     }
                 }
@@ -772,13 +901,38 @@ impl Endpoint {
 
     /// Writes what the windows allow on every link that may have changed.
     pub(crate) fn flush_all(&mut self) {
-        let mut conns = std::mem::replace(&mut self.dirty, std::mem::take(&mut self.scratch));
-        conns.sort_unstable();
-        for conn in &conns {
-            self.flush(*conn);
+        loop {
+            let mut conns = std::mem::replace(&mut self.dirty, std::mem::take(&mut self.scratch));
+            conns.sort_unstable();
+            for conn in &conns {
+                self.flush(*conn);
+            }
+            let mut resumed = false;
+            for conn in &conns {
+                resumed |= self.resume_if_drained(*conn);
+            }
+            conns.clear();
+            self.scratch = conns;
+            if !resumed {
+                break;
+            }
         }
-        conns.clear();
-        self.scratch = conns;
+    }
+
+    /// A link stopped for owed answers reads again once half of them are
+    /// written; `true` when it did (its held frames were read: flush again).
+    fn resume_if_drained(&mut self, conn: ConnId) -> bool {
+        let low_water = self.config.max_owed_frames / 2;
+        let Some(link) = self.links.get_mut(&conn) else { return false };
+        if link.owed_since.is_none() || link.owed(&self.sessions) > low_water {
+            return false;
+        }
+        link.owed_since = None;
+        self.update_reading(conn);
+        let now = self.last_now;
+        self.read_frames(now, conn);
+        self.mark(Some(conn));
+        true
     }
 
     fn flush(&mut self, conn: ConnId) {
@@ -849,12 +1003,21 @@ impl Endpoint {
         }
     }
 
-    /// Pauses or resumes reading a link; says so once per change.
+    /// The relay holds a link's reading back, or lets it go (its members'
+    /// windows); owed answers may still keep it stopped.
     pub(crate) fn set_reading(&mut self, conn: ConnId, read: bool) {
         let Some(link) = self.links.get_mut(&conn) else { return };
-        if link.paused == read {
-            link.paused = !read;
-            self.ready.push_back(if read { Output::ResumeReading { conn } } else { Output::PauseReading { conn } });
+        link.held_back = !read;
+        self.update_reading(conn);
+    }
+
+    /// Tells the runtime to stop or resume reading a link, once per change.
+    fn update_reading(&mut self, conn: ConnId) {
+        let Some(link) = self.links.get_mut(&conn) else { return };
+        let pause = link.held_back || link.owed_since.is_some();
+        if link.paused != pause {
+            link.paused = pause;
+            self.ready.push_back(if pause { Output::PauseReading { conn } } else { Output::ResumeReading { conn } });
         }
     }
 }

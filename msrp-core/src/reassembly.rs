@@ -339,9 +339,12 @@ struct Delivered {
     blocks: Vec<u64>,
     /// FNV-1a of the delivered part of the current block.
     partial: u64,
-    /// The last delivered pieces, at least `WINDOW` bytes when there are.
-    recent: VecDeque<(u64, Bytes)>,
-    recent_bytes: usize,
+    /// A copy of the last `WINDOW` bytes delivered (at most). A copy, not
+    /// the delivered `Bytes`: a 1-byte piece must not keep the whole read
+    /// segment it was sliced from alive.
+    recent: VecDeque<u8>,
+    /// One past the position of the last byte delivered.
+    recent_end: u64,
 }
 
 fn to_usize(n: u64) -> usize {
@@ -510,6 +513,13 @@ impl Reassembler {
             }
             Flag::Continue => {}
         }
+        if message.end != Some(message.next) {
+            // The message waits for more chunks: a body of one piece stops
+            // being a slice of the segment it came in.
+            if let Sink::Buffered(Body::One(piece)) = &mut message.sink {
+                *piece = Bytes::copy_from_slice(piece);
+            }
+        }
         if message.end == Some(message.next) {
             if let Some(message) = self.finish(&state.message, Finished::Done) {
                 let body = match message.sink {
@@ -534,15 +544,34 @@ impl Reassembler {
         self.fail(id);
     }
 
-    /// Bytes held now: bodies being collected (buffered mode) and
-    /// out-of-order data (both modes), counted as data, not capacity.
+    /// Bytes held now, bounded by [`ReassemblyConfig::max_held_bytes`]:
+    /// bodies being collected (buffered mode) and out-of-order data (both
+    /// modes). Counted as data, not capacity; what is held is owned (copied
+    /// out of the read segments once its chunk ends, or at once for
+    /// out-of-order data), so no small piece keeps a large segment alive
+    /// behind this count.
     ///
-    /// Not counted: streaming mode's overlap check keeps references to the
-    /// last 64 KiB delivered (shared with the [`Delivery::Data`] values) and
-    /// 8 bytes per KiB delivered, per message in progress.
+    /// Not counted here: [`Reassembler::window_bytes`], and 8 bytes per KiB
+    /// delivered per streamed message in progress (the overlap check's
+    /// fingerprints).
     #[must_use]
     pub const fn held_bytes(&self) -> usize {
         self.held
+    }
+
+    /// Streaming mode: the copies of the last bytes delivered that the
+    /// overlap check compares rewrites with, at most 64 KiB per message in
+    /// progress (so at most 64 KiB times
+    /// [`ReassemblyConfig::max_incomplete`]).
+    #[must_use]
+    pub fn window_bytes(&self) -> usize {
+        self.messages
+            .values()
+            .map(|m| match &m.sink {
+                Sink::Streaming(delivered) => delivered.recent.len(),
+                Sink::Buffered(_) => 0,
+            })
+            .sum()
     }
 
     /// Messages in progress.
@@ -653,7 +682,7 @@ impl Message {
                 blocks: Vec::new(),
                 partial: FNV_OFFSET,
                 recent: VecDeque::new(),
-                recent_bytes: 0,
+                recent_end: 0,
             }),
         };
         Self {
@@ -794,7 +823,9 @@ impl Message {
     fn hold(&mut self, at: u64, data: Bytes) {
         self.cut(at, at.saturating_add(to_u64(data.len())));
         self.pending_bytes += data.len();
-        self.pending.insert(at, data);
+        // A copy: held data may wait long, and a slice would keep its whole
+        // read segment alive while counting only its own bytes.
+        self.pending.insert(at, Bytes::copy_from_slice(&data));
     }
 
     /// Held segments overlapping `[from, to)`, as (start, length).
@@ -819,13 +850,15 @@ impl Message {
             let Some(data) = self.pending.remove(&start) else { continue };
             self.pending_bytes = self.pending_bytes.saturating_sub(data.len());
             let end = start.saturating_add(to_u64(data.len()));
+            // What is kept of a cut segment is copied too, so that it does
+            // not pin the part that went.
             if start < from {
-                let left = data.slice(..to_usize(from - start).min(data.len()));
+                let left = Bytes::copy_from_slice(data.get(..to_usize(from - start)).unwrap_or_default());
                 self.pending_bytes += left.len();
                 self.pending.insert(start, left);
             }
             if end > to {
-                let right = data.slice(to_usize(to - start).min(data.len())..);
+                let right = Bytes::copy_from_slice(data.get(to_usize(to - start)..).unwrap_or_default());
                 self.pending_bytes += right.len();
                 self.pending.insert(to, right);
             }
@@ -901,8 +934,9 @@ impl Body {
 }
 
 impl Delivered {
-    fn window_start(&self) -> Option<u64> {
-        self.recent.front().map(|(at, _)| *at)
+    /// Position of the first byte of the window.
+    fn window_start(&self) -> u64 {
+        self.recent_end.saturating_sub(to_u64(self.recent.len()))
     }
 
     /// Notes bytes delivered at `at` (always the end of what was delivered).
@@ -916,16 +950,11 @@ impl Delivered {
                 self.partial = FNV_OFFSET;
             }
         }
-        self.recent_bytes += data.len();
-        self.recent.push_back((at, data.clone()));
-        while let Some((_, front)) = self.recent.front() {
-            let rest = self.recent_bytes.saturating_sub(front.len());
-            if rest < WINDOW {
-                break;
-            }
-            self.recent_bytes = rest;
-            self.recent.pop_front();
-        }
+        let tail = data.get(data.len().saturating_sub(WINDOW)..).unwrap_or_default();
+        let excess = (self.recent.len() + tail.len()).saturating_sub(WINDOW);
+        self.recent.drain(..excess.min(self.recent.len()));
+        self.recent.extend(tail);
+        self.recent_end = at.saturating_add(to_u64(data.len()));
     }
 
     /// Compares `data`, a rewrite of delivered `[at, at + len)`, with what was
@@ -934,24 +963,24 @@ impl Delivered {
         let mut differs = None;
         let end = at.saturating_add(to_u64(data.len()));
         // Exact, over the recent window.
-        for (start, old) in &self.recent {
-            let from = at.max(*start);
-            let to = end.min(start.saturating_add(to_u64(old.len())));
-            if from >= to {
-                continue;
-            }
-            let old = old.get(to_usize(from - start)..to_usize(to - start));
-            let new = data.get(to_usize(from - at)..to_usize(to - at));
-            if let (Some(old), Some(new)) = (old, new) {
-                let mut pairs = old.iter().zip(new);
-                if let Some(first) = pairs.position(|(a, b)| a != b) {
-                    let last = old.iter().zip(new).rposition(|(a, b)| a != b).unwrap_or(first);
-                    widen(&mut differs, from + to_u64(first), from + to_u64(last) + 1);
+        let window = self.window_start();
+        let (from, to) = (at.max(window), end.min(self.recent_end));
+        if from < to {
+            let old = self.recent.range(to_usize(from - window)..to_usize(to - window));
+            let new = data.get(to_usize(from - at)..to_usize(to - at)).unwrap_or_default();
+            let mut first = None;
+            let mut last = 0;
+            for (i, (a, b)) in old.zip(new).enumerate() {
+                if a != b {
+                    first = first.or(Some(i));
+                    last = i;
                 }
+            }
+            if let Some(first) = first {
+                widen(&mut differs, from + to_u64(first), from + to_u64(last) + 1);
             }
         }
         // Coarse, over whole blocks older than the window.
-        let window = self.window_start().unwrap_or(0);
         if at >= window {
             *cmp = None;
             return differs;

@@ -131,8 +131,15 @@ pub enum Input {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Outcome {
-    /// The member's side reported success (a REPORT with status 200).
+    /// The member's side reported success: its REPORTs with status 200
+    /// cover the whole message (RFC 4975 s.7.1.3; a REPORT for part of it
+    /// is not a delivery).
     Delivered,
+    /// A success REPORT was asked for and none covering the whole message
+    /// came within the member session's
+    /// [`SessionConfig::report_timeout`](crate::session::SessionConfig::report_timeout)
+    /// of its last byte: the relay stops waiting and frees the message.
+    NoReport,
     /// The next hop took every chunk; no success REPORT was asked for.
     Forwarded,
     /// The member failed: an error response or failure REPORT (its status),
@@ -574,13 +581,13 @@ impl Relay {
             Event::SendFailed { handle, status, reason } => {
                 (*handle, Some(Outcome::Failed { status: *status, reason }), None)
             }
+            Event::MessageDelivered { handle } => (*handle, Some(Outcome::Delivered), None),
+            Event::ReportTimedOut { handle } => (*handle, Some(Outcome::NoReport), None),
+            // A success REPORT may cover part of the message: the session
+            // says when they cover all of it (`MessageDelivered`); a failure
+            // REPORT fails the message there (`SendFailed` follows).
             Event::ReportReceived { handle: Some(handle), status, byte_range, .. } => {
-                let outcome = if *status == 200 {
-                    Outcome::Delivered
-                } else {
-                    Outcome::Failed { status: *status, reason: "failure REPORT" }
-                };
-                (*handle, Some(outcome), Some((*status, *byte_range)))
+                (*handle, None, Some((*status, *byte_range)))
             }
             _ => return,
         };
@@ -600,14 +607,18 @@ impl Relay {
             None => None,
         };
         if let Some((status, byte_range)) = report {
-            // A hop relay passes the final receiver's REPORT on as it is.
-            if single && relayed.legs[0].outcome.is_none() && self.report_wanted(&relayed, status) {
+            // A hop relay passes each of the final receiver's REPORTs on as
+            // it is (partial ones too: the sender counts the ranges).
+            let open = relayed.legs.first().is_some_and(|leg| leg.outcome.is_none());
+            if single && open && self.report_wanted(&relayed, status) {
                 let report = session::Command::Report { message_id: relayed.message_id.clone(), status, byte_range };
                 let _ = self.send(inbound, report);
-                // Reported already: the outcome adds no second REPORT.
-                relayed.success_report = false;
-                relayed.failure_report = FailureReport::No;
+                if status != 200 {
+                    // Reported already: the failure adds no second REPORT.
+                    relayed.failure_report = FailureReport::No;
+                }
             }
+            return self.put_back(inbound, relayed);
         }
         if let Some(outcome) = outcome {
             self.settle_leg(inbound, &mut relayed, member, outcome);
@@ -639,7 +650,8 @@ impl Relay {
             let status = match outcome {
                 Outcome::Failed { status, .. } if status >= 400 => Some(status),
                 Outcome::Failed { .. } | Outcome::Dropped => Some(408),
-                Outcome::Delivered | Outcome::Forwarded => None,
+                // The sender runs its own wait for REPORTs.
+                Outcome::Delivered | Outcome::Forwarded | Outcome::NoReport => None,
             };
             if let Some(status) = status {
                 if self.report_wanted(relayed, status) {

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use thiserror::Error;
 
+use crate::coverage::Coverage;
 use crate::id::{random_ident, IdSource, MessageId, TransactionId};
 use crate::reassembly::{ChunkId, Delivery, DeliveryMode, Reassembler, ReassemblyConfig};
 use crate::uri::{MsrpUri, Scheme};
@@ -96,6 +97,10 @@ pub struct SessionConfig {
     /// relay hop sets it to `false`: the final receiver reports, and the hop
     /// re-addresses that REPORT upstream ([`Command::Report`]).
     pub success_reports: bool,
+    /// How long to wait, after the last byte of a message that asked for a
+    /// success REPORT, for REPORTs covering all of it (default 30 s; RFC 4975
+    /// s.7.1.1 leaves the value open). Then [`Event::ReportTimedOut`].
+    pub report_timeout: Duration,
 }
 
 impl SessionConfig {
@@ -115,6 +120,7 @@ impl SessionConfig {
             max_outgoing: 1024,
             limits: Limits::default(),
             success_reports: true,
+            report_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -324,6 +330,19 @@ pub enum Event {
         /// The reported range.
         byte_range: Option<ByteRange>,
     },
+    /// The peer's success REPORTs cover every byte of one of our messages
+    /// (RFC 4975 s.7.1.3: one REPORT for the whole, or several for parts).
+    MessageDelivered {
+        /// The message.
+        handle: MessageHandle,
+    },
+    /// A message that asked for a success REPORT was not covered by REPORTs
+    /// within [`SessionConfig::report_timeout`] of its last byte: the wait
+    /// ends and nothing more is kept for it.
+    ReportTimedOut {
+        /// The message.
+        handle: MessageHandle,
+    },
     /// Every chunk of a message was handed to the link (and, for
     /// `Failure-Report: yes`, acknowledged with 200).
     MessageSent {
@@ -370,6 +389,13 @@ pub enum UsageError {
     DuplicateMessageId,
 }
 
+/// The report policies of a message (RFC 4975 s.7.1.1).
+#[derive(Clone, Copy, Debug)]
+struct Reports {
+    success: bool,
+    failure: FailureReport,
+}
+
 #[derive(Debug)]
 struct Outgoing {
     handle: MessageHandle,
@@ -412,6 +438,26 @@ struct Chunk {
     interruptible: bool,
 }
 
+/// What a timer of the session waits for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Timer {
+    /// A transaction's response (RFC 4975 s.7.1.1).
+    Transaction(TransactionId),
+    /// The success REPORTs of a message (its Message-ID).
+    Report(MessageId),
+}
+
+/// Success REPORTs owed for one of our messages.
+#[derive(Debug)]
+struct Expected {
+    handle: MessageHandle,
+    /// The message's size, once its last byte was handed to the link.
+    total: Option<u64>,
+    coverage: Coverage,
+    /// Its key in the timer table, armed with the last byte.
+    timer: Option<(Instant, u64)>,
+}
+
 #[derive(Debug)]
 struct Transaction {
     handle: MessageHandle,
@@ -447,6 +493,8 @@ pub struct Session {
     last_now: Instant,
     link_up: bool,
     bound: bool,
+    /// The peer wrote a request on the link (perhaps not for this session).
+    heard: bool,
     /// Outgoing messages, in round-robin order.
     outgoing: VecDeque<Outgoing>,
     chunk: Option<Chunk>,
@@ -455,10 +503,10 @@ pub struct Session {
     /// Ready outputs.
     ready: VecDeque<Output>,
     transactions: HashMap<TransactionId, Transaction>,
-    timers: BTreeMap<(Instant, u64), TransactionId>,
+    timers: BTreeMap<(Instant, u64), Timer>,
     timer_seq: u64,
     /// Success REPORTs expected, by Message-ID.
-    reports: HashMap<MessageId, MessageHandle>,
+    reports: HashMap<MessageId, Expected>,
     inbound: Inbound,
     /// The bodiless SEND that bound the link, if this side sent one.
     binding_transaction: Option<TransactionId>,
@@ -496,6 +544,7 @@ impl Session {
             last_now: now,
             link_up: false,
             bound: false,
+            heard: false,
             outgoing: VecDeque::new(),
             chunk: None,
             control: VecDeque::new(),
@@ -543,10 +592,12 @@ impl Session {
         self.outgoing.len()
     }
 
-    /// Bytes the receiver holds for incomplete messages.
+    /// Bytes the receiver holds for incomplete messages: what
+    /// [`ReassemblyConfig::max_held_bytes`] bounds, plus the streaming
+    /// overlap window ([`Reassembler::window_bytes`]).
     #[must_use]
     pub fn held_bytes(&self) -> usize {
-        self.reassembler.held_bytes()
+        self.reassembler.held_bytes() + self.reassembler.window_bytes()
     }
 
     /// Body bytes given to the session (by [`Command::Send`] or
@@ -555,6 +606,13 @@ impl Session {
     #[must_use]
     pub fn queued_bytes(&self) -> usize {
         self.outgoing.iter().map(|m| m.pending.iter().map(Bytes::len).sum::<usize>()).sum()
+    }
+
+    /// Responses and REPORTs waiting for the link: what this session owes
+    /// the peer and has not handed out yet.
+    #[must_use]
+    pub fn owed_frames(&self) -> usize {
+        self.control.len()
     }
 
     /// Whether the link is up (between [`Input::LinkUp`] and [`Input::LinkDown`]).
@@ -586,7 +644,8 @@ impl Session {
         }
         !self.control.is_empty()
             || (!self.bound && self.config.role == LinkRole::Active && self.outgoing.is_empty())
-            || self.outgoing.iter().any(|m| !m.all_sent && (!m.pending.is_empty() || m.complete))
+            || (self.may_send_messages()
+                && self.outgoing.iter().any(|m| !m.all_sent && (!m.pending.is_empty() || m.complete)))
     }
 
     /// The next event only, leaving transmits for [`Session::poll_transmit`]:
@@ -673,21 +732,19 @@ impl Session {
             Command::Send { handle, content_type, body, success_report, failure_report } => {
                 let total = body.len() as u64;
                 let pending = if body.is_empty() { VecDeque::new() } else { VecDeque::from([body]) };
-                self.enqueue(handle, content_type, success_report, failure_report, pending, Some(total))
+                let reports = Reports { success: success_report, failure: failure_report };
+                self.enqueue(handle, None, content_type, reports, pending, Some(total), true)
             }
             Command::SendStream { handle, content_type, success_report, failure_report } => {
-                self.enqueue(handle, content_type, success_report, failure_report, VecDeque::new(), None)
+                let reports = Reports { success: success_report, failure: failure_report };
+                self.enqueue(handle, None, content_type, reports, VecDeque::new(), None, false)
             }
             Command::Forward { handle, message_id, content_type, total, success_report, failure_report } => {
-                if self.outgoing.iter().any(|m| m.message_id == message_id) {
+                if self.outgoing.iter().any(|m| m.message_id == message_id) || self.reports.contains_key(&message_id) {
                     return Err(UsageError::DuplicateMessageId);
                 }
-                self.enqueue(handle, content_type, success_report, failure_report, VecDeque::new(), None)?;
-                if let Some(message) = self.outgoing.back_mut() {
-                    message.message_id = message_id;
-                    message.total = total;
-                }
-                Ok(())
+                let reports = Reports { success: success_report, failure: failure_report };
+                self.enqueue(handle, Some(message_id), content_type, reports, VecDeque::new(), total, false)
             }
             Command::Report { message_id, status, byte_range } => {
                 self.send_report(&message_id, status, byte_range);
@@ -716,14 +773,16 @@ impl Session {
         }
     }
 
+    #[expect(clippy::too_many_arguments, reason = "one private constructor for the three ways a message starts")]
     fn enqueue(
         &mut self,
         handle: MessageHandle,
+        message_id: Option<MessageId>,
         content_type: String,
-        success_report: bool,
-        failure_report: FailureReport,
+        reports: Reports,
         pending: VecDeque<Bytes>,
         total: Option<u64>,
+        complete: bool,
     ) -> Result<(), UsageError> {
         if self.outgoing.iter().any(|m| m.handle == handle) {
             return Err(UsageError::DuplicateHandle);
@@ -734,16 +793,21 @@ impl Session {
         if crate::wire::check_media_type(content_type.as_bytes()).is_err() {
             return Err(UsageError::ContentType);
         }
-        // RFC 4975 s.7.1.1: "it first generates a new Message-ID".
-        let message_id = MessageId::generate(self.ids.as_mut());
+        // RFC 4975 s.7.1.1: "it first generates a new Message-ID" (a relayed
+        // message keeps the one it arrived with).
+        let message_id = message_id.unwrap_or_else(|| MessageId::generate(self.ids.as_mut()));
+        if reports.success {
+            let expected = Expected { handle, total: None, coverage: Coverage::default(), timer: None };
+            self.reports.insert(message_id.clone(), expected);
+        }
         self.outgoing.push_back(Outgoing {
             handle,
             message_id,
             content_type,
-            success_report,
-            failure_report,
+            success_report: reports.success,
+            failure_report: reports.failure,
             pending,
-            complete: total.is_some(),
+            complete,
             offset: 0,
             total,
             awaiting: 0,
@@ -761,8 +825,14 @@ impl Session {
 
     /// Whether this side may write: RFC 4975 s.5.4 / RFC 6135 s.4.2.2: the
     /// passive side sends nothing until it has received the first request.
+    /// Answers to the peer's requests may go out once it has written; our
+    /// own requests only once a request for this session bound the link.
     fn may_write(&self) -> bool {
-        self.link_up && (self.bound || self.config.role == LinkRole::Active)
+        self.link_up && (self.bound || self.heard || self.config.role == LinkRole::Active)
+    }
+
+    fn may_send_messages(&self) -> bool {
+        self.bound || self.config.role == LinkRole::Active
     }
 
     fn next_transmit(&mut self) -> Option<Transmit> {
@@ -779,6 +849,9 @@ impl Session {
             // RFC 4975 s.5.4: the active side "MUST immediately issue a SEND
             // request"; with nothing to say, a bodiless one.
             return Some(self.binding_send());
+        }
+        if !self.may_send_messages() {
+            return None;
         }
         self.start_chunk()
     }
@@ -929,9 +1002,11 @@ impl Session {
         if finished {
             message.all_sent = true;
             let handle = message.handle;
+            let (message_id, total) = (message.message_id.clone(), message.offset);
             self.chunk = None;
             let end_line = self.encoder.end_line(&transaction_id, Flag::End, true);
             self.transaction_sent(handle, &transaction_id);
+            self.await_reports(&message_id, total);
             self.finish_if_done(handle);
             return Some(Transmit { transaction_id, head: Bytes::new(), body, end_line });
         }
@@ -962,12 +1037,45 @@ impl Session {
         };
         let deadline = Some(self.last_now + self.config.transaction_timeout);
         message.awaiting += usize::from(message.failure_report == FailureReport::Yes);
-        let timer = deadline.map(|at| {
-            self.timer_seq += 1;
-            self.timers.insert((at, self.timer_seq), transaction_id.clone());
-            (at, self.timer_seq)
-        });
+        let timer = deadline.map(|at| self.arm(at, Timer::Transaction(transaction_id.clone())));
         self.transactions.insert(transaction_id.clone(), Transaction { handle, partial, timer });
+    }
+
+    fn arm(&mut self, at: Instant, timer: Timer) -> (Instant, u64) {
+        self.timer_seq += 1;
+        self.timers.insert((at, self.timer_seq), timer);
+        (at, self.timer_seq)
+    }
+
+    /// The last byte of a message that asked for success REPORTs was handed
+    /// to the link: its size is known and the wait for REPORTs starts.
+    fn await_reports(&mut self, message_id: &MessageId, total: u64) {
+        let at = self.last_now + self.config.report_timeout;
+        if !self.reports.contains_key(message_id) {
+            return;
+        }
+        let timer = self.arm(at, Timer::Report(message_id.clone()));
+        if let Some(expected) = self.reports.get_mut(message_id) {
+            expected.total = Some(total);
+            expected.timer = Some(timer);
+        }
+        // REPORTs may have come before the last byte was handed out.
+        self.delivered_if_covered(message_id);
+    }
+
+    /// Ends the wait for a message's REPORTs once they cover all of it.
+    fn delivered_if_covered(&mut self, message_id: &MessageId) {
+        let covered =
+            self.reports.get(message_id).is_some_and(|e| e.total.is_some_and(|total| e.coverage.covers(total)));
+        if !covered {
+            return;
+        }
+        if let Some(expected) = self.reports.remove(message_id) {
+            if let Some(key) = expected.timer {
+                self.timers.remove(&key);
+            }
+            self.ready.push_back(Output::Event(Event::MessageDelivered { handle: expected.handle }));
+        }
     }
 
     /// Reports a message as sent when nothing more is owed on it.
@@ -978,13 +1086,8 @@ impl Session {
             return;
         }
         let abort = message.abort;
-        let success = message.success_report;
-        let message_id = message.message_id.clone();
         self.outgoing.remove(pos);
         if !abort {
-            if success {
-                self.reports.insert(message_id, handle);
-            }
             self.ready.push_back(Output::Event(Event::MessageSent { handle }));
         }
     }
@@ -999,15 +1102,18 @@ impl Session {
             message.abort = true;
             message.pending.clear();
         }
-        self.reports.retain(|_, h| *h != handle);
+        self.reports.retain(|_, expected| expected.handle != handle);
         self.ready.push_back(Output::Event(Event::SendFailed { handle, status, reason }));
         // The message stays only while its chunk is open, to end it with `#`.
         if self.chunk.as_ref().map_or(true, |c| c.handle != handle) {
             self.outgoing.retain(|m| m.handle != handle);
         }
         self.transactions.retain(|_, t| t.handle != handle);
-        let transactions = &self.transactions;
-        self.timers.retain(|_, id| transactions.contains_key(id));
+        let (transactions, reports) = (&self.transactions, &self.reports);
+        self.timers.retain(|_, timer| match timer {
+            Timer::Transaction(id) => transactions.contains_key(id),
+            Timer::Report(id) => reports.contains_key(id),
+        });
     }
 
     fn timeout(&mut self) {
@@ -1016,7 +1122,16 @@ impl Session {
             if at > self.last_now {
                 break;
             }
-            let transaction_id = entry.remove();
+            let transaction_id = match entry.remove() {
+                Timer::Transaction(id) => id,
+                Timer::Report(message_id) => {
+                    if let Some(expected) = self.reports.remove(&message_id) {
+                        let handle = expected.handle;
+                        self.ready.push_back(Output::Event(Event::ReportTimedOut { handle }));
+                    }
+                    continue;
+                }
+            };
             if let Some(transaction) = self.transactions.remove(&transaction_id) {
                 if transaction.partial {
                     continue;
@@ -1031,13 +1146,23 @@ impl Session {
     fn link_down(&mut self) {
         self.link_up = false;
         self.bound = false;
+        self.heard = false;
         self.chunk = None;
         self.control.clear();
-        self.timers.clear();
+        // Transactions die with the link; the wait for REPORTs keeps its
+        // deadline (a REPORT may still come on another link).
+        self.timers.retain(|_, timer| matches!(timer, Timer::Report(_)));
         self.transactions.clear();
         self.framer = None;
-        self.inbound = Inbound::None;
+        if let Inbound::Chunk { chunk, .. } = std::mem::replace(&mut self.inbound, Inbound::None) {
+            // RFC 4975 s.7.3.1: a chunk cut off by the lost link keeps what arrived.
+            let _ = self.reassembler.end_chunk(chunk, Flag::Continue, &mut self.deliveries);
+            self.deliver(None);
+        }
         let lost: Vec<MessageHandle> = self.outgoing.drain(..).map(|m| m.handle).collect();
+        self.reports.retain(|_, expected| !lost.contains(&expected.handle));
+        let reports = &self.reports;
+        self.timers.retain(|_, timer| matches!(timer, Timer::Report(id) if reports.contains_key(id)));
         for handle in lost {
             self.ready.push_back(Output::Event(Event::SendFailed { handle, status: 0, reason: "the link was lost" }));
         }
@@ -1061,9 +1186,11 @@ impl Session {
                 }
             }
             FramerEvent::End(flag) => self.end(flag),
-            FramerEvent::Rejected { transaction_id, is_request, error } => {
+            FramerEvent::Rejected { transaction_id, is_request, is_report, error } => {
                 self.ready.push_back(Output::Event(Event::PeerError { error }));
-                if is_request {
+                // RFC 4975 s.7.1.2: "MSRP nodes MUST NOT send MSRP responses to REPORT requests."
+                if is_request && !is_report {
+                    self.heard = true;
                     // RFC 4975 s.10.2: 400 "the request was unintelligible".
                     let to = self.config.remote_path.clone();
                     self.respond_to(transaction_id, to, 400, "Bad Request");
@@ -1078,10 +1205,7 @@ impl Session {
             self.inbound = Inbound::Ignore { head: None };
             return;
         };
-        if !self.bound {
-            self.bound = true;
-            self.ready.push_back(Output::Event(Event::Bound));
-        }
+        self.heard = true;
         // RFC 4975 s.7.3: "the To-Path will have exactly one URI, which MUST
         // map to an existing session [...] If this is not true, then the
         // receiver MUST generate a 481 error and ignore the request."
@@ -1090,9 +1214,18 @@ impl Session {
             matches!((to_path.next(), to_path.next()), (Some(uri), None) if uri == self.config.local_uri)
         };
         if !ours {
-            self.error_response(&head, 481, "No Such Session");
+            // s.7.1.2: "MSRP nodes MUST NOT send MSRP responses to REPORT requests."
+            if method != Method::Report {
+                self.error_response(&head, 481, "No Such Session");
+            }
             self.inbound = Inbound::Ignore { head: None };
             return;
+        }
+        // Only a request for this session binds it (s.5.4): one refused
+        // above leaves a passive session free to bind elsewhere.
+        if !self.bound {
+            self.bound = true;
+            self.ready.push_back(Output::Event(Event::Bound));
         }
         match method {
             Method::Send => self.send_head(head),
@@ -1281,24 +1414,34 @@ impl Session {
         let handle = self
             .reports
             .get(&message_id)
-            .copied()
+            .map(|expected| expected.handle)
             .or_else(|| self.outgoing.iter().find(|m| m.message_id == message_id).map(|m| m.handle));
+        let byte_range = head.byte_range();
         self.ready.push_back(Output::Event(Event::ReportReceived {
             handle,
             message_id: message_id.clone(),
             status: status.code,
-            byte_range: head.byte_range(),
+            byte_range,
         }));
-        if let Some(handle) = handle {
-            if status.code == 200 {
-                self.reports.remove(&message_id);
-            } else {
-                // RFC 4975 s.7.3.2: a failure REPORT for a chunk being delivered
-                // aborts the message with "#".
-                self.reports.remove(&message_id);
-                self.fail(handle, status.code, "failure REPORT");
-            }
+        let Some(handle) = handle else { return };
+        if status.code != 200 {
+            // RFC 4975 s.7.3.2: a failure REPORT for a chunk being delivered
+            // aborts the message with "#".
+            self.reports.remove(&message_id);
+            self.fail(handle, status.code, "failure REPORT");
+            return;
         }
+        let Some(expected) = self.reports.get_mut(&message_id) else { return };
+        // RFC 4975 s.7.1.3: a success REPORT covers the range it names ("the
+        // sending client cannot depend on the Byte-Range header field in a
+        // given success report matching that of a particular SEND request").
+        // One without a Byte-Range is taken to cover the whole message.
+        let (start, end) = match byte_range {
+            Some(range) => (range.start, range.end.or(range.total).or(expected.total).unwrap_or(u64::MAX)),
+            None => (1, u64::MAX),
+        };
+        expected.coverage.add(start, end);
+        self.delivered_if_covered(&message_id);
     }
 
     fn response(&mut self, head: &FrameHead) {

@@ -56,7 +56,7 @@ fn parse_with(
                     let (head, body) = current.take().unwrap();
                     items.push(Item::Frame { head: head.as_bytes().clone(), body, flag });
                 }
-                Ok(FramerEvent::Rejected { transaction_id, is_request, error }) => {
+                Ok(FramerEvent::Rejected { transaction_id, is_request, error, .. }) => {
                     items.push(Item::Rejected { txid: transaction_id.to_string(), is_request, error });
                 }
                 Err(error) => items.push(Item::Fatal(error)),

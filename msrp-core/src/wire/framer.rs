@@ -3,7 +3,7 @@
 use bytes::{Buf, Bytes, BytesMut};
 use memchr::memmem;
 
-use super::head::{Flag, FrameHead, HeadCache, HeadLen, HeadParser, HeadStep};
+use super::head::{Flag, FrameHead, HeadCache, HeadLen, HeadParser, HeadStep, Method};
 use crate::error::ParseError;
 use crate::id::TransactionId;
 
@@ -80,12 +80,15 @@ pub enum FramerEvent {
     End(Flag),
     /// A frame whose head broke a rule without losing the framing
     /// ([`ParseError::is_recoverable`]): the framer skipped to its end-line.
-    /// A session answers it with 400 (requests) or drops it (responses).
+    /// A session answers it with 400 (requests other than REPORT) or drops
+    /// it (responses, and REPORTs: RFC 4975 s.7.1.2).
     Rejected {
         /// The frame's transaction id.
         transaction_id: TransactionId,
         /// Whether the frame is a request.
         is_request: bool,
+        /// Whether the frame is a REPORT request, which is never answered.
+        is_report: bool,
         /// What was wrong.
         error: ParseError,
     },
@@ -98,15 +101,15 @@ enum Queued {
     /// [`FramerEvent::End`].
     End(Flag),
     /// [`FramerEvent::Rejected`] of a request whose body broke the limit.
-    Rejected { transaction_id: TransactionId, error: ParseError },
+    Rejected { transaction_id: TransactionId, is_report: bool, error: ParseError },
 }
 
 impl Queued {
     fn into_event(self) -> FramerEvent {
         match self {
             Self::End(flag) => FramerEvent::End(flag),
-            Self::Rejected { transaction_id, error } => {
-                FramerEvent::Rejected { transaction_id, is_request: true, error }
+            Self::Rejected { transaction_id, is_report, error } => {
+                FramerEvent::Rejected { transaction_id, is_request: true, is_report, error }
             }
         }
     }
@@ -206,22 +209,25 @@ struct BodyState {
     limit: Option<usize>,
     /// Skipping a rejected frame: nothing more is delivered.
     discard: bool,
+    /// The frame is a REPORT (known for requests other than SEND only).
+    is_report: bool,
 }
 
 impl BodyState {
     /// The state before any body.
     fn idle() -> Self {
-        Self { end_line: EndLine::new(&[]), len: 0, start: 0, limit: None, discard: false }
+        Self { end_line: EndLine::new(&[]), len: 0, start: 0, limit: None, discard: false, is_report: false }
     }
 
     /// Starts a delivered body at `start`, of at most `limit` bytes, once
     /// its end-line is set.
     #[inline(always)]
-    fn begin(&mut self, start: u64, limit: Option<usize>) {
+    fn begin(&mut self, start: u64, limit: Option<usize>, is_report: bool) {
         self.len = 0;
         self.start = start;
         self.limit = limit;
         self.discard = false;
+        self.is_report = is_report;
     }
 }
 
@@ -486,7 +492,7 @@ impl Framer {
                 // The head and the blank line after it.
                 self.advance(head_len + 2);
                 self.mode = Mode::Body;
-                self.body.begin(self.offset, None);
+                self.body.begin(self.offset, None, false);
                 return Some(Ok(FramerEvent::Head(head)));
             }
         }
@@ -611,7 +617,8 @@ impl Framer {
     fn enter_body(&mut self, head: &FrameHead, is_non_send: bool) {
         self.mode = Mode::Body;
         self.body.end_line.set_to_head(head);
-        self.body.begin(self.offset, is_non_send.then_some(self.limits.max_non_send_body()));
+        let is_report = is_non_send && head.method() == Some(Method::Report);
+        self.body.begin(self.offset, is_non_send.then_some(self.limits.max_non_send_body()), is_report);
     }
 
     /// Starts on the head of the next frame, at the current offset.
@@ -645,10 +652,12 @@ impl Framer {
                     start: self.offset,
                     limit: None,
                     discard: true,
+                    is_report: rejected.is_report,
                 };
                 Progress::Event(FramerEvent::Rejected {
                     transaction_id: rejected.transaction_id,
                     is_request: rejected.is_request,
+                    is_report: rejected.is_report,
                     error: rejected.error,
                 })
             }
@@ -658,6 +667,7 @@ impl Framer {
                 Progress::Event(FramerEvent::Rejected {
                     transaction_id: rejected.transaction_id,
                     is_request: rejected.is_request,
+                    is_report: rejected.is_report,
                     error: rejected.error,
                 })
             }
@@ -760,6 +770,7 @@ impl Framer {
                 body.discard = true;
                 rejected = Some(Queued::Rejected {
                     transaction_id: body.end_line.transaction_id(),
+                    is_report: body.is_report,
                     error: ParseError::BodyTooLarge { at: body.start + limit as u64, limit },
                 });
             }

@@ -609,6 +609,7 @@ impl HeadStep<HeadLen> {
 pub(crate) struct Rejection {
     pub(crate) transaction_id: TransactionId,
     pub(crate) is_request: bool,
+    pub(crate) is_report: bool,
     pub(crate) error: ParseError,
 }
 
@@ -811,6 +812,7 @@ impl HeadParser {
         Rejection {
             transaction_id: TransactionId::from_validated(raw(self.txid.range())),
             is_request: self.is_request(),
+            is_report: matches!(self.start, StartKind::Request { method: Method::Report, .. }),
             error,
         }
     }
