@@ -13,7 +13,7 @@ use msrp_core::reassembly::DeliveryMode;
 use msrp_core::relay::{self, Outcome, Relay, RelayConfig};
 use msrp_core::router::ConnId;
 use msrp_core::session::{Command, Event, LinkRole, MessageHandle, Session, SessionConfig};
-use msrp_core::{FailureReport, Framer, FramerEvent, IdSource, Limits, MessageId, MsrpUri};
+use msrp_core::{ByteRange, FailureReport, Framer, FramerEvent, IdSource, Limits, MessageId, MsrpUri};
 
 #[derive(Clone)]
 struct Xorshift(u64);
@@ -984,4 +984,55 @@ fn a_streaming_receiver_announces_messages_and_can_leave_reports_to_others() {
     assert!(matches!(&events[2], Event::ChunkReceived { offset: 0, data, .. } if data == "hello"));
     let text = String::from_utf8_lossy(&wire);
     assert!(text.contains(" 200 ") && !text.contains("REPORT"), "{text}");
+}
+
+#[test]
+fn a_member_is_delivered_only_when_its_reports_cover_the_whole_message() {
+    // Two members that do not report by themselves: the test reports for them.
+    let mut net = Net::new();
+    let config = RelayConfig::default();
+    let a = net.add_node("a.example.com", 7777, config.clone());
+    let cf = net.add_node("cf.example.com", 7001, config.clone());
+    let cf_in = "msrp://cf.example.com:7001/cfInbound;tcp";
+    net.open(a, 1, active(A, cf_in));
+    net.open(cf, 10, relay_inbound(cf_in, A));
+    let mut members = Vec::new();
+    for m in 0..2 {
+        let host = format!("m{m}.example.com");
+        let node = net.add_node(&host, 9000, config.clone());
+        let member_uri = format!("msrp://{host}:9000/member{m}x;tcp");
+        let cf_out = format!("msrp://cf.example.com:7001/cfOut{m}x;tcp");
+        net.open(cf, 100 + m as u64, active(&cf_out, &member_uri));
+        let mut quiet = passive(&member_uri, &cf_out);
+        quiet.success_reports = false;
+        net.open(node, 1, quiet);
+        members.push(node);
+    }
+    net.bridge(cf, 10, &[100, 101]);
+    net.run();
+    send(&mut net, a, 1, 1, payload(2000, 3), true);
+    net.run();
+    let (_, message_id) = net.nodes[members[0]].streams.keys().next().unwrap().clone();
+    let report = |net: &mut Net, member: usize, start: u64, end: u64| {
+        let byte_range = Some(ByteRange { start, end: Some(end), total: Some(2000) });
+        let command = Command::Report { message_id: message_id.clone(), status: 200, byte_range };
+        net.link(member, link::Input::Command(link::Command::Session { key: SessionKey::new(1), command }));
+        net.run();
+    };
+    // RFC 4975 s.7.1.3: half the range is half a delivery.
+    report(&mut net, members[0], 1, 1000);
+    assert!(net.nodes[cf].outcomes.is_empty(), "{:?}", net.nodes[cf].outcomes);
+    report(&mut net, members[0], 1001, 2000);
+    assert!(matches!(net.nodes[cf].outcomes.as_slice(), [(k, _, Outcome::Delivered)] if *k == SessionKey::new(100)));
+    // The other member never reports: its wait ends at the deadline, and
+    // the relay forgets the message.
+    assert_eq!(net.nodes[cf].relay.messages_in_progress(), 1);
+    net.run_for(Duration::from_secs(31));
+    let outcomes = &net.nodes[cf].outcomes;
+    assert!(
+        matches!(outcomes.as_slice(), [_, (k, _, Outcome::NoReport)] if *k == SessionKey::new(101)),
+        "{outcomes:?}"
+    );
+    assert_eq!(net.nodes[cf].relay.messages_in_progress(), 0);
+    assert_eq!(session_timers(&net.nodes[cf]), 0);
 }
