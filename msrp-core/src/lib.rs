@@ -1,5 +1,6 @@
 //! Sans-IO MSRP (RFC 4975) for OMA CPM large message mode: URIs, a zero-copy
-//! incremental framer, and an encoder.
+//! incremental framer and an encoder; sessions, links shared by sessions,
+//! and relays, as machines.
 //!
 //! No sockets, clocks, threads or randomness live here: the runtime hands
 //! over the bytes it read ([`Framer::handle_segment`]), drains the events
@@ -37,6 +38,29 @@
 //! assert_eq!(events[1], FramerEvent::Body(Bytes::from_static(b"Hi Bob")));
 //! assert_eq!(events[2], FramerEvent::End(Flag::End));
 //! ```
+//!
+//! # Limits: what a hostile peer meets
+//!
+//! Every queue, map and wait a peer can grow has a bound and a deadline.
+//!
+//! | limit | default | when exceeded |
+//! |---|---|---|
+//! | [`Limits`]: head, line, header count, non-SEND body | 16 KiB, 8 KiB, 64, 10 240 bytes | the frame is rejected (400) or, when the framing is lost, the link fails |
+//! | [`ReassemblyConfig`](reassembly::ReassemblyConfig)`::max_message_size` | 16 MiB | 413, later chunks refused |
+//! | `ReassemblyConfig::max_incomplete` | 16 messages | 413 |
+//! | `ReassemblyConfig::max_held_bytes` (owned copies, not pinned segments) | 32 MiB | 413 |
+//! | streaming overlap window | 64 KiB per message | oldest bytes compared by fingerprint only |
+//! | [`SessionConfig`](session::SessionConfig)`::max_outgoing` | 1024 messages | `UsageError::QueueFull` |
+//! | `SessionConfig::transaction_timeout` | 30 s | `SendFailed` 408 |
+//! | `SessionConfig::report_timeout`, after the last byte | 30 s | `ReportTimedOut` (relay: `Outcome::NoReport`), state freed |
+//! | [`EndpointConfig`](link::EndpointConfig)`::link_window` | 64 KiB | nothing more handed out until `Written` |
+//! | `EndpointConfig::max_owed_frames` per link | 1024 | `PauseReading` until half are written |
+//! | `EndpointConfig::owed_timeout` | 30 s | link closed (`LinkTimeout::PeerNotReading`) |
+//! | `EndpointConfig::bind_timeout`, accepted link with no session | 30 s | link closed (`LinkTimeout::NeverBound`) |
+//! | `EndpointConfig::idle_timeout` | 30 min | link closed (`LinkTimeout::Idle`) |
+//! | `EndpointConfig::max_queued_before_up` | 1 MiB | `UsageError::QueueFull` |
+//! | [`RelayConfig`](relay::RelayConfig)`::window` / `max_backlog` per member | 256 KiB / 1 MiB | `PauseReading` on the inbound link |
+//! | `RelayConfig::slow_member_timeout` | 10 s | member dropped (`#`, `Outcome::Dropped`) |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
