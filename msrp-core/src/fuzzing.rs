@@ -499,7 +499,9 @@ pub fn msrp_session(data: &[u8]) {
     b_config.reassembly.mode = DeliveryMode::Streaming;
     b_config.reassembly.max_held_bytes = 64 * 1024;
     b_config.reassembly.max_message_size = 1 << 20;
-    let held_limit = b_config.reassembly.max_held_bytes;
+    // What max_held_bytes bounds, plus the streaming overlap windows (64 KiB
+    // per message in progress).
+    let held_limit = b_config.reassembly.max_held_bytes + 64 * 1024 * b_config.reassembly.max_incomplete;
     let mut a = Session::new(a_config, now, Box::new(Counter(1)));
     let mut b = Session::new(b_config, now, Box::new(Counter(2)));
     let _ = a.handle(now, Input::LinkUp);
@@ -678,7 +680,9 @@ pub fn msrp_relay(data: &[u8]) {
         slow_member_timeout: Duration::from_secs(2),
     };
     let inbound_held = 32 * 1024;
-    let bound = config.max_backlog + inbound_held + 4 * 64 * 1024;
+    // The overlap windows of the inbound session: 64 KiB per message in progress.
+    let windows = 64 * 1024 * crate::reassembly::ReassemblyConfig::default().max_incomplete;
+    let bound = config.max_backlog + inbound_held + windows + 4 * 64 * 1024;
     let names =
         [("a.example.com", 7000u16), ("r.example.com", 7001), ("b1.example.com", 7002), ("b2.example.com", 7003)];
     let mut nodes: Vec<Relay> = names.iter().map(|_| Relay::new(config.clone(), now)).collect();
