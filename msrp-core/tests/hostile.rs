@@ -100,6 +100,14 @@ fn flood(endpoint: &mut Endpoint, now: Instant, conn: ConnId, to: &str, frames: 
     fed
 }
 
+/// Opens session 1, passive, at `ME`.
+fn open_passive(endpoint: &mut Endpoint, now: Instant) {
+    let session = SessionConfig::new(uri(ME), vec![uri(PEER)], LinkRole::Passive);
+    let session = Box::new(Session::new(session, now, Box::new(Counter(1))));
+    let open = link::Command::Open { key: SessionKey::new(1), session, conn: ConnId::new(0) };
+    endpoint.handle(now, link::Input::Command(open)).unwrap();
+}
+
 fn outputs(endpoint: &mut Endpoint) -> Vec<link::Output> {
     std::iter::from_fn(|| endpoint.poll_output()).collect()
 }
@@ -112,10 +120,7 @@ fn a_peer_that_never_reads_cannot_queue_answers_without_bound() {
         let now = epoch();
         let before = live();
         let mut endpoint = Endpoint::new(EndpointConfig::default(), now);
-        let config = SessionConfig::new(uri(ME), vec![uri(PEER)], LinkRole::Passive);
-        let session = Box::new(Session::new(config, now, Box::new(Counter(1))));
-        let open = link::Command::Open { key: SessionKey::new(1), session, conn: ConnId::new(0) };
-        endpoint.handle(now, link::Input::Command(open)).unwrap();
+        open_passive(&mut endpoint, now);
         let conn = ConnId::new(5);
         endpoint.handle(now, link::Input::Accepted { conn }).unwrap();
         let fed = flood(&mut endpoint, now, conn, to, 200_000);
@@ -182,10 +187,7 @@ fn an_accepted_link_that_binds_nothing_is_closed_and_an_idle_one_too() {
 
     // A bound link that goes quiet lasts until the idle deadline.
     let now = now + config.bind_timeout;
-    let session = SessionConfig::new(uri(ME), vec![uri(PEER)], LinkRole::Passive);
-    let session = Box::new(Session::new(session, now, Box::new(Counter(1))));
-    let open = link::Command::Open { key: SessionKey::new(1), session, conn: ConnId::new(0) };
-    endpoint.handle(now, link::Input::Command(open)).unwrap();
+    open_passive(&mut endpoint, now);
     let conn = ConnId::new(2);
     endpoint.handle(now, link::Input::Accepted { conn }).unwrap();
     endpoint.handle(now, link::Input::Received { conn, data: Bytes::from(bodiless_send(1, ME)) }).unwrap();
