@@ -48,6 +48,18 @@ pub fn new_tag(ids: &mut dyn IdSource) -> String {
     random_hex(ids, 8)
 }
 
+/// A token that is a function of `parts` alone (64-bit FNV-1a of their
+/// concatenation, as lower-case hex): for what a stateless element must
+/// derive the same way every time, such as the To tag of a stateless
+/// response (RFC 3261 s.8.2.7) or a stateless proxy's branch (s.16.11).
+pub(crate) fn stateless_token(parts: &[&str]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in parts.iter().flat_map(|part| part.bytes()) {
+        hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
 /// A fresh Call-ID: 96 random bits at `host` (RFC 3261 s.8.1.1.4).
 pub fn new_call_id(ids: &mut dyn IdSource, host: &str) -> String {
     format!("{}@{host}", random_hex(ids, 12))

@@ -15,6 +15,12 @@
 //! CANCEL is answered 200 and CANCELs the forwarded INVITE (s.16.10, once
 //! a provisional response has arrived, s.9.1).
 //!
+//! No forwarded INVITE waits forever: Timer C ([`ProxyConfig::set_timer_c`],
+//! s.16.6 step 11, restarted by each 101-199 response) CANCELs it when a
+//! provisional response came and answers 408 upstream otherwise (s.16.8);
+//! a CANCELled INVITE with no final response 64*T1 later is given up and
+//! answered 408 (s.9.1).
+//!
 //! The target of a new request (one without a To tag) comes first from the
 //! owner's [`TargetSelector`], if any ([`Proxy::set_selector`]: rules on
 //! anything in the request, such as an interworking selection function's
@@ -29,14 +35,14 @@
 //!
 //! One target per request (no forking).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use thiserror::Error;
 
-use crate::ids::{new_branch, ClientId, ServerId};
+use crate::ids::{new_branch, stateless_token, ClientId, ServerId, MAGIC_COOKIE};
 pub use crate::ids::{FlowId, IdSource};
 use crate::sip::{Message, MessageBuilder, StartLine, Uri};
 use crate::transaction::{self, TransactionConfig, TransactionLayer, Transport};
@@ -67,6 +73,7 @@ pub struct ProxyConfig {
     routes: Vec<(String, FlowId, Transport)>,
     rewrites: Vec<(String, String)>,
     stateless: bool,
+    timer_c: Duration,
 }
 
 impl ProxyConfig {
@@ -80,7 +87,24 @@ impl ProxyConfig {
             routes: Vec::new(),
             rewrites: Vec::new(),
             stateless: false,
+            // RFC 3261 s.16.6 step 11: "The timer MUST be larger than 3 minutes."
+            timer_c: Duration::from_secs(3 * 60 + 1),
         }
+    }
+    /// Timer C (RFC 3261 s.16.6 step 11): how long a forwarded INVITE may go
+    /// without a final response, restarted by every 101-199 response
+    /// (s.16.7). On expiry the INVITE is CANCELled if a provisional response
+    /// came, otherwise answered 408 upstream (s.16.8). Default 3 min 1 s (the
+    /// RFC asks for more than 3 minutes; a shorter value is the caller's
+    /// choice).
+    pub fn set_timer_c(&mut self, timer_c: Duration) -> &mut Self {
+        self.timer_c = timer_c;
+        self
+    }
+    /// See [`ProxyConfig::set_timer_c`].
+    #[must_use]
+    pub const fn timer_c(&self) -> Duration {
+        self.timer_c
     }
     /// Whether the proxy forwards statelessly (RFC 3261 s.16.11): no
     /// transactions, every request and response (retransmissions too)
@@ -190,7 +214,20 @@ struct Forward {
     cancel: bool,
     flow: FlowId,
     transport: Transport,
+    /// Timer C or the CANCEL's give-up time (INVITEs only).
+    deadline: Option<TimerKey>,
 }
+
+/// What a forwarded INVITE waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Deadline {
+    /// RFC 3261 s.16.6 step 11: Timer C, a final response.
+    TimerC,
+    /// RFC 3261 s.9.1: a final response within 64*T1 of its CANCEL.
+    Cancelled,
+}
+
+type TimerKey = (Instant, u64);
 
 /// The proxy. See the module docs.
 pub struct Proxy {
@@ -201,6 +238,8 @@ pub struct Proxy {
     last_now: Instant,
     forwards: HashMap<ClientId, Forward>,
     by_server: HashMap<ServerId, ClientId>,
+    timers: BTreeMap<TimerKey, (ClientId, Deadline)>,
+    timer_seq: u64,
     next_client: u64,
     ready: VecDeque<Output>,
 }
@@ -249,6 +288,8 @@ impl Proxy {
             last_now: now,
             forwards: HashMap::new(),
             by_server: HashMap::new(),
+            timers: BTreeMap::new(),
+            timer_seq: 0,
             next_client: 0,
             ready: VecDeque::new(),
         }
@@ -285,6 +326,7 @@ impl Proxy {
             self.pump();
             return Ok(());
         }
+        let timeout = matches!(input, Input::Timeout);
         let input = match input {
             Input::Received { flow, transport, message } => transaction::Input::Received { flow, transport, message },
             Input::Datagram { flow, bytes } => transaction::Input::Datagram { flow, bytes },
@@ -292,12 +334,15 @@ impl Proxy {
         };
         let _ = self.layer.handle(self.last_now, input);
         self.pump();
+        if timeout {
+            self.deadlines();
+        }
         // A forwarded INVITE's state lives as long as its client transaction
         // (2xx retransmissions pass through it in the RFC 6026 Accepted state).
-        let layer = &self.layer;
-        self.forwards.retain(|client, _| layer.has_client(*client));
-        let forwards = &self.forwards;
-        self.by_server.retain(|_, client| forwards.contains_key(client));
+        let gone: Vec<ClientId> = self.forwards.keys().filter(|c| !self.layer.has_client(**c)).copied().collect();
+        for client in gone {
+            self.forget(client);
+        }
         Ok(())
     }
 
@@ -310,7 +355,71 @@ impl Proxy {
     /// When [`Input::Timeout`] is next due.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.layer.poll_timeout()
+        let own = self.timers.keys().next().map(|&(at, _)| at);
+        match (own, self.layer.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Sets the one deadline of a forwarded INVITE.
+    fn arm(&mut self, client: ClientId, deadline: Deadline, after: Duration) {
+        let key = (self.last_now + after, self.timer_seq);
+        self.timer_seq += 1;
+        let Some(forward) = self.forwards.get_mut(&client) else { return };
+        if let Some(old) = forward.deadline.replace(key) {
+            self.timers.remove(&old);
+        }
+        self.timers.insert(key, (client, deadline));
+    }
+
+    fn disarm(&mut self, client: ClientId) {
+        if let Some(key) = self.forwards.get_mut(&client).and_then(|f| f.deadline.take()) {
+            self.timers.remove(&key);
+        }
+    }
+
+    /// Drops what the proxy keeps of a forwarded request.
+    fn forget(&mut self, client: ClientId) -> Option<Forward> {
+        self.disarm(client);
+        let forward = self.forwards.remove(&client)?;
+        self.by_server.remove(&forward.server);
+        Some(forward)
+    }
+
+    /// Answers 408 upstream for a forwarded request that will get no final
+    /// response (s.16.7 step 6: "If there are no final responses in the
+    /// context, the proxy MUST send a 408 (Request Timeout) response to the
+    /// server transaction"), and ends its client transaction.
+    fn give_up(&mut self, client: ClientId) {
+        let _ = self.layer_command(transaction::Command::Terminate { client });
+        let Some(forward) = self.forget(client) else { return };
+        if !self.layer.is_server_final(forward.server) {
+            if let Some(request) = self.layer.server_request(forward.server).cloned() {
+                self.refuse(forward.server, &request, 408);
+            }
+        }
+    }
+
+    fn deadlines(&mut self) {
+        while let Some(entry) = self.timers.first_entry() {
+            if entry.key().0 > self.last_now {
+                break;
+            }
+            let (client, deadline) = entry.remove();
+            let Some(forward) = self.forwards.get_mut(&client) else { continue };
+            forward.deadline = None;
+            match deadline {
+                // s.16.8: "If the client transaction has received a provisional
+                // response, the proxy MUST generate a CANCEL request matching that
+                // transaction. If the client transaction has not received a
+                // provisional response, the proxy MUST behave as if the
+                // transaction received a 408 (Request Timeout) response."
+                Deadline::TimerC if forward.provisional => self.send_cancel(client),
+                Deadline::TimerC | Deadline::Cancelled => self.give_up(client),
+            }
+            self.pump();
+        }
     }
 
     fn pump(&mut self) {
@@ -447,11 +556,7 @@ impl Proxy {
             // that a retransmission (and the CANCEL or non-2xx ACK of an INVITE,
             // which share its top Via branch) gets the same one.
             let incoming = request.top_via().and_then(|v| v.branch()).unwrap_or_default();
-            let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-            for b in incoming.bytes().chain(self.config.host.bytes()) {
-                hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-            }
-            format!("z9hG4bK{hash:016x}")
+            format!("{MAGIC_COOKIE}{}", stateless_token(&[incoming, &self.config.host]))
         } else {
             new_branch(&mut self.ids)
         };
@@ -495,11 +600,25 @@ impl Proxy {
                             request_uri: message.request_uri_str().unwrap_or_default().to_owned(),
                             flow,
                         });
+                        let invite = message.method() == Some("INVITE");
                         self.by_server.insert(server, client);
                         self.forwards.insert(
                             client,
-                            Forward { server, request: message, provisional: false, cancel: false, flow, transport },
+                            Forward {
+                                server,
+                                request: message,
+                                provisional: false,
+                                cancel: false,
+                                flow,
+                                transport,
+                                deadline: None,
+                            },
                         );
+                        if invite {
+                            // s.16.6 step 11: "If the request is an INVITE, the proxy
+                            // MUST set Timer C for that client transaction."
+                            self.arm(client, Deadline::TimerC, self.config.timer_c);
+                        }
                     }
                 }
             }
@@ -519,16 +638,7 @@ impl Proxy {
                 // A 2xx after both transactions ended has no way back.
                 self.event(Event::PeerError { flow, reason: "response matching no transaction" });
             }
-            E::ClientTimedOut { client } => {
-                if let Some(forward) = self.forwards.remove(&client) {
-                    self.by_server.remove(&forward.server);
-                    if !self.layer.is_server_final(forward.server) {
-                        if let Some(request) = self.layer.server_request(forward.server).cloned() {
-                            self.refuse(forward.server, &request, 408);
-                        }
-                    }
-                }
-            }
+            E::ClientTimedOut { client } => self.give_up(client),
             E::ServerTimedOut { server } => {
                 self.by_server.remove(&server);
             }
@@ -540,12 +650,21 @@ impl Proxy {
         let Some(code) = received.status_code() else { return };
         let Some(forward) = self.forwards.get_mut(&client) else { return };
         let server = forward.server;
+        let cancelling =
+            matches!(forward.deadline.and_then(|key| self.timers.get(&key)), Some((_, Deadline::Cancelled)));
         if code < 200 {
             forward.provisional = true;
             if forward.cancel {
                 forward.cancel = false;
                 self.send_cancel(client);
+            } else if code > 100 && !cancelling && forward.deadline.is_some() {
+                // s.16.7 step 2: "if the response is a provisional response with
+                // status codes 101 to 199 inclusive (i.e., anything but 100), the
+                // proxy MUST reset timer C for that client transaction."
+                self.arm(client, Deadline::TimerC, self.config.timer_c);
             }
+        } else {
+            self.disarm(client);
         }
         // s.16.7 step 5: a 100 is not forwarded.
         if code == 100 {
@@ -557,8 +676,7 @@ impl Proxy {
         let Ok(upstream) = builder.build() else { return };
         let _ = self.layer_command(transaction::Command::Respond { server, response: upstream });
         if code >= 300 {
-            self.forwards.remove(&client);
-            self.by_server.remove(&server);
+            self.forget(client);
         }
     }
 
@@ -569,6 +687,10 @@ impl Proxy {
         self.next_client += 1;
         let id = ClientId::new(self.next_client);
         let _ = self.layer_command(transaction::Command::Request { id, flow, transport, request });
+        // s.9.1: "If there is no final response for the original request in
+        // 64*T1 seconds ..., the client SHOULD then consider the original
+        // transaction cancelled and SHOULD destroy the client transaction".
+        self.arm(client, Deadline::Cancelled, self.config.transaction.timeout());
     }
 
     fn cancel_received(&mut self, server: ServerId, request: &Message, cancels: Option<ServerId>) {

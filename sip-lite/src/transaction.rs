@@ -43,7 +43,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use thiserror::Error;
 
-use crate::ids::MAGIC_COOKIE;
+use crate::ids::{stateless_token, MAGIC_COOKIE};
 pub use crate::ids::{ClientId, FlowId, ServerId};
 use crate::sip::{parse_datagram, Limits, Message, MessageBuilder};
 
@@ -76,6 +76,8 @@ pub struct TransactionConfig {
     t4: Duration,
     trying_delay: Duration,
     limits: Limits,
+    max_server_transactions: usize,
+    retry_after: Duration,
 }
 
 impl Default for TransactionConfig {
@@ -86,6 +88,8 @@ impl Default for TransactionConfig {
             t4: Duration::from_secs(5),
             trying_delay: Duration::from_millis(200),
             limits: Limits::default(),
+            max_server_transactions: 4096,
+            retry_after: Duration::from_secs(10),
         }
     }
 }
@@ -118,6 +122,21 @@ impl TransactionConfig {
         self.limits = limits;
         self
     }
+    /// Most server transactions alive at once, whatever their state
+    /// (default 4096). A new request beyond it is answered 503 with
+    /// Retry-After ([`TransactionConfig::set_retry_after`]) and no
+    /// transaction is made; a CANCEL of a live INVITE transaction is still
+    /// taken (there is at most one per INVITE).
+    pub fn set_max_server_transactions(&mut self, count: usize) -> &mut Self {
+        self.max_server_transactions = count;
+        self
+    }
+    /// The Retry-After of the 503s an overloaded element sends (default 10 s;
+    /// written in whole seconds, at least 1).
+    pub fn set_retry_after(&mut self, after: Duration) -> &mut Self {
+        self.retry_after = after;
+        self
+    }
     /// See [`TransactionConfig::set_t1`].
     #[must_use]
     pub const fn t1(&self) -> Duration {
@@ -142,6 +161,16 @@ impl TransactionConfig {
     #[must_use]
     pub const fn limits(&self) -> &Limits {
         &self.limits
+    }
+    /// See [`TransactionConfig::set_max_server_transactions`].
+    #[must_use]
+    pub const fn max_server_transactions(&self) -> usize {
+        self.max_server_transactions
+    }
+    /// See [`TransactionConfig::set_retry_after`].
+    #[must_use]
+    pub const fn retry_after(&self) -> Duration {
+        self.retry_after
     }
     /// 64*T1: Timers B, F, H, J, L, M.
     #[must_use]
@@ -411,6 +440,12 @@ fn server_key(request: &Message, method: &str) -> Option<String> {
             ))
         }
     }
+}
+
+/// A Retry-After value: whole seconds, at least 1 (RFC 3261 s.20.33:
+/// "delta-seconds").
+pub(crate) fn retry_after_seconds(after: Duration) -> u64 {
+    after.as_secs().max(1)
 }
 
 /// The ACK of a non-2xx final response (RFC 3261 s.17.1.1.3).
@@ -848,6 +883,10 @@ impl TransactionLayer {
         } else {
             None
         };
+        if self.servers.len() >= self.config.max_server_transactions && cancels.is_none() {
+            self.overloaded(flow, transport, &request, &key);
+            return;
+        }
         let invite = method == "INVITE";
         let id = ServerId::new(self.next_server);
         self.next_server += 1;
@@ -873,6 +912,23 @@ impl TransactionLayer {
             self.arm(Owner::Server(id), TimerSlot::Trying, self.config.trying_delay);
         }
         self.event(Event::RequestReceived { server: id, flow, transport, request, cancels });
+    }
+
+    /// Answers a request beyond [`TransactionConfig::set_max_server_transactions`]
+    /// statelessly and keeps nothing of it.
+    fn overloaded(&mut self, flow: FlowId, transport: Transport, request: &Message, key: &str) {
+        // RFC 3261 s.8.2.7: a stateless response's To tag "MUST be generated ...
+        // in a manner that will generate the same tag for the same request
+        // consistently", so a retransmission gets the same 503.
+        let tag = stateless_token(&[key]);
+        let mut reply = MessageBuilder::response_to(request, 503, "Service Unavailable", Some(&tag));
+        // s.21.5.4: "The server MAY indicate when the client should retry the
+        // request in a Retry-After header field."
+        reply.header("Retry-After", &retry_after_seconds(self.config.retry_after).to_string());
+        if let Ok(reply) = reply.build() {
+            self.transmit(flow, transport, reply.as_bytes().clone());
+        }
+        self.peer_error(flow, "over the server transaction limit: answered 503");
     }
 
     fn retransmitted_request(

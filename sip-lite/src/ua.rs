@@ -22,6 +22,11 @@
 //!   (s.9.2), 200 to a BYE (s.15.1.2);
 //! - defers a CANCEL until a provisional response arrives (s.9.1), and after
 //!   64*T1 without a final response gives the INVITE up;
+//! - bounds the wait for an outbound INVITE's final response after a
+//!   provisional one ([`UaConfig::set_invite_timeout`]): on expiry it
+//!   CANCELs and the leg ends [`EndReason::TimedOut`];
+//! - answers 503 with Retry-After to an inbound INVITE beyond
+//!   [`UaConfig::set_max_dialogs`] legs;
 //! - ACKs and BYEs a 2xx that arrives after a CANCEL, and a second 2xx from
 //!   another fork (s.13.2.2.4).
 //!
@@ -72,6 +77,16 @@ pub const fn reason_phrase(code: u16) -> &'static str {
         401..=499 => "Client Error",
         501..=599 => "Server Error",
         _ => "Global Failure",
+    }
+}
+
+/// How an outbound leg ends once we CANCELled it: by the caller's wish or
+/// because the INVITE timeout ran out.
+const fn cancelled_reason(timed_out: bool) -> EndReason {
+    if timed_out {
+        EndReason::TimedOut
+    } else {
+        EndReason::Cancelled
     }
 }
 
@@ -156,6 +171,8 @@ pub struct UaConfig {
     via_host: String,
     contact: String,
     auto_ack: bool,
+    invite_timeout: Duration,
+    max_dialogs: usize,
 }
 
 impl UaConfig {
@@ -167,7 +184,38 @@ impl UaConfig {
             via_host: via_host.to_owned(),
             contact: contact.to_owned(),
             auto_ack: true,
+            // As a proxy's Timer C (RFC 3261 s.16.6 step 11): more than 3 minutes.
+            invite_timeout: Duration::from_secs(3 * 60 + 1),
+            max_dialogs: 4096,
         }
+    }
+    /// How long an outbound INVITE may wait for its final response once a
+    /// provisional response has stopped Timer B (default 3 min 1 s, as a
+    /// proxy's Timer C), restarted by every 101-199 response. On expiry the
+    /// INVITE is CANCELled and the leg ends with [`EndReason::TimedOut`]
+    /// (at once on the 487, at the latest 64*T1 later).
+    pub fn set_invite_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.invite_timeout = timeout;
+        self
+    }
+    /// Most legs (INVITE usages, each with at most one dialog) alive at once
+    /// (default 4096). A new inbound INVITE beyond it is answered 503 with the
+    /// transaction config's Retry-After
+    /// ([`TransactionConfig::set_retry_after`]); the caller's own INVITEs are
+    /// not refused, but count.
+    pub fn set_max_dialogs(&mut self, count: usize) -> &mut Self {
+        self.max_dialogs = count;
+        self
+    }
+    /// See [`UaConfig::set_invite_timeout`].
+    #[must_use]
+    pub const fn invite_timeout(&self) -> Duration {
+        self.invite_timeout
+    }
+    /// See [`UaConfig::set_max_dialogs`].
+    #[must_use]
+    pub const fn max_dialogs(&self) -> usize {
+        self.max_dialogs
     }
     /// The transaction timers.
     pub fn set_transaction(&mut self, config: TransactionConfig) -> &mut Self {
@@ -302,7 +350,8 @@ pub enum EndReason {
         /// The status code.
         status: u16,
     },
-    /// No final response (Timer B), or no response to the BYE.
+    /// No final response (Timer B, or [`UaConfig::set_invite_timeout`] after
+    /// a provisional one: the INVITE was CANCELled), or no response to the BYE.
     TimedOut,
     /// CANCELled (by us for an outbound leg, by the far side for an inbound one).
     Cancelled,
@@ -411,8 +460,22 @@ enum Phase {
 
 #[derive(Debug)]
 enum Side {
-    Uac { client: ClientId, provisional: bool, cancel_requested: bool, cancel_sent: bool, ack: Option<Message> },
-    Uas { server: ServerId, local_tag: String, ok: Option<Message>, interval: Duration, bye_when_acked: bool },
+    Uac {
+        client: ClientId,
+        provisional: bool,
+        cancel_requested: bool,
+        cancel_sent: bool,
+        /// The INVITE timeout CANCELled it.
+        timed_out: bool,
+        ack: Option<Message>,
+    },
+    Uas {
+        server: ServerId,
+        local_tag: String,
+        ok: Option<Message>,
+        interval: Duration,
+        bye_when_acked: bool,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -421,6 +484,8 @@ enum LegTimer {
     Retransmit = 0,
     /// UAS: 64*T1 without ACK; UAC: 64*T1 after CANCEL without a final response.
     GiveUp = 1,
+    /// UAC: the INVITE timeout after a provisional response.
+    Answer = 2,
 }
 
 type TimerKey = (Instant, u64);
@@ -434,7 +499,7 @@ struct Leg {
     dialog: Option<Dialog>,
     phase: Phase,
     end_reason: EndReason,
-    timers: [Option<TimerKey>; 2],
+    timers: [Option<TimerKey>; 3],
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -705,8 +770,14 @@ impl UserAgent {
                 })
                 .map_err(|_| UsageError::BadMessage)?;
                 self.clients.insert(client, ClientPurpose::Invite(leg));
-                let side =
-                    Side::Uac { client, provisional: false, cancel_requested: false, cancel_sent: false, ack: None };
+                let side = Side::Uac {
+                    client,
+                    provisional: false,
+                    cancel_requested: false,
+                    cancel_sent: false,
+                    timed_out: false,
+                    ack: None,
+                };
                 self.legs.insert(
                     leg,
                     Leg {
@@ -717,7 +788,7 @@ impl UserAgent {
                         dialog: None,
                         phase: Phase::Calling,
                         end_reason: EndReason::LocalBye,
-                        timers: [None; 2],
+                        timers: [None; 3],
                     },
                 );
                 Ok(())
@@ -972,14 +1043,20 @@ impl UserAgent {
                     }
                     self.send_bye(id, EndReason::NoAck);
                 }
-                (Side::Uac { client, .. }, LegTimer::GiveUp) => {
+                (Side::Uac { client, timed_out, .. }, LegTimer::GiveUp) => {
                     // s.9.1: the CANCELled INVITE had no final response in 64*T1.
-                    let client = *client;
+                    let (client, reason) = (*client, cancelled_reason(*timed_out));
                     if leg.phase == Phase::Calling {
                         self.clients.remove(&client);
                         let _ = self.layer_command(transaction::Command::Terminate { client });
-                        self.end_leg(id, EndReason::Cancelled);
+                        self.end_leg(id, reason);
                     }
+                }
+                (Side::Uac { timed_out, cancel_requested: false, .. }, LegTimer::Answer)
+                    if leg.phase == Phase::Calling =>
+                {
+                    *timed_out = true;
+                    self.send_cancel(id);
                 }
                 _ => {}
             }
@@ -1064,6 +1141,16 @@ impl UserAgent {
             self.in_dialog_request(server, request, &method, &tag);
             return;
         }
+        if method == "INVITE" && self.legs.len() >= self.config.max_dialogs {
+            // RFC 3261 s.21.5.4: 503 "The server MAY indicate when the client
+            // should retry the request in a Retry-After header field."
+            let mut reply = response(&request, 503, Some(&tag));
+            let after = transaction::retry_after_seconds(self.config.transaction.retry_after());
+            reply.header("Retry-After", &after.to_string());
+            self.respond_server(server, reply);
+            self.event(Event::PeerError { flow, reason: "over the dialog limit: answered 503" });
+            return;
+        }
         if method == "INVITE" {
             self.next_inbound += 1;
             let leg = LegId::inbound(self.next_inbound);
@@ -1085,7 +1172,7 @@ impl UserAgent {
                     dialog: None,
                     phase: Phase::Calling,
                     end_reason: EndReason::RemoteBye,
-                    timers: [None; 2],
+                    timers: [None; 3],
                 },
             );
             self.event(Event::IncomingCall { leg, request });
@@ -1218,8 +1305,9 @@ impl UserAgent {
             }
             return;
         };
-        let Side::Uac { provisional, cancel_requested, .. } = &mut leg.side else { return };
-        let cancel_requested = *cancel_requested;
+        let answer_armed = leg.timers[LegTimer::Answer as usize].is_some();
+        let Side::Uac { provisional, cancel_requested, timed_out, .. } = &mut leg.side else { return };
+        let (cancel_requested, cancelled) = (*cancel_requested, cancelled_reason(*timed_out));
         match code {
             100..=199 => {
                 *provisional = true;
@@ -1231,7 +1319,15 @@ impl UserAgent {
                 }
                 if cancel_requested {
                     self.send_cancel(id);
-                } else if code > 100 {
+                    return;
+                }
+                if code > 100 || !answer_armed {
+                    // A provisional response stopped Timer B (s.17.1.1.2): the
+                    // INVITE timeout bounds the wait for the final one, restarted
+                    // like a proxy's Timer C by "anything but 100" (s.16.7 step 2).
+                    self.arm(id, LegTimer::Answer, self.config.invite_timeout);
+                }
+                if code > 100 {
                     self.event(Event::Progress { leg: id, response });
                 }
             }
@@ -1261,10 +1357,11 @@ impl UserAgent {
                         }
                         leg.phase = Phase::Answered;
                         self.disarm(id, LegTimer::GiveUp);
+                        self.disarm(id, LegTimer::Answer);
                         if cancel_requested {
                             // s.15: a 2xx that crossed our CANCEL: ACK and BYE.
                             self.send_ack(id);
-                            self.send_bye(id, EndReason::Cancelled);
+                            self.send_bye(id, cancelled);
                         } else {
                             self.event(Event::Answered { leg: id, response });
                             if auto_ack {
@@ -1281,11 +1378,8 @@ impl UserAgent {
                 // The transaction sent the ACK (s.17.1.1.3).
                 self.clients.remove(&client);
                 if leg.phase == Phase::Calling {
-                    let reason = if cancel_requested && code == 487 {
-                        EndReason::Cancelled
-                    } else {
-                        EndReason::Rejected { status: code }
-                    };
+                    let reason =
+                        if cancel_requested && code == 487 { cancelled } else { EndReason::Rejected { status: code } };
                     self.end_leg(id, reason);
                 }
             }

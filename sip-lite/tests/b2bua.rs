@@ -37,6 +37,11 @@ fn setup(
     ack: AckPolicy,
     last: LastLegPolicy,
 ) -> Setup {
+    let x_ua = UaConfig::new("cf.example.com", "sip:conf@cf.example.com");
+    setup_with(seed, faults, transport, B2buaConfig::new(x_ua, answer, ack, last))
+}
+
+fn setup_with(seed: u64, faults: Faults, transport: Transport, config: B2buaConfig) -> Setup {
     let mut net = Net::new(seed, faults);
     let now = net.now;
     let a = net.add(Entity::Ua(UserAgent::new(
@@ -44,7 +49,6 @@ fn setup(
         now,
         Box::new(Rng::new(seed ^ 1)),
     )));
-    let config = B2buaConfig::new(UaConfig::new("cf.example.com", "sip:conf@cf.example.com"), answer, ack, last);
     let x = net.add(Entity::B2bua(B2bua::new(config, now, Box::new(Rng::new(seed ^ 2)))));
     net.link(a, A_FLOW, x, X_IN, transport);
     let mut members = [0; 3];
@@ -326,6 +330,32 @@ fn last_outbound_failure_ends_inbound() {
         drive(&mut s, Transport::Unreliable, [0; 3], 1200);
         assert!(s.net.b2bua(s.x).is_idle());
     }
+}
+
+/// Members that ring and never answer: each outbound leg is CANCELled when
+/// the INVITE timeout runs out and ends TimedOut, and the inbound leg then
+/// gets 408 (the last leg's failure).
+#[test]
+fn members_that_ring_forever_time_out() {
+    let mut x_ua = UaConfig::new("cf.example.com", "sip:conf@cf.example.com");
+    x_ua.set_invite_timeout(Duration::from_secs(60));
+    let config = B2buaConfig::new(x_ua, AnswerPolicy::AfterFirstAnswer, AckPolicy::AfterAck, LastLegPolicy::EndInbound);
+    let mut s = setup_with(0, Faults::NONE, Transport::Reliable, config);
+    call(&mut s, Transport::Reliable);
+    drive(&mut s, Transport::Reliable, [180; 3], 590);
+    assert!(ended(&s.net, s.a).is_empty(), "still ringing before the timeout");
+    drive(&mut s, Transport::Reliable, [180; 3], 20);
+    let timed_out = x_events(&s)
+        .iter()
+        .filter(|e| matches!(e, b2bua::Event::OutboundEnded { reason: EndReason::TimedOut, .. }))
+        .count();
+    assert_eq!(timed_out, 3);
+    assert_eq!(ended(&s.net, s.a), [EndReason::Rejected { status: 408 }]);
+    for m in s.members {
+        assert_eq!(ended(&s.net, m), [EndReason::Cancelled], "each member got the CANCEL");
+    }
+    drive(&mut s, Transport::Reliable, [0; 3], 400);
+    assert!(s.net.b2bua(s.x).is_idle());
 }
 
 #[test]
