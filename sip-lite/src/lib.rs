@@ -21,6 +21,27 @@
 //! No sockets, clocks or threads: the runtime hands over the bytes it read
 //! and the time it is.
 //!
+//! # Limits
+//!
+//! Everything a peer can make the crate hold or wait for is bounded:
+//!
+//! | Limit | Default | Past it |
+//! |---|---|---|
+//! | [`sip::Limits::set_max_head`]: start line and headers | 32 KiB | [`sip::ParseError::HeadTooLong`] (the stream's framing is lost) |
+//! | [`sip::Limits::set_max_headers`]: header lines | 128 | [`sip::ParseError::TooManyHeaders`] (the stream's framing is lost) |
+//! | [`sip::Limits::set_max_body`]: body | 1 MiB | [`sip::ParseError::BodyTooLarge`] (a request gets 413) |
+//! | [`sdp::Limits::max_lines`]: SDP lines | 1024 | [`sdp::SdpError::TooManyLines`] |
+//! | [`multipart::DEFAULT_MAX_PARTS`]: body parts | 16 | [`multipart::MultipartError::TooManyParts`] |
+//! | [`resource_lists::DEFAULT_MAX_ENTRIES`]: list entries | 100 | [`resource_lists::ResourceListsError::TooManyEntries`] |
+//! | [`transaction::TransactionConfig::set_max_server_transactions`]: live server transactions | 4096 | a new request is answered 503 with Retry-After (10 s), statelessly; nothing is kept |
+//! | [`ua::UaConfig::set_max_dialogs`]: legs of a user agent or B2BUA | 4096 | a new inbound INVITE is answered 503 with Retry-After |
+//! | Timers B and F (RFC 3261 s.17.1): a request without a final response | 64*T1 = 32 s | the transaction ends; 408 to the core |
+//! | [`proxy::ProxyConfig::set_timer_c`]: a proxied INVITE after its last 101-199 | 3 min 1 s | CANCEL if a provisional came, else 408 upstream (s.16.8) |
+//! | [`ua::UaConfig::set_invite_timeout`]: an outbound INVITE after its last 101-199 | 3 min 1 s | CANCEL; the leg ends [`ua::EndReason::TimedOut`] |
+//! | A CANCELled INVITE without a final response (s.9.1) | 64*T1 | the client transaction is destroyed; the leg ends, a proxy answers 408 |
+//! | A 2xx without its ACK (s.13.3.1.4) | 64*T1 | the leg ends with BYE ([`ua::EndReason::NoAck`]) |
+//! | Timers H, L, M (RFC 3261 s.17.2.1, RFC 6026) | 64*T1 | the transaction ends |
+//!
 //! ```
 //! use bytes::Bytes;
 //! use sip_lite::sdp::SessionDescription;
