@@ -18,6 +18,9 @@
 //!   returns `None`, then read `poll_timeout`. Randomness (branches, tags,
 //!   Call-IDs) comes from an injected [`ids::IdSource`].
 //!
+//! - [`capabilities`]: the methods a user agent serves, and the RFC's answer
+//!   to a request it does not (OPTIONS, 405 with Allow, 501).
+//!
 //! No sockets, clocks or threads: the runtime hands over the bytes it read
 //! and the time it is.
 //!
@@ -75,6 +78,7 @@
 #![deny(missing_docs)]
 
 pub mod b2bua;
+pub mod capabilities;
 pub mod dialog;
 pub mod ids;
 pub mod machine;

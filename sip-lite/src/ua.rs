@@ -42,6 +42,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use thiserror::Error;
 
+use crate::capabilities::Capabilities;
 use crate::dialog::{Dialog, DialogId};
 use crate::ids::{new_branch, new_call_id, new_tag, ClientId, ServerId};
 pub use crate::ids::{FlowId, IdSource, IncomingId, LegId, RequestId};
@@ -173,6 +174,7 @@ pub struct UaConfig {
     auto_ack: bool,
     invite_timeout: Duration,
     max_dialogs: usize,
+    capabilities: Capabilities,
 }
 
 impl UaConfig {
@@ -187,7 +189,22 @@ impl UaConfig {
             // As a proxy's Timer C (RFC 3261 s.16.6 step 11): more than 3 minutes.
             invite_timeout: Duration::from_secs(3 * 60 + 1),
             max_dialogs: 4096,
+            capabilities: Capabilities::default(),
         }
+    }
+    /// The non-INVITE methods the caller serves (default: all of them).
+    /// Requests of other methods, in or out of a dialog, are answered here
+    /// (OPTIONS 200 with Allow and Accept, or 503 past
+    /// [`UaConfig::set_max_dialogs`]; 405 with Allow; 501) and never reach
+    /// the caller.
+    pub fn set_capabilities(&mut self, capabilities: Capabilities) -> &mut Self {
+        self.capabilities = capabilities;
+        self
+    }
+    /// See [`UaConfig::set_capabilities`].
+    #[must_use]
+    pub const fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
     }
     /// How long an outbound INVITE may wait for its final response once a
     /// provisional response has stopped Timer B (default 3 min 1 s, as a
@@ -1187,6 +1204,12 @@ impl UserAgent {
     }
 
     fn deliver(&mut self, server: ServerId, leg: Option<LegId>, request: Message) {
+        let busy = (self.legs.len() >= self.config.max_dialogs).then(|| self.config.transaction.retry_after());
+        let tag = new_tag(&mut self.ids);
+        if let Some(reply) = self.config.capabilities.answer(&request, &tag, busy) {
+            self.respond_server(server, reply);
+            return;
+        }
         self.next_incoming += 1;
         let incoming = IncomingId::new(self.next_incoming);
         self.incoming.insert(incoming, server);

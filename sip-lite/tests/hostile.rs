@@ -379,3 +379,38 @@ fn timer_c_without_a_provisional_response_acts_as_408() {
     core.advance(Duration::from_secs(64));
     assert!(core.machine.is_idle(), "{:?}", core.machine);
 }
+
+/// RFC 3261 s.8.2.1, s.11.2, s.21.5.2: a user agent whose caller serves no
+/// extra method answers OPTIONS, 405s a known method, 501s an unknown one,
+/// and keeps nothing of any of them, however many come.
+#[test]
+fn requests_the_caller_does_not_serve_are_answered_by_the_user_agent() {
+    let start = epoch();
+    let mut config = UaConfig::new("b.example.com", "sip:b@b.example.com");
+    config.set_capabilities(sip_lite::capabilities::Capabilities::serving(&[])).set_max_dialogs(1);
+    let mut callee = ua(config, start);
+    for n in 0..10_000 {
+        for method in ["OPTIONS", "SUBSCRIBE", "FROBNICATE"] {
+            callee.feed(UP, request(method, &format!("z9hG4bK{method}{n}"), &format!("{method}{n}")));
+        }
+    }
+    let answers = |callee: &Peer<UserAgent>, method: &str| -> Vec<u16> {
+        let mut codes: Vec<u16> = callee
+            .sent
+            .iter()
+            .filter(|(_, _, m)| m.cseq().is_some_and(|c| c.method == method))
+            .map(|(_, _, m)| status(m).unwrap())
+            .collect();
+        codes.dedup();
+        codes
+    };
+    assert_eq!(answers(&callee, "OPTIONS"), [200]);
+    assert_eq!(answers(&callee, "SUBSCRIBE"), [405]);
+    assert_eq!(answers(&callee, "FROBNICATE"), [501]);
+    assert!(callee.events.is_empty(), "nothing reached the caller");
+    assert!(callee.machine.is_idle(), "{:?}", callee.machine);
+    // At its dialog cap, OPTIONS gets what an INVITE would: 503.
+    callee.feed(UP, request("INVITE", "z9hG4bKinv", "inv"));
+    callee.feed(UP, request("OPTIONS", "z9hG4bKbusy", "busy"));
+    assert_eq!(status(&callee.sent.last().unwrap().2), Some(503));
+}
