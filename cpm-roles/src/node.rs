@@ -3,7 +3,7 @@
 //! per hop, and the role's glue (sender, receiver, or back-to-back relay).
 
 use std::collections::{HashMap, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cpm_negotiation::cpim::{self, Address};
@@ -16,6 +16,7 @@ use msrp_core::reassembly::{DeliveryMode, ReassemblyConfig};
 use msrp_core::session::{self, Command as MsrpCommand, Event as MsrpEvent, LinkRole, MessageHandle, Session};
 use msrp_core::uri::Scheme;
 use msrp_core::{FailureReport, FramerEvent, MessageId, MsrpUri};
+use sip_lite::capabilities::Capabilities as SipCapabilities;
 use sip_lite::multipart::{Multipart, Part};
 use sip_lite::resource_lists::{self, Entry};
 use sip_lite::sip::Message;
@@ -88,7 +89,7 @@ pub struct SlowMember {
     /// one chunk: [`EntityConfig::max_chunk_size`] sets the bytes).
     pub window: usize,
     /// How long the window may stay full.
-    pub after: std::time::Duration,
+    pub after: Duration,
 }
 
 impl EntityConfig {
@@ -364,11 +365,24 @@ pub(crate) struct Node {
     end_up_pending: bool,
 }
 
+/// What every CPM entity serves over SIP: INVITE sessions (and their ACK,
+/// CANCEL, BYE, OPTIONS), with SDP or a multipart/mixed body carrying the
+/// SDP and an RFC 5366 recipient list. Every other method is answered by the
+/// user agent (405, 501).
+pub(crate) fn entity_capabilities() -> SipCapabilities {
+    let mut capabilities = SipCapabilities::serving(&[]);
+    capabilities.set_accept(&["application/sdp", "multipart/mixed"]);
+    capabilities
+}
+
+/// The Retry-After of an entity's 503 at `max_sessions` (RFC 3261 s.21.5.4).
+pub(crate) const RETRY_AFTER: Duration = Duration::from_secs(10);
+
 impl Node {
     pub(crate) fn new(config: EntityConfig, role: Role, now: Instant, ids: SharedIds) -> Self {
         let contact = format!("sip:{}", config.host);
         let mut ua_config = UaConfig::new(&config.host, &contact);
-        ua_config.set_auto_ack(false);
+        ua_config.set_auto_ack(false).set_capabilities(entity_capabilities());
         let ua = UserAgent::new(ua_config, now, Box::new(ids.clone()));
         Self {
             config,

@@ -3,10 +3,12 @@
 //! reuse, its MSRP links (RFC 4975 s.5.4; seed 000 paragraph 0040: "a creator
 //! selects an existing MSRP link with a matched host, port and/or MSRP URI").
 //!
-//! - SIP is routed by Call-ID: a request of an unknown Call-ID starts a new
-//!   session (an INVITE is answered by it, anything else as a user agent
-//!   answers a request outside any dialog); a response of an unknown Call-ID
-//!   is dropped (RFC 3261 s.18.1.2: no transaction matches it).
+//! - SIP is routed by Call-ID: an INVITE of an unknown Call-ID without a To
+//!   tag starts a new session; any other request of an unknown Call-ID is
+//!   answered here, statelessly, and holds no session place (OPTIONS as an
+//!   INVITE would be, 405, 501, 481; RFC 3261 s.8.2.1, s.9.2, s.11.2,
+//!   s.12.2.2); a response of an unknown Call-ID is dropped (s.18.1.2: no
+//!   transaction matches it).
 //! - MSRP is framed here, once per link, and every frame goes to the session
 //!   whose URI is the first of its To-Path (s.5.4, s.7.2: responses too);
 //!   a request for no session is answered 481.
@@ -21,11 +23,13 @@ use std::time::Instant;
 use bytes::Bytes;
 use cpm_negotiation::{LinkKey, Trigger};
 use msrp_core::{Framer, FramerEvent, Limits, TransactionId, Transmit};
+use sip_lite::ids::stateless_tag;
 use sip_lite::sip::{self, Message};
+use sip_lite::ua::response;
 
 use crate::error::UsageError;
 use crate::ids::{ConnId, FlowId, HopId, SharedIds};
-use crate::node::{EntityConfig, Node, Role};
+use crate::node::{entity_capabilities, EntityConfig, Node, Role, RETRY_AFTER};
 use crate::{Command, Event, Input, Output};
 
 /// A session's slot: its creation number, never reused.
@@ -284,14 +288,18 @@ impl Server {
         if !message.is_request() {
             return None;
         }
+        // Only an INVITE outside any dialog starts a session; anything else of
+        // an unknown Call-ID is answered here and keeps nothing.
+        if message.method() != Some("INVITE") || message.to_tag().is_some() {
+            self.answer_outside_session(flow, message);
+            return None;
+        }
         if self.sessions.len() >= self.config.max_sessions {
             // RFC 3261 s.21.5.4: "503 Service Unavailable: The server is temporarily
-            // unable to process the request due to a temporary overloading"; an
-            // ACK gets no response (s.17.2.3).
-            if message.method() != Some("ACK") {
-                let response = sip::MessageBuilder::response_to(message, 503, "Service Unavailable", None);
-                self.out.push_back(Output::SipTransmit { flow, bytes: response.encode() });
-            }
+            // unable to process the request due to a temporary overloading".
+            let mut reply = response(message, 503, Some(&stateless_tag(message)));
+            reply.header("Retry-After", &RETRY_AFTER.as_secs().to_string());
+            self.out.push_back(Output::SipTransmit { flow, bytes: reply.encode() });
             self.out.push_back(Output::Event(Event::PeerError {
                 reason: "SIP",
                 detail: format!("{} sessions already: request refused with 503", self.sessions.len()),
@@ -301,6 +309,30 @@ impl Server {
         let slot = self.new_session();
         self.calls.insert(call_id.to_owned(), slot);
         Some(slot)
+    }
+
+    /// Answers, statelessly, a request that starts no session (RFC 3261
+    /// s.8.2.7: the To tag a function of the request).
+    fn answer_outside_session(&mut self, flow: FlowId, request: &Message) {
+        let tag = stateless_tag(request);
+        let reply = match request.method() {
+            // s.17.1.1.3: an ACK is never answered.
+            Some("ACK") | None => return,
+            // s.9.2: "If the UAS did not find a matching transaction for the
+            // CANCEL ..., it SHOULD respond to the CANCEL with a 481"; s.12.2.2:
+            // a request with a To tag that matches no dialog gets 481 (a BYE
+            // outside any dialog too).
+            Some("CANCEL" | "BYE") => response(request, 481, Some(&tag)),
+            Some(_) if request.to_tag().is_some() => response(request, 481, Some(&tag)),
+            // s.11.2: OPTIONS gets what an INVITE would (503 at capacity);
+            // s.8.2.1, s.21.5.2: 405 with Allow, 501.
+            Some(_) => {
+                let busy = (self.sessions.len() >= self.config.max_sessions).then_some(RETRY_AFTER);
+                let Some(reply) = entity_capabilities().answer(request, &tag, busy) else { return };
+                reply
+            }
+        };
+        self.out.push_back(Output::SipTransmit { flow, bytes: reply.encode() });
     }
 
     fn new_session(&mut self) -> Slot {
@@ -623,8 +655,8 @@ mod tests {
     }
 
     /// RFC 3261 s.18.1.2: a response matching no transaction is dropped (no
-    /// session is made for it); a BYE outside any dialog gets its own
-    /// session, which answers 481 (s.12.2.2) and is gone at once.
+    /// session is made for it); a BYE outside any dialog is answered 481
+    /// (s.12.2.2) and makes no session.
     #[test]
     fn stray_sip_is_answered_or_dropped() {
         let mut server = receiver();
@@ -644,7 +676,7 @@ mod tests {
         let outputs = outputs(&mut server);
         let [Output::SipTransmit { bytes, .. }] = outputs.as_slice() else { panic!("{outputs:?}") };
         assert!(bytes.starts_with(b"SIP/2.0 481"), "{:?}", std::str::from_utf8(bytes));
-        assert!(server.is_idle(), "the session that answered is gone");
+        assert!(server.is_idle(), "no session was made");
     }
 
     /// A sender whose session ends while its L1 link is being opened: the
@@ -709,39 +741,94 @@ mod tests {
         assert!(a.is_idle());
     }
 
+    /// A request of `method` outside any dialog, with a fresh Call-ID.
+    fn request(method: &str, call_id: &str) -> Message {
+        let text = format!(
+            "{method} sip:b@b.example.com SIP/2.0\r\nVia: SIP/2.0/TCP a.example.com;branch=z9hG4bK{call_id}\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\n\
+             Call-ID: {call_id}\r\nCSeq: 1 {method}\r\nContact: <sip:a.example.com>\r\nContent-Length: 0\r\n\r\n"
+        );
+        Message::parse(Bytes::from(text)).unwrap()
+    }
+
+    /// The SIP responses among `outputs`.
+    fn responses(outputs: Vec<Output>) -> Vec<Message> {
+        outputs
+            .into_iter()
+            .filter_map(|o| match o {
+                Output::SipTransmit { bytes, .. } => Message::parse(bytes).ok().filter(|m| !m.is_request()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn status(outputs: Vec<Output>) -> Vec<u16> {
+        responses(outputs).iter().filter_map(Message::status_code).collect()
+    }
+
+    fn capped_receiver(max_sessions: usize) -> Server {
+        let mut config = EntityConfig::new("B", "b.example.com", 2855, Preset::figure(Figure::Seed001Fig1));
+        config.max_sessions = max_sessions;
+        let role = Role::Receiver { hop: Hop::L4, label: "L4".to_owned(), reject: None };
+        Server::new(config, role, epoch(), SharedIds::new(SeededIds::new(3)))
+    }
+
     /// RFC 3261 s.21.5.4: beyond `max_sessions`, a request that would start
-    /// one more session is answered 503 and starts none.
+    /// one more session is answered 503 with Retry-After and starts none.
     #[test]
     fn a_request_beyond_max_sessions_is_answered_503() {
-        let mut config = EntityConfig::new("B", "b.example.com", 2855, Preset::figure(Figure::Seed001Fig1));
-        config.max_sessions = 1;
-        let role = Role::Receiver { hop: Hop::L4, label: "L4".to_owned(), reject: None };
-        let mut b = Server::new(config, role, epoch(), SharedIds::new(SeededIds::new(3)));
-        let invite = |call_id: &str| {
-            let text = format!(
-                "INVITE sip:b@b.example.com SIP/2.0\r\nVia: SIP/2.0/TCP a.example.com;branch=z9hG4bK{call_id}\r\n\
-                 Max-Forwards: 70\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\n\
-                 Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:a.example.com>\r\nContent-Length: 0\r\n\r\n"
-            );
-            Message::parse(Bytes::from(text)).unwrap()
-        };
+        let mut b = capped_receiver(1);
         let flow = FlowId::new(1);
-        let status = |outputs: Vec<Output>| -> Vec<u16> {
-            outputs
-                .iter()
-                .filter_map(|o| match o {
-                    Output::SipTransmit { bytes, .. } => Message::parse(bytes.clone()).ok()?.status_code(),
-                    _ => None,
-                })
-                .collect()
-        };
         // The first INVITE (no offer) is refused by its session, which stays
         // for the ACK; it fills the one place.
-        b.handle(epoch(), Input::SipReceived { flow, message: invite("first") }).unwrap();
+        b.handle(epoch(), Input::SipReceived { flow, message: request("INVITE", "first") }).unwrap();
         assert!(status(outputs(&mut b)).iter().all(|&s| s != 503));
         assert_eq!(b.session_count(), 1);
-        b.handle(epoch(), Input::SipReceived { flow, message: invite("second") }).unwrap();
-        assert_eq!(status(outputs(&mut b)), [503]);
+        b.handle(epoch(), Input::SipReceived { flow, message: request("INVITE", "second") }).unwrap();
+        let refused = responses(outputs(&mut b));
+        assert_eq!(refused.iter().map(|m| m.status_code()).collect::<Vec<_>>(), [Some(503)]);
+        assert_eq!(refused[0].header_values("Retry-After").next(), Some("10"));
         assert_eq!(b.session_count(), 1);
+    }
+
+    /// A request outside any dialog that is not an INVITE is answered by the
+    /// element and never holds a session place: OPTIONS with what an INVITE
+    /// would get (RFC 3261 s.11.2), 405 with Allow (s.8.2.1), 501 (s.21.5.2),
+    /// 481 for a CANCEL (s.9.2) or a request with a To tag (s.12.2.2); an ACK
+    /// gets nothing. 10 000 OPTIONS with fresh Call-IDs leave the one place
+    /// free for an INVITE.
+    #[test]
+    fn requests_outside_a_dialog_are_answered_and_hold_no_session() {
+        let mut b = capped_receiver(1);
+        let flow = FlowId::new(1);
+        for n in 0..10_000 {
+            b.handle(epoch(), Input::SipReceived { flow, message: request("OPTIONS", &format!("o{n}")) }).unwrap();
+            assert_eq!(status(outputs(&mut b)), [200]);
+        }
+        assert_eq!(b.session_count(), 0);
+        b.handle(epoch(), Input::SipReceived { flow, message: request("OPTIONS", "allow") }).unwrap();
+        let ok = responses(outputs(&mut b));
+        let allow = ok[0].headers_named("Allow").next().map(|h| h.value().into_owned());
+        assert_eq!(allow.as_deref(), Some("INVITE, ACK, CANCEL, BYE, OPTIONS"));
+        for (method, want) in
+            [("SUBSCRIBE", vec![405]), ("FROBNICATE", vec![501]), ("CANCEL", vec![481]), ("ACK", vec![])]
+        {
+            b.handle(epoch(), Input::SipReceived { flow, message: request(method, method) }).unwrap();
+            assert_eq!(status(outputs(&mut b)), want, "{method}");
+        }
+        let in_dialog = Message::parse(Bytes::from(
+            String::from_utf8_lossy(request("INFO", "d").as_bytes())
+                .replace("<sip:b@example.com>", "<sip:b@example.com>;tag=9"),
+        ))
+        .unwrap();
+        b.handle(epoch(), Input::SipReceived { flow, message: in_dialog }).unwrap();
+        assert_eq!(status(outputs(&mut b)), [481]);
+        assert_eq!(b.session_count(), 0);
+        b.handle(epoch(), Input::SipReceived { flow, message: request("INVITE", "call") }).unwrap();
+        assert!(status(outputs(&mut b)).iter().all(|&s| s != 503));
+        assert_eq!(b.session_count(), 1);
+        // At capacity, OPTIONS gets 503 as an INVITE would.
+        b.handle(epoch(), Input::SipReceived { flow, message: request("OPTIONS", "busy") }).unwrap();
+        assert_eq!(status(outputs(&mut b)), [503]);
     }
 }

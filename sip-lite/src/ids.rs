@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use crate::sip::Message;
+
 /// A source of random bytes, injected so the library has no RNG of its own.
 ///
 /// Runtimes MUST back it with a CSPRNG: RFC 3261 s.8.1.1.7 and s.19.3 ask
@@ -58,6 +60,18 @@ pub(crate) fn stateless_token(parts: &[&str]) -> String {
         hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
     }
     format!("{hash:016x}")
+}
+
+/// The To tag of a stateless response to `request` (RFC 3261 s.8.2.7: "the
+/// same tag for the same request consistently"): a function of its top Via
+/// branch, Call-ID, From tag and CSeq.
+#[must_use]
+pub fn stateless_tag(request: &Message) -> String {
+    let branch = request.top_via().and_then(|v| v.branch()).unwrap_or_default();
+    let call_id = request.call_id().unwrap_or_default();
+    let from_tag = request.from_tag().unwrap_or_default();
+    let seq = request.cseq().map(|c| c.seq).unwrap_or_default().to_string();
+    stateless_token(&[branch, "\n", call_id, "\n", from_tag, "\n", &seq])
 }
 
 /// A fresh Call-ID: 96 random bits at `host` (RFC 3261 s.8.1.1.4).
