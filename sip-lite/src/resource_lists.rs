@@ -22,6 +22,7 @@ use quick_xml::NsReader;
 use thiserror::Error;
 
 use crate::multipart::Part;
+use crate::sip::Uri;
 
 /// The resource-lists namespace (RFC 4826 s.3.2).
 pub const NAMESPACE: &str = "urn:ietf:params:xml:ns:resource-lists";
@@ -152,6 +153,30 @@ enum Ctx {
     Entry,
     DisplayName,
     Skip,
+}
+
+/// `entries` with every entry whose URI is the same resource as an earlier
+/// one's removed (the first is kept). RFC 4826 s.3.2: uniqueness of `uri`
+/// in a list "is determined by case-sensitive string comparisons. As such,
+/// it is possible that two "uri" attributes will have the same URI when
+/// compared using the functional equality rules defined for that URI
+/// scheme"; this applies those rules ([`Uri::equivalent`], RFC 3261
+/// s.19.1.4), and exact text for a URI that does not parse. Quadratic in
+/// the entries, which [`read_with`] bounds.
+#[must_use]
+pub fn distinct(entries: Vec<Entry>) -> Vec<Entry> {
+    let mut kept: Vec<Entry> = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let uri = Uri::parse(&entry.uri);
+        let seen = kept.iter().any(|k| match (&uri, Uri::parse(&k.uri)) {
+            (Ok(a), Ok(b)) => a.equivalent(&b),
+            _ => k.uri == entry.uri,
+        });
+        if !seen {
+            kept.push(entry);
+        }
+    }
+    kept
 }
 
 /// Reads a resource-lists document with at most [`DEFAULT_MAX_ENTRIES`] entries.
@@ -485,5 +510,14 @@ mod tests {
         assert_eq!(p.media_type().as_deref(), Some(CONTENT_TYPE));
         assert_eq!(p.disposition().as_deref(), Some(DISPOSITION));
         assert_eq!(read(p.body()), Ok(vec![Entry::new("sip:a@x")]));
+    }
+
+    #[test]
+    fn distinct_keeps_the_first_of_each_resource() {
+        let entries =
+            ["sip:%61lice@a.example.com", "sip:bob@b.example.com", "sip:alice@A.EXAMPLE.COM", "not a uri", "not a uri"];
+        let kept = distinct(entries.into_iter().map(Entry::new).collect());
+        let uris: Vec<&str> = kept.iter().map(|e| e.uri.as_str()).collect();
+        assert_eq!(uris, ["sip:%61lice@a.example.com", "sip:bob@b.example.com", "not a uri"]);
     }
 }

@@ -132,6 +132,88 @@ impl<'a> Uri<'a> {
     pub const fn is_sip(&self) -> bool {
         matches!(self.scheme, Scheme::Sip | Scheme::Sips)
     }
+
+    /// Whether `self` and `other` are the same URI by the comparison rules of
+    /// RFC 3261 s.19.1.4 for `sip`/`sips` (a `tel` URI compares its text
+    /// case-insensitively, any other scheme exactly, after decoding escapes).
+    #[must_use]
+    pub fn equivalent(&self, other: &Uri<'_>) -> bool {
+        // "A SIP and SIPS URI are never equivalent."
+        if self.scheme != other.scheme {
+            return false;
+        }
+        if !self.is_sip() {
+            return same(self.opaque(), other.opaque(), self.scheme == Scheme::Tel);
+        }
+        // "Comparison of the userinfo of SIP and SIPS URIs is case-sensitive";
+        // "the user, password, host, and port components must match. A URI
+        // omitting the user component will not match a URI that includes one."
+        let userinfo = |a: Option<&str>, b: Option<&str>| match (a, b) {
+            (Some(a), Some(b)) => same(a, b, false),
+            (a, b) => a.is_none() && b.is_none(),
+        };
+        if !userinfo(self.user, other.user)
+            || !userinfo(self.password, other.password)
+            || !same(self.host, other.host, true)
+            || self.port != other.port
+        {
+            return false;
+        }
+        // "Any uri-parameter appearing in both URIs must match"; a user, ttl
+        // or method parameter (and, by the default-value rule, transport) in
+        // only one never matches, nor does maddr; others in only one are ignored.
+        let (ours, theirs) = (self.params(), other.params());
+        let one_sided = |a: &Params<'_>, b: &Params<'_>| {
+            a.iter().any(|(name, value)| match b.get(name) {
+                Some(other) => match (value, other) {
+                    (Some(v), Some(w)) => !same(v, w, true),
+                    (v, w) => v.is_some() != w.is_some(),
+                },
+                None => ["user", "ttl", "method", "maddr", "transport"].iter().any(|n| n.eq_ignore_ascii_case(name)),
+            })
+        };
+        if one_sided(&ours, &theirs) || one_sided(&theirs, &ours) {
+            return false;
+        }
+        // "Any present header component MUST be present in both URIs and match".
+        let headers = |headers: Option<&str>| -> Vec<Vec<u16>> {
+            let split = headers.unwrap_or_default().split('&').filter(|h| !h.is_empty());
+            let mut all: Vec<Vec<u16>> = split.map(|h| decoded(h, true).collect()).collect();
+            all.sort_unstable();
+            all
+        };
+        headers(self.headers) == headers(other.headers)
+    }
+}
+
+/// The RFC 2396 "reserved" set: an escaped reserved character is not the
+/// character itself (RFC 3261 s.19.1.4).
+const RESERVED: &[u8] = b";/?:@&=+$,";
+
+/// `s` with its `%HH` escapes decoded, an escaped reserved character kept
+/// apart from the plain one (above 0xff), lower-cased when `fold`.
+fn decoded(s: &str, fold: bool) -> impl Iterator<Item = u16> + '_ {
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    let hex = |c: Option<&u8>| c.and_then(|c| char::from(*c).to_digit(16));
+    let fold = move |c: u8| if fold { c.to_ascii_lowercase() } else { c };
+    std::iter::from_fn(move || {
+        let c = *bytes.get(i)?;
+        if c == b'%' {
+            if let (Some(high), Some(low)) = (hex(bytes.get(i + 1)), hex(bytes.get(i + 2))) {
+                i += 3;
+                let c = fold(u8::try_from(high * 16 + low).unwrap_or_default());
+                return Some(if RESERVED.contains(&c) { 0x100 | u16::from(c) } else { u16::from(c) });
+            }
+        }
+        i += 1;
+        Some(u16::from(fold(c)))
+    })
+}
+
+/// Whether `a` and `b` are the same once their escapes are decoded.
+fn same(a: &str, b: &str, fold: bool) -> bool {
+    decoded(a, fold).eq(decoded(b, fold))
 }
 
 fn slice(s: &str, from: usize, to: usize) -> &str {
@@ -720,5 +802,45 @@ mod tests {
         assert_eq!(uri.headers(), Some("subject=x&h="));
         assert_eq!(uri.scheme_str(), "sip");
         assert_eq!(uri.opaque(), "bob@biloxi.com:5060;transport=tcp;lr?subject=x&h=");
+    }
+
+    /// The examples of RFC 3261 s.19.1.4, both ways round.
+    #[test]
+    fn equivalence_follows_rfc_3261_19_1_4() {
+        let equivalent = [
+            ("sip:%61lice@atlanta.com;transport=TCP", "sip:alice@AtLanTa.CoM;Transport=tcp"),
+            ("sip:carol@chicago.com", "sip:carol@chicago.com;newparam=5"),
+            ("sip:carol@chicago.com", "sip:carol@chicago.com;security=on"),
+            ("sip:carol@chicago.com;newparam=5", "sip:carol@chicago.com;security=on"),
+            (
+                "sip:biloxi.com;transport=tcp;method=REGISTER?to=sip:bob%40biloxi.com",
+                "sip:biloxi.com;method=REGISTER;transport=tcp?to=sip:bob%40biloxi.com",
+            ),
+            (
+                "sip:alice@atlanta.com?subject=project%20x&priority=urgent",
+                "sip:alice@atlanta.com?priority=urgent&subject=project%20x",
+            ),
+            ("tel:+1-201-555-0123", "TEL:+1-201-555-0123"),
+        ];
+        let different = [
+            ("SIP:ALICE@AtLanTa.CoM;Transport=udp", "sip:alice@AtLanTa.CoM;Transport=UDP"),
+            ("sip:bob@biloxi.com", "sip:bob@biloxi.com:5060"),
+            ("sip:bob@biloxi.com", "sip:bob@biloxi.com;transport=udp"),
+            ("sip:bob@biloxi.com", "sip:bob@biloxi.com:6000;transport=tcp"),
+            ("sip:carol@chicago.com", "sip:carol@chicago.com?Subject=next%20meeting"),
+            ("sip:bob@phone21.boxesbybob.com", "sip:bob@192.0.2.4"),
+            ("sip:bob@biloxi.com", "sips:bob@biloxi.com"),
+            ("sip:bob@biloxi.com;maddr=239.255.255.1", "sip:bob@biloxi.com"),
+            ("sip:a%3Bb@h", "sip:a;b@h"),
+            ("sip:h", "sip:u@h"),
+        ];
+        for (a, b) in equivalent {
+            let (a, b) = (Uri::parse(a).unwrap(), Uri::parse(b).unwrap());
+            assert!(a.equivalent(&b) && b.equivalent(&a), "{a} ~ {b}");
+        }
+        for (a, b) in different {
+            let (Ok(x), Ok(y)) = (Uri::parse(a), Uri::parse(b)) else { panic!("{a} or {b} does not parse") };
+            assert!(!x.equivalent(&y) && !y.equivalent(&x), "{a} !~ {b}");
+        }
     }
 }
