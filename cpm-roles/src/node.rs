@@ -1577,7 +1577,8 @@ fn split_body(request: &Message) -> Option<(Bytes, Option<RecipientList>)> {
     let multipart = Multipart::parse(content_type, request.body()).ok()?;
     let sdp = multipart.find_media_type("application/sdp")?.body().clone();
     let list = match multipart.find_disposition(resource_lists::DISPOSITION) {
-        Some(part) => Some((part.clone(), resource_lists::read(part.body()).ok()?)),
+        // One leg per member, however many times the list names it.
+        Some(part) => Some((part.clone(), resource_lists::distinct(resource_lists::read(part.body()).ok()?))),
         None => None,
     };
     Some((sdp, list))

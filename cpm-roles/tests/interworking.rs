@@ -355,8 +355,9 @@ fn a_second_message_on_one_client_is_a_usage_error() {
     assert!(sim.is_quiet());
 }
 
-#[test]
-fn ad_hoc_member_without_a_route_is_refused() {
+/// What a CF sends, as (flow, first line), when A invites the ad-hoc group
+/// `recipients` (members of `@example.com` are routed on flow 10).
+fn cf_answer_to_ad_hoc(recipients: Vec<String>) -> Vec<(u64, String)> {
     use cpm_negotiation::{Figure, Hop, Preset};
     use cpm_roles::{AddressRule, Client, Command, Controlling, EntityConfig, FlowId, Input, Output, SeededIds};
     let now = epoch();
@@ -373,7 +374,7 @@ fn ad_hoc_member_without_a_route_is_refused() {
         now,
         Input::Command(Command::SendMessage {
             target: "sip:adhoc@cf.example.com".into(),
-            recipients: vec!["sip:b1@example.com".into(), "sip:stranger@elsewhere.example".into()],
+            recipients,
             content_type: "text/plain".into(),
             body: bytes::Bytes::from_static(b"hello"),
         }),
@@ -393,8 +394,27 @@ fn ad_hoc_member_without_a_route_is_refused() {
             sent.push((flow.get(), String::from_utf8_lossy(&bytes).lines().next().unwrap_or_default().to_owned()));
         }
     }
+    sent
+}
+
+#[test]
+fn ad_hoc_member_without_a_route_is_refused() {
+    let sent = cf_answer_to_ad_hoc(vec!["sip:b1@example.com".into(), "sip:stranger@elsewhere.example".into()]);
     // No member is invited when one cannot be routed: the INVITE fails whole.
     assert_eq!(sent, [(2, "SIP/2.0 404 Not Found".to_owned())]);
+}
+
+/// A list naming one member 99 times (in spellings RFC 3261 s.19.1.4 holds
+/// equal; 100 entries in all, the most a list may have) starts one leg to
+/// that member, not 99.
+#[test]
+fn ad_hoc_list_naming_a_member_many_times_invites_it_once() {
+    let spellings = ["sip:b1@example.com", "sip:b1@EXAMPLE.COM", "sip:%621@example.com"];
+    let mut recipients: Vec<String> = (0..99).map(|n| spellings[n % 3].to_owned()).collect();
+    recipients.push("sip:b2@example.com".into());
+    let sent = cf_answer_to_ad_hoc(recipients);
+    let invites: Vec<&str> = sent.iter().filter(|(flow, _)| *flow == 10).map(|(_, line)| line.as_str()).collect();
+    assert_eq!(invites, ["INVITE sip:b1@example.com SIP/2.0", "INVITE sip:b2@example.com SIP/2.0"], "{sent:?}");
 }
 
 /// Issue 8: the ISF chooses the IWF by rules on content type, size and
