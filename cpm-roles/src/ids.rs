@@ -31,13 +31,14 @@ impl fmt::Display for HopId {
 }
 
 /// A deterministic xorshift64* entropy source implementing both leaf crates'
-/// `IdSource` traits. For tests and the simulator only: a production runtime
-/// MUST inject a CSPRNG instead (RFC 4975 s.14.1 wants 80 random bits in a
-/// session-id).
+/// `IdSource` traits, for the simulator and tests only: one SIP branch it
+/// produced reveals its whole state, so every later id (the next MSRP
+/// session-id, RFC 4975 s.14.1) can be predicted. A runtime on real sockets
+/// MUST inject a CSPRNG instead (`CryptoIds` with the `rand` feature).
 #[derive(Clone, Debug)]
-pub struct SeededIds(u64);
+pub struct SimulationIds(u64);
 
-impl SeededIds {
+impl SimulationIds {
     /// A source seeded with `seed` (0 is replaced by a fixed constant).
     #[must_use]
     pub const fn new(seed: u64) -> Self {
@@ -67,22 +68,60 @@ impl SeededIds {
     }
 }
 
-impl msrp_core::IdSource for SeededIds {
+impl msrp_core::IdSource for SimulationIds {
     fn fill(&mut self, out: &mut [u8]) {
         self.fill_bytes(out);
     }
 }
 
-impl sip_lite::ids::IdSource for SeededIds {
+impl sip_lite::ids::IdSource for SimulationIds {
     fn fill(&mut self, out: &mut [u8]) {
         self.fill_bytes(out);
+    }
+}
+
+/// An id source backed by a cryptographic generator of the `rand_core`
+/// traits, so a runtime passes the OS generator in one line:
+///
+/// ```
+/// # #[cfg(feature = "rand")] {
+/// use cpm_roles::CryptoIds;
+/// let ids = CryptoIds::new(rand_core::OsRng);
+/// # let _ = ids; }
+/// ```
+///
+/// RFC 4975 s.14.1 asks session-ids of "at least 80 bits of randomness"
+/// and RFC 3261 s.19.3 unguessable tags: a `CryptoRng` gives both.
+#[cfg(feature = "rand")]
+#[derive(Clone, Debug)]
+pub struct CryptoIds<R>(R);
+
+#[cfg(feature = "rand")]
+impl<R: rand_core::CryptoRng + rand_core::RngCore> CryptoIds<R> {
+    /// Ids drawn from `rng`.
+    pub const fn new(rng: R) -> Self {
+        Self(rng)
+    }
+}
+
+#[cfg(feature = "rand")]
+impl<R: rand_core::CryptoRng + rand_core::RngCore> msrp_core::IdSource for CryptoIds<R> {
+    fn fill(&mut self, out: &mut [u8]) {
+        self.0.fill_bytes(out);
+    }
+}
+
+#[cfg(feature = "rand")]
+impl<R: rand_core::CryptoRng + rand_core::RngCore> sip_lite::ids::IdSource for CryptoIds<R> {
+    fn fill(&mut self, out: &mut [u8]) {
+        self.0.fill_bytes(out);
     }
 }
 
 /// The entity's one entropy source, shared by its SIP user agent and every
 /// MSRP session it creates (each machine holds a clone). A production runtime
 /// injects a CSPRNG-backed [`msrp_core::IdSource`]; the simulator a
-/// [`SeededIds`]. Sharing the source (instead of deriving child generators
+/// [`SimulationIds`]. Sharing the source (instead of deriving child generators
 /// from it) keeps every id as random as the injected source itself.
 #[derive(Clone)]
 pub(crate) struct SharedIds(Arc<Mutex<Box<dyn msrp_core::IdSource + Send>>>);
@@ -123,26 +162,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn seeded_ids_are_deterministic() {
-        let (mut a, mut b) = (SeededIds::new(42), SeededIds::new(42));
+    fn simulation_ids_are_deterministic() {
+        let (mut a, mut b) = (SimulationIds::new(42), SimulationIds::new(42));
         let (mut x, mut y) = ([0u8; 13], [0u8; 13]);
         msrp_core::IdSource::fill(&mut a, &mut x);
         sip_lite::ids::IdSource::fill(&mut b, &mut y);
         assert_eq!(x, y);
         assert_ne!(x, [0u8; 13]);
-        assert_ne!(SeededIds::new(1).next_u64(), SeededIds::new(2).next_u64());
-        assert_ne!(SeededIds::new(0).next_u64(), 0);
+        assert_ne!(SimulationIds::new(1).next_u64(), SimulationIds::new(2).next_u64());
+        assert_ne!(SimulationIds::new(0).next_u64(), 0);
     }
 
     #[test]
     fn shared_ids_draw_from_one_source() {
-        let shared = SharedIds::new(SeededIds::new(42));
+        let shared = SharedIds::new(SimulationIds::new(42));
         let (mut a, mut b) = (shared.clone(), shared);
         let (mut x, mut y) = ([0u8; 8], [0u8; 8]);
         msrp_core::IdSource::fill(&mut a, &mut x);
         sip_lite::ids::IdSource::fill(&mut b, &mut y);
-        let mut reference = SeededIds::new(42);
+        let mut reference = SimulationIds::new(42);
         assert_eq!(x, reference.next_u64().to_le_bytes());
         assert_eq!(y, reference.next_u64().to_le_bytes());
+    }
+
+    #[cfg(feature = "rand")]
+    #[test]
+    fn crypto_ids_draw_from_the_generator() {
+        let mut ids = CryptoIds::new(rand_core::OsRng);
+        let (mut x, mut y) = ([0u8; 16], [0u8; 16]);
+        msrp_core::IdSource::fill(&mut ids, &mut x);
+        sip_lite::ids::IdSource::fill(&mut ids, &mut y);
+        assert_ne!(x, y, "two draws of 128 bits differ");
     }
 }

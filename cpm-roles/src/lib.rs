@@ -80,7 +80,9 @@
 //! constructor (msrp-core's trait; the entity shares that one source with its
 //! SIP user agent and every MSRP session it creates). A production runtime
 //! MUST inject a CSPRNG-backed source (RFC 4975 s.14.1: at least 80 random
-//! bits in a session-id); tests and the simulator use [`SeededIds`].
+//! bits in a session-id): `CryptoIds` (the `rand` feature) takes any
+//! `rand_core` cryptographic generator, the OS one in one line. Tests and
+//! the simulator use [`SimulationIds`], whose ids can be predicted.
 //!
 //! # Drain contract
 //!
@@ -92,12 +94,12 @@
 //! use std::time::Instant;
 //! use bytes::Bytes;
 //! use cpm_negotiation::{Figure, Hop, Preset};
-//! use cpm_roles::{Client, Command, EntityConfig, FlowId, Input, Output, SeededIds};
+//! use cpm_roles::{Client, Command, EntityConfig, FlowId, Input, Output, SimulationIds};
 //!
 //! # #[expect(clippy::disallowed_methods, reason = "a doctest epoch")]
 //! let now = Instant::now();
 //! let config = EntityConfig::new("A", "a.example.com", 2855, Preset::figure(Figure::Seed001Fig1));
-//! let mut a = Client::sender(config, FlowId::new(1), Hop::L1, "L1", now, SeededIds::new(7));
+//! let mut a = Client::sender(config, FlowId::new(1), Hop::L1, "L1", now, SimulationIds::new(7));
 //! let body = Bytes::from(vec![b'x'; 5000]);
 //! a.handle(now, Input::Command(Command::SendMessage {
 //!     target: "sip:group@cf.example.com".into(),
@@ -143,7 +145,9 @@ use sip_lite::sip::Message;
 
 pub use entities::{Client, Controlling, Entity, Isf, IsfConfig, Iwf, IwfRule, Participating};
 pub use error::UsageError;
-pub use ids::{ConnId, FlowId, HopId, SeededIds};
+#[cfg(feature = "rand")]
+pub use ids::CryptoIds;
+pub use ids::{ConnId, FlowId, HopId, SimulationIds};
 pub use msrp_core::IdSource;
 pub use node::{AddressRule, Downstream, EntityConfig, IwfConfig, IwfReport, NonCpmSystem, SlowMember};
 pub use sip_lite::transaction::Transport as SipTransport;

@@ -10,7 +10,7 @@ use cpm_negotiation::{AckPolicy, Figure, Hop, Preset};
 
 use crate::{
     AddressRule, Client, Command, Controlling, Downstream, Entity, EntityConfig, FlowId, Input, Isf, IsfConfig, Iwf,
-    IwfConfig, IwfReport, NonCpmSystem, Participating, SeededIds, SipTransport,
+    IwfConfig, IwfReport, NonCpmSystem, Participating, SimulationIds, SipTransport,
 };
 
 /// Where a [`Scenario`] puts its entities.
@@ -157,7 +157,7 @@ impl Scenario {
     /// The message: `size` printable bytes derived from the seed.
     #[must_use]
     pub fn body(&self) -> Bytes {
-        let mut ids = SeededIds::new(self.seed ^ 0xB0D7);
+        let mut ids = SimulationIds::new(self.seed ^ 0xB0D7);
         Bytes::from((0..self.size).map(|_| b'a' + (ids.next_u64() % 26) as u8).collect::<Vec<u8>>())
     }
 
@@ -170,7 +170,7 @@ impl Scenario {
         if self.members + self.non_cpm == 0 {
             return Err(ScenarioError::NoMembers);
         }
-        let mut seeds = SeededIds::new(self.seed);
+        let mut seeds = SimulationIds::new(self.seed);
         let preset = self.preset;
         // Every SIP flow of the network (see the numbering below).
         let flows: Vec<FlowId> = [1, 2]
@@ -374,7 +374,7 @@ fn proxy_host(hop: &str) -> String {
 /// What [`Scenario::populate`] needs to wire SIP flows (with a proxy where asked).
 struct Wiring<'a> {
     scenario: &'a Scenario,
-    seeds: &'a mut SeededIds,
+    seeds: &'a mut SimulationIds,
     epoch: Instant,
     transports: &'a [(FlowId, SipTransport)],
 }

@@ -580,7 +580,7 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "test code")]
 
     use super::*;
-    use crate::ids::SeededIds;
+    use crate::ids::SimulationIds;
     use cpm_negotiation::{Figure, Hop, Preset};
 
     #[expect(clippy::disallowed_methods, reason = "test epoch")]
@@ -591,7 +591,7 @@ mod tests {
     fn receiver() -> Server {
         let config = EntityConfig::new("B", "b.example.com", 2855, Preset::figure(Figure::Seed001Fig1));
         let role = Role::Receiver { hop: Hop::L4, label: "L4".to_owned(), reject: None };
-        Server::new(config, role, epoch(), SharedIds::new(SeededIds::new(3)))
+        Server::new(config, role, epoch(), SharedIds::new(SimulationIds::new(3)))
     }
 
     fn outputs(server: &mut Server) -> Vec<Output> {
@@ -617,7 +617,7 @@ mod tests {
         let mut server = receiver();
         let conn = ConnId::new(7);
         server.handle(epoch(), Input::Accepted { conn }).unwrap();
-        let mut ids = SeededIds::new(9);
+        let mut ids = SimulationIds::new(9);
         let [x, y, z] = [(); 3].map(|()| TransactionId::generate(&mut ids));
         server.write(conn, piece(&x, "X-head ", "", ""));
         server.write(conn, piece(&y, "Y-head ", "", ""));
@@ -685,7 +685,7 @@ mod tests {
     fn a_link_that_comes_up_after_its_session_ended_is_closed() {
         let config = EntityConfig::new("A", "a.example.com", 2855, Preset::figure(Figure::Seed001Fig1));
         let role = Role::Sender { flow: FlowId::new(1), hop: Hop::L1, label: "L1".to_owned() };
-        let mut a = Server::new(config, role, epoch(), SharedIds::new(SeededIds::new(5)));
+        let mut a = Server::new(config, role, epoch(), SharedIds::new(SimulationIds::new(5)));
         let send = Command::SendMessage {
             target: "sip:b@example.com".into(),
             recipients: Vec::new(),
@@ -705,7 +705,7 @@ mod tests {
         let invite = sip_out(&outputs(&mut a)).remove(0);
         // B answers with an MSRP answer: A is the active side (fig1: after the 200).
         let offer = cpm_negotiation::MsrpSdp::parse(invite.body()).unwrap();
-        let mut ids = SeededIds::new(8);
+        let mut ids = SimulationIds::new(8);
         let uri =
             msrp_core::session::new_local_uri(msrp_core::uri::Scheme::Msrp, "pfa.example.com", 2855, "tcp", &mut ids)
                 .unwrap();
@@ -770,7 +770,7 @@ mod tests {
         let mut config = EntityConfig::new("B", "b.example.com", 2855, Preset::figure(Figure::Seed001Fig1));
         config.max_sessions = max_sessions;
         let role = Role::Receiver { hop: Hop::L4, label: "L4".to_owned(), reject: None };
-        Server::new(config, role, epoch(), SharedIds::new(SeededIds::new(3)))
+        Server::new(config, role, epoch(), SharedIds::new(SimulationIds::new(3)))
     }
 
     /// RFC 3261 s.21.5.4: beyond `max_sessions`, a request that would start

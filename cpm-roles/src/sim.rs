@@ -43,7 +43,7 @@ pub use crate::scenario::{Scenario, ScenarioError};
 use cpm_negotiation::Trigger;
 use sip_lite::sip::Message;
 
-use crate::{Command, ConnId, Entity, Event, FlowId, Input, Output, SeededIds, SipTransport};
+use crate::{Command, ConnId, Entity, Event, FlowId, Input, Output, SimulationIds, SipTransport};
 
 /// One recorded event (the `--json` schema of the scenario example).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -307,7 +307,7 @@ pub struct Sim {
     events: Vec<(String, Event)>,
     errors: Vec<String>,
     seed: u64,
-    rng: SeededIds,
+    rng: SimulationIds,
     jitter: Duration,
     datagram_loss: u32,
     datagram_duplicate: u32,
@@ -354,7 +354,7 @@ impl Sim {
             events: Vec::new(),
             errors: Vec::new(),
             seed: 0,
-            rng: SeededIds::new(0),
+            rng: SimulationIds::new(0),
             jitter: Duration::ZERO,
             datagram_loss: 0,
             datagram_duplicate: 0,
@@ -372,7 +372,7 @@ impl Sim {
     /// Seeds the fault generator (jitter, datagram loss and duplication).
     pub fn set_seed(&mut self, seed: u64) -> &mut Self {
         self.seed = seed;
-        self.rng = SeededIds::new(seed);
+        self.rng = SimulationIds::new(seed);
         self
     }
 

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use cpm_negotiation::imdn::DeliveryStatus;
 use cpm_roles::sim::{Scenario, Sim, TraceEvent};
-use cpm_roles::{Command, Event, Input, SeededIds, SipTransport};
+use cpm_roles::{Command, Event, Input, SimulationIds, SipTransport};
 
 #[expect(clippy::disallowed_methods, reason = "test epoch: the simulator's virtual clock starts here")]
 fn epoch() -> Instant {
@@ -222,7 +222,7 @@ fn a_slow_member_still_completes_and_the_others_are_not_held() {
 /// One randomized run: figure, members, transport, jitter, datagram faults,
 /// busy members, a link reset and an early end, all from `seed`.
 fn random_run(seed: u64) {
-    let mut rng = SeededIds::new(seed);
+    let mut rng = SimulationIds::new(seed);
     let mut pick = |n: u64| rng.next_u64() % n;
     let name = FIGURES[pick(FIGURES.len() as u64) as usize];
     let mut scenario = Scenario::figure(name).unwrap();

@@ -20,7 +20,7 @@ fn cpm_roles_seeds_replay() {
 /// Arbitrary short inputs (a seeded byte generator) never panic.
 #[test]
 fn arbitrary_inputs_do_not_panic() {
-    let mut ids = cpm_roles::SeededIds::new(0xF022);
+    let mut ids = cpm_roles::SimulationIds::new(0xF022);
     for len in 0..24 {
         let data: Vec<u8> = (0..len).map(|_| (ids.next_u64() & 0xFF) as u8).collect();
         cpm_roles::fuzzing::scenario(&data);

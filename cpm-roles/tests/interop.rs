@@ -24,7 +24,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use cpm_negotiation::{Figure, Hop, Preset};
 use cpm_roles::sim::Scenario;
-use cpm_roles::{Client, Downstream, EntityConfig, Event, FlowId, Input, Participating, SeededIds};
+use cpm_roles::{Client, Downstream, EntityConfig, Event, FlowId, Input, Participating, SimulationIds};
 use driver::Driver;
 
 /// `../shared/interop` beside the work tree (or `$INTEROP_DIR`).
@@ -205,7 +205,7 @@ fn uac_to_client(test: &str, udp: bool) {
     let b = cpm_roles::scenario::Network::add(
         &mut net,
         "b.example.com",
-        Box::new(Client::receiver(config, Hop::L4, "L4", now, SeededIds::new(11))),
+        Box::new(Client::receiver(config, Hop::L4, "L4", now, SimulationIds::new(11))),
     );
     let target = sip_target(&mut net, b, udp);
     let mut child = spawn_sipp(&sipp, &logs, &uac_args(&dir, target, udp));
@@ -235,7 +235,7 @@ fn uac_to_pf(test: &str, udp: bool) {
     let logs = scratch(test);
     let now = driver::now();
     let mut net = Driver::new();
-    let mut ids = SeededIds::new(12);
+    let mut ids = SimulationIds::new(12);
     let down = Downstream {
         target: "sip:b@example.com".to_owned(),
         flow: FlowId::new(100),
@@ -328,7 +328,7 @@ fn sipp_uas_answers_our_sending_client_tcp() {
     let now = driver::now();
     let mut net = Driver::new();
     let config = EntityConfig::new("A", "a.example.com", 2855, fig1());
-    let a = Client::sender(config, FlowId::new(1), Hop::L1, "L1", now, SeededIds::new(13));
+    let a = Client::sender(config, FlowId::new(1), Hop::L1, "L1", now, SimulationIds::new(13));
     let a = cpm_roles::scenario::Network::add(&mut net, "a.example.com", Box::new(a));
     net.connect_sip(a, FlowId::new(1), addr, "L1").unwrap();
     cpm_roles::scenario::Network::input(

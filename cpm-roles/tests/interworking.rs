@@ -359,7 +359,7 @@ fn a_second_message_on_one_client_is_a_usage_error() {
 /// `recipients` (members of `@example.com` are routed on flow 10).
 fn cf_answer_to_ad_hoc(recipients: Vec<String>) -> Vec<(u64, String)> {
     use cpm_negotiation::{Figure, Hop, Preset};
-    use cpm_roles::{AddressRule, Client, Command, Controlling, EntityConfig, FlowId, Input, Output, SeededIds};
+    use cpm_roles::{AddressRule, Client, Command, Controlling, EntityConfig, FlowId, Input, Output, SimulationIds};
     let now = epoch();
     let preset = Preset::figure(Figure::Seed001Fig1);
     let mut a = Client::sender(
@@ -368,7 +368,7 @@ fn cf_answer_to_ad_hoc(recipients: Vec<String>) -> Vec<(u64, String)> {
         Hop::L1,
         "L1",
         now,
-        SeededIds::new(1),
+        SimulationIds::new(1),
     );
     a.handle(
         now,
@@ -386,7 +386,7 @@ fn cf_answer_to_ad_hoc(recipients: Vec<String>) -> Vec<(u64, String)> {
     let rules =
         vec![AddressRule { suffix: "@example.com".into(), flow: FlowId::new(10), hop: Hop::L3, label: "L3".into() }];
     let config = EntityConfig::new("CF", "cf.example.com", 2855, preset);
-    let mut cf = Controlling::with_directory(config, Hop::L2, "L2", Vec::new(), rules, now, SeededIds::new(2));
+    let mut cf = Controlling::with_directory(config, Hop::L2, "L2", Vec::new(), rules, now, SimulationIds::new(2));
     cf.handle(now, Input::SipReceived { flow: FlowId::new(2), message: invite }).unwrap();
     let mut sent = Vec::new();
     while let Some(output) = cf.poll_output() {

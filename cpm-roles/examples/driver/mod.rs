@@ -961,9 +961,9 @@ pub(crate) fn deliveries(trace: &[TraceEvent]) -> HashMap<String, (usize, u32)> 
     out
 }
 
-/// `n` pseudo-random bytes from `seed` (xorshift64*, as `SeededIds`).
+/// `n` pseudo-random bytes from `seed` (xorshift64*, as `SimulationIds`).
 pub(crate) fn random_bytes(seed: u64, n: usize) -> Bytes {
-    let mut ids = cpm_roles::SeededIds::new(seed);
+    let mut ids = cpm_roles::SimulationIds::new(seed);
     let mut out = Vec::with_capacity(n + 8);
     while out.len() < n {
         out.extend_from_slice(&ids.next_u64().to_le_bytes());
