@@ -277,7 +277,8 @@ pub enum Output {
         /// The frame (its body is the sender's `Bytes`, not a copy).
         transmit: Transmit,
     },
-    /// Close a connection this entity opened (no hop uses it any more).
+    /// Close a connection: one this entity opened that no hop uses any more,
+    /// or any link whose framing failed (nothing more on it can be read).
     CloseLink {
         /// The connection.
         conn: ConnId,

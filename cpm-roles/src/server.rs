@@ -50,17 +50,20 @@ struct OpenedLink {
 }
 
 /// One MSRP link as this element reads and writes it.
+/// The most To-Path spellings a link remembers.
+const MAX_ROUTES: usize = 256;
+
 struct Link {
     framer: Framer,
     /// The session reading the current frame.
     current: Option<Slot>,
-    broken: bool,
     /// The frame being written (its head is out, its end-line is not): a
     /// relay writes a chunk piece by piece as it arrives, and no other
     /// frame may cut into it (RFC 4975 s.7.1: a frame runs from its start
     /// line to its end-line).
     writing: Option<TransactionId>,
-    /// The first To-Path URI as written, per session seen on this link.
+    /// The first To-Path URI as written, per session seen on this link (at
+    /// most [`MAX_ROUTES`]: a peer can spell one URI many ways).
     routes: Vec<(String, Slot)>,
     /// Frames of other transactions waiting for `writing` to end, in order.
     waiting: VecDeque<Transmit>,
@@ -71,7 +74,6 @@ impl Link {
         Self {
             framer: Framer::new(Limits::default()),
             current: None,
-            broken: false,
             writing: None,
             routes: Vec::new(),
             waiting: VecDeque::new(),
@@ -240,15 +242,7 @@ impl Server {
                 self.links.insert(conn, Link::new());
             }
             Input::MsrpReceived { conn, data } => self.msrp_received(conn, data),
-            Input::MsrpClosed { conn } => {
-                self.links.remove(&conn);
-                self.opened.retain(|l| l.conn != Some(conn));
-                let slots: Vec<Slot> =
-                    self.sessions.iter().filter(|(_, n)| n.has_conn(conn)).map(|(slot, _)| *slot).collect();
-                for slot in slots {
-                    self.work.push_back((slot, Input::MsrpClosed { conn }));
-                }
-            }
+            Input::MsrpClosed { conn } => self.link_closed(conn),
             Input::NonCpmAck { status } => {
                 let slot = self.non_cpm.pop_front().ok_or(UsageError::WrongState)?;
                 self.feed(slot, Input::NonCpmAck { status })?;
@@ -486,20 +480,14 @@ impl Server {
 
     fn msrp_received(&mut self, conn: ConnId, data: Bytes) {
         let Some(link) = self.links.get_mut(&conn) else { return };
-        if link.broken {
-            return;
-        }
         link.framer.handle_segment(data);
         let mut events = Vec::new();
+        let mut broken = None;
         while let Some(event) = link.framer.poll_event() {
             match event {
                 Ok(event) => events.push(event),
                 Err(error) => {
-                    link.broken = true;
-                    self.out.push_back(Output::Event(Event::PeerError {
-                        reason: "MSRP framing",
-                        detail: error.to_string(),
-                    }));
+                    broken = Some(error);
                     break;
                 }
             }
@@ -516,7 +504,9 @@ impl Server {
                 let slot = cached.filter(|slot| sessions.contains_key(slot)).or_else(|| {
                     let to = head.to_path_uris().next()?;
                     let slot = sessions.iter().find(|(_, n)| n.owns_uri(&to)).map(|(slot, _)| *slot)?;
-                    link.routes.push((raw.to_owned(), slot));
+                    if link.routes.len() < MAX_ROUTES {
+                        link.routes.push((raw.to_owned(), slot));
+                    }
                     Some(slot)
                 });
                 link.current = slot;
@@ -542,6 +532,23 @@ impl Server {
                 node.settle();
             }
             self.drain(slot);
+        }
+        if let Some(error) = broken {
+            // RFC 4975 s.6: once framing is lost nothing more on the link can be
+            // read; it is closed at once, and its sessions lose it.
+            self.out.push_back(Output::Event(Event::PeerError { reason: "MSRP framing", detail: error.to_string() }));
+            self.out.push_back(Output::CloseLink { conn });
+            self.link_closed(conn);
+        }
+    }
+
+    /// A link is gone: every session on it is told.
+    fn link_closed(&mut self, conn: ConnId) {
+        self.links.remove(&conn);
+        self.opened.retain(|l| l.conn != Some(conn));
+        let slots: Vec<Slot> = self.sessions.iter().filter(|(_, n)| n.has_conn(conn)).map(|(slot, _)| *slot).collect();
+        for slot in slots {
+            self.work.push_back((slot, Input::MsrpClosed { conn }));
         }
     }
 
@@ -830,5 +837,26 @@ mod tests {
         // At capacity, OPTIONS gets 503 as an INVITE would.
         b.handle(epoch(), Input::SipReceived { flow, message: request("OPTIONS", "busy") }).unwrap();
         assert_eq!(status(outputs(&mut b)), [503]);
+    }
+
+    /// RFC 4975 s.6: a link whose framing fails is closed at once, and
+    /// nothing more is read from it.
+    #[test]
+    fn a_link_that_fails_framing_is_closed() {
+        let mut server = receiver();
+        let conn = ConnId::new(4);
+        server.handle(epoch(), Input::Accepted { conn }).unwrap();
+        server.handle(epoch(), Input::MsrpReceived { conn, data: Bytes::from_static(b"HELLO there\r\n\r\n") }).unwrap();
+        let closed = outputs(&mut server);
+        assert!(
+            matches!(closed.as_slice(), [Output::Event(Event::PeerError { .. }), Output::CloseLink { conn: c }] if *c == conn),
+            "{closed:?}"
+        );
+        let send = "MSRP a786hjs2 SEND\r\nTo-Path: msrp://b.example.com:2855/nosuch;tcp\r\n\
+                    From-Path: msrp://a.example.com:2855/s1;tcp\r\nMessage-ID: m1abcd\r\n\
+                    Byte-Range: 1-2/2\r\nContent-Type: text/plain\r\n\r\nhi\r\n-------a786hjs2$\r\n";
+        server.handle(epoch(), Input::MsrpReceived { conn, data: Bytes::from(send) }).unwrap();
+        assert!(outputs(&mut server).is_empty(), "the closed link is not read");
+        assert!(server.is_idle());
     }
 }
