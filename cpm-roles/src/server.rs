@@ -859,4 +859,60 @@ mod tests {
         assert!(outputs(&mut server).is_empty(), "the closed link is not read");
         assert!(server.is_idle());
     }
+
+    /// A peer that spells its session's URI many ways (RFC 4975 s.6.1
+    /// compares the host case-insensitively) reaches the session each time,
+    /// and the link's cache of spellings stays bounded.
+    #[test]
+    fn to_path_spellings_are_cached_up_to_a_bound() {
+        let mut server = receiver();
+        let sdp = "v=0\r\no=a 1 1 IN IP4 a.example.com\r\ns=-\r\nc=IN IP4 a.example.com\r\nt=0 0\r\n\
+                   m=message 2855 TCP/MSRP *\r\na=accept-types:text/plain\r\n\
+                   a=path:msrp://a.example.com:2855/s1;tcp\r\n";
+        let invite = format!(
+            "INVITE sip:b@b.example.com SIP/2.0\r\nVia: SIP/2.0/TCP a.example.com;branch=z9hG4bKc\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\n\
+             Call-ID: c\r\nCSeq: 1 INVITE\r\nContact: <sip:a.example.com>\r\n\
+             Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        );
+        let message = Message::parse(Bytes::from(invite)).unwrap();
+        server.handle(epoch(), Input::SipReceived { flow: FlowId::new(1), message }).unwrap();
+        let answer = responses(outputs(&mut server)).into_iter().find(|m| m.status_code() == Some(200)).unwrap();
+        let body = String::from_utf8_lossy(&answer.body()).into_owned();
+        let path = body.lines().find_map(|l| l.strip_prefix("a=path:")).unwrap().to_owned();
+        let session = path.rsplit('/').next().unwrap().trim_end_matches(";tcp").to_owned();
+        let conn = ConnId::new(2);
+        server.handle(epoch(), Input::Accepted { conn }).unwrap();
+        for n in 0..1000u32 {
+            // "b.example.com" with its k-th letter upper-cased when bit k of n is set.
+            let mut letter = 0;
+            let host: String = "b.example.com"
+                .chars()
+                .map(|c| {
+                    if !c.is_ascii_alphabetic() {
+                        return c;
+                    }
+                    letter += 1;
+                    if n >> (letter - 1) & 1 == 1 {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            let id = format!("tx{n:04}");
+            let send = format!(
+                "MSRP {id} SEND\r\nTo-Path: msrp://{host}:2855/{session};tcp\r\n\
+                 From-Path: msrp://a.example.com:2855/s1;tcp\r\nMessage-ID: msg{n:04}\r\n\
+                 Byte-Range: 1-2/2\r\nContent-Type: text/plain\r\n\r\nhi\r\n-------{id}$\r\n"
+            );
+            server.handle(epoch(), Input::MsrpReceived { conn, data: Bytes::from(send) }).unwrap();
+            let answered = outputs(&mut server).iter().any(|o| {
+                matches!(o, Output::MsrpTransmit { transmit, .. } if transmit.head.starts_with(format!("MSRP {id} 200").as_bytes()))
+            });
+            assert!(answered, "spelling {host} reached the session");
+        }
+        assert_eq!(server.links[&conn].routes.len(), MAX_ROUTES);
+    }
 }
