@@ -4,9 +4,10 @@ use std::time::Instant;
 
 use cpm_negotiation::Hop;
 
+use crate::config::{AddressRule, Downstream, EntityConfig, IwfConfig};
 use crate::error::UsageError;
 use crate::ids::{FlowId, SharedIds};
-use crate::node::{AddressRule, Downstream, EntityConfig, IwfConfig, Role};
+use crate::node::Role;
 use crate::server::Server;
 use crate::{Input, Output};
 use msrp_core::IdSource;

@@ -121,6 +121,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod config;
 mod entities;
 mod error;
 mod ids;
@@ -143,13 +144,13 @@ use cpm_negotiation::{ConnectParams, Trigger};
 use msrp_core::Transmit;
 use sip_lite::sip::Message;
 
+pub use config::{AddressRule, Downstream, EntityConfig, IwfConfig, IwfReport, NonCpmSystem, SlowMember};
 pub use entities::{Client, Controlling, Entity, Isf, IsfConfig, Iwf, IwfRule, Participating};
 pub use error::UsageError;
 #[cfg(feature = "rand")]
 pub use ids::CryptoIds;
 pub use ids::{ConnId, FlowId, HopId, SimulationIds};
 pub use msrp_core::IdSource;
-pub use node::{AddressRule, Downstream, EntityConfig, IwfConfig, IwfReport, NonCpmSystem, SlowMember};
 pub use sip_lite::transaction::Transport as SipTransport;
 
 /// What comes into an entity.

@@ -27,9 +27,10 @@ use sip_lite::ids::stateless_tag;
 use sip_lite::sip::{self, Message};
 use sip_lite::ua::response;
 
+use crate::config::{entity_capabilities, EntityConfig, RETRY_AFTER};
 use crate::error::UsageError;
 use crate::ids::{ConnId, FlowId, HopId, SharedIds};
-use crate::node::{entity_capabilities, EntityConfig, Node, Role, RETRY_AFTER};
+use crate::node::{Node, Role};
 use crate::{Command, Event, Input, Output};
 
 /// A session's slot: its creation number, never reused.
