@@ -34,194 +34,17 @@
 //! acknowledges every [`Event::DeliverToNonCpm`] one latency later.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
 pub use crate::scenario::{Scenario, ScenarioError};
-use cpm_negotiation::Trigger;
 use sip_lite::sip::Message;
 
 use crate::{Command, ConnId, Entity, Event, FlowId, Input, Output, SimulationIds, SipTransport};
 
-/// One recorded event (the `--json` schema of the scenario example).
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum TraceEvent {
-    /// A SIP message crossed a hop.
-    Sip {
-        /// Sender.
-        from: String,
-        /// Receiver.
-        to: String,
-        /// Method, or status code for a response.
-        msg: String,
-        /// Hop label.
-        hop: String,
-        /// The same bytes were sent before on this hop.
-        retransmission: bool,
-    },
-    /// The opener of a hop connected.
-    Connect {
-        /// Opener.
-        from: String,
-        /// Listener.
-        to: String,
-        /// Hop label.
-        hop: String,
-        /// What triggered it: `200`, `ACK` or `SEND`.
-        trigger: &'static str,
-        /// Whether an existing link was reused (never, yet).
-        reuse: bool,
-    },
-    /// An MSRP request or response started on a link.
-    Msrp {
-        /// Sender.
-        from: String,
-        /// Receiver.
-        to: String,
-        /// Hop label.
-        hop: String,
-        /// Method, or status code for a response.
-        msg: String,
-        /// Request body length (0 for a response or a bodiless request).
-        bytes: usize,
-    },
-    /// The sender submitted the message.
-    Submit {
-        /// Entity.
-        at: String,
-        /// Length.
-        bytes: usize,
-        /// CRC-32 of the body.
-        crc32: u32,
-    },
-    /// A receiver reassembled the message.
-    Deliver {
-        /// Entity.
-        at: String,
-        /// Length.
-        bytes: usize,
-        /// CRC-32 of the body.
-        crc32: u32,
-    },
-    /// The IWF handed a whole message to the non-CPM system.
-    NonCpm {
-        /// Entity.
-        at: String,
-        /// The system's format (`SMS`, `MMS`, `Email`).
-        format: String,
-        /// How many parts.
-        parts: usize,
-    },
-    /// The opener closed a hop's link.
-    Close {
-        /// Hop label.
-        hop: String,
-    },
-}
-
-fn json_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-impl TraceEvent {
-    /// One JSON object with sequence number `seq`.
-    #[must_use]
-    pub fn to_json(&self, seq: usize) -> String {
-        match self {
-            Self::Sip { from, to, msg, hop, retransmission } => {
-                let mut s = format!(
-                    "{{\"seq\":{seq},\"kind\":\"sip\",\"from\":{},\"to\":{},\"msg\":{},\"hop\":{}",
-                    json_str(from),
-                    json_str(to),
-                    json_str(msg),
-                    json_str(hop)
-                );
-                if *retransmission {
-                    s.push_str(",\"retransmission\":true");
-                }
-                s.push('}');
-                s
-            }
-            Self::Connect { from, to, hop, trigger, reuse } => format!(
-                "{{\"seq\":{seq},\"kind\":\"connect\",\"from\":{},\"to\":{},\"hop\":{},\"trigger\":{},\"reuse\":{reuse}}}",
-                json_str(from),
-                json_str(to),
-                json_str(hop),
-                json_str(trigger)
-            ),
-            Self::Msrp { from, to, hop, msg, bytes } => format!(
-                "{{\"seq\":{seq},\"kind\":\"msrp\",\"from\":{},\"to\":{},\"hop\":{},\"msg\":{},\"bytes\":{bytes}}}",
-                json_str(from),
-                json_str(to),
-                json_str(hop),
-                json_str(msg)
-            ),
-            Self::Submit { at, bytes, crc32 } => {
-                format!("{{\"seq\":{seq},\"kind\":\"submit\",\"at\":{},\"bytes\":{bytes},\"crc32\":\"{crc32:08x}\"}}", json_str(at))
-            }
-            Self::Deliver { at, bytes, crc32 } => {
-                format!("{{\"seq\":{seq},\"kind\":\"deliver\",\"at\":{},\"bytes\":{bytes},\"crc32\":\"{crc32:08x}\"}}", json_str(at))
-            }
-            Self::NonCpm { at, format, parts } => format!(
-                "{{\"seq\":{seq},\"kind\":\"noncpm\",\"at\":{},\"format\":{},\"parts\":{parts}}}",
-                json_str(at),
-                json_str(format)
-            ),
-            Self::Close { hop } => format!("{{\"seq\":{seq},\"kind\":\"close\",\"hop\":{}}}", json_str(hop)),
-        }
-    }
-}
-
-/// The JSON trigger name of the scenario schema.
-#[must_use]
-pub const fn trigger_name(trigger: Trigger) -> &'static str {
-    match trigger {
-        Trigger::OnSuccessResponse => "200",
-        Trigger::OnAck => "ACK",
-        Trigger::OnFirstSend => "SEND",
-    }
-}
-
-/// CRC-32 (IEEE 802.3, reflected, as zlib's `crc32`).
-#[must_use]
-pub fn crc32(data: &[u8]) -> u32 {
-    const TABLE: [u32; 256] = {
-        let mut table = [0u32; 256];
-        let mut i = 0;
-        while i < 256 {
-            let mut c = i as u32;
-            let mut k = 0;
-            while k < 8 {
-                c = if c & 1 == 1 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
-                k += 1;
-            }
-            table[i] = c;
-            i += 1;
-        }
-        table
-    };
-    let mut crc = 0xFFFF_FFFFu32;
-    for &b in data {
-        crc = TABLE[((crc ^ u32::from(b)) & 0xFF) as usize] ^ (crc >> 8);
-    }
-    !crc
-}
+mod trace;
+pub use trace::{crc32, trigger_name, TraceEvent};
 
 struct SimConn {
     ends: [usize; 2],
@@ -918,30 +741,6 @@ pub fn shared_link_hop<'a>(hops: &'a [(String, String)], head: &[u8]) -> Option<
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn crc32_check_value() {
-        // The CRC-32 "check" value of "123456789" (zlib, IEEE 802.3).
-        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
-        assert_eq!(crc32(b""), 0);
-    }
-
-    #[test]
-    fn json_escapes_strings() {
-        let event = TraceEvent::Close { hop: "L\"1\\\n".to_owned() };
-        assert_eq!(event.to_json(3), r#"{"seq":3,"kind":"close","hop":"L\"1\\\u000a"}"#);
-        let event = TraceEvent::Sip {
-            from: "A".into(),
-            to: "PF-A".into(),
-            msg: "INVITE".into(),
-            hop: "L1".into(),
-            retransmission: true,
-        };
-        assert_eq!(
-            event.to_json(0),
-            r#"{"seq":0,"kind":"sip","from":"A","to":"PF-A","msg":"INVITE","hop":"L1","retransmission":true}"#
-        );
-    }
 
     #[test]
     fn figure_names() {
