@@ -1,0 +1,71 @@
+//! Test certificates, made with rcgen at test time.
+#![allow(dead_code, reason = "each test crate uses a different part of this module")]
+
+use rcgen::{BasicConstraints, CertificateParams, CertifiedKey, IsCa, KeyPair};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+/// A certificate with its key, in DER and PEM.
+pub(crate) struct TestCert {
+    pub(crate) der: CertificateDer<'static>,
+    pub(crate) key_der: Vec<u8>,
+    pub(crate) cert_pem: String,
+    pub(crate) key_pem: String,
+}
+
+impl TestCert {
+    pub(crate) fn key(&self) -> PrivateKeyDer<'static> {
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_der.clone()))
+    }
+}
+
+/// A CA that signs leaf certificates.
+pub(crate) struct TestCa {
+    pub(crate) cert: rcgen::Certificate,
+    pub(crate) key: KeyPair,
+}
+
+impl TestCa {
+    pub(crate) fn new() -> Self {
+        let key = KeyPair::generate().expect("a CA key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, "cpm-node test CA");
+        let cert = params.self_signed(&key).expect("a self-signed CA");
+        Self { cert, key }
+    }
+
+    pub(crate) fn der(&self) -> CertificateDer<'static> {
+        self.cert.der().clone()
+    }
+
+    pub(crate) fn pem(&self) -> String {
+        self.cert.pem()
+    }
+
+    /// A leaf certificate whose SubjectAltNames are `names`, signed by this CA.
+    pub(crate) fn issue(&self, names: &[&str]) -> TestCert {
+        let key = KeyPair::generate().expect("a leaf key");
+        let params =
+            CertificateParams::new(names.iter().map(|name| (*name).to_owned()).collect::<Vec<_>>()).expect("params");
+        let cert = params.signed_by(&key, &self.cert, &self.key).expect("a signed leaf");
+        TestCert {
+            der: cert.der().clone(),
+            key_der: key.serialize_der(),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        }
+    }
+}
+
+/// A self-signed certificate for peer-to-peer TLS (RFC 4975 s.14.4).
+pub(crate) fn self_signed(names: &[&str]) -> TestCert {
+    let CertifiedKey { cert, key_pair } =
+        rcgen::generate_simple_self_signed(names.iter().map(|name| (*name).to_owned()).collect::<Vec<_>>())
+            .expect("a self-signed certificate");
+    TestCert {
+        der: cert.der().clone(),
+        key_der: key_pair.serialize_der(),
+        cert_pem: cert.pem(),
+        key_pem: key_pair.serialize_pem(),
+    }
+}
