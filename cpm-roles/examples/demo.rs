@@ -288,7 +288,7 @@ fn main() -> ExitCode {
         .events()
         .iter()
         .filter_map(|(_, _, e)| match e {
-            Event::MemberOutcome { hop, status } => Some((hop.clone(), *status)),
+            Event::MemberOutcome { hop, outcome } => Some((hop.clone(), outcome.status())),
             _ => None,
         })
         .collect();

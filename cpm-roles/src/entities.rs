@@ -6,7 +6,7 @@ use cpm_negotiation::Hop;
 
 use crate::config::{AddressRule, Downstream, EntityConfig, IwfConfig};
 use crate::error::UsageError;
-use crate::ids::{FlowId, SharedIds};
+use crate::ids::{FlowId, SessionId, SharedIds};
 use crate::node::Role;
 use crate::server::Server;
 use crate::{Input, Output};
@@ -30,6 +30,9 @@ pub trait Entity {
     /// Whether nothing is left: no SIP leg or transaction, no open link, no
     /// MSRP transaction waiting for a response.
     fn is_idle(&self) -> bool;
+    /// The SIP sessions running now, for [`crate::Command::End`] (none for an
+    /// entity that keeps no session, such as the ISF proxy).
+    fn sessions(&self) -> Vec<SessionId>;
 }
 
 macro_rules! entity {
@@ -84,6 +87,9 @@ macro_rules! entity {
             }
             fn is_idle(&self) -> bool {
                 self.0.is_idle()
+            }
+            fn sessions(&self) -> Vec<SessionId> {
+                self.0.sessions()
             }
         }
 
@@ -471,7 +477,10 @@ impl Isf {
                     self.out.push_back(Output::SipTransmit { flow, bytes });
                 }
                 sip_lite::proxy::Output::Event(sip_lite::proxy::Event::PeerError { reason, .. }) => {
-                    self.out.push_back(Output::Event(crate::Event::PeerError { reason, detail: String::new() }));
+                    self.out.push_back(Output::Event {
+                        session: None,
+                        event: crate::Event::PeerError { reason, detail: String::new() },
+                    });
                 }
                 sip_lite::proxy::Output::Event(_) => {}
             }
@@ -504,5 +513,8 @@ impl Entity for Isf {
     }
     fn is_idle(&self) -> bool {
         self.proxy.is_idle()
+    }
+    fn sessions(&self) -> Vec<SessionId> {
+        Vec::new()
     }
 }

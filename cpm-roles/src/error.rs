@@ -14,7 +14,7 @@ pub enum UsageError {
     /// The command does not fit this entity's role (only a sending Client sends).
     #[error("command not supported by this role")]
     WrongRole,
-    /// The command does not fit the entity's state (a second message).
+    /// The command does not fit the entity's state.
     #[error("command in the wrong state")]
     WrongState,
     /// The Content-Type is not a media type.
@@ -29,6 +29,15 @@ pub enum UsageError {
     /// The preset asks for an impossible opener/trigger pair.
     #[error("preset opener and trigger do not fit")]
     Preset,
+    /// No session of this entity has this id (it may have ended).
+    #[error("unknown session")]
+    UnknownSession,
+    /// A session with this id is running.
+    #[error("a session with this id is running")]
+    DuplicateSession,
+    /// [`crate::Input::NonCpmAck`] named no hand-over waiting for one.
+    #[error("unknown non-CPM delivery")]
+    UnknownDelivery,
     /// The SIP user agent refused a command (a bug in this crate).
     #[error("SIP user agent refused a command")]
     Sip,

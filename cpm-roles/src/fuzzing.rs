@@ -16,7 +16,7 @@ use crate::interworking::{
 };
 use crate::sim::{crc32, Scenario, TraceEvent};
 use crate::NonCpmSystem;
-use crate::{Command, Input, SipTransport};
+use crate::SipTransport;
 
 const FIGURES: [&str; 8] =
     ["001-fig1", "001-fig2", "001-fig3", "001-fig4", "001-fig5", "001-fig6", "001-fig7", "000-fig1"];
@@ -94,7 +94,7 @@ pub fn scenario(data: &[u8]) {
     if byte(17) & 1 != 0 {
         let names = sim.names();
         let index = usize::from(byte(17) >> 1) % names.len().max(1);
-        sim.input_at(index, Input::Command(Command::EndSession), Duration::from_micros(u64::from(word(18)) * 4));
+        sim.end_sessions_at(index, Duration::from_micros(u64::from(word(18)) * 4));
     }
     sim.run(300_000);
     // Invariants: never wrong bytes, never twice.

@@ -6,27 +6,85 @@ use std::sync::{Arc, Mutex};
 pub use msrp_core::router::ConnId;
 pub use sip_lite::ids::FlowId;
 
-/// One MSRP hop of an entity (its index), named in [`crate::Output::Connect`]
-/// and answered with [`crate::Input::Connected`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct HopId(u32);
+/// A numeric id newtype: `new`, `get` and a `Display` with `prefix`.
+macro_rules! numeric_id {
+    ($(#[$doc:meta])* $name:ident($raw:ty), $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name($raw);
 
-impl HopId {
-    /// Wraps a raw index.
+        impl $name {
+            /// Wraps a raw number.
+            #[must_use]
+            pub const fn new(raw: $raw) -> Self {
+                Self(raw)
+            }
+            /// The raw number.
+            #[must_use]
+            pub const fn get(self) -> $raw {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!($prefix, "{}"), self.0)
+            }
+        }
+    };
+}
+
+numeric_id!(
+    /// One MSRP hop of an entity (its index), named in [`crate::Output::Connect`]
+    /// and answered with [`crate::Input::Connected`].
+    HopId(u32),
+    "hop#"
+);
+
+numeric_id!(
+    /// One message an IWF handed to its non-CPM system
+    /// ([`crate::Event::DeliverToNonCpm`]), named again by the acknowledgement
+    /// ([`crate::Input::NonCpmAck`]).
+    DeliveryId(u64),
+    "delivery-"
+);
+
+/// One SIP session of an entity (an INVITE dialog and the MSRP hops it
+/// negotiated): the caller names the ones it starts
+/// ([`crate::Command::SendMessage`]), the entity numbers the ones a peer
+/// starts and reports them with [`crate::Event::SessionStarted`]. The two
+/// kinds never collide.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId {
+    raw: u64,
+    inbound: bool,
+}
+
+impl SessionId {
+    /// A session the caller starts.
     #[must_use]
-    pub const fn new(raw: u32) -> Self {
-        Self(raw)
+    pub const fn new(raw: u64) -> Self {
+        Self { raw, inbound: false }
     }
-    /// The raw index.
+    /// A session a peer started (the entity numbers these).
+    pub(crate) const fn inbound(raw: u64) -> Self {
+        Self { raw, inbound: true }
+    }
+    /// The raw number.
     #[must_use]
-    pub const fn get(self) -> u32 {
-        self.0
+    pub const fn get(self) -> u64 {
+        self.raw
+    }
+    /// Whether a peer started it.
+    #[must_use]
+    pub const fn is_inbound(self) -> bool {
+        self.inbound
     }
 }
 
-impl fmt::Display for HopId {
+impl fmt::Display for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "hop#{}", self.0)
+        write!(f, "{}-session-{}", if self.inbound { "in" } else { "out" }, self.raw)
     }
 }
 

@@ -41,14 +41,17 @@
 //!   retransmission timers); [`Input::SipDatagram`] takes raw datagrams.
 //! - Failures: a member refusing (4xx-6xx) or timing out, a hop whose link
 //!   fails or drops before its work is done, a slow member
-//!   ([`EntityConfig::slow_member`]), and [`Command::EndSession`] (CANCEL or
-//!   BYE from any entity at any time) end what they must: that member's leg
-//!   with a failed outcome, or the session.
+//!   ([`EntityConfig::slow_member`]), and [`Command::End`] (CANCEL or BYE
+//!   from any entity at any time, for one session) end what they must: that
+//!   member's leg with a failed outcome ([`Outcome`]), or the session.
 //! - The ISF picks an IWF per INVITE by rules on receiver address, content
 //!   type and size ([`IwfRule`]), through `sip-lite`'s proxy target selector.
 //!
-//! - Sessions and links: every entity serves many SIP sessions (each INVITE
-//!   of a new Call-ID runs as its own session, up to
+//! - Sessions and links: every entity serves many SIP sessions, each named
+//!   by a [`SessionId`] in every event ([`Output::Event`]): the caller names
+//!   the ones it starts ([`Command::SendMessage`]; a sender runs any number
+//!   at once), the entity those a peer starts ([`Event::SessionStarted`]:
+//!   each INVITE of a new Call-ID runs as its own session, up to
 //!   [`EntityConfig::max_sessions`], 503 beyond; SIP is routed by Call-ID,
 //!   MSRP frames by their To-Path), and a hop that is to connect
 //!   reuses a link the entity opened before to the same scheme, host, port
@@ -60,8 +63,7 @@
 //!
 //! # Not yet
 //!
-//! A sender runs one message at a time (its events name no message), CEMA
-//! re-offers, MSRP backpressure from the runtime (a slow member is detected
+//! CEMA re-offers, MSRP backpressure from the runtime (a slow member is detected
 //! by its unanswered chunks), a deadline for a hop's link (a connect that
 //! never completes waits until the SIP session ends; a refused one is
 //! [`Input::ConnectFailed`]), chunk interruption on a shared link (a frame
@@ -94,7 +96,7 @@
 //! use std::time::Instant;
 //! use bytes::Bytes;
 //! use cpm_negotiation::{Figure, Hop, Preset};
-//! use cpm_roles::{Client, Command, EntityConfig, FlowId, Input, Output, SimulationIds};
+//! use cpm_roles::{Client, Command, EntityConfig, FlowId, Input, Output, SessionId, SimulationIds};
 //!
 //! # #[expect(clippy::disallowed_methods, reason = "a doctest epoch")]
 //! let now = Instant::now();
@@ -102,6 +104,7 @@
 //! let mut a = Client::sender(config, FlowId::new(1), Hop::L1, "L1", now, SimulationIds::new(7));
 //! let body = Bytes::from(vec![b'x'; 5000]);
 //! a.handle(now, Input::Command(Command::SendMessage {
+//!     session: SessionId::new(1),
 //!     target: "sip:group@cf.example.com".into(),
 //!     recipients: Vec::new(),
 //!     content_type: "text/plain".into(),
@@ -149,7 +152,7 @@ pub use entities::{Client, Controlling, Entity, Isf, IsfConfig, Iwf, IwfRule, Pa
 pub use error::UsageError;
 #[cfg(feature = "rand")]
 pub use ids::CryptoIds;
-pub use ids::{ConnId, FlowId, HopId, SimulationIds};
+pub use ids::{ConnId, DeliveryId, FlowId, HopId, SessionId, SimulationIds};
 pub use msrp_core::IdSource;
 pub use sip_lite::transaction::Transport as SipTransport;
 
@@ -207,11 +210,13 @@ pub enum Input {
         /// The connection.
         conn: ConnId,
     },
-    /// IWF: the non-CPM system acknowledged the oldest message handed over
-    /// with [`Event::DeliverToNonCpm`]; `status` becomes the delivery REPORT
-    /// (200: delivered). Ignored when the IWF reports at media end
+    /// IWF: the non-CPM system acknowledged the message handed over with
+    /// [`Event::DeliverToNonCpm`] as `delivery`; `status` becomes the delivery
+    /// REPORT (200: delivered). Ignored when the IWF reports at media end
     /// ([`IwfReport::AtMediaEnd`]).
     NonCpmAck {
+        /// The hand-over acknowledged.
+        delivery: DeliveryId,
         /// The REPORT status.
         status: u16,
     },
@@ -225,9 +230,13 @@ pub enum Input {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Command {
-    /// Client sender: INVITE `target` (a group or a user) and send `body`
-    /// over MSRP once the hop is up. One message per Client in this version.
+    /// Client sender: start the SIP session `session`: INVITE `target` (a
+    /// group or a user) and send `body` over MSRP once the hop is up. Any
+    /// number of sessions run at once, each with its own Call-ID; every
+    /// event of this one names `session`.
     SendMessage {
+        /// The caller's name for the session ([`SessionId::new`]).
+        session: SessionId,
         /// The Request-URI: a pre-defined group, a user, or (with
         /// `recipients`) the CF's ad-hoc group factory.
         target: String,
@@ -239,12 +248,15 @@ pub enum Command {
         /// The message.
         body: Bytes,
     },
-    /// End this entity's session now, whatever its state (any entity, any
-    /// time): a pending outbound INVITE is CANCELled (RFC 3261 s.9.1), a
-    /// pending inbound one refused, an established dialog ended with BYE
-    /// (s.15); a relay then ends its other side. A sender whose outcome is
-    /// still open gets [`Event::Outcome`] with the status that ended it.
-    EndSession,
+    /// End one session now, whatever its state (any entity, any time): a
+    /// pending outbound INVITE is CANCELled (RFC 3261 s.9.1), a pending
+    /// inbound one refused, an established dialog ended with BYE (s.15); a
+    /// relay then ends its other side. A sender whose outcome is still open
+    /// gets [`Event::Outcome`] with what ended it. Other sessions go on.
+    End {
+        /// The session.
+        session: SessionId,
+    },
 }
 
 /// What an entity asks of the runtime, or tells the user.
@@ -284,14 +296,79 @@ pub enum Output {
         /// The connection.
         conn: ConnId,
     },
-    /// Something happened.
-    Event(Event),
+    /// Something happened: in session `session`, or (`None`) to the entity
+    /// itself (a peer error no session owns).
+    Event {
+        /// The session it belongs to.
+        session: Option<SessionId>,
+        /// What happened.
+        event: Event,
+    },
+}
+
+/// How a message fared on its way to a recipient.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// A success REPORT covered the whole message (RFC 4975 s.7.1.2).
+    Delivered,
+    /// The SIP session was refused with this final status (RFC 3261 s.21).
+    Refused {
+        /// The SIP status (300-699).
+        status: u16,
+    },
+    /// A failure REPORT or transaction response with this MSRP status
+    /// (RFC 4975 s.10: 400, 403, 408, 413, 415, 481, 501, 506).
+    Failed {
+        /// The MSRP status.
+        status: u16,
+    },
+    /// The MSRP link was lost before the outcome was known.
+    LinkLost,
+    /// No answer came in time (an INVITE or a transaction timed out).
+    TimedOut,
+    /// The SIP session ended (BYE, CANCEL, [`Command::End`]) before the
+    /// outcome was known.
+    SessionEnded,
+}
+
+impl Outcome {
+    /// The outcome of a REPORT with `status` (RFC 4975 s.7.1.2: 200 is
+    /// success).
+    #[must_use]
+    pub const fn from_report(status: u16) -> Self {
+        if status == 200 {
+            Self::Delivered
+        } else {
+            Self::Failed { status }
+        }
+    }
+    /// The status the traces write: 200 when delivered, the SIP or MSRP
+    /// status of a refusal or failure, 408 for a timeout, 0 when a link or
+    /// session ended first.
+    #[must_use]
+    pub const fn status(self) -> u16 {
+        match self {
+            Self::Delivered => 200,
+            Self::Refused { status } | Self::Failed { status } => status,
+            Self::TimedOut => 408,
+            Self::LinkLost | Self::SessionEnded => 0,
+        }
+    }
+    /// Whether the message arrived.
+    #[must_use]
+    pub const fn is_delivered(self) -> bool {
+        matches!(self, Self::Delivered)
+    }
 }
 
 /// What an entity tells its user.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
+    /// A peer started a session (an INVITE of a new Call-ID): its events
+    /// name `session`, and [`Command::End`] ends it.
+    SessionStarted,
     /// Client sender: the message was handed to its MSRP session.
     Submitted {
         /// The message.
@@ -313,6 +390,8 @@ pub enum Event {
     /// converted is refused with a failure REPORT instead (and
     /// [`Event::PeerError`] with reason `interworking`).
     DeliverToNonCpm {
+        /// Its name, for [`Input::NonCpmAck`].
+        delivery: DeliveryId,
         /// The system.
         system: NonCpmSystem,
         /// The format of `parts` (`sms`, `email`, `mms`).
@@ -322,13 +401,13 @@ pub enum Event {
         /// The converted PDUs, in sending order.
         parts: Vec<Bytes>,
     },
-    /// Client sender: the delivery outcome (a REPORT's status, or the
-    /// status that failed the send; 0 for a lost link).
+    /// Client sender: the delivery outcome (from a REPORT, or what failed
+    /// the send).
     Outcome {
         /// The hop it came on.
         hop: String,
-        /// The status (200: delivered).
-        status: u16,
+        /// The outcome.
+        outcome: Outcome,
     },
     /// Client sender: one group member's delivery outcome, from the IMDN
     /// delivery notification the controlling function sent for that member
@@ -339,12 +418,13 @@ pub enum Event {
         /// The IMDN status (`Delivered`, or `Failed` ...).
         status: cpm_negotiation::imdn::DeliveryStatus,
     },
-    /// Controlling function: one member's outcome (from its REPORT).
+    /// Controlling function: one member's outcome (from its REPORT, or
+    /// what ended its leg).
     MemberOutcome {
         /// The member's hop.
         hop: String,
-        /// The status.
-        status: u16,
+        /// The outcome.
+        outcome: Outcome,
     },
     /// A hop could not be set up or failed.
     HopFailed {

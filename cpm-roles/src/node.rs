@@ -23,9 +23,9 @@ use sip_lite::ua::{self, LegId, UaConfig, UserAgent};
 
 use crate::config::{entity_capabilities, AddressRule, Downstream, EntityConfig, IwfConfig, IwfReport};
 use crate::error::UsageError;
-use crate::ids::{ConnId, FlowId, HopId, SharedIds};
+use crate::ids::{ConnId, DeliveryId, FlowId, HopId, SharedIds};
 use crate::interworking::{self, NonCpmMessage};
-use crate::{Command, Event, Input, Output};
+use crate::{Command, Event, Input, Outcome, Output};
 
 #[derive(Clone, Debug)]
 pub(crate) enum Role {
@@ -149,7 +149,9 @@ pub(crate) struct Node {
     /// Controlling: messages whose REPORT went upstream.
     reported_up: Vec<MessageId>,
     /// IWF: delivered messages waiting for the non-CPM acknowledgement.
-    iwf_pending: Vec<(usize, MessageId, u64)>,
+    iwf_pending: Vec<(DeliveryId, usize, MessageId, u64)>,
+    /// The next [`DeliveryId`] this session hands out (the element renames it).
+    next_delivery: u64,
     /// Sender: outcomes received.
     done: bool,
     /// The From URI of the upstream INVITE (the sender, for IMDNs).
@@ -167,6 +169,10 @@ pub(crate) struct Node {
 }
 
 impl Node {
+    fn event(&mut self, event: Event) {
+        self.out.push_back(Output::Event { session: None, event });
+    }
+
     pub(crate) fn new(config: EntityConfig, role: Role, now: Instant, ids: SharedIds) -> Self {
         let contact = format!("sip:{}", config.host);
         let mut ua_config = UaConfig::new(&config.host, &contact);
@@ -193,6 +199,7 @@ impl Node {
             reported_up: Vec::new(),
             done: false,
             iwf_pending: Vec::new(),
+            next_delivery: 0,
             peer_uri: String::new(),
             recipient_uri: String::new(),
             sms_sequence: 1,
@@ -258,12 +265,12 @@ impl Node {
                     // and its REPORT across): the hop fails and its leg ends.
                     if !ended_here && !self.hops[index].done {
                         self.pump();
-                        self.out.push_back(Output::Event(Event::HopFailed { hop: self.hops[index].label.clone() }));
+                        self.event(Event::HopFailed { hop: self.hops[index].label.clone() });
                         self.hop_lost(index);
                     }
                 }
             }
-            Input::NonCpmAck { status } => self.non_cpm_ack(status)?,
+            Input::NonCpmAck { delivery, status } => self.non_cpm_ack(delivery, status)?,
             Input::Timeout => {
                 self.ua_input(ua::Input::Timeout)?;
                 for hop in &mut self.hops {
@@ -272,10 +279,10 @@ impl Node {
                     }
                 }
             }
-            Input::Command(Command::SendMessage { target, recipients, content_type, body }) => {
+            Input::Command(Command::SendMessage { target, recipients, content_type, body, .. }) => {
                 self.send_message(target, &recipients, content_type, body)?;
             }
-            Input::Command(Command::EndSession) => self.end_session(),
+            Input::Command(Command::End { .. }) => self.end_session(),
         }
         self.pump();
         Ok(())
@@ -317,7 +324,7 @@ impl Node {
             if since + slow.after <= now {
                 self.down[pos].full_since = None;
                 let hop = self.hops[index].label.clone();
-                self.out.push_back(Output::Event(Event::HopFailed { hop }));
+                self.event(Event::HopFailed { hop });
                 self.hops[index].done = true;
                 self.end_down(pos);
             }
@@ -359,7 +366,7 @@ impl Node {
 
     fn hop_input(&mut self, index: usize, input: HopInput) {
         if self.hops[index].link.handle(input).is_err() {
-            self.out.push_back(Output::Event(Event::HopFailed { hop: self.hops[index].label.clone() }));
+            self.event(Event::HopFailed { hop: self.hops[index].label.clone() });
         }
     }
 
@@ -497,7 +504,7 @@ impl Node {
         }
     }
 
-    /// [`Command::EndSession`]: every leg ends (CANCEL, refusal or BYE, as
+    /// [`Command::End`]: every leg ends (CANCEL, refusal or BYE, as
     /// the UA's `End` does for the leg's state).
     fn end_session(&mut self) {
         if let Some(leg) = self.up.as_ref().filter(|l| !l.ended).map(|l| l.leg) {
@@ -524,7 +531,7 @@ impl Node {
             if matches!(self.role, Role::Sender { .. }) && !self.done {
                 self.done = true;
                 let label = self.hops[index].label.clone();
-                self.out.push_back(Output::Event(Event::Outcome { hop: label, status: 0 }));
+                self.event(Event::Outcome { hop: label, outcome: Outcome::LinkLost });
             }
             self.end_down(pos);
         }
@@ -771,7 +778,7 @@ impl Node {
                 self.out.push_back(Output::Connect { hop, label, params, trigger });
             }
             HopOutput::Failed(_) => {
-                self.out.push_back(Output::Event(Event::HopFailed { hop: self.hops[index].label.clone() }));
+                self.event(Event::HopFailed { hop: self.hops[index].label.clone() });
                 // A hop without its link ends its SIP leg; the relay rules then
                 // end the other side (all members gone, or the upstream gone).
                 if let Some(leg) = self.up.as_ref().filter(|l| l.hop == index && !l.ended).map(|l| l.leg) {
@@ -781,7 +788,7 @@ impl Node {
                 }
             }
             HopOutput::PresetOverridden { .. } => {
-                self.out.push_back(Output::Event(Event::PresetOverridden { hop: self.hops[index].label.clone() }));
+                self.event(Event::PresetOverridden { hop: self.hops[index].label.clone() });
             }
             _ => {}
         }
@@ -794,7 +801,7 @@ impl Node {
             ua::Event::Acked { leg, .. } => self.acked(leg),
             ua::Event::Ended { leg, reason } => self.ended(leg, reason),
             ua::Event::PeerError { reason, .. } => {
-                self.out.push_back(Output::Event(Event::PeerError { reason, detail: String::new() }));
+                self.event(Event::PeerError { reason, detail: String::new() });
             }
             _ => {}
         }
@@ -968,7 +975,7 @@ impl Node {
             // The 200 is final: ACK it, then end the dialog with BYE.
             self.send_ack(pos);
             let _ = self.ua_input(ua::Input::Command(ua::Command::End { leg }));
-            self.out.push_back(Output::Event(Event::HopFailed { hop: self.hops[index].label.clone() }));
+            self.event(Event::HopFailed { hop: self.hops[index].label.clone() });
             return;
         };
         let remote_path = negotiated.peer.as_ref().map(|p| p.path.clone()).unwrap_or_default();
@@ -986,7 +993,7 @@ impl Node {
         if let Some((content_type, body)) = self.message.take() {
             let handle = MessageHandle::new(self.next_handle);
             self.next_handle += 1;
-            self.out.push_back(Output::Event(Event::Submitted { bytes: body.clone() }));
+            self.event(Event::Submitted { bytes: body.clone() });
             self.session_command(
                 index,
                 MsrpCommand::Send {
@@ -1041,16 +1048,17 @@ impl Node {
                 for pos in 0..self.down.len() {
                     self.end_down(pos);
                 }
-                self.out.push_back(Output::Event(Event::SessionEnded));
+                self.event(Event::SessionEnded);
                 return;
             }
         }
         let Some(pos) = self.down.iter().position(|l| l.leg == leg) else { return };
-        let status = match reason {
-            ua::EndReason::Rejected { status } => status,
-            ua::EndReason::TimedOut => 408,
-            _ => 0,
+        let outcome = match reason {
+            ua::EndReason::Rejected { status } => Outcome::Refused { status },
+            ua::EndReason::TimedOut => Outcome::TimedOut,
+            _ => Outcome::SessionEnded,
         };
+        let status = outcome.status();
         if !self.down[pos].ended {
             self.down[pos].ended = true;
             let index = self.down[pos].hop;
@@ -1059,12 +1067,12 @@ impl Node {
             match &self.role {
                 Role::Sender { .. } if !self.done => {
                     self.done = true;
-                    self.out.push_back(Output::Event(Event::Outcome { hop: label, status }));
+                    self.event(Event::Outcome { hop: label, outcome });
                 }
                 Role::Relay { aggregate: true, .. } if !self.down[pos].reported => {
                     self.down[pos].failed = true;
                     self.down[pos].outcome = Some(status);
-                    self.out.push_back(Output::Event(Event::MemberOutcome { hop: label, status }));
+                    self.event(Event::MemberOutcome { hop: label, outcome });
                     self.member_imdns();
                     let messages: Vec<MessageId> = self.relayed.keys().cloned().collect();
                     for message_id in messages {
@@ -1089,7 +1097,7 @@ impl Node {
                     }
                 }
             } else {
-                self.out.push_back(Output::Event(Event::SessionEnded));
+                self.event(Event::SessionEnded);
             }
         }
     }
@@ -1126,7 +1134,7 @@ impl Node {
                 let Role::Iwf { iwf, .. } = self.role.clone() else { return };
                 self.hops[index].done = true;
                 let label = self.hops[index].label.clone();
-                self.out.push_back(Output::Event(Event::MessageDelivered { hop: label, body: body.clone() }));
+                self.event(Event::MessageDelivered { hop: label, body: body.clone() });
                 let mut message = NonCpmMessage::new(
                     self.peer_uri.clone(),
                     self.recipient_uri.clone(),
@@ -1145,23 +1153,23 @@ impl Node {
                         let count = u32::try_from(conversion.parts.len()).unwrap_or(u32::MAX);
                         // SMPP v3.4 s.3.2: sequence numbers stay within 1..=0x7FFFFFFF.
                         self.sms_sequence = (self.sms_sequence.wrapping_add(count) - 1) % 0x7FFF_FFFF + 1;
-                        self.out.push_back(Output::Event(Event::DeliverToNonCpm {
+                        let delivery = DeliveryId::new(self.next_delivery);
+                        self.next_delivery += 1;
+                        self.event(Event::DeliverToNonCpm {
+                            delivery,
                             system: iwf.system,
                             format: conversion.format,
                             payload: body,
                             parts: conversion.parts,
-                        }));
+                        });
                         match iwf.report {
-                            IwfReport::AfterNonCpmAck => self.iwf_pending.push((index, message_id, total)),
+                            IwfReport::AfterNonCpmAck => self.iwf_pending.push((delivery, index, message_id, total)),
                             // The session already queued its success REPORT.
                             IwfReport::AtMediaEnd => self.after_iwf_report(),
                         }
                     }
                     Err(error) => {
-                        self.out.push_back(Output::Event(Event::PeerError {
-                            reason: "interworking",
-                            detail: error.to_string(),
-                        }));
+                        self.event(Event::PeerError { reason: "interworking", detail: error.to_string() });
                         if iwf.report == IwfReport::AfterNonCpmAck {
                             // RFC 4975 s.7.1.2: the failure REPORT covers the whole message.
                             let byte_range =
@@ -1176,17 +1184,16 @@ impl Node {
             MsrpEvent::MessageReceived { content_type, body, .. } if matches!(self.role, Role::Sender { .. }) => {
                 // The sender receives IMDNs only: one per member (SPEC "Acknowledgements").
                 match delivery_notification(content_type.as_deref(), body) {
-                    Some((member, status)) => self.out.push_back(Output::Event(Event::Delivery { member, status })),
-                    None => self.out.push_back(Output::Event(Event::PeerError {
+                    Some((member, status)) => self.event(Event::Delivery { member, status }),
+                    None => self.event(Event::PeerError {
                         reason: "IMDN",
                         detail: "a message to the sender that is not a delivery notification".to_owned(),
-                    })),
+                    }),
                 }
             }
             MsrpEvent::MessageReceived { message_id, body, .. } if !matches!(self.role, Role::Relay { .. }) => {
                 self.hops[index].done = true;
-                self.out
-                    .push_back(Output::Event(Event::MessageDelivered { hop: self.hops[index].label.clone(), body }));
+                self.event(Event::MessageDelivered { hop: self.hops[index].label.clone(), body });
                 // Issue 8: the receiver "sends the delivery REPORT and IMDN" (the
                 // session queued the REPORT; RFC 5438 s.7.2.1 the IMDN, from the member).
                 if matches!(self.role, Role::Receiver { .. }) && upstream {
@@ -1262,7 +1269,7 @@ impl Node {
                 let label = self.hops[index].label.clone();
                 match &self.role {
                     Role::Sender { .. } => {
-                        self.finish_sender(label, status);
+                        self.finish_sender(label, Outcome::from_report(status));
                     }
                     Role::Relay { aggregate, .. } => {
                         let Some(up) = self.up.as_ref().map(|l| l.hop) else { return };
@@ -1274,7 +1281,7 @@ impl Node {
                             };
                             leg.reported = true;
                             leg.outcome = Some(status);
-                            self.out.push_back(Output::Event(Event::MemberOutcome { hop: label, status }));
+                            self.event(Event::MemberOutcome { hop: label, outcome: Outcome::from_report(status) });
                             self.outcomes.entry(message_id.clone()).or_default().push(status);
                             self.member_imdns();
                             self.report_upstream(message_id, byte_range);
@@ -1288,34 +1295,37 @@ impl Node {
             MsrpEvent::SendFailed { status, .. } => {
                 let label = self.hops[index].label.clone();
                 if matches!(self.role, Role::Sender { .. }) {
-                    self.finish_sender(label, status);
+                    let outcome = match status {
+                        0 => Outcome::LinkLost,
+                        408 => Outcome::TimedOut,
+                        status => Outcome::Failed { status },
+                    };
+                    self.finish_sender(label, outcome);
                 } else if self.hops[index].done {
                     // Something sent after the hop's work (an IMDN) is lost: nothing to end.
                 } else {
-                    self.out.push_back(Output::Event(Event::HopFailed { hop: label }));
+                    self.event(Event::HopFailed { hop: label });
                     // The message cannot cross this hop: its SIP leg ends (a
                     // member's failure is then that member's outcome).
                     self.hop_lost(index);
                 }
             }
             MsrpEvent::PeerError { error } => {
-                self.out.push_back(Output::Event(Event::PeerError { reason: "MSRP", detail: error.to_string() }));
+                self.event(Event::PeerError { reason: "MSRP", detail: error.to_string() });
             }
             _ => {}
         }
     }
 
-    /// IWF: the non-CPM system acknowledged the oldest delivered message.
-    fn non_cpm_ack(&mut self, status: u16) -> Result<(), UsageError> {
+    /// IWF: the non-CPM system acknowledged the hand-over `delivery`.
+    fn non_cpm_ack(&mut self, delivery: DeliveryId, status: u16) -> Result<(), UsageError> {
         let Role::Iwf { iwf, .. } = &self.role else { return Err(UsageError::WrongRole) };
         if iwf.report == IwfReport::AtMediaEnd {
             // Already reported at media end: the acknowledgement changes nothing.
             return Ok(());
         }
-        if self.iwf_pending.is_empty() {
-            return Err(UsageError::WrongState);
-        }
-        let (index, message_id, total) = self.iwf_pending.remove(0);
+        let pos = self.iwf_pending.iter().position(|p| p.0 == delivery).ok_or(UsageError::UnknownDelivery)?;
+        let (_, index, message_id, total) = self.iwf_pending.remove(pos);
         // SPEC "Acknowledgements": the system's acknowledgement becomes the IWF's
         // delivery REPORT (RFC 4975 s.7.1.2: a success REPORT covers the whole message).
         let byte_range = Some(msrp_core::ByteRange { start: 1, end: Some(total), total: Some(total) });
@@ -1335,12 +1345,12 @@ impl Node {
 
     /// The sender's one outcome (the first of a REPORT, a failed send or the
     /// end of its leg), then its BYE.
-    fn finish_sender(&mut self, hop: String, status: u16) {
+    fn finish_sender(&mut self, hop: String, outcome: Outcome) {
         if self.done {
             return;
         }
         self.done = true;
-        self.out.push_back(Output::Event(Event::Outcome { hop, status }));
+        self.event(Event::Outcome { hop, outcome });
         // Seed 000 paragraph 0102: A sends BYE after the acknowledgement reached it.
         if let Some(pos) = self.down.first().map(|_| 0) {
             self.end_down(pos);

@@ -10,7 +10,7 @@ use cpm_negotiation::{AckPolicy, Figure, Hop, Preset};
 
 use crate::{
     AddressRule, Client, Command, Controlling, Downstream, Entity, EntityConfig, FlowId, Input, Isf, IsfConfig, Iwf,
-    IwfConfig, IwfReport, NonCpmSystem, Participating, SimulationIds, SipTransport,
+    IwfConfig, IwfReport, NonCpmSystem, Participating, SessionId, SimulationIds, SipTransport,
 };
 
 /// Where a [`Scenario`] puts its entities.
@@ -55,6 +55,9 @@ const PROXIED: u64 = 100_000;
 
 /// The pre-defined group of the scenarios.
 const GROUP: &str = "sip:group@cf.example.com";
+
+/// The session A's message starts in every scenario.
+pub const SCENARIO_SESSION: SessionId = SessionId::new(1);
 
 /// One figure of the seeds, with the options of `scenario NAME [..]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -343,6 +346,7 @@ impl Scenario {
         net.input(
             a,
             Input::Command(Command::SendMessage {
+                session: SCENARIO_SESSION,
                 recipients: if self.ad_hoc { members.iter().map(|m| m.target.clone()).collect() } else { Vec::new() },
                 target: if self.ad_hoc { "sip:adhoc@cf.example.com".to_owned() } else { self.target.clone() },
                 content_type: "text/plain".to_owned(),

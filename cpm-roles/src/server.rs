@@ -29,12 +29,12 @@ use sip_lite::ua::response;
 
 use crate::config::{entity_capabilities, EntityConfig, RETRY_AFTER};
 use crate::error::UsageError;
-use crate::ids::{ConnId, FlowId, HopId, SharedIds};
+use crate::ids::{ConnId, DeliveryId, FlowId, HopId, SessionId, SharedIds};
 use crate::node::{Node, Role};
 use crate::{Command, Event, Input, Output};
 
 /// A session's slot: its creation number, never reused.
-type Slot = u64;
+type Slot = SessionId;
 
 /// A hop of one session: its slot and the session's own hop id.
 type SessionHop = (Slot, HopId);
@@ -115,15 +115,16 @@ pub(crate) struct Server {
     role: Role,
     ids: SharedIds,
     sessions: BTreeMap<Slot, Node>,
-    next_slot: Slot,
+    next_inbound: u64,
     calls: HashMap<String, Slot>,
     hop_ids: HashMap<SessionHop, HopId>,
     next_hop: u32,
     opened: Vec<OpenedLink>,
     links: HashMap<ConnId, Link>,
-    /// IWF: the sessions that handed a message over, oldest first (each
-    /// [`Input::NonCpmAck`] answers the oldest).
-    non_cpm: VecDeque<Slot>,
+    /// IWF: each hand-over waiting for [`Input::NonCpmAck`], by the element's
+    /// id, with its session and that session's own id for it.
+    deliveries: HashMap<DeliveryId, (Slot, DeliveryId)>,
+    next_delivery: u64,
     /// Inputs for sessions produced while handling their outputs.
     work: VecDeque<(Slot, Input)>,
     out: VecDeque<Output>,
@@ -140,13 +141,14 @@ impl Server {
             role,
             ids,
             sessions: BTreeMap::new(),
-            next_slot: 0,
+            next_inbound: 0,
             calls: HashMap::new(),
             hop_ids: HashMap::new(),
             next_hop: 0,
             opened: Vec::new(),
             links: HashMap::new(),
-            non_cpm: VecDeque::new(),
+            deliveries: HashMap::new(),
+            next_delivery: 0,
             work: VecDeque::new(),
             out: VecDeque::new(),
             now,
@@ -178,6 +180,10 @@ impl Server {
     }
 
     /// Number of sessions running now.
+    pub(crate) fn sessions(&self) -> Vec<SessionId> {
+        self.sessions.keys().copied().collect()
+    }
+
     pub(crate) fn session_count(&self) -> usize {
         self.sessions.len()
     }
@@ -206,10 +212,9 @@ impl Server {
                             self.feed(slot, Input::SipDatagram { flow, bytes })?;
                         }
                     }
-                    Err(error) => self.out.push_back(Output::Event(Event::PeerError {
-                        reason: "SIP datagram",
-                        detail: error.to_string(),
-                    })),
+                    Err(error) => {
+                        self.event(None, Event::PeerError { reason: "SIP datagram", detail: error.to_string() });
+                    }
                 }
             }
             Input::Connected { hop, conn } => {
@@ -244,9 +249,9 @@ impl Server {
             }
             Input::MsrpReceived { conn, data } => self.msrp_received(conn, data),
             Input::MsrpClosed { conn } => self.link_closed(conn),
-            Input::NonCpmAck { status } => {
-                let slot = self.non_cpm.pop_front().ok_or(UsageError::WrongState)?;
-                self.feed(slot, Input::NonCpmAck { status })?;
+            Input::NonCpmAck { delivery, status } => {
+                let (slot, delivery) = self.deliveries.remove(&delivery).ok_or(UsageError::UnknownDelivery)?;
+                self.feed(slot, Input::NonCpmAck { delivery, status })?;
             }
             Input::Timeout => {
                 let slots: Vec<Slot> = self.sessions.keys().copied().collect();
@@ -254,19 +259,18 @@ impl Server {
                     self.work.push_back((slot, Input::Timeout));
                 }
             }
-            Input::Command(command @ Command::SendMessage { .. }) => {
-                // A sender runs one message at a time (its outcome events name no message).
-                if !self.sessions.is_empty() {
-                    return Err(UsageError::WrongState);
+            Input::Command(command @ Command::SendMessage { session, .. }) => {
+                if session.is_inbound() || self.sessions.contains_key(&session) {
+                    return Err(UsageError::DuplicateSession);
                 }
-                let slot = self.new_session();
-                self.feed(slot, Input::Command(command))?;
+                self.new_session(session);
+                self.feed(session, Input::Command(command))?;
             }
-            Input::Command(Command::EndSession) => {
-                let slots: Vec<Slot> = self.sessions.keys().copied().collect();
-                for slot in slots {
-                    self.work.push_back((slot, Input::Command(Command::EndSession)));
+            Input::Command(Command::End { session }) => {
+                if !self.sessions.contains_key(&session) {
+                    return Err(UsageError::UnknownSession);
                 }
+                self.work.push_back((session, Input::Command(Command::End { session })));
             }
         }
         Ok(())
@@ -295,13 +299,11 @@ impl Server {
             let mut reply = response(message, 503, Some(&stateless_tag(message)));
             reply.header("Retry-After", &RETRY_AFTER.as_secs().to_string());
             self.out.push_back(Output::SipTransmit { flow, bytes: reply.encode() });
-            self.out.push_back(Output::Event(Event::PeerError {
-                reason: "SIP",
-                detail: format!("{} sessions already: request refused with 503", self.sessions.len()),
-            }));
+            let detail = format!("{} sessions already: request refused with 503", self.sessions.len());
+            self.event(None, Event::PeerError { reason: "SIP", detail });
             return None;
         }
-        let slot = self.new_session();
+        let slot = self.new_inbound_session();
         self.calls.insert(call_id.to_owned(), slot);
         Some(slot)
     }
@@ -330,12 +332,23 @@ impl Server {
         self.out.push_back(Output::SipTransmit { flow, bytes: reply.encode() });
     }
 
-    fn new_session(&mut self) -> Slot {
-        let slot = self.next_slot;
-        self.next_slot += 1;
+    /// A new session: `id` for one the caller starts, else the next inbound
+    /// one, reported with [`Event::SessionStarted`].
+    fn new_session(&mut self, id: SessionId) {
         let node = Node::new(self.config.clone(), self.role.clone(), self.now, self.ids.clone());
-        self.sessions.insert(slot, node);
+        self.sessions.insert(id, node);
+    }
+
+    fn new_inbound_session(&mut self) -> Slot {
+        let slot = SessionId::inbound(self.next_inbound);
+        self.next_inbound += 1;
+        self.new_session(slot);
+        self.event(Some(slot), Event::SessionStarted);
         slot
+    }
+
+    fn event(&mut self, session: Option<SessionId>, event: Event) {
+        self.out.push_back(Output::Event { session, event });
     }
 
     /// Feeds one session now, then everything its outputs cause.
@@ -368,11 +381,15 @@ impl Server {
                 Output::Connect { hop, label, params, trigger } => self.connect(slot, hop, label, params, trigger),
                 Output::CloseLink { conn } => self.release(slot, conn),
                 Output::MsrpTransmit { conn, transmit } => self.write(conn, transmit),
-                Output::Event(event) => {
-                    if matches!(event, Event::DeliverToNonCpm { .. }) {
-                        self.non_cpm.push_back(slot);
+                Output::Event { mut event, .. } => {
+                    if let Event::DeliverToNonCpm { delivery, .. } = &mut event {
+                        // The session's own id becomes one unique in the element.
+                        let element = DeliveryId::new(self.next_delivery);
+                        self.next_delivery += 1;
+                        self.deliveries.insert(element, (slot, *delivery));
+                        *delivery = element;
                     }
-                    self.out.push_back(Output::Event(event));
+                    self.event(Some(slot), event);
                 }
             }
         }
@@ -437,7 +454,7 @@ impl Server {
             let link = &mut self.opened[pos];
             link.users.push(((slot, hop), label.clone()));
             let conn = link.conn;
-            self.out.push_back(Output::Event(Event::LinkReused { hop: label, trigger, params, conn }));
+            self.event(Some(slot), Event::LinkReused { hop: label, trigger, params, conn });
             if let Some(conn) = conn {
                 self.work.push_back((slot, Input::Connected { hop, conn }));
             }
@@ -475,7 +492,7 @@ impl Server {
             self.links.remove(&conn);
             self.out.push_back(Output::CloseLink { conn });
         } else {
-            self.out.push_back(Output::Event(Event::LinkReleased { hop: label, conn }));
+            self.event(Some(slot), Event::LinkReleased { hop: label, conn });
         }
     }
 
@@ -537,7 +554,7 @@ impl Server {
         if let Some(error) = broken {
             // RFC 4975 s.6: once framing is lost nothing more on the link can be
             // read; it is closed at once, and its sessions lose it.
-            self.out.push_back(Output::Event(Event::PeerError { reason: "MSRP framing", detail: error.to_string() }));
+            self.event(None, Event::PeerError { reason: "MSRP framing", detail: error.to_string() });
             self.out.push_back(Output::CloseLink { conn });
             self.link_closed(conn);
         }
@@ -574,7 +591,7 @@ impl Server {
             for link in self.links.values_mut() {
                 link.routes.retain(|(_, s)| *s != slot);
             }
-            self.non_cpm.retain(|s| *s != slot);
+            self.deliveries.retain(|_, (s, _)| *s != slot);
             let gone: Vec<SessionHop> = self.hop_ids.keys().filter(|(s, _)| *s == slot).copied().collect();
             for session_hop in gone {
                 self.hop_ids.remove(&session_hop);
@@ -694,7 +711,9 @@ mod tests {
         let config = EntityConfig::new("A", "a.example.com", 2855, Preset::figure(Figure::Seed001Fig1));
         let role = Role::Sender { flow: FlowId::new(1), hop: Hop::L1, label: "L1".to_owned() };
         let mut a = Server::new(config, role, epoch(), SharedIds::new(SimulationIds::new(5)));
+        let session = SessionId::new(1);
         let send = Command::SendMessage {
+            session,
             target: "sip:b@example.com".into(),
             recipients: Vec::new(),
             content_type: "text/plain".into(),
@@ -733,7 +752,7 @@ mod tests {
             })
             .expect("A connects after the 200");
         // The user ends the session before the link is up: BYE, answered.
-        a.handle(epoch(), Input::Command(Command::EndSession)).unwrap();
+        a.handle(epoch(), Input::Command(Command::End { session })).unwrap();
         let bye = sip_out(&outputs(&mut a)).into_iter().find(|m| m.method() == Some("BYE")).expect("BYE");
         let ok = sip::MessageBuilder::response_to(&bye, 200, "OK", None).build().unwrap();
         a.handle(epoch(), Input::SipReceived { flow: FlowId::new(1), message: ok }).unwrap();
@@ -850,7 +869,7 @@ mod tests {
         server.handle(epoch(), Input::MsrpReceived { conn, data: Bytes::from_static(b"HELLO there\r\n\r\n") }).unwrap();
         let closed = outputs(&mut server);
         assert!(
-            matches!(closed.as_slice(), [Output::Event(Event::PeerError { .. }), Output::CloseLink { conn: c }] if *c == conn),
+            matches!(closed.as_slice(), [Output::Event { event: Event::PeerError { .. }, session: None }, Output::CloseLink { conn: c }] if *c == conn),
             "{closed:?}"
         );
         let send = "MSRP a786hjs2 SEND\r\nTo-Path: msrp://b.example.com:2855/nosuch;tcp\r\n\

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use cpm_negotiation::imdn::DeliveryStatus;
 use cpm_roles::sim::{Scenario, Sim, TraceEvent};
-use cpm_roles::{Command, Event, Input, SimulationIds, SipTransport};
+use cpm_roles::{Event, Outcome, SimulationIds, SipTransport};
 
 #[expect(clippy::disallowed_methods, reason = "test epoch: the simulator's virtual clock starts here")]
 fn epoch() -> Instant {
@@ -70,7 +70,7 @@ fn check_property(scenario: &Scenario, sim: &Sim, what: &str) {
         .events()
         .iter()
         .filter_map(|(at, e)| match e {
-            Event::Outcome { status, .. } if at == "A" => Some(*status),
+            Event::Outcome { outcome, .. } if at == "A" => Some(outcome.status()),
             _ => None,
         })
         .collect();
@@ -145,7 +145,10 @@ fn a_member_link_reset_mid_message_fails_that_member_only() {
         let b2 = delivery_at_a(&sim, "sip:b2@example.com");
         assert_eq!(b2, Some(DeliveryStatus::Failed), "{what}");
         let outcome = sim.events().iter().find(|(at, e)| at == "A" && matches!(e, Event::Outcome { .. }));
-        assert!(matches!(outcome, Some((_, Event::Outcome { status: 200, .. }))), "{what}: {outcome:?}");
+        assert!(
+            matches!(outcome, Some((_, Event::Outcome { outcome: Outcome::Delivered, .. }))),
+            "{what}: {outcome:?}"
+        );
     }
 }
 
@@ -163,7 +166,7 @@ fn the_sender_cancels_before_the_answers() {
         scenario.sip_transport = transport;
         let mut sim = scenario.build(epoch()).unwrap();
         sim.set_latency(Duration::from_millis(100));
-        sim.input_at(0, Input::Command(Command::EndSession), Duration::from_millis(at_ms));
+        sim.end_sessions_at(0, Duration::from_millis(at_ms));
         sim.run(1_000_000);
         let what = format!("CANCEL at {at_ms} ms");
         let cancels = sim.trace().iter().filter(|e| matches!(e, TraceEvent::Sip { msg, .. } if msg == "CANCEL"));
@@ -171,7 +174,7 @@ fn the_sender_cancels_before_the_answers() {
         assert!(sim.trace().iter().all(|e| !matches!(e, TraceEvent::Deliver { .. })), "{what}");
         check_property(&scenario, &sim, &what);
         let outcome = sim.events().iter().find_map(|(at, e)| match e {
-            Event::Outcome { status, .. } if at == "A" => Some(*status),
+            Event::Outcome { outcome, .. } if at == "A" => Some(outcome.status()),
             _ => None,
         });
         assert!(outcome.is_some_and(|s| s != 200), "{what}: {outcome:?}");
@@ -193,7 +196,7 @@ fn bye_from_any_side_at_any_time() {
         }
         for at_ms in (0..24).step_by(3) {
             let mut sim = scenario.build(epoch()).unwrap();
-            sim.input_at(index, Input::Command(Command::EndSession), Duration::from_millis(at_ms));
+            sim.end_sessions_at(index, Duration::from_millis(at_ms));
             sim.run(1_000_000);
             check_property(&scenario, &sim, &format!("{name} ends at {at_ms} ms"));
         }
@@ -282,7 +285,7 @@ fn random_run(seed: u64) {
         // A proxy (the ISF, a SIP/IP core proxy) has no session to end.
         if names[index] != "ISF" && !names[index].starts_with("P-") {
             let at = Duration::from_micros(pick(30_000));
-            sim.input_at(index, Input::Command(Command::EndSession), at);
+            sim.end_sessions_at(index, at);
             what.push_str(&format!(" {} ends at {at:?}", names[index]));
         }
     }
@@ -443,7 +446,7 @@ fn a_member_that_never_answers_times_out_alone() {
         let what = format!("{name} {transport:?}: B2 never answers");
         check_property(&scenario, &sim, &what);
         let member = sim.events().iter().find_map(|(at, e)| match e {
-            Event::MemberOutcome { hop, status } if at == "CF" && hop == "L3/B2" => Some(*status),
+            Event::MemberOutcome { hop, outcome } if at == "CF" && hop == "L3/B2" => Some(outcome.status()),
             _ => None,
         });
         assert_eq!(member, Some(408), "{what}");

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use cpm_negotiation::imdn::DeliveryStatus;
 use cpm_roles::sim::{Scenario, Sim, TraceEvent};
-use cpm_roles::Event;
+use cpm_roles::{Event, Outcome};
 
 #[expect(clippy::disallowed_methods, reason = "test epoch: the simulator's virtual clock starts here")]
 fn epoch() -> Instant {
@@ -213,7 +213,7 @@ fn check(expect: &Expect, sim: &Sim, size: usize) {
     // One outcome at A, a success.
     let outcomes: Vec<_> = sim.events().iter().filter(|(_, e)| matches!(e, Event::Outcome { .. })).collect();
     assert_eq!(outcomes.len(), 1, "{name}: one outcome");
-    assert!(matches!(outcomes[0], (at, Event::Outcome { status: 200, .. }) if at == "A"));
+    assert!(matches!(outcomes[0], (at, Event::Outcome { outcome: Outcome::Delivered, .. }) if at == "A"));
     // One delivery notification (IMDN) per member at A, naming the member.
     let deliveries: Vec<_> = sim
         .events()
@@ -294,8 +294,10 @@ fn group_of_three_members() {
             .collect();
         assert_eq!(delivered.len(), 3, "{name}");
         assert!(delivered.iter().all(|(_, b)| *b == 5000));
-        let members =
-            sim.events().iter().filter(|(at, e)| at == "CF" && matches!(e, Event::MemberOutcome { status: 200, .. }));
+        let members = sim
+            .events()
+            .iter()
+            .filter(|(at, e)| at == "CF" && matches!(e, Event::MemberOutcome { outcome: Outcome::Delivered, .. }));
         assert_eq!(members.count(), 3, "{name}: one outcome per member at the CF");
         let outcomes = sim.events().iter().filter(|(at, e)| at == "A" && matches!(e, Event::Outcome { .. }));
         assert_eq!(outcomes.count(), 1, "{name}: one REPORT reaches A");
@@ -399,7 +401,7 @@ fn a_busy_member_is_one_outcome_not_a_failed_session() {
             .events()
             .iter()
             .filter_map(|(at, e)| match e {
-                Event::MemberOutcome { hop, status } if at == "CF" => Some((hop.clone(), *status)),
+                Event::MemberOutcome { hop, outcome } if at == "CF" => Some((hop.clone(), outcome.status())),
                 _ => None,
             })
             .collect();
@@ -425,7 +427,7 @@ fn a_busy_member_is_one_outcome_not_a_failed_session() {
         let outcomes: Vec<_> =
             sim.events().iter().filter(|(at, e)| at == "A" && matches!(e, Event::Outcome { .. })).collect();
         assert_eq!(outcomes.len(), 1, "{name}");
-        assert!(matches!(outcomes[0].1, Event::Outcome { status: 200, .. }), "{name}: {outcomes:?}");
+        assert!(matches!(outcomes[0].1, Event::Outcome { outcome: Outcome::Delivered, .. }), "{name}: {outcomes:?}");
         assert!(sim.is_quiet(), "{name}: something is left");
     }
 }
@@ -448,7 +450,10 @@ fn every_member_busy_before_the_answer_rejects_the_sender() {
     let hops: Vec<&str> = refusals.iter().map(|(h, _)| h.as_str()).collect();
     assert_eq!(hops, ["L4", "L3", "L2", "L1"]);
     let outcome = sim.events().iter().find(|(at, e)| at == "A" && matches!(e, Event::Outcome { .. }));
-    assert!(matches!(outcome, Some((_, Event::Outcome { status: 486, .. }))), "{outcome:?}");
+    assert!(
+        matches!(outcome, Some((_, Event::Outcome { outcome: Outcome::Refused { status: 486 }, .. }))),
+        "{outcome:?}"
+    );
     assert!(sim.trace().iter().all(|e| !matches!(e, TraceEvent::Connect { .. } | TraceEvent::Deliver { .. })));
     assert!(sim.is_quiet(), "something is left");
 }
@@ -463,7 +468,7 @@ fn every_member_busy_after_the_answer_ends_the_session() {
     let outcomes: Vec<_> =
         sim.events().iter().filter(|(at, e)| at == "A" && matches!(e, Event::Outcome { .. })).collect();
     assert_eq!(outcomes.len(), 1, "{outcomes:?}");
-    assert!(!matches!(outcomes[0].1, Event::Outcome { status: 200, .. }), "{outcomes:?}");
+    assert!(!matches!(outcomes[0].1, Event::Outcome { outcome: Outcome::Delivered, .. }), "{outcomes:?}");
     assert!(sim.trace().iter().all(|e| !matches!(e, TraceEvent::Deliver { .. })));
     assert!(sim.is_quiet(), "something is left: {:?}", sim.trace().last());
 }
@@ -486,7 +491,10 @@ fn an_unknown_group_is_refused() {
     // (each 404 is ACKed hop by hop by the transaction layer, RFC 3261 s.17.1.1.3).
     assert_eq!(sip, ["A>PF-A INVITE", "PF-A>CF INVITE", "CF>PF-A 404", "PF-A>CF ACK", "PF-A>A 404", "A>PF-A ACK"]);
     let outcome = sim.events().iter().find(|(at, e)| at == "A" && matches!(e, Event::Outcome { .. }));
-    assert!(matches!(outcome, Some((_, Event::Outcome { status: 404, .. }))), "{outcome:?}");
+    assert!(
+        matches!(outcome, Some((_, Event::Outcome { outcome: Outcome::Refused { status: 404 }, .. }))),
+        "{outcome:?}"
+    );
     assert!(sim.is_quiet());
 }
 
@@ -531,13 +539,13 @@ fn a_member_whose_link_fails_is_one_failed_outcome() {
     let failed: Vec<_> = sim
         .events()
         .iter()
-        .filter(|(at, e)| at == "CF" && matches!(e, Event::MemberOutcome { status, .. } if *status != 200))
+        .filter(|(at, e)| at == "CF" && matches!(e, Event::MemberOutcome { outcome, .. } if !outcome.is_delivered()))
         .collect();
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert!(matches!(&failed[0].1, Event::MemberOutcome { hop, .. } if hop == "L3/B2"));
     assert!(sim.events().iter().any(|(at, e)| at == "CF" && matches!(e, Event::HopFailed { hop } if hop == "L3/B2")));
     let outcome = sim.events().iter().find(|(at, e)| at == "A" && matches!(e, Event::Outcome { .. }));
-    assert!(matches!(outcome, Some((_, Event::Outcome { status: 200, .. }))), "{outcome:?}");
+    assert!(matches!(outcome, Some((_, Event::Outcome { outcome: Outcome::Delivered, .. }))), "{outcome:?}");
     assert!(sim.is_quiet());
 }
 
@@ -550,7 +558,7 @@ fn a_sender_whose_link_fails_gets_a_failed_outcome() {
     sim.run(100_000);
     assert!(sim.errors().is_empty(), "{:?}", sim.errors());
     let outcome = sim.events().iter().find(|(at, e)| at == "A" && matches!(e, Event::Outcome { .. }));
-    assert!(matches!(outcome, Some((_, Event::Outcome { status, .. })) if *status != 200), "{outcome:?}");
+    assert!(matches!(outcome, Some((_, Event::Outcome { outcome, .. })) if !outcome.is_delivered()), "{outcome:?}");
     assert!(sim.trace().iter().all(|e| !matches!(e, TraceEvent::Deliver { .. })));
     assert!(sim.is_quiet());
 }
@@ -648,7 +656,10 @@ fn every_alternative_trigger_and_opener() {
         let delivered = trace.iter().filter(|e| matches!(e, TraceEvent::Deliver { at, bytes: 5000, .. } if at == "B"));
         assert_eq!(delivered.count(), 1, "{what}: delivered");
         let outcome = sim.events().iter().find(|(at, e)| at == "A" && matches!(e, Event::Outcome { .. }));
-        assert!(matches!(outcome, Some((_, Event::Outcome { status: 200, .. }))), "{what}: {outcome:?}");
+        assert!(
+            matches!(outcome, Some((_, Event::Outcome { outcome: Outcome::Delivered, .. }))),
+            "{what}: {outcome:?}"
+        );
         assert!(sim.is_quiet(), "{what}: something is left");
     }
 }
@@ -717,7 +728,7 @@ fn every_figure_reuses_the_l3_link_to_a_shared_pf_b() {
         assert_eq!(delivered_at_a.len(), 3 + scenario.non_cpm, "{name}: one IMDN per member at A");
         assert!(delivered_at_a.iter().all(|(_, s)| *s == DeliveryStatus::Delivered), "{name}");
         let outcome = sim.events().iter().find_map(|(at, e)| match e {
-            Event::Outcome { status, .. } if at == "A" => Some(*status),
+            Event::Outcome { outcome, .. } if at == "A" => Some(outcome.status()),
             _ => None,
         });
         assert_eq!(outcome, Some(200), "{name}");

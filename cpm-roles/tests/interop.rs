@@ -335,6 +335,7 @@ fn sipp_uas_answers_our_sending_client_tcp() {
         &mut net,
         a,
         Input::Command(cpm_roles::Command::SendMessage {
+            session: cpm_roles::SessionId::new(1),
             target: format!("sip:bob@127.0.0.1:{port}"),
             recipients: Vec::new(),
             // OMA CPM wraps the content in CPIM; SIPp's UAS scenario wants

@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use cpm_roles::sim::{Scenario, Sim, TraceEvent};
-use cpm_roles::{Event, IwfReport};
+use cpm_roles::{Event, IwfReport, Outcome};
 
 #[expect(clippy::disallowed_methods, reason = "test epoch: the simulator's virtual clock starts here")]
 fn epoch() -> Instant {
@@ -116,7 +116,7 @@ fn seed_000_fig1() {
     let bye = index(&sim, |e| matches!(e, TraceEvent::Sip { msg, .. } if msg == "BYE"));
     assert!(report1 < bye);
     let outcome = sim.events().iter().find(|(at, e)| at == "A" && matches!(e, Event::Outcome { .. }));
-    assert!(matches!(outcome, Some((_, Event::Outcome { status: 200, .. }))));
+    assert!(matches!(outcome, Some((_, Event::Outcome { outcome: Outcome::Delivered, .. }))));
     assert!(sim.is_quiet());
 }
 
@@ -137,7 +137,7 @@ fn iwf_reports_at_media_end_and_sends_bye() {
     let l3 = sip(&sim, "L3");
     assert!(l3.contains(&"IWF>ISF BYE".to_owned()) && l3.contains(&"ISF>CF BYE".to_owned()), "{l3:?}");
     let outcome = sim.events().iter().find(|(at, e)| at == "A" && matches!(e, Event::Outcome { .. }));
-    assert!(matches!(outcome, Some((_, Event::Outcome { status: 200, .. }))), "{outcome:?}");
+    assert!(matches!(outcome, Some((_, Event::Outcome { outcome: Outcome::Delivered, .. }))), "{outcome:?}");
     assert!(sim.trace().iter().any(|e| matches!(e, TraceEvent::Deliver { at, .. } if at == "IWF")));
     assert!(sim.is_quiet(), "{:?}", sim.trace().last());
 }
@@ -170,7 +170,7 @@ fn mixed_group_one_outcome_per_member_at_a() {
         let reports: Vec<_> =
             sim.events().iter().filter(|(at, e)| at == "A" && matches!(e, Event::Outcome { .. })).collect();
         assert_eq!(reports.len(), 1, "{name}");
-        assert!(matches!(reports[0].1, Event::Outcome { status: 200, .. }), "{name}: {reports:?}");
+        assert!(matches!(reports[0].1, Event::Outcome { outcome: Outcome::Delivered, .. }), "{name}: {reports:?}");
         let last_delivery = sim.events().iter().rposition(|(at, e)| at == "A" && matches!(e, Event::Delivery { .. }));
         let report = sim.events().iter().position(|(at, e)| at == "A" && matches!(e, Event::Outcome { .. }));
         assert!(last_delivery < report, "{name}: an IMDN came after the REPORT");
@@ -251,8 +251,10 @@ fn mixed_group_of_cpm_and_non_cpm_members() {
         .collect();
     delivered.sort();
     assert_eq!(delivered, ["B1", "B2", "IWF1"]);
-    let members =
-        sim.events().iter().filter(|(at, e)| at == "CF" && matches!(e, Event::MemberOutcome { status: 200, .. }));
+    let members = sim
+        .events()
+        .iter()
+        .filter(|(at, e)| at == "CF" && matches!(e, Event::MemberOutcome { outcome: Outcome::Delivered, .. }));
     assert_eq!(members.count(), 3);
     assert!(sim.is_quiet());
 }
@@ -295,7 +297,7 @@ fn slow_links_retransmit_the_200s_and_still_deliver_once() {
         let outcomes: Vec<_> =
             sim.events().iter().filter(|(at, e)| at == "A" && matches!(e, Event::Outcome { .. })).collect();
         assert_eq!(outcomes.len(), 1, "{name}");
-        assert!(matches!(outcomes[0].1, Event::Outcome { status: 200, .. }), "{name}");
+        assert!(matches!(outcomes[0].1, Event::Outcome { outcome: Outcome::Delivered, .. }), "{name}");
         assert!(sim.is_quiet(), "{name}");
     }
 }
@@ -334,24 +336,95 @@ fn ad_hoc_group_from_the_recipient_list() {
     }
 }
 
+/// A sender runs any number of sessions at once: three messages in flight
+/// to the group, each its own SIP session, each outcome named by its
+/// session; a session id in use is refused.
 #[test]
-fn a_second_message_on_one_client_is_a_usage_error() {
-    let mut scenario = Scenario::figure("001-fig2").unwrap();
-    scenario.ad_hoc = true;
+fn a_sender_with_three_messages_in_flight() {
+    use cpm_roles::{Command, Input, SessionId, UsageError};
+    let scenario = Scenario::figure("001-fig1").unwrap();
+    let mut sim = scenario.build(epoch()).unwrap();
+    let send = |session: u64, size: usize| {
+        Input::Command(Command::SendMessage {
+            session: SessionId::new(session),
+            target: scenario.target.clone(),
+            recipients: Vec::new(),
+            content_type: "text/plain".into(),
+            body: bytes::Bytes::from(vec![b'0' + session as u8; size]),
+        })
+    };
+    sim.input(0, send(2, 3000));
+    sim.input(0, send(3, 7000));
+    sim.input(0, send(1, 10));
+    sim.run(1_000_000);
+    assert_eq!(sim.errors(), [format!("A: {}", UsageError::DuplicateSession)]);
+    let mut outcomes: Vec<(u64, Outcome)> = sim
+        .session_events()
+        .filter_map(|(at, session, e)| match e {
+            Event::Outcome { outcome, .. } if at == "A" => Some((session?.get(), *outcome)),
+            _ => None,
+        })
+        .collect();
+    outcomes.sort_by_key(|(session, _)| *session);
+    assert_eq!(outcomes, [(1, Outcome::Delivered), (2, Outcome::Delivered), (3, Outcome::Delivered)]);
+    let mut delivered: Vec<usize> = sim
+        .trace()
+        .iter()
+        .filter_map(|e| match e {
+            TraceEvent::Deliver { bytes, .. } => Some(*bytes),
+            _ => None,
+        })
+        .collect();
+    delivered.sort_unstable();
+    assert_eq!(delivered, [3000, scenario.size, 7000]);
+    // B saw three sessions, each reported when it started.
+    let started = sim.session_events().filter(|(at, _, e)| *at == "B" && matches!(e, Event::SessionStarted)).count();
+    assert_eq!(started, 3);
+    assert!(sim.is_quiet());
+}
+
+/// Two sessions through one PF and one CF, the CF's first one ended by its
+/// id: that session ends at A without a delivery, the other completes.
+#[test]
+fn two_sessions_through_the_relays_end_one_at_a_time() {
+    use cpm_roles::{Command, Input, SessionId};
+    let scenario = Scenario::figure("001-fig1").unwrap();
     let mut sim = scenario.build(epoch()).unwrap();
     sim.input(
         0,
-        cpm_roles::Input::Command(cpm_roles::Command::SendMessage {
-            target: "sip:adhoc@cf.example.com".into(),
-            recipients: vec!["sip:stranger@elsewhere.example".into()],
+        Input::Command(Command::SendMessage {
+            session: SessionId::new(2),
+            target: scenario.target,
+            recipients: Vec::new(),
             content_type: "text/plain".into(),
-            body: bytes::Bytes::from_static(b"x"),
+            body: bytes::Bytes::from(vec![b'2'; 4000]),
         }),
     );
-    sim.run(100_000);
-    // One message per Client in this version; the first one is delivered.
-    assert_eq!(sim.errors(), ["A: command in the wrong state"]);
-    assert!(sim.trace().iter().any(|e| matches!(e, TraceEvent::Deliver { .. })));
+    let cf = sim.names().iter().position(|n| n == "CF").unwrap();
+    let cf_sessions = |sim: &Sim| -> Vec<SessionId> {
+        sim.session_events()
+            .filter(|(at, _, e)| *at == "CF" && matches!(e, Event::SessionStarted))
+            .filter_map(|(_, session, _)| session)
+            .collect()
+    };
+    // Until the CF has both sessions (each INVITE reached it).
+    while cf_sessions(&sim).len() < 2 {
+        assert!(sim.run(1) == 1, "the run ended before both sessions reached the CF");
+    }
+    let first = cf_sessions(&sim)[0];
+    sim.input(cf, Input::Command(Command::End { session: first }));
+    sim.run(1_000_000);
+    assert!(sim.errors().is_empty(), "{:?}", sim.errors());
+    let outcomes: Vec<(u64, Outcome)> = sim
+        .session_events()
+        .filter_map(|(at, session, e)| match e {
+            Event::Outcome { outcome, .. } if at == "A" => Some((session?.get(), *outcome)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(outcomes.len(), 2, "{outcomes:?}");
+    assert_eq!(outcomes.iter().filter(|(_, o)| o.is_delivered()).count(), 1, "{outcomes:?}");
+    assert_eq!(sim.delivered_at(), ["B"]);
     assert!(sim.is_quiet());
 }
 
@@ -373,6 +446,7 @@ fn cf_answer_to_ad_hoc(recipients: Vec<String>) -> Vec<(u64, String)> {
     a.handle(
         now,
         Input::Command(Command::SendMessage {
+            session: cpm_roles::SessionId::new(1),
             target: "sip:adhoc@cf.example.com".into(),
             recipients,
             content_type: "text/plain".into(),
@@ -540,7 +614,10 @@ fn seed_000_fig1_every_alternative_trigger_and_opener() {
         let delivered = sim.trace().iter().filter(|e| matches!(e, TraceEvent::Deliver { at, .. } if at == "IWF"));
         assert_eq!(delivered.count(), 1, "{what}");
         let outcome = sim.events().iter().find(|(at, e)| at == "A" && matches!(e, Event::Outcome { .. }));
-        assert!(matches!(outcome, Some((_, Event::Outcome { status: 200, .. }))), "{what}: {outcome:?}");
+        assert!(
+            matches!(outcome, Some((_, Event::Outcome { outcome: Outcome::Delivered, .. }))),
+            "{what}: {outcome:?}"
+        );
         assert!(sim.is_quiet(), "{what}");
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use cpm_negotiation::imdn::DeliveryStatus;
 use cpm_roles::sim::{crc32, Scenario, TraceEvent};
-use cpm_roles::Event;
+use cpm_roles::{Event, Outcome};
 use driver::Driver;
 
 const LIMIT: Duration = Duration::from_secs(10);
@@ -72,7 +72,8 @@ fn strategy(name: &str, members: usize, non_cpm: usize, receivers: &[&str]) {
     assert_eq!(sip_count(net.trace(), "ACK"), hops, "{name}: ACKs");
     assert_eq!(sip_count(net.trace(), "BYE"), hops, "{name}: BYEs");
     // A learned the outcome.
-    let outcome_at_a = net.events().iter().any(|(_, i, e)| *i == 0 && matches!(e, Event::Outcome { status: 200, .. }));
+    let outcome_at_a =
+        net.events().iter().any(|(_, i, e)| *i == 0 && matches!(e, Event::Outcome { outcome: Outcome::Delivered, .. }));
     assert!(outcome_at_a, "{name}: no success outcome at A: {:?}", events(&net));
     let delivered = deliveries_at_a(&net).iter().filter(|(_, s)| *s == DeliveryStatus::Delivered).count();
     assert_eq!(delivered, members + non_cpm, "{name}: per-member outcomes at A: {:?}", events(&net));
@@ -209,7 +210,7 @@ fn member_link_cut_mid_message() {
     );
     let member = |hop: &str| {
         net.events().iter().find_map(|(_, _, e)| match e {
-            Event::MemberOutcome { hop: h, status } if h == hop => Some(*status),
+            Event::MemberOutcome { hop: h, outcome } if h == hop => Some(outcome.status()),
             _ => None,
         })
     };

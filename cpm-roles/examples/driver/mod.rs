@@ -777,7 +777,7 @@ impl Driver {
                 let hop = link.hops.first().map_or_else(|| link.label.clone(), |(label, _)| label.clone());
                 self.recorder.close(t, &hop);
             }
-            Output::Event(event) => {
+            Output::Event { event, .. } => {
                 match &event {
                     Event::MessageDelivered { body, .. } => self.recorder.deliver(t, &from, body),
                     // The entity reused one of its links (RFC 4975 s.5.4): no socket to open.
@@ -798,10 +798,11 @@ impl Driver {
                         }
                         self.recorder.close(t, hop);
                     }
-                    Event::DeliverToNonCpm { format, parts, .. } => {
+                    Event::DeliverToNonCpm { delivery, format, parts, .. } => {
                         self.recorder.non_cpm(t, &from, format, parts.len());
                         // The non-CPM system acknowledges at once.
-                        self.pending.push_back((index, Input::NonCpmAck { status: self.non_cpm_status }));
+                        self.pending
+                            .push_back((index, Input::NonCpmAck { delivery: *delivery, status: self.non_cpm_status }));
                     }
                     _ => {}
                 }

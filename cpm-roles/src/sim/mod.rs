@@ -22,7 +22,7 @@
 //! ([`Sim::set_unresponsive`]); refused connections
 //! ([`Sim::refuse_connections_to`]); members that refuse
 //! ([`Scenario::busy`]); commands at any time ([`Sim::input_at`], e.g.
-//! [`Command::EndSession`]); and SIP/IP core proxies on any hop
+//! [`Command::End`]); and SIP/IP core proxies on any hop
 //! ([`Scenario::sip_proxies`]). An entity reusing one of its links
 //! ([`Event::LinkReused`]) is traced as a `connect` with `reuse: true`, and
 //! frames on a shared link under the hop whose URI they carry
@@ -41,10 +41,17 @@ use bytes::Bytes;
 pub use crate::scenario::{Scenario, ScenarioError};
 use sip_lite::sip::Message;
 
-use crate::{Command, ConnId, Entity, Event, FlowId, Input, Output, SimulationIds, SipTransport};
+use crate::{Command, ConnId, Entity, Event, FlowId, Input, Output, SessionId, SimulationIds, SipTransport};
 
 mod trace;
 pub use trace::{crc32, trigger_name, TraceEvent};
+
+/// What the simulator delivers to an entity at a given time.
+enum Scheduled {
+    Input(Input),
+    /// [`Sim::end_sessions_at`].
+    EndSessions,
+}
 
 struct SimConn {
     ends: [usize; 2],
@@ -123,11 +130,13 @@ pub struct Sim {
     refused_connects: u64,
     conns: HashMap<ConnId, SimConn>,
     next_conn: u64,
-    queue: BTreeMap<(Instant, u64), (usize, Input)>,
+    queue: BTreeMap<(Instant, u64), (usize, Scheduled)>,
     seq: u64,
     trace: Vec<TraceEvent>,
     times: Vec<Instant>,
     events: Vec<(String, Event)>,
+    /// The session of each of `events`.
+    event_sessions: Vec<Option<SessionId>>,
     errors: Vec<String>,
     seed: u64,
     rng: SimulationIds,
@@ -175,6 +184,7 @@ impl Sim {
             trace: Vec::new(),
             times: Vec::new(),
             events: Vec::new(),
+            event_sessions: Vec::new(),
             errors: Vec::new(),
             seed: 0,
             rng: SimulationIds::new(0),
@@ -344,9 +354,16 @@ impl Sim {
     }
 
     /// Schedules `input` for entity `index` after `delay` (a command later
-    /// in the run: [`Command::EndSession`] before the answers, ...).
+    /// in the run).
     pub fn input_at(&mut self, index: usize, input: Input, delay: Duration) {
         self.schedule(index, input, delay);
+    }
+
+    /// After `delay`, ends every session entity `index` is running then
+    /// ([`Command::End`] for each; nothing when it runs none yet).
+    pub fn end_sessions_at(&mut self, index: usize, delay: Duration) {
+        self.seq += 1;
+        self.queue.insert((self.now + delay, self.seq), (index, Scheduled::EndSessions));
     }
 
     fn name(&self, index: usize) -> String {
@@ -355,7 +372,7 @@ impl Sim {
 
     fn schedule(&mut self, index: usize, input: Input, delay: Duration) {
         self.seq += 1;
-        self.queue.insert((self.now + delay, self.seq), (index, input));
+        self.queue.insert((self.now + delay, self.seq), (index, Scheduled::Input(input)));
     }
 
     /// A random extra delay of up to the jitter.
@@ -384,7 +401,7 @@ impl Sim {
         }
         self.fifo.insert(channel, at);
         self.seq += 1;
-        self.queue.insert((at, self.seq), (index, input));
+        self.queue.insert((at, self.seq), (index, Scheduled::Input(input)));
     }
 
     /// A 1-in-1000 draw.
@@ -425,6 +442,12 @@ impl Sim {
     #[must_use]
     pub fn events(&self) -> &[(String, Event)] {
         &self.events
+    }
+
+    /// Every entity event so far, with the entity's name and the session it
+    /// belongs to.
+    pub fn session_events(&self) -> impl Iterator<Item = (&str, Option<SessionId>, &Event)> + '_ {
+        self.events.iter().zip(&self.event_sessions).map(|((at, event), session)| (at.as_str(), *session, event))
     }
 
     /// The entities where a whole message was reassembled (the `deliver`
@@ -500,8 +523,14 @@ impl Sim {
             self.now = self.now.max(at);
             steps += 1;
             if next_delivery.is_some_and(|d| d <= self.now) {
-                if let Some((_, (index, input))) = self.queue.pop_first() {
-                    self.deliver(index, input);
+                match self.queue.pop_first() {
+                    Some((_, (index, Scheduled::Input(input)))) => self.deliver(index, input),
+                    Some((_, (index, Scheduled::EndSessions))) => {
+                        for session in self.entities[index].sessions() {
+                            self.deliver(index, Input::Command(Command::End { session }));
+                        }
+                    }
+                    None => {}
                 }
             } else {
                 for index in 0..self.entities.len() {
@@ -679,7 +708,7 @@ impl Sim {
                 self.push_trace(TraceEvent::Close { hop });
                 self.schedule_on(Channel::Msrp(conn, index), peer, Input::MsrpClosed { conn }, Duration::ZERO);
             }
-            Output::Event(event) => {
+            Output::Event { session, event } => {
                 match &event {
                     Event::LinkReused { hop, trigger, params, .. } => {
                         // The opener reuses the link it opened to the same key.
@@ -706,15 +735,16 @@ impl Sim {
                             crc32: crc32(body),
                         });
                     }
-                    Event::DeliverToNonCpm { format, parts, .. } => {
+                    Event::DeliverToNonCpm { delivery, format, parts, .. } => {
                         let format = (*format).to_owned();
                         self.push_trace(TraceEvent::NonCpm { at: from.clone(), format, parts: parts.len() });
                         // The non-CPM system acknowledges after one latency.
-                        self.schedule(index, Input::NonCpmAck { status: 200 }, self.latency);
+                        self.schedule(index, Input::NonCpmAck { delivery: *delivery, status: 200 }, self.latency);
                     }
                     _ => {}
                 }
                 self.events.push((from, event));
+                self.event_sessions.push(session);
             }
             #[expect(unreachable_patterns, reason = "Output is non_exhaustive for other crates only")]
             other => self.errors.push(format!("{from}: unhandled output {other:?}")),
