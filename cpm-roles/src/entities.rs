@@ -9,6 +9,7 @@ use crate::error::UsageError;
 use crate::ids::{FlowId, SessionId, SharedIds};
 use crate::node::Role;
 use crate::server::Server;
+use crate::stats::Stats;
 use crate::{Input, Output};
 use msrp_core::IdSource;
 
@@ -33,6 +34,8 @@ pub trait Entity {
     /// The SIP sessions running now, for [`crate::Command::End`] (none for an
     /// entity that keeps no session, such as the ISF proxy).
     fn sessions(&self) -> Vec<SessionId>;
+    /// Its counters and levels, cheap to read after every input.
+    fn stats(&self) -> Stats;
 }
 
 macro_rules! entity {
@@ -90,6 +93,9 @@ macro_rules! entity {
             }
             fn sessions(&self) -> Vec<SessionId> {
                 self.0.sessions()
+            }
+            fn stats(&self) -> Stats {
+                self.0.stats()
             }
         }
 
@@ -427,6 +433,7 @@ pub struct Isf {
     flow_transports: Vec<(FlowId, sip_lite::transaction::Transport)>,
     proxy: sip_lite::proxy::Proxy,
     out: std::collections::VecDeque<Output>,
+    stats: Stats,
 }
 
 impl std::fmt::Debug for Isf {
@@ -460,6 +467,7 @@ impl Isf {
             flow_transports: config.flow_transports,
             proxy,
             out: std::collections::VecDeque::new(),
+            stats: Stats::default(),
         }
     }
 
@@ -474,7 +482,9 @@ impl Isf {
         while let Some(output) = self.proxy.poll_output() {
             match output {
                 sip_lite::proxy::Output::Transmit { flow, bytes, .. } => {
-                    self.out.push_back(Output::SipTransmit { flow, bytes });
+                    let output = Output::SipTransmit { flow, bytes };
+                    self.stats.output(&output);
+                    self.out.push_back(output);
                 }
                 sip_lite::proxy::Output::Event(sip_lite::proxy::Event::PeerError { reason, .. }) => {
                     self.out.push_back(Output::Event {
@@ -493,6 +503,7 @@ impl Entity for Isf {
         &self.name
     }
     fn handle(&mut self, now: Instant, input: Input) -> Result<(), UsageError> {
+        self.stats.input(&input);
         let input = match input {
             Input::SipReceived { flow, message } => {
                 sip_lite::proxy::Input::Received { flow, transport: self.transport(flow), message }
@@ -516,5 +527,8 @@ impl Entity for Isf {
     }
     fn sessions(&self) -> Vec<SessionId> {
         Vec::new()
+    }
+    fn stats(&self) -> Stats {
+        self.stats.clone()
     }
 }

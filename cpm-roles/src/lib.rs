@@ -132,6 +132,7 @@ pub mod interworking;
 mod node;
 pub mod scenario;
 mod server;
+mod stats;
 
 #[cfg(feature = "sim")]
 pub mod diagram;
@@ -155,6 +156,7 @@ pub use ids::CryptoIds;
 pub use ids::{ConnId, DeliveryId, FlowId, HopId, SessionId, SimulationIds};
 pub use msrp_core::IdSource;
 pub use sip_lite::transaction::Transport as SipTransport;
+pub use stats::Stats;
 
 /// What comes into an entity.
 #[derive(Clone, Debug)]
@@ -312,7 +314,8 @@ pub enum Output {
 pub enum Outcome {
     /// A success REPORT covered the whole message (RFC 4975 s.7.1.2).
     Delivered,
-    /// The SIP session was refused with this final status (RFC 3261 s.21).
+    /// The SIP session was refused with this final status (RFC 3261 s.21;
+    /// 408 is [`Outcome::TimedOut`]).
     Refused {
         /// The SIP status (300-699).
         status: u16,
@@ -325,7 +328,8 @@ pub enum Outcome {
     },
     /// The MSRP link was lost before the outcome was known.
     LinkLost,
-    /// No answer came in time (an INVITE or a transaction timed out).
+    /// No answer came in time: an INVITE or a transaction timed out here,
+    /// or downstream (a 408, RFC 3261 s.21.4.9).
     TimedOut,
     /// The SIP session ended (BYE, CANCEL, [`Command::End`]) before the
     /// outcome was known.

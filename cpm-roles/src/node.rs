@@ -208,6 +208,27 @@ impl Node {
         }
     }
 
+    /// The bytes its MSRP sessions hold (reassembly) and have queued to
+    /// send (with what waits for a session not yet made).
+    pub(crate) fn buffered(&self) -> (usize, usize) {
+        let mut held = 0;
+        let mut queued = 0;
+        for hop in &self.hops {
+            if let Some(session) = &hop.session {
+                held += session.held_bytes();
+                queued += session.queued_bytes();
+            }
+            for command in &hop.pending {
+                queued += match command {
+                    MsrpCommand::Send { body, .. } => body.len(),
+                    MsrpCommand::StreamData { data, .. } => data.len(),
+                    _ => 0,
+                };
+            }
+        }
+        (held, queued)
+    }
+
     /// Whether nothing is left: no SIP leg, no open link, no session with work.
     pub(crate) fn is_idle(&self) -> bool {
         self.ua.is_idle()
@@ -1054,8 +1075,9 @@ impl Node {
         }
         let Some(pos) = self.down.iter().position(|l| l.leg == leg) else { return };
         let outcome = match reason {
+            // RFC 3261 s.21.4.9: a 408 from downstream is a timeout there.
+            ua::EndReason::TimedOut | ua::EndReason::Rejected { status: 408 } => Outcome::TimedOut,
             ua::EndReason::Rejected { status } => Outcome::Refused { status },
-            ua::EndReason::TimedOut => Outcome::TimedOut,
             _ => Outcome::SessionEnded,
         };
         let status = outcome.status();

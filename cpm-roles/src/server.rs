@@ -31,6 +31,7 @@ use crate::config::{entity_capabilities, EntityConfig, RETRY_AFTER};
 use crate::error::UsageError;
 use crate::ids::{ConnId, DeliveryId, FlowId, HopId, SessionId, SharedIds};
 use crate::node::{Node, Role};
+use crate::stats::Stats;
 use crate::{Command, Event, Input, Output};
 
 /// A session's slot: its creation number, never reused.
@@ -125,6 +126,10 @@ pub(crate) struct Server {
     /// id, with its session and that session's own id for it.
     deliveries: HashMap<DeliveryId, (Slot, DeliveryId)>,
     next_delivery: u64,
+    stats: Stats,
+    /// Held and queued bytes of each session at its last drain, and their sums.
+    buffered: HashMap<Slot, (usize, usize)>,
+    buffered_total: (usize, usize),
     /// Inputs for sessions produced while handling their outputs.
     work: VecDeque<(Slot, Input)>,
     out: VecDeque<Output>,
@@ -149,6 +154,9 @@ impl Server {
             links: HashMap::new(),
             deliveries: HashMap::new(),
             next_delivery: 0,
+            stats: Stats::default(),
+            buffered: HashMap::new(),
+            buffered_total: (0, 0),
             work: VecDeque::new(),
             out: VecDeque::new(),
             now,
@@ -190,6 +198,7 @@ impl Server {
 
     pub(crate) fn handle(&mut self, now: Instant, input: Input) -> Result<(), UsageError> {
         self.now = self.now.max(now);
+        self.stats.input(&input);
         let result = self.route(input);
         let work = self.run_work();
         self.collect_finished();
@@ -227,7 +236,7 @@ impl Server {
                     // Every session that wanted the link ended while it was being opened.
                     self.opened.remove(pos);
                     self.links.remove(&conn);
-                    self.out.push_back(Output::CloseLink { conn });
+                    self.emit(Output::CloseLink { conn });
                     return Ok(());
                 }
                 let users: Vec<SessionHop> = self.opened[pos].users.iter().map(|(u, _)| *u).collect();
@@ -298,7 +307,7 @@ impl Server {
             // unable to process the request due to a temporary overloading".
             let mut reply = response(message, 503, Some(&stateless_tag(message)));
             reply.header("Retry-After", &RETRY_AFTER.as_secs().to_string());
-            self.out.push_back(Output::SipTransmit { flow, bytes: reply.encode() });
+            self.emit(Output::SipTransmit { flow, bytes: reply.encode() });
             let detail = format!("{} sessions already: request refused with 503", self.sessions.len());
             self.event(None, Event::PeerError { reason: "SIP", detail });
             return None;
@@ -329,7 +338,7 @@ impl Server {
                 reply
             }
         };
-        self.out.push_back(Output::SipTransmit { flow, bytes: reply.encode() });
+        self.emit(Output::SipTransmit { flow, bytes: reply.encode() });
     }
 
     /// A new session: `id` for one the caller starts, else the next inbound
@@ -348,7 +357,25 @@ impl Server {
     }
 
     fn event(&mut self, session: Option<SessionId>, event: Event) {
-        self.out.push_back(Output::Event { session, event });
+        self.emit(Output::Event { session, event });
+    }
+
+    /// Every output leaves through here (and is counted).
+    fn emit(&mut self, output: Output) {
+        self.stats.output(&output);
+        self.out.push_back(output);
+    }
+
+    /// The entity's counters and levels.
+    pub(crate) fn stats(&self) -> Stats {
+        let waiting: usize =
+            self.links.values().flat_map(|l| &l.waiting).map(|t| t.head.len() + t.body.len() + t.end_line.len()).sum();
+        let mut stats = self.stats.clone();
+        stats.sessions = self.sessions.len();
+        stats.links = self.links.len();
+        stats.bytes_held = self.buffered_total.0;
+        stats.bytes_queued = self.buffered_total.1 + waiting;
+        stats
     }
 
     /// Feeds one session now, then everything its outputs cause.
@@ -372,11 +399,12 @@ impl Server {
 
     /// Takes a session's outputs: links through the registry, the rest out.
     fn drain(&mut self, slot: Slot) {
+        self.measure(slot);
         while let Some(output) = self.sessions.get_mut(&slot).and_then(Node::poll_output) {
             match output {
                 Output::SipTransmit { flow, bytes } => {
                     self.learn_call(slot, &bytes);
-                    self.out.push_back(Output::SipTransmit { flow, bytes });
+                    self.emit(Output::SipTransmit { flow, bytes });
                 }
                 Output::Connect { hop, label, params, trigger } => self.connect(slot, hop, label, params, trigger),
                 Output::CloseLink { conn } => self.release(slot, conn),
@@ -395,10 +423,18 @@ impl Server {
         }
     }
 
+    /// Brings the session's held and queued bytes into the totals.
+    fn measure(&mut self, slot: Slot) {
+        let now = self.sessions.get(&slot).map_or((0, 0), Node::buffered);
+        let before = self.buffered.insert(slot, now).unwrap_or((0, 0));
+        self.buffered_total.0 = self.buffered_total.0 + now.0 - before.0;
+        self.buffered_total.1 = self.buffered_total.1 + now.1 - before.1;
+    }
+
     /// Writes a frame piece on `conn`, after the frame being written there.
     fn write(&mut self, conn: ConnId, transmit: Transmit) {
         let Some(link) = self.links.get_mut(&conn) else {
-            self.out.push_back(Output::MsrpTransmit { conn, transmit });
+            self.emit(Output::MsrpTransmit { conn, transmit });
             return;
         };
         if !link.may_write(&transmit) {
@@ -406,10 +442,17 @@ impl Server {
             return;
         }
         link.wrote(&transmit);
-        self.out.push_back(Output::MsrpTransmit { conn, transmit });
+        // The link stays borrowed while its waiting frames go out: emit by parts.
+        let (stats, out) = (&mut self.stats, &mut self.out);
+        let mut emit = |transmit| {
+            let output = Output::MsrpTransmit { conn, transmit };
+            stats.output(&output);
+            out.push_back(output);
+        };
+        emit(transmit);
         while let Some(next) = link.next_waiting() {
             link.wrote(&next);
-            self.out.push_back(Output::MsrpTransmit { conn, transmit: next });
+            emit(next);
         }
     }
 
@@ -467,14 +510,14 @@ impl Server {
             opener: element,
             users: vec![((slot, hop), label.clone())],
         });
-        self.out.push_back(Output::Connect { hop: element, label, params, trigger });
+        self.emit(Output::Connect { hop: element, label, params, trigger });
     }
 
     /// A session let go of a link it connected: the link closes when no hop
     /// is left on it.
     fn release(&mut self, slot: Slot, conn: ConnId) {
         let Some(pos) = self.opened.iter().position(|l| l.conn == Some(conn)) else {
-            self.out.push_back(Output::CloseLink { conn });
+            self.emit(Output::CloseLink { conn });
             return;
         };
         let link = &mut self.opened[pos];
@@ -490,7 +533,7 @@ impl Server {
         if link.users.is_empty() {
             self.opened.remove(pos);
             self.links.remove(&conn);
-            self.out.push_back(Output::CloseLink { conn });
+            self.emit(Output::CloseLink { conn });
         } else {
             self.event(Some(slot), Event::LinkReleased { hop: label, conn });
         }
@@ -532,7 +575,7 @@ impl Server {
                     // RFC 4975 s.5.4: "If no match exists, the node MUST reject
                     // the request with a 481 response."
                     if let Some(transmit) = msrp_core::session::refusal(head, 481) {
-                        self.out.push_back(Output::MsrpTransmit { conn, transmit });
+                        self.emit(Output::MsrpTransmit { conn, transmit });
                     }
                 }
             }
@@ -555,7 +598,7 @@ impl Server {
             // RFC 4975 s.6: once framing is lost nothing more on the link can be
             // read; it is closed at once, and its sessions lose it.
             self.event(None, Event::PeerError { reason: "MSRP framing", detail: error.to_string() });
-            self.out.push_back(Output::CloseLink { conn });
+            self.emit(Output::CloseLink { conn });
             self.link_closed(conn);
         }
     }
@@ -575,6 +618,8 @@ impl Server {
         let done: Vec<Slot> = self.sessions.iter().filter(|(_, n)| n.is_idle()).map(|(s, _)| *s).collect();
         for slot in done {
             self.sessions.remove(&slot);
+            self.measure(slot);
+            self.buffered.remove(&slot);
             self.calls.retain(|_, s| *s != slot);
             // A link still being opened for this session is closed when it
             // comes up (when no other session waits for it).
@@ -586,7 +631,7 @@ impl Server {
             for conn in unused {
                 self.opened.retain(|l| l.conn != Some(conn));
                 self.links.remove(&conn);
-                self.out.push_back(Output::CloseLink { conn });
+                self.emit(Output::CloseLink { conn });
             }
             for link in self.links.values_mut() {
                 link.routes.retain(|(_, s)| *s != slot);
@@ -857,6 +902,9 @@ mod tests {
         // At capacity, OPTIONS gets 503 as an INVITE would.
         b.handle(epoch(), Input::SipReceived { flow, message: request("OPTIONS", "busy") }).unwrap();
         assert_eq!(status(outputs(&mut b)), [503]);
+        let refusals: Vec<(u16, u64)> = b.stats().refusals.into_iter().filter(|(s, _)| *s != 488).collect();
+        assert_eq!(refusals, [(405, 1), (481, 2), (501, 1), (503, 1)]);
+        assert_eq!((b.stats().sip_in, b.stats().sessions), (10_000 + 8, 1));
     }
 
     /// RFC 4975 s.6: a link whose framing fails is closed at once, and

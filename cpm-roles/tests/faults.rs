@@ -446,10 +446,12 @@ fn a_member_that_never_answers_times_out_alone() {
         let what = format!("{name} {transport:?}: B2 never answers");
         check_property(&scenario, &sim, &what);
         let member = sim.events().iter().find_map(|(at, e)| match e {
-            Event::MemberOutcome { hop, outcome } if at == "CF" && hop == "L3/B2" => Some(outcome.status()),
+            Event::MemberOutcome { hop, outcome } if at == "CF" && hop == "L3/B2" => Some(*outcome),
             _ => None,
         });
-        assert_eq!(member, Some(408), "{what}");
+        assert_eq!(member, Some(Outcome::TimedOut), "{what}");
+        let cf = sim.names().iter().position(|n| n == "CF").unwrap_or_default();
+        assert_eq!(sim.stats(cf).timeouts, 1, "{what}");
         let b2 = delivery_at_a(&sim, "sip:b2@example.com");
         assert_eq!(b2, Some(DeliveryStatus::Failed), "{what}");
         let delivered = sim.trace().iter().filter(|e| matches!(e, TraceEvent::Deliver { .. })).count();

@@ -356,7 +356,18 @@ fn a_sender_with_three_messages_in_flight() {
     sim.input(0, send(2, 3000));
     sim.input(0, send(3, 7000));
     sim.input(0, send(1, 10));
-    sim.run(1_000_000);
+    let b = sim.names().iter().position(|n| n == "B").unwrap();
+    let mut most_held_at_b = 0;
+    while sim.run(1) == 1 {
+        most_held_at_b = most_held_at_b.max(sim.stats(b).bytes_held);
+    }
+    // B held chunks of the messages it was reassembling, and holds nothing now.
+    assert!(most_held_at_b >= 2048, "{most_held_at_b}");
+    let (a_stats, b_stats) = (sim.stats(0), sim.stats(b));
+    assert_eq!((b_stats.bytes_held, b_stats.bytes_queued, b_stats.sessions), (0, 0, 0));
+    assert!(a_stats.msrp_bytes_out > (3000 + 5000 + 7000) as u64, "{a_stats:?}");
+    assert!(b_stats.msrp_bytes_in > (3000 + 5000 + 7000) as u64, "{b_stats:?}");
+    assert_eq!((a_stats.sip_out > 0, a_stats.sip_in > 0), (true, true));
     assert_eq!(sim.errors(), [format!("A: {}", UsageError::DuplicateSession)]);
     let mut outcomes: Vec<(u64, Outcome)> = sim
         .session_events()

@@ -272,6 +272,12 @@ impl Sim {
         self.entities.iter().map(|e| e.name().to_owned()).collect()
     }
 
+    /// The counters and levels of entity `index` ([`Entity::stats`]).
+    #[must_use]
+    pub fn stats(&self, index: usize) -> crate::Stats {
+        self.entities.get(index).map(|e| e.stats()).unwrap_or_default()
+    }
+
     /// Whether entity `index` is idle with no timer armed.
     #[must_use]
     pub fn is_entity_quiet(&self, index: usize) -> bool {
