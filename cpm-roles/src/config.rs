@@ -61,6 +61,10 @@ pub struct EntityConfig {
     /// The most SIP sessions the entity runs at once; a request that would
     /// start one more is answered 503 (RFC 3261 s.21.5.4). 10 000 by default.
     pub max_sessions: usize,
+    /// How long a link a peer opened may stay without a frame for one of
+    /// this entity's sessions before it is closed (RFC 4975 s.5.4 binds a
+    /// link by the To-Path of its first request). 30 s by default.
+    pub bind_timeout: Duration,
 }
 
 /// When the controlling function gives up on a slow member: its hop's
@@ -103,6 +107,7 @@ impl EntityConfig {
             slow_member: None,
             reuse_links: true,
             max_sessions: 10_000,
+            bind_timeout: Duration::from_secs(30),
         }
     }
 

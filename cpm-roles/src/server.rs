@@ -57,6 +57,9 @@ const MAX_ROUTES: usize = 256;
 
 struct Link {
     framer: Framer,
+    /// A link a peer opened: closed at this time unless a frame for one of
+    /// our sessions came on it first.
+    unbound_until: Option<Instant>,
     /// The session reading the current frame.
     current: Option<Slot>,
     /// The frame being written (its head is out, its end-line is not): a
@@ -72,9 +75,10 @@ struct Link {
 }
 
 impl Link {
-    fn new() -> Self {
+    fn new(unbound_until: Option<Instant>) -> Self {
         Self {
             framer: Framer::new(Limits::default()),
+            unbound_until,
             current: None,
             writing: None,
             routes: Vec::new(),
@@ -202,7 +206,8 @@ impl Server {
         let result = self.route(input);
         let work = self.run_work();
         self.collect_finished();
-        self.timeout = self.sessions.values().filter_map(Node::poll_timeout).min();
+        let unbound = self.links.values().filter_map(|l| l.unbound_until).min();
+        self.timeout = self.sessions.values().filter_map(Node::poll_timeout).chain(unbound).min();
         result.and(work)
     }
 
@@ -231,7 +236,7 @@ impl Server {
                     return Err(UsageError::UnknownHop);
                 };
                 self.opened[pos].conn = Some(conn);
-                self.links.entry(conn).or_insert_with(Link::new);
+                self.links.entry(conn).or_insert_with(|| Link::new(None));
                 if self.opened[pos].users.is_empty() {
                     // Every session that wanted the link ended while it was being opened.
                     self.opened.remove(pos);
@@ -254,7 +259,7 @@ impl Server {
                 }
             }
             Input::Accepted { conn } => {
-                self.links.insert(conn, Link::new());
+                self.links.insert(conn, Link::new(Some(self.now + self.config.bind_timeout)));
             }
             Input::MsrpReceived { conn, data } => self.msrp_received(conn, data),
             Input::MsrpClosed { conn } => self.link_closed(conn),
@@ -263,6 +268,7 @@ impl Server {
                 self.feed(slot, Input::NonCpmAck { delivery, status })?;
             }
             Input::Timeout => {
+                self.close_unbound_links();
                 let slots: Vec<Slot> = self.sessions.keys().copied().collect();
                 for slot in slots {
                     self.work.push_back((slot, Input::Timeout));
@@ -571,6 +577,9 @@ impl Server {
                     Some(slot)
                 });
                 link.current = slot;
+                if slot.is_some() {
+                    link.unbound_until = None;
+                }
                 if slot.is_none() {
                     // RFC 4975 s.5.4: "If no match exists, the node MUST reject
                     // the request with a 481 response."
@@ -600,6 +609,21 @@ impl Server {
             self.event(None, Event::PeerError { reason: "MSRP framing", detail: error.to_string() });
             self.emit(Output::CloseLink { conn });
             self.link_closed(conn);
+        }
+    }
+
+    /// Links a peer opened and never used for one of our sessions within
+    /// [`EntityConfig::bind_timeout`] are closed: a peer cannot hold
+    /// connections by opening them and saying nothing.
+    fn close_unbound_links(&mut self) {
+        let now = self.now;
+        let idle: Vec<ConnId> =
+            self.links.iter().filter(|(_, l)| l.unbound_until.is_some_and(|t| t <= now)).map(|(c, _)| *c).collect();
+        for conn in idle {
+            self.links.remove(&conn);
+            let detail = format!("link {conn} bound no session in {:?}: closed", self.config.bind_timeout);
+            self.event(None, Event::PeerError { reason: "MSRP link", detail });
+            self.emit(Output::CloseLink { conn });
         }
     }
 
@@ -652,6 +676,7 @@ mod tests {
     use super::*;
     use crate::ids::SimulationIds;
     use cpm_negotiation::{Figure, Hop, Preset};
+    use std::time::Duration;
 
     #[expect(clippy::disallowed_methods, reason = "test epoch")]
     fn epoch() -> Instant {
@@ -982,5 +1007,23 @@ mod tests {
             assert!(answered, "spelling {host} reached the session");
         }
         assert_eq!(server.links[&conn].routes.len(), MAX_ROUTES);
+        assert_eq!(server.links[&conn].unbound_until, None, "the link is bound: no deadline");
+    }
+
+    /// A peer that opens a link and says nothing has it closed after
+    /// `bind_timeout`.
+    #[test]
+    fn an_accepted_link_that_binds_no_session_is_closed() {
+        let mut server = receiver();
+        let start = epoch();
+        let conn = ConnId::new(9);
+        server.handle(start, Input::Accepted { conn }).unwrap();
+        assert_eq!(server.poll_timeout(), Some(start + Duration::from_secs(30)));
+        server.handle(start + Duration::from_secs(29), Input::Timeout).unwrap();
+        assert!(outputs(&mut server).is_empty());
+        server.handle(start + Duration::from_secs(30), Input::Timeout).unwrap();
+        let closed = outputs(&mut server);
+        assert!(closed.iter().any(|o| matches!(o, Output::CloseLink { conn: c } if *c == conn)), "{closed:?}");
+        assert_eq!((server.stats().links, server.poll_timeout()), (0, None));
     }
 }
