@@ -828,7 +828,7 @@ mod tests {
         a.handle(epoch(), Input::SipReceived { flow: FlowId::new(1), message: ok }).unwrap();
         let _ = outputs(&mut a);
         // RFC 6026 s.8.4: the INVITE transaction lingers for Timer M (64*T1).
-        a.handle(epoch() + std::time::Duration::from_secs(64), Input::Timeout).unwrap();
+        a.handle(epoch() + Duration::from_secs(64), Input::Timeout).unwrap();
         let _ = outputs(&mut a);
         assert_eq!(a.session_count(), 0, "the session ended");
         assert!(!a.is_idle(), "the link being opened is still owed a close");
