@@ -65,6 +65,13 @@ pub struct EntityConfig {
     /// this entity's sessions before it is closed (RFC 4975 s.5.4 binds a
     /// link by the To-Path of its first request). 30 s by default.
     pub bind_timeout: Duration,
+    /// How long a message that asked for success REPORTs waits, after its
+    /// last byte, for REPORTs covering it before its outcome is
+    /// [`crate::Outcome::TimedOut`] (RFC 4975 s.7.1.1 leaves the value
+    /// open). A sender's REPORT comes from the controlling function once
+    /// every member's outcome is known, which can take a member's whole
+    /// INVITE timeout (3 min 1 s): 5 minutes by default.
+    pub report_timeout: Duration,
 }
 
 /// When the controlling function gives up on a slow member: its hop's
@@ -108,6 +115,7 @@ impl EntityConfig {
             reuse_links: true,
             max_sessions: 10_000,
             bind_timeout: Duration::from_secs(30),
+            report_timeout: Duration::from_secs(300),
         }
     }
 

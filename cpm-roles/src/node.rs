@@ -142,12 +142,12 @@ pub(crate) struct Node {
     /// Sender: the message to send once the session exists.
     message: Option<(String, Bytes)>,
     next_handle: u64,
-    /// Relay: downstream handle per upstream Message-ID.
+    /// Relay: downstream handle per upstream Message-ID, until the message
+    /// is settled.
     relayed: HashMap<MessageId, MessageHandle>,
-    /// Controlling: member outcomes per message (REPORT statuses).
+    /// Controlling: member outcomes per message (REPORT statuses), until the
+    /// REPORT went upstream.
     outcomes: HashMap<MessageId, Vec<u16>>,
-    /// Controlling: messages whose REPORT went upstream.
-    reported_up: Vec<MessageId>,
     /// IWF: delivered messages waiting for the non-CPM acknowledgement.
     iwf_pending: Vec<(DeliveryId, usize, MessageId, u64)>,
     /// The next [`DeliveryId`] this session hands out (the element renames it).
@@ -196,7 +196,6 @@ impl Node {
             next_handle: 1,
             relayed: HashMap::new(),
             outcomes: HashMap::new(),
-            reported_up: Vec::new(),
             done: false,
             iwf_pending: Vec::new(),
             next_delivery: 0,
@@ -401,6 +400,7 @@ impl Node {
             mode: if streaming { DeliveryMode::Streaming } else { DeliveryMode::Buffered },
             ..ReassemblyConfig::default()
         };
+        config.report_timeout = self.config.report_timeout;
         // A relay hop does not report itself: the final receiver does, and
         // the relay re-addresses that REPORT upstream (SPEC "Acknowledgements").
         config.success_reports = match &self.role {
@@ -1126,14 +1126,49 @@ impl Node {
 
     /// Controlling: the success REPORT upstream, once every member's outcome
     /// (a REPORT, or its leg's failure) is known.
+    /// The upstream Message-ID a downstream handle carries (a relay forwards
+    /// each message under the handle it chose for it).
+    fn message_of(&self, handle: MessageHandle) -> Option<MessageId> {
+        self.relayed.iter().find(|(_, h)| **h == handle).map(|(id, _)| id.clone())
+    }
+
+    /// A message sent on hop `index` is settled with `outcome`: the sender's
+    /// outcome, or one member's at the controlling function.
+    fn settled(&mut self, index: usize, message_id: Option<MessageId>, outcome: Outcome) {
+        self.hops[index].done = true;
+        let label = self.hops[index].label.clone();
+        match &self.role {
+            Role::Sender { .. } => self.finish_sender(label, outcome),
+            Role::Relay { aggregate: true, .. } => {
+                // One outcome per member: a REPORT after the member's leg
+                // already failed changes nothing.
+                let Some(leg) = self.down.iter_mut().find(|l| l.hop == index && l.outcome.is_none()) else {
+                    return;
+                };
+                let status = outcome.status();
+                leg.reported = true;
+                leg.outcome = Some(status);
+                self.event(Event::MemberOutcome { hop: label, outcome });
+                let Some(message_id) = message_id else { return };
+                self.outcomes.entry(message_id.clone()).or_default().push(status);
+                self.member_imdns();
+                self.report_upstream(message_id, None);
+            }
+            Role::Relay { .. } | Role::Receiver { .. } | Role::Iwf { .. } => {}
+        }
+    }
+
     fn report_upstream(&mut self, message_id: MessageId, byte_range: Option<msrp_core::ByteRange>) {
         let Some(up) = self.up.as_ref().map(|l| l.hop) else { return };
         let reports = self.outcomes.get(&message_id).map_or(0, Vec::len);
         let known = self.down.iter().all(|l| l.outcome.is_some());
-        if reports == 0 || !known || self.reported_up.contains(&message_id) {
+        if reports == 0 || !known {
             return;
         }
-        self.reported_up.push(message_id.clone());
+        // Settled: nothing more is kept for the message (a late REPORT for it
+        // finds no state and changes nothing).
+        self.outcomes.remove(&message_id);
+        self.relayed.remove(&message_id);
         // SPEC "Acknowledgements": never a failure REPORT on the sender's session
         // for one member; the success REPORT covers the message once every
         // member's outcome is known (each member's own outcome went as an IMDN).
@@ -1286,33 +1321,28 @@ impl Node {
                     self.session_command(self.down[pos].hop, command);
                 }
             }
-            MsrpEvent::ReportReceived { message_id, status, byte_range, .. } => {
-                self.hops[index].done = true;
-                let label = self.hops[index].label.clone();
-                match &self.role {
-                    Role::Sender { .. } => {
-                        self.finish_sender(label, Outcome::from_report(status));
-                    }
-                    Role::Relay { aggregate, .. } => {
-                        let Some(up) = self.up.as_ref().map(|l| l.hop) else { return };
-                        if *aggregate {
-                            // One outcome per member: a REPORT after the member's
-                            // leg already failed changes nothing.
-                            let Some(leg) = self.down.iter_mut().find(|l| l.hop == index && l.outcome.is_none()) else {
-                                return;
-                            };
-                            leg.reported = true;
-                            leg.outcome = Some(status);
-                            self.event(Event::MemberOutcome { hop: label, outcome: Outcome::from_report(status) });
-                            self.outcomes.entry(message_id.clone()).or_default().push(status);
-                            self.member_imdns();
-                            self.report_upstream(message_id, byte_range);
-                        } else {
-                            self.send_report(up, MsrpCommand::Report { message_id, status, byte_range });
-                        }
-                    }
-                    Role::Receiver { .. } | Role::Iwf { .. } => {}
+            MsrpEvent::ReportReceived { handle, message_id, status, byte_range } => match &self.role {
+                Role::Relay { aggregate: false, .. } => {
+                    // A PF passes every REPORT on as it is (RFC 4975 s.7.1.2: a
+                    // REPORT covers the Byte-Range it names).
+                    self.hops[index].done = true;
+                    let Some(up) = self.up.as_ref().map(|l| l.hop) else { return };
+                    self.send_report(up, MsrpCommand::Report { message_id, status, byte_range });
                 }
+                // RFC 4975 s.7.3.2: a REPORT is matched to its message by
+                // Message-ID (`handle`); a success REPORT settles the message only
+                // once success REPORTs cover all of it (MessageDelivered), a
+                // failure REPORT at once.
+                _ if status == 200 || handle.is_none() => {}
+                _ => self.settled(index, Some(message_id), Outcome::Failed { status }),
+            },
+            MsrpEvent::MessageDelivered { handle } => {
+                let message_id = self.message_of(handle);
+                self.settled(index, message_id, Outcome::Delivered);
+            }
+            MsrpEvent::ReportTimedOut { handle } => {
+                let message_id = self.message_of(handle);
+                self.settled(index, message_id, Outcome::TimedOut);
             }
             MsrpEvent::SendFailed { status, .. } => {
                 let label = self.hops[index].label.clone();

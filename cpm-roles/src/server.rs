@@ -675,6 +675,7 @@ mod tests {
 
     use super::*;
     use crate::ids::SimulationIds;
+    use crate::Outcome;
     use cpm_negotiation::{Figure, Hop, Preset};
     use std::time::Duration;
 
@@ -774,10 +775,9 @@ mod tests {
         assert!(server.is_idle(), "no session was made");
     }
 
-    /// A sender whose session ends while its L1 link is being opened: the
-    /// session goes, and the link is closed the moment it comes up.
-    #[test]
-    fn a_link_that_comes_up_after_its_session_ended_is_closed() {
+    /// A sender (A) whose INVITE for "hello" B answered 200: its session,
+    /// the hop it asks to connect, and B's MSRP URI.
+    fn answered_sender() -> (Server, SessionId, HopId, String) {
         let config = EntityConfig::new("A", "a.example.com", 2855, Preset::figure(Figure::Seed001Fig1));
         let role = Role::Sender { flow: FlowId::new(1), hop: Hop::L1, label: "L1".to_owned() };
         let mut a = Server::new(config, role, epoch(), SharedIds::new(SimulationIds::new(5)));
@@ -790,15 +790,6 @@ mod tests {
             body: Bytes::from_static(b"hello"),
         };
         a.handle(epoch(), Input::Command(send)).unwrap();
-        let sip_out = |outputs: &[Output]| -> Vec<Message> {
-            outputs
-                .iter()
-                .filter_map(|o| match o {
-                    Output::SipTransmit { bytes, .. } => Message::parse(bytes.clone()).ok(),
-                    _ => None,
-                })
-                .collect()
-        };
         let invite = sip_out(&outputs(&mut a)).remove(0);
         // B answers with an MSRP answer: A is the active side (fig1: after the 200).
         let offer = cpm_negotiation::MsrpSdp::parse(invite.body()).unwrap();
@@ -807,20 +798,38 @@ mod tests {
             msrp_core::session::new_local_uri(msrp_core::uri::Scheme::Msrp, "pfa.example.com", 2855, "tcp", &mut ids)
                 .unwrap();
         let caps = EntityConfig::new("B", "pfa.example.com", 2855, Preset::figure(Figure::Seed001Fig1)).capabilities;
-        let answer = cpm_negotiation::answer_offer(&offer, uri, &caps, cpm_negotiation::Side::Offerer).unwrap();
+        let answer = cpm_negotiation::answer_offer(&offer, uri.clone(), &caps, cpm_negotiation::Side::Offerer).unwrap();
         let sdp = answer.media.to_sdp("- 1 1 IN IP4 pfa.example.com").unwrap().to_bytes();
         let mut ok = sip::MessageBuilder::response_to(&invite, 200, "OK", Some("t1"));
         ok.header("Contact", "<sip:pfa.example.com>").header("Content-Type", "application/sdp").body(sdp);
         let ok = ok.build().unwrap();
         a.handle(epoch(), Input::SipReceived { flow: FlowId::new(1), message: ok }).unwrap();
-        let outputs_200 = outputs(&mut a);
-        let hop = outputs_200
+        let hop = outputs(&mut a)
             .iter()
             .find_map(|o| match o {
                 Output::Connect { hop, .. } => Some(*hop),
                 _ => None,
             })
             .expect("A connects after the 200");
+        (a, session, hop, uri.to_string())
+    }
+
+    /// The SIP messages among `outputs`.
+    fn sip_out(outputs: &[Output]) -> Vec<Message> {
+        outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::SipTransmit { bytes, .. } => Message::parse(bytes.clone()).ok(),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A sender whose session ends while its L1 link is being opened: the
+    /// session goes, and the link is closed the moment it comes up.
+    #[test]
+    fn a_link_that_comes_up_after_its_session_ended_is_closed() {
+        let (mut a, session, hop, _) = answered_sender();
         // The user ends the session before the link is up: BYE, answered.
         a.handle(epoch(), Input::Command(Command::End { session })).unwrap();
         let bye = sip_out(&outputs(&mut a)).into_iter().find(|m| m.method() == Some("BYE")).expect("BYE");
@@ -1025,5 +1034,65 @@ mod tests {
         let closed = outputs(&mut server);
         assert!(closed.iter().any(|o| matches!(o, Output::CloseLink { conn: c } if *c == conn)), "{closed:?}");
         assert_eq!((server.stats().links, server.poll_timeout()), (0, None));
+    }
+
+    /// RFC 4975 s.7.1.2, s.7.3.2: a success REPORT covers the Byte-Range it
+    /// names: the sender's outcome is Delivered only once REPORTs cover the
+    /// whole message, and TimedOut when they never do.
+    #[test]
+    fn a_partial_success_report_is_not_delivery() {
+        for complete in [true, false] {
+            let (mut a, session, hop, b_uri) = answered_sender();
+            let conn = ConnId::new(40);
+            a.handle(epoch(), Input::Connected { hop, conn }).unwrap();
+            let mut wire = String::new();
+            for output in outputs(&mut a) {
+                if let Output::MsrpTransmit { transmit, .. } = output {
+                    for part in [transmit.head, transmit.body, transmit.end_line] {
+                        wire.push_str(std::str::from_utf8(&part).unwrap());
+                    }
+                }
+            }
+            let header = |name: &str| {
+                wire.lines().find_map(|l| l.strip_prefix(name)).map(str::to_owned).unwrap_or_else(|| panic!("{wire}"))
+            };
+            let tid = wire.lines().next().unwrap().split(' ').nth(1).unwrap().to_owned();
+            let (message_id, a_uri) = (header("Message-ID: "), header("From-Path: "));
+            let peer = |text: String| Input::MsrpReceived { conn, data: Bytes::from(text) };
+            let ok = format!("MSRP {tid} 200 OK\r\nTo-Path: {a_uri}\r\nFrom-Path: {b_uri}\r\n-------{tid}$\r\n");
+            a.handle(epoch(), peer(ok)).unwrap();
+            let report = |id: &str, range: &str| {
+                format!(
+                    "MSRP {id} REPORT\r\nTo-Path: {a_uri}\r\nFrom-Path: {b_uri}\r\nMessage-ID: {message_id}\r\n\
+                     Byte-Range: {range}\r\nStatus: 000 200 OK\r\n-------{id}$\r\n"
+                )
+            };
+            a.handle(epoch(), peer(report("rep00001", "1-2/5"))).unwrap();
+            let outcome = |outputs: Vec<Output>| {
+                outputs.into_iter().find_map(|o| match o {
+                    Output::Event { session: s, event: Event::Outcome { outcome, .. } } if s == Some(session) => {
+                        Some(outcome)
+                    }
+                    _ => None,
+                })
+            };
+            assert_eq!(outcome(outputs(&mut a)), None, "bytes 1-2 of 5 are not the message");
+            if complete {
+                a.handle(epoch(), peer(report("rep00002", "3-5/5"))).unwrap();
+                assert_eq!(outcome(outputs(&mut a)), Some(Outcome::Delivered));
+            } else {
+                // Through every timer until the outcome: the REPORT deadline.
+                let start = epoch();
+                let ended = loop {
+                    let at = a.poll_timeout().expect("a timer is armed until the outcome");
+                    a.handle(at, Input::Timeout).unwrap();
+                    if let Some(outcome) = outcome(outputs(&mut a)) {
+                        break (at, outcome);
+                    }
+                };
+                assert_eq!(ended.1, Outcome::TimedOut);
+                assert!(ended.0 >= start + a.config.report_timeout - Duration::from_secs(1));
+            }
+        }
     }
 }
