@@ -1,0 +1,45 @@
+//! The bodies of CPM INVITEs: the SDP alone, or a multipart/mixed with an
+//! RFC 5366 recipient list; and the IMDNs a relay reads.
+
+use super::*;
+
+/// An ad-hoc group's recipient list: the body part as received, and its entries.
+pub(super) type RecipientList = (Part, Vec<Entry>);
+
+/// The SDP of an INVITE and, for an ad-hoc group (RFC 5366), its recipient
+/// list; `None` for a body that cannot be read.
+pub(super) fn split_body(request: &Message) -> Option<(Bytes, Option<RecipientList>)> {
+    let content_type = request.content_type_str().unwrap_or("application/sdp");
+    if !content_type.to_ascii_lowercase().starts_with("multipart/") {
+        return Some((request.body(), None));
+    }
+    let multipart = Multipart::parse(content_type, request.body()).ok()?;
+    let sdp = multipart.find_media_type("application/sdp")?.body().clone();
+    let list = match multipart.find_disposition(resource_lists::DISPOSITION) {
+        // One leg per member, however many times the list names it.
+        Some(part) => Some((part.clone(), resource_lists::distinct(resource_lists::read(part.body()).ok()?))),
+        None => None,
+    };
+    Some((sdp, list))
+}
+/// The INVITE body: the SDP alone, or a multipart/mixed with the list part.
+pub(super) fn with_list(sdp: Bytes, list: Option<&Part>) -> Option<(Bytes, String)> {
+    let Some(list) = list else { return Some((sdp, "application/sdp".to_owned())) };
+    let sdp_part = Part::new(&[("Content-Type", "application/sdp")], sdp).ok()?;
+    let built = Multipart::new(vec![sdp_part, list.clone()]).build("mixed", None).ok()?;
+    Some((built.body, built.content_type))
+}
+/// The member and status of a CPIM-wrapped IMDN delivery notification
+/// (RFC 5438 s.7.2.1), `None` for anything else.
+pub(super) fn delivery_notification(content_type: Option<&str>, body: Bytes) -> Option<(String, DeliveryStatus)> {
+    let essence = content_type.unwrap_or_default().split(';').next().unwrap_or_default().trim();
+    if !essence.eq_ignore_ascii_case(cpim::CONTENT_TYPE) {
+        return None;
+    }
+    let message = cpim::Message::parse(body).ok()?;
+    let imdn = imdn::from_message(&message).ok()??;
+    let Notification::Delivery(status) = imdn.notification else { return None };
+    // RFC 5438 s.11.1.3: <recipient-uri> names the member; else the CPIM From.
+    let member = imdn.recipient_uri.unwrap_or_else(|| message.from().uri);
+    Some((member, status))
+}
