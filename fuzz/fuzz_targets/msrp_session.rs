@@ -1,4 +1,11 @@
-//! Two MSRP sessions driven by an arbitrary script: see `msrp_core::fuzzing::msrp_session`.
+//! Two MSRP sessions driven by an arbitrary script, the receiver's real heap
+//! measured: see `msrp_core::fuzzing::msrp_session_with_heap`.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| msrp_core::fuzzing::msrp_session(data));
+#[path = "../../msrp-core/tests/support/charged_heap.rs"]
+mod charged_heap;
+
+#[global_allocator]
+static HEAP: charged_heap::ChargedHeap = charged_heap::ChargedHeap;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| msrp_core::fuzzing::msrp_session_with_heap(data, &HEAP));

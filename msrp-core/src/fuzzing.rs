@@ -11,6 +11,11 @@
 //!
 //! The functions panic (through `assert!`) when an invariant breaks; they
 //! never panic on input that is merely invalid MSRP.
+//!
+//! `msrp_session` and `msrp_relay` also come as `*_with_heap`, which measure
+//! the receiving machine's real heap through a [`HeapMeter`] (a counting
+//! global allocator, in the fuzz binaries and `tests/fuzz_heap.rs`) and
+//! assert it stays under a stated bound.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -443,6 +448,108 @@ pub fn msrp_uri(data: &[u8]) {
     }
 }
 
+/// What the `*_with_heap` targets ask of a counting global allocator.
+///
+/// A `GlobalAlloc` needs `unsafe`, which this crate forbids, so the allocator
+/// lives with its callers: the fuzz binaries and the heap tests include
+/// `msrp-core/tests/support/charged_heap.rs`. A block is *charged* to the
+/// machine under test when it is allocated while charging is on, and counts
+/// until it is freed, whoever frees it. The machine and its script MUST stay
+/// on one thread.
+pub trait HeapMeter {
+    /// Turns charging on or off for the blocks allocated from now on;
+    /// returns the previous setting.
+    fn charge(&self, on: bool) -> bool;
+    /// Bytes of charged blocks not freed yet; `None` when nothing is measured.
+    fn charged(&self) -> Option<usize>;
+}
+
+/// No allocator behind it: the heap is not measured (the plain entry points).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Unmeasured;
+
+impl HeapMeter for Unmeasured {
+    fn charge(&self, _on: bool) -> bool {
+        false
+    }
+    fn charged(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// Runs `f` with what it allocates charged to the machine under test.
+fn charged<T>(meter: &dyn HeapMeter, f: impl FnOnce() -> T) -> T {
+    let was = meter.charge(true);
+    let out = f();
+    meter.charge(was);
+    out
+}
+
+/// Runs `f`, charging what it allocates when `charge` is set.
+fn charged_if<T>(meter: &dyn HeapMeter, charge: bool, f: impl FnOnce() -> T) -> T {
+    if charge {
+        charged(meter, f)
+    } else {
+        f()
+    }
+}
+
+/// The runtime's read size in the scripted runs. A delivery of more bytes
+/// arrives as several reads.
+const READ: usize = 16 * 1024;
+
+/// One read as a runtime hands it over: sliced from a `READ`-byte buffer of
+/// its own (a runtime splits its reads off a read buffer), so whatever keeps
+/// any piece of it keeps the whole buffer.
+fn read_buffer(read: &[u8]) -> Bytes {
+    let mut buffer = Vec::with_capacity(READ.max(read.len()));
+    buffer.extend_from_slice(read);
+    Bytes::from(buffer)
+}
+
+/// Heap bound: a fixed overhead per entry of a machine's queues, maps and
+/// timers (its slot, node or bucket with the doubling of its collection, and
+/// the short ids, paths and types the scripts use).
+const PER_ENTRY: usize = 1024;
+/// Heap bound: reads a link's receiver keeps by design, each up to [`READ`]:
+/// the unread rest of a paused link, the start of a possible end-line, the
+/// head of the chunk being received, a queued rejection.
+const PINNED_READS_PER_LINK: usize = 4;
+/// Heap bound: hostile bytes may be copied whole into what a receiver keeps
+/// (a From-Path into the To-Path of a queued response, a Content-Type, a
+/// Message-ID, a transaction id): at most this many copies of each.
+const HOSTILE_COPIES: usize = 4;
+/// Heap bound: a machine's own structs, framers, encoders, and the capacity
+/// of collections whose length is bounded by a small constant.
+const HEAP_SLACK: usize = 64 * 1024;
+
+/// Heap bound: what a streaming reassembler keeps per message in progress
+/// besides held data: the 64 KiB overlap window and one 8-byte fingerprint
+/// per KiB delivered, in collections whose capacity at most doubles.
+fn per_message_in_progress(config: &crate::reassembly::ReassemblyConfig) -> usize {
+    let fingerprints = usize::try_from(config.max_message_size / 1024).unwrap_or(usize::MAX).saturating_mul(8);
+    2 * 64 * 1024 + 2 * fingerprints
+}
+
+/// Heap bound: queue capacity a machine keeps after its busiest step
+/// (`VecDeque` and `Vec` never shrink): at most twice the outputs one
+/// `handle` produced, each counted as an output, a queued transmit and a
+/// reassembler delivery.
+fn queue_capacity(peak_outputs: usize) -> usize {
+    let each =
+        size_of::<crate::session::Output>() + size_of::<crate::Transmit>() + size_of::<crate::reassembly::Delivery>();
+    2 * peak_outputs * each
+}
+
+/// Asserts that the receiving side's heap (charged since `base`) stays
+/// within `bound`; a no-op when the heap is not measured.
+fn check_heap(meter: &dyn HeapMeter, base: usize, bound: usize, what: &str) {
+    if let Some(charged) = meter.charged() {
+        let grown = charged.saturating_sub(base);
+        assert!(grown <= bound, "{what}: {grown} live heap bytes, over the bound of {bound}");
+    }
+}
+
 /// One step of a scripted exchange between two sessions (`msrp_session`).
 #[derive(Debug, arbitrary::Arbitrary)]
 enum SessionOp {
@@ -452,7 +559,7 @@ enum SessionOp {
     Stream { len: u16, last: bool },
     /// A aborts message `handle`.
     Abort { handle: u8 },
-    /// Up to `max * 13` pending bytes cross to B (or to A).
+    /// Up to `max * 13` pending bytes cross to B (or to A), in reads of at most [`READ`] bytes.
     Deliver { to_b: bool, max: u16 },
     /// Hostile bytes arrive at B (or A).
     Inject { to_b: bool, bytes: Vec<u8> },
@@ -462,12 +569,26 @@ enum SessionOp {
     Reconnect,
 }
 
+/// [`msrp_session_with_heap`] without a heap measurement.
+pub fn msrp_session(data: &[u8]) {
+    msrp_session_with_heap(data, &Unmeasured);
+}
+
 /// Drives two sessions (A active, B passive, B streaming with small limits)
 /// through an arbitrary script of sends, aborts, partial deliveries, hostile
 /// bytes, time steps and link drops. Never panics; B never delivers a byte
 /// twice or out of order and holds no more than its limit; once time has
 /// passed every timeout, no transaction and no timer is left.
-pub fn msrp_session(data: &[u8]) {
+///
+/// With a [`HeapMeter`], B's real heap is measured: every block allocated
+/// while B builds, handles an input or hands out an output, and every read
+/// handed to it, is charged to B, and after every step B's charged heap
+/// stays under a bound (stated at its computation); once B is dropped,
+/// nothing charged to it is left.
+///
+/// # Panics
+/// When one of these properties breaks.
+pub fn msrp_session_with_heap(data: &[u8], meter: &dyn HeapMeter) {
     use crate::reassembly::DeliveryMode;
     use crate::session::{Command, Event, Input, LinkRole, MessageHandle, Output, Session, SessionConfig};
     use std::collections::HashMap;
@@ -502,18 +623,32 @@ pub fn msrp_session(data: &[u8]) {
     // What max_held_bytes bounds, plus the streaming overlap windows (64 KiB
     // per message in progress).
     let held_limit = b_config.reassembly.max_held_bytes + 64 * 1024 * b_config.reassembly.max_incomplete;
+    let reassembly = b_config.reassembly.clone();
     let mut a = Session::new(a_config, now, Box::new(Counter(1)));
-    let mut b = Session::new(b_config, now, Box::new(Counter(2)));
+    // B's heap is what was charged since here: the script (the parsed ops,
+    // A and its queued bodies, the bytes on the wire) is never charged.
+    let base = meter.charged().unwrap_or(0);
+    let mut b = charged(meter, || Session::new(b_config, now, Box::new(Counter(2))));
     let _ = a.handle(now, Input::LinkUp);
-    let _ = b.handle(now, Input::LinkUp);
+    let _ = charged(meter, || b.handle(now, Input::LinkUp));
     let mut to_b: Vec<u8> = Vec::new();
     let mut to_a: Vec<u8> = Vec::new();
     let mut next_handle = 0u64;
     let mut streaming: Option<MessageHandle> = None;
-    let mut delivered: HashMap<crate::MessageId, u64> = HashMap::new();
+    // Keyed by the Message-ID's text: a copy the script owns, not B's bytes.
+    let mut delivered: HashMap<String, u64> = HashMap::new();
+    let mut hostile = 0usize;
+    let peak_outputs = std::cell::Cell::new(0usize);
 
-    let drain = |session: &mut Session, wire: &mut Vec<u8>, delivered: &mut HashMap<crate::MessageId, u64>| {
-        while let Some(output) = session.poll_output() {
+    // Drains a session; `meter` charges what B allocates to hand out its outputs.
+    let drain = |session: &mut Session,
+                 wire: &mut Vec<u8>,
+                 delivered: &mut HashMap<String, u64>,
+                 meter: &dyn HeapMeter|
+     -> usize {
+        let mut count = 0;
+        while let Some(output) = charged(meter, || session.poll_output()) {
+            count += 1;
             match output {
                 Output::Transmit(t) => {
                     wire.extend_from_slice(&t.head);
@@ -521,14 +656,23 @@ pub fn msrp_session(data: &[u8]) {
                     wire.extend_from_slice(&t.end_line);
                 }
                 Output::Event(Event::ChunkReceived { message_id, offset, data }) => {
-                    let next = delivered.entry(message_id).or_insert(0);
+                    let next = delivered.entry(message_id.as_str().to_owned()).or_insert(0);
                     assert_eq!(offset, *next, "streamed bytes out of order or twice");
                     *next += data.len() as u64;
                 }
                 Output::Event(_) => {}
             }
         }
+        count
     };
+    // B takes one input, then is drained, as the run loop of the crate docs
+    // says; returns how many outputs it gave.
+    let feed_b =
+        |b: &mut Session, to_a: &mut Vec<u8>, delivered: &mut HashMap<String, u64>, now: Instant, input: Input| {
+            let _ = charged(meter, || b.handle(now, input));
+            let outputs = drain(b, to_a, delivered, meter);
+            peak_outputs.set(peak_outputs.get().max(outputs));
+        };
 
     for op in ops.into_iter().take(200) {
         match op {
@@ -568,45 +712,86 @@ pub fn msrp_session(data: &[u8]) {
                 let _ = a.handle(now, Input::Command(Command::Abort { handle: MessageHandle::new(u64::from(handle)) }));
             }
             SessionOp::Deliver { to_b: forward, max } => {
-                let (wire, target) = if forward { (&mut to_b, &mut b) } else { (&mut to_a, &mut a) };
-                let n = wire.len().min(usize::from(max) * 13 + 1);
-                let bytes = Bytes::from(wire.drain(..n).collect::<Vec<u8>>());
-                let _ = target.handle(now, Input::Received(bytes));
+                let n = if forward { to_b.len() } else { to_a.len() }.min(usize::from(max) * 13 + 1);
+                if forward {
+                    for read in to_b[..n].chunks(READ) {
+                        let segment = charged(meter, || read_buffer(read));
+                        feed_b(&mut b, &mut to_a, &mut delivered, now, Input::Received(segment));
+                    }
+                    to_b.drain(..n);
+                } else {
+                    for read in to_a[..n].chunks(READ) {
+                        let _ = a.handle(now, Input::Received(read_buffer(read)));
+                    }
+                    to_a.drain(..n);
+                }
             }
             SessionOp::Inject { to_b: forward, bytes } => {
-                let target = if forward { &mut b } else { &mut a };
-                let _ = target.handle(now, Input::Received(Bytes::from(bytes)));
+                if forward {
+                    hostile += bytes.len();
+                    for read in bytes.chunks(READ) {
+                        let segment = charged(meter, || read_buffer(read));
+                        feed_b(&mut b, &mut to_a, &mut delivered, now, Input::Received(segment));
+                    }
+                } else {
+                    let _ = a.handle(now, Input::Received(Bytes::from(bytes)));
+                }
             }
             SessionOp::Advance { millis } => {
                 now += Duration::from_millis(u64::from(millis) * 50);
                 let _ = a.handle(now, Input::Timeout);
-                let _ = b.handle(now, Input::Timeout);
+                feed_b(&mut b, &mut to_a, &mut delivered, now, Input::Timeout);
             }
             SessionOp::Reconnect => {
                 let _ = a.handle(now, Input::LinkDown);
-                let _ = b.handle(now, Input::LinkDown);
+                feed_b(&mut b, &mut to_a, &mut delivered, now, Input::LinkDown);
                 to_a.clear();
                 to_b.clear();
                 streaming = None;
                 let _ = a.handle(now, Input::LinkUp);
-                let _ = b.handle(now, Input::LinkUp);
+                feed_b(&mut b, &mut to_a, &mut delivered, now, Input::LinkUp);
             }
         }
-        drain(&mut a, &mut to_b, &mut HashMap::new());
-        drain(&mut b, &mut to_a, &mut delivered);
+        drain(&mut a, &mut to_b, &mut HashMap::new(), &Unmeasured);
+        drain(&mut b, &mut to_a, &mut delivered, meter);
         assert!(b.held_bytes() <= held_limit, "held {} > {held_limit}", b.held_bytes());
+        // B's real heap. What B may keep, and why:
+        //
+        //   bound = max_held_bytes                       out-of-order data, owned copies (RFC 4975 s.7.3.1)
+        //         + messages × per_message_in_progress  overlap window and fingerprints of each streamed message
+        //         + 4 × READ                             reads its link's receiver keeps by design
+        //         + PER_ENTRY × entries                  its queues, maps, timers, held pieces
+        //         + HOSTILE_COPIES × hostile bytes       peer-chosen text copied into what it keeps
+        //         + queue_capacity(peak outputs)         what its busiest step left its queues
+        //         + HEAP_SLACK                           its own structs, framer and encoder
+        //
+        // Not in it: a piece B keeps that pins its whole read; that costs a
+        // READ per piece, where the bound allows PER_ENTRY.
+        let messages = b.reassembler().incomplete();
+        let bound = reassembly.max_held_bytes
+            + messages * per_message_in_progress(&reassembly)
+            + PINNED_READS_PER_LINK * READ
+            + PER_ENTRY * b.entries()
+            + HOSTILE_COPIES * hostile
+            + queue_capacity(peak_outputs.get())
+            + HEAP_SLACK;
+        check_heap(meter, base, bound, "msrp_session: B");
     }
     // Every transaction ends: with no more responses delivered, each one
     // times out, including those that chunks still queued open meanwhile.
     for _ in 0..1000 {
-        drain(&mut a, &mut to_b, &mut HashMap::new());
-        drain(&mut b, &mut to_a, &mut delivered);
+        drain(&mut a, &mut to_b, &mut HashMap::new(), &Unmeasured);
+        drain(&mut b, &mut to_a, &mut delivered, meter);
         let Some(due) = a.poll_timeout() else { break };
         now = now.max(due);
         let _ = a.handle(now, Input::Timeout);
     }
     assert_eq!(a.open_transactions(), 0, "a transaction outlived its timeout");
     assert_eq!(a.poll_timeout(), None, "a timer outlived its transaction");
+    drop(b);
+    if let Some(left) = meter.charged() {
+        assert_eq!(left.saturating_sub(base), 0, "msrp_session: B left heap behind once dropped");
+    }
 }
 
 /// One step of a scripted relay scenario (`msrp_relay`).
@@ -618,8 +803,9 @@ enum RelayOp {
     Stream { len: u16, last: bool },
     /// A aborts message `handle`.
     Abort { handle: u8 },
-    /// Up to `max * 7 + 1` bytes cross one direction of one link; `ack`
-    /// acknowledges them to the writer (else its window stays used).
+    /// Up to `max * 7 + 1` bytes cross one direction of one link, in reads
+    /// of at most [`READ`] bytes; `ack` acknowledges them to the writer (else
+    /// its window stays used).
     Deliver { pipe: u8, max: u16, ack: bool },
     /// Hostile bytes arrive on one of the relay's links.
     Inject { pipe: u8, bytes: Vec<u8> },
@@ -631,17 +817,32 @@ enum RelayOp {
     Reconnect,
 }
 
+/// [`msrp_relay_with_heap`] without a heap measurement.
+pub fn msrp_relay(data: &[u8]) {
+    msrp_relay_with_heap(data, &Unmeasured);
+}
+
 /// A relay (`R`) between a sender (`A`) and two members (`B1`, `B2`), the
 /// links with windows, driven by an arbitrary interleaving of sends,
 /// partial deliveries, acknowledgements, hostile bytes, resets and time
 /// steps. Never panics; no member gets a byte out of order or twice; the
 /// relay's own account of held bytes stays under its bound.
-pub fn msrp_relay(data: &[u8]) {
+///
+/// With a [`HeapMeter`], R's real heap is measured: every block allocated
+/// while R builds, handles an input or hands out an output, and every read
+/// handed to it, is charged to R, and after every step R's charged heap
+/// stays under a bound (stated at its computation); once R is dropped,
+/// nothing charged to it is left.
+///
+/// # Panics
+/// When one of these properties breaks.
+pub fn msrp_relay_with_heap(data: &[u8], meter: &dyn HeapMeter) {
     use crate::link::{self, SessionKey};
     use crate::reassembly::DeliveryMode;
     use crate::relay::{self, Relay, RelayConfig};
     use crate::router::ConnId;
     use crate::session::{Command, Event, LinkRole, MessageHandle, Session, SessionConfig};
+    use std::cell::Cell;
     use std::collections::HashMap;
     use std::time::{Duration, Instant};
 
@@ -685,7 +886,13 @@ pub fn msrp_relay(data: &[u8]) {
     let bound = config.max_backlog + inbound_held + windows + 4 * 64 * 1024;
     let names =
         [("a.example.com", 7000u16), ("r.example.com", 7001), ("b1.example.com", 7002), ("b2.example.com", 7003)];
-    let mut nodes: Vec<Relay> = names.iter().map(|_| Relay::new(config.clone(), now)).collect();
+    // R (node 1) is measured: its heap is what was charged since here. The
+    // script (the parsed ops, A, B1, B2 and the bytes in the pipes) is never
+    // charged.
+    const R: usize = 1;
+    let base = meter.charged().unwrap_or(0);
+    let mut nodes: Vec<Relay> =
+        (0..names.len()).map(|index| charged_if(meter, index == R, || Relay::new(config.clone(), now))).collect();
     let uri = |s: &str| MsrpUri::parse_str(s).ok();
     let Some(uris) = [
         "msrp://a.example.com:7000/fuzzA0001;tcp",
@@ -700,54 +907,71 @@ pub fn msrp_relay(data: &[u8]) {
     .collect::<Option<Vec<MsrpUri>>>() else {
         return;
     };
-    let session = |local: usize, remote: usize, role: LinkRole, relay_in: bool| {
+    // The first clone of a URI allocates its buffer's shared header: done
+    // here, uncharged, since the script keeps the URIs after R is gone.
+    drop(uris.clone());
+    let reassembly = crate::reassembly::ReassemblyConfig {
+        mode: DeliveryMode::Streaming,
+        max_held_bytes: inbound_held,
+        max_message_size: 1 << 22,
+        ..crate::reassembly::ReassemblyConfig::default()
+    };
+    let session = |local: usize, remote: usize, role: LinkRole, relay_in: bool| -> Box<Session> {
         let mut config = SessionConfig::new(uris[local].clone(), vec![uris[remote].clone()], role);
         config.write_quantum = 3000;
-        config.reassembly.mode = DeliveryMode::Streaming;
-        config.reassembly.max_held_bytes = inbound_held;
-        config.reassembly.max_message_size = 1 << 22;
+        config.reassembly = reassembly.clone();
         config.success_reports = !relay_in;
         Box::new(Session::new(config, now, Box::new(Counter(local as u64 + 1))))
     };
     // (node, key, session, conn for an active one)
     let opens = [
-        (0usize, 1u64, session(0, 1, LinkRole::Active, false)),
-        (1, 10, session(1, 0, LinkRole::Passive, true)),
-        (1, 20, session(2, 3, LinkRole::Active, false)),
-        (1, 21, session(4, 5, LinkRole::Active, false)),
-        (2, 1, session(3, 2, LinkRole::Passive, false)),
-        (3, 1, session(5, 4, LinkRole::Passive, false)),
+        (0usize, 1u64, (0, 1, LinkRole::Active, false)),
+        (R, 10, (1, 0, LinkRole::Passive, true)),
+        (R, 20, (2, 3, LinkRole::Active, false)),
+        (R, 21, (4, 5, LinkRole::Active, false)),
+        (2, 1, (3, 2, LinkRole::Passive, false)),
+        (3, 1, (5, 4, LinkRole::Passive, false)),
     ];
-    for (node, key, session) in opens {
-        let open = link::Command::Open { key: SessionKey::new(key), session, conn: ConnId::new(key) };
-        let _ = nodes[node].handle(now, relay::Input::Link(link::Input::Command(open)));
+    for (node, key, (local, remote, role, relay_in)) in opens {
+        charged_if(meter, node == R, || {
+            let session = session(local, remote, role, relay_in);
+            let open = link::Command::Open { key: SessionKey::new(key), session, conn: ConnId::new(key) };
+            let _ = nodes[node].handle(now, relay::Input::Link(link::Input::Command(open)));
+        });
     }
     let bridge = relay::Command::Bridge {
         inbound: SessionKey::new(10),
         outbound: vec![SessionKey::new(20), SessionKey::new(21)],
     };
-    assert!(nodes[1].handle(now, relay::Input::Command(bridge)).is_ok(), "the bridge is valid");
+    let bridged = charged(meter, || nodes[R].handle(now, relay::Input::Command(bridge)));
+    assert!(bridged.is_ok(), "the bridge is valid");
 
     let mut pipes: Vec<Pipe> = Vec::new();
     let mut paused: Vec<(usize, ConnId)> = Vec::new();
     let mut next_conn = 1000u64;
-    // What each member delivered: (node, message) -> next offset.
-    let mut delivered: HashMap<(usize, crate::MessageId), u64> = HashMap::new();
+    // What each member delivered: (node, message) -> next offset; the
+    // Message-ID's text is a copy the script owns.
+    let mut delivered: HashMap<(usize, String), u64> = HashMap::new();
     let mut next_handle = 0u64;
     let mut streaming: Option<MessageHandle> = None;
+    let mut hostile = 0usize;
+    // The most outputs R gave in one drain.
+    let peak_outputs = Cell::new(0usize);
 
     // Drains every node until quiet: transmits go into pipes, connects are
     // answered at once, pauses are honoured, deliveries are checked.
     let settle = |nodes: &mut Vec<Relay>,
                   pipes: &mut Vec<Pipe>,
                   paused: &mut Vec<(usize, ConnId)>,
-                  delivered: &mut HashMap<(usize, crate::MessageId), u64>,
+                  delivered: &mut HashMap<(usize, String), u64>,
                   next_conn: &mut u64,
                   now: Instant| {
         for _ in 0..64 {
             let mut inputs: Vec<(usize, link::Input)> = Vec::new();
             for (index, node) in nodes.iter_mut().enumerate() {
-                while let Some(output) = node.poll_output() {
+                let mut outputs = 0;
+                while let Some(output) = charged_if(meter, index == R, || node.poll_output()) {
+                    outputs += 1;
                     match output {
                         relay::Output::Link(link::Output::Transmit { conn, transmit }) => {
                             if let Some(pipe) = pipes.iter_mut().find(|p| p.from == (index, conn)) {
@@ -794,19 +1018,22 @@ pub fn msrp_relay(data: &[u8]) {
                             event: Event::ChunkReceived { message_id, offset, data },
                             ..
                         }) => {
-                            let next = delivered.entry((index, message_id)).or_insert(0);
+                            let next = delivered.entry((index, message_id.as_str().to_owned())).or_insert(0);
                             assert_eq!(offset, *next, "node {index}: a byte out of order or twice");
                             *next += data.len() as u64;
                         }
                         _ => {}
                     }
                 }
+                if index == R {
+                    peak_outputs.set(peak_outputs.get().max(outputs));
+                }
             }
             if inputs.is_empty() {
                 return;
             }
             for (index, input) in inputs {
-                let _ = nodes[index].handle(now, relay::Input::Link(input));
+                let _ = charged_if(meter, index == R, || nodes[index].handle(now, relay::Input::Link(input)));
             }
         }
     };
@@ -865,29 +1092,39 @@ pub fn msrp_relay(data: &[u8]) {
                     continue;
                 }
                 let n = p.bytes.len().min(usize::from(max) * 7 + 1);
-                let segment = Bytes::from(p.bytes.drain(..n).collect::<Vec<u8>>());
+                let bytes: Vec<u8> = p.bytes.drain(..n).collect();
                 let (to, from) = (p.to, p.from);
                 let acked = if ack { std::mem::take(&mut p.unacked) } else { 0 };
-                let _ =
-                    nodes[to.0].handle(now, relay::Input::Link(link::Input::Received { conn: to.1, data: segment }));
+                for read in bytes.chunks(READ) {
+                    charged_if(meter, to.0 == R, || {
+                        let input = link::Input::Received { conn: to.1, data: read_buffer(read) };
+                        let _ = nodes[to.0].handle(now, relay::Input::Link(input));
+                    });
+                }
                 if acked > 0 {
                     let written = link::Input::Written { conn: from.1, bytes: acked };
-                    let _ = nodes[from.0].handle(now, relay::Input::Link(written));
+                    let _ = charged_if(meter, from.0 == R, || nodes[from.0].handle(now, relay::Input::Link(written)));
                 }
             }
             RelayOp::Inject { pipe, bytes } => {
-                let targets: Vec<(usize, ConnId)> = pipes.iter().filter(|p| p.to.0 == 1).map(|p| p.to).collect();
+                let targets: Vec<(usize, ConnId)> = pipes.iter().filter(|p| p.to.0 == R).map(|p| p.to).collect();
                 if let Some(&(node, conn)) = targets.get(usize::from(pipe) % targets.len().max(1)) {
                     if !paused.contains(&(node, conn)) {
-                        let input = link::Input::Received { conn, data: Bytes::from(bytes) };
-                        let _ = nodes[node].handle(now, relay::Input::Link(input));
+                        hostile += bytes.len();
+                        for read in bytes.chunks(READ) {
+                            charged(meter, || {
+                                let input = link::Input::Received { conn, data: read_buffer(read) };
+                                let _ = nodes[node].handle(now, relay::Input::Link(input));
+                            });
+                        }
                     }
                 }
             }
             RelayOp::Advance { millis } => {
                 now += Duration::from_millis(u64::from(millis) * 20);
-                for node in &mut nodes {
-                    let _ = node.handle(now, relay::Input::Link(link::Input::Timeout));
+                for (index, node) in nodes.iter_mut().enumerate() {
+                    let _ =
+                        charged_if(meter, index == R, || node.handle(now, relay::Input::Link(link::Input::Timeout)));
                 }
             }
             RelayOp::Reset { pipe } => {
@@ -898,27 +1135,64 @@ pub fn msrp_relay(data: &[u8]) {
                 let (a, b) = (p.from, p.to);
                 pipes.retain(|p| p.from != a && p.from != b);
                 paused.retain(|p| *p != a && *p != b);
-                let _ = nodes[a.0].handle(now, relay::Input::Link(link::Input::Closed { conn: a.1 }));
-                let _ = nodes[b.0].handle(now, relay::Input::Link(link::Input::Closed { conn: b.1 }));
+                for (node, conn) in [a, b] {
+                    let closed = relay::Input::Link(link::Input::Closed { conn });
+                    let _ = charged_if(meter, node == R, || nodes[node].handle(now, closed));
+                }
                 streaming = None;
             }
             RelayOp::Reconnect => {
-                for (node, key) in [(0usize, 1u64), (1, 20), (1, 21)] {
+                for (node, key) in [(0usize, 1u64), (R, 20), (R, 21)] {
                     next_conn += 1;
                     let reconnect =
                         link::Command::Reconnect { key: SessionKey::new(key), conn: ConnId::new(next_conn) };
-                    let _ = nodes[node].handle(now, relay::Input::Link(link::Input::Command(reconnect)));
+                    let input = relay::Input::Link(link::Input::Command(reconnect));
+                    let _ = charged_if(meter, node == R, || nodes[node].handle(now, input));
                 }
             }
         }
         settle(&mut nodes, &mut pipes, &mut paused, &mut delivered, &mut next_conn, now);
-        let held = nodes[1].held_bytes();
+        let held = nodes[R].held_bytes();
         assert!(held <= bound, "the relay holds {held} bytes, over its bound {bound}");
+        // R's real heap. What R may keep, and why:
+        //
+        //   bound = Σ sessions (max_held_bytes            out-of-order data, owned copies (RFC 4975 s.7.3.1)
+        //           + messages × per_message_in_progress)  overlap window and fingerprints of each streamed message
+        //         + links × 4 × READ                      reads each link's receiver keeps by design
+        //         + Σ members ⌊queued / min_shared_piece⌋ × READ
+        //                                                 a queued shared piece keeps its whole read, and
+        //                                                 none shorter than min_shared_piece is shared
+        //         + 2 × Σ members queued                  smaller pieces, copied into owned buffers
+        //         + PER_ENTRY × entries                   queues, maps, timers, queued pieces
+        //         + HOSTILE_COPIES × hostile bytes        peer-chosen text copied into what it keeps
+        //         + queue_capacity(peak outputs)          what its busiest step left its queues
+        //         + HEAP_SLACK                            its own structs, framers and encoders
+        let relay = &nodes[R];
+        let endpoint = relay.endpoint();
+        let (mut reassemblers, mut queued) = (0, Vec::new());
+        for key in endpoint.session_keys() {
+            let Some(session) = endpoint.session(key) else { continue };
+            reassemblers +=
+                reassembly.max_held_bytes + session.reassembler().incomplete() * per_message_in_progress(&reassembly);
+            if key != SessionKey::new(10) {
+                queued.push((session.queued_bytes(), session.config().min_shared_piece));
+            }
+        }
+        let shared: usize = queued.iter().map(|(bytes, min_shared)| bytes / min_shared.max(&1) * READ).sum();
+        let heap_bound = reassemblers
+            + endpoint.link_count() * PINNED_READS_PER_LINK * READ
+            + shared
+            + 2 * queued.iter().map(|(bytes, _)| bytes).sum::<usize>()
+            + PER_ENTRY * relay.entries()
+            + HOSTILE_COPIES * hostile
+            + queue_capacity(peak_outputs.get())
+            + HEAP_SLACK;
+        check_heap(meter, base, heap_bound, "msrp_relay: R");
     }
     // Time heals: every slow member is dropped, every transaction times out.
     now += Duration::from_secs(31);
-    for node in &mut nodes {
-        let _ = node.handle(now, relay::Input::Link(link::Input::Timeout));
+    for (index, node) in nodes.iter_mut().enumerate() {
+        let _ = charged_if(meter, index == R, || node.handle(now, relay::Input::Link(link::Input::Timeout)));
     }
     settle(&mut nodes, &mut pipes, &mut paused, &mut delivered, &mut next_conn, now);
     for node in &nodes {
@@ -926,6 +1200,10 @@ pub fn msrp_relay(data: &[u8]) {
             let session = node.endpoint().session(key);
             assert_eq!(session.map_or(0, Session::open_transactions), 0, "a transaction outlived its timeout");
         }
+    }
+    drop(nodes);
+    if let Some(left) = meter.charged() {
+        assert_eq!(left.saturating_sub(base), 0, "msrp_relay: R left heap behind once dropped");
     }
 }
 

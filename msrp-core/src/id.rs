@@ -45,6 +45,12 @@ macro_rules! ident_newtype {
                 Self(bytes)
             }
 
+            /// A copy sharing nothing with the bytes it was read from: an id
+            /// kept for long must not keep its whole read alive.
+            pub(crate) fn detached(&self) -> Self {
+                Self(Bytes::copy_from_slice(&self.0))
+            }
+
             /// The id as text.
             #[must_use]
             pub fn as_str(&self) -> &str {

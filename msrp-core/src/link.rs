@@ -544,6 +544,15 @@ impl Endpoint {
         self.links.get(&conn).is_some_and(|link| link.paused)
     }
 
+    /// Entries kept in queues and maps, the sessions' included (a heap bound
+    /// allows each a fixed overhead).
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn entries(&self) -> usize {
+        let links: usize = self.links.values().map(|link| 1 + link.sessions.len() + link.control.len()).sum();
+        let sessions: usize = self.sessions.values().map(|slot| 1 + slot.session.entries()).sum();
+        links + sessions + self.registry.len() + self.ready.len() + self.dirty.len()
+    }
+
     /// Bytes the link framers hold (partial heads and end-lines only).
     #[must_use]
     pub fn framer_bytes(&self) -> usize {
@@ -691,7 +700,9 @@ impl Endpoint {
                 let link_up = slot.session.is_link_up();
                 let adds = match &command {
                     session::Command::Send { body, .. } => body.len(),
-                    session::Command::StreamData { data, .. } => data.len(),
+                    session::Command::StreamData { data, .. } | session::Command::StreamOwned { data, .. } => {
+                        data.len()
+                    }
                     _ => 0,
                 };
                 if !link_up && slot.session.queued_bytes().saturating_add(adds) > self.config.max_queued_before_up {

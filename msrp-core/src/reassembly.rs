@@ -361,7 +361,7 @@ fn fnv(state: u64, byte: u8) -> u64 {
 
 /// Copies an id so a stored id does not pin the frame it was sliced from.
 fn owned(id: &MessageId) -> MessageId {
-    MessageId::from_validated(Bytes::copy_from_slice(id.as_bytes()))
+    id.detached()
 }
 
 fn widen(span: &mut Option<(u64, u64)>, from: u64, to: u64) {
@@ -578,6 +578,14 @@ impl Reassembler {
     #[must_use]
     pub fn incomplete(&self) -> usize {
         self.messages.len()
+    }
+
+    /// Entries kept: messages, open chunks, remembered ids and held pieces
+    /// (a heap bound allows each a fixed overhead).
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn entries(&self) -> usize {
+        let pieces: usize = self.messages.values().map(|m| m.pending.len()).sum();
+        self.messages.len() + self.chunks.len() + self.finished.len() + pieces
     }
 
     /// The configuration.

@@ -19,9 +19,14 @@
 //!   gets a [`session::Command::Forward`] with the same Message-ID, content
 //!   type, total (when the sender declared one, else `*`) and report
 //!   policies. Each in-order piece ([`Event::ChunkReceived`]) goes to every
-//!   member as [`session::Command::StreamData`] holding a clone of the same
+//!   member as [`session::Command::StreamOwned`] holding a clone of the same
 //!   `Bytes` (a reference count, never a copy); the members chunk it as it
-//!   comes (`1-*/total` or `1-*/*`). The end of the message (or its abort
+//!   comes (`1-*/total` or `1-*/*`). A piece shorter than the inbound
+//!   session's
+//!   [`SessionConfig::min_shared_piece`](crate::session::SessionConfig::min_shared_piece)
+//!   is copied once, and the copy shared by every member
+//!   ([`session::Command::StreamOwned`]), so that a few bytes never keep a
+//!   whole read alive. The end of the message (or its abort
 //!   `#`, or its refusal) is passed on the same way.
 //! - **REPORTs go back hop by hop.** A member's REPORT for the message is
 //!   re-addressed upstream on the inbound session ([`session::Command::Report`]).
@@ -320,6 +325,23 @@ impl Relay {
         held
     }
 
+    /// Entries kept in queues and maps, the endpoint's included (a heap
+    /// bound allows each a fixed overhead).
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn entries(&self) -> usize {
+        let bridges: usize = self
+            .bridges
+            .values()
+            .map(|b| 1 + b.members.len() + b.messages.iter().map(|m| 1 + m.legs.len()).sum::<usize>())
+            .sum();
+        self.endpoint.entries()
+            + bridges
+            + self.legs.len()
+            + self.full_since.len()
+            + self.paused.len()
+            + self.ready.len()
+    }
+
     /// The highest [`Relay::held_bytes`] seen after any [`Relay::handle`].
     #[must_use]
     pub const fn max_held_bytes(&self) -> usize {
@@ -503,10 +525,14 @@ impl Relay {
         let mut relayed = bridge.messages.swap_remove(index);
         relayed.received += data.len() as u64;
         relayed.ended |= last;
+        // A short piece of a large read would keep the whole read alive in
+        // every member's queue: it is copied once here, and the copy shared.
+        let min_shared = self.endpoint.session(inbound).map_or(0, |s| s.config().min_shared_piece);
+        let data = if data.len() < min_shared { Bytes::copy_from_slice(&data) } else { data };
         let mut failed = Vec::new();
         for leg in relayed.legs.iter().filter(|leg| leg.outcome.is_none()) {
             // The same `Bytes` for every member: a reference count each, never a copy.
-            let command = session::Command::StreamData { handle: leg.handle, data: data.clone(), last };
+            let command = session::Command::StreamOwned { handle: leg.handle, data: data.clone(), last };
             if !self.send(leg.member, command) {
                 failed.push(leg.member);
             }

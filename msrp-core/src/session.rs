@@ -75,6 +75,15 @@ pub struct SessionConfig {
     /// Body bytes per transmit of an interruptible chunk: how often the
     /// sender looks for other traffic to interleave.
     pub write_quantum: usize,
+    /// Streamed content ([`Command::StreamData`]) that waits to be sent in
+    /// pieces shorter than this is copied, coalesced with its neighbours;
+    /// longer pieces wait as they came, shared with the caller (default
+    /// 2048, the chunk size of RFC 4975 s.7.1.1, so that chunks of that size
+    /// pass a relay uncopied). A piece sliced from a larger read keeps the
+    /// whole read alive while it waits: with reads of `r` bytes, what waits
+    /// keeps at most `r / min_shared_piece` times its size alive. 0 shares
+    /// every piece.
+    pub min_shared_piece: usize,
     /// Largest chunk body. `None` (the default) sends a message in as few
     /// chunks as possible, as RFC 4975 s.7.1.1 strongly recommends; `Some(n)`
     /// ends every chunk after `n` octets, the RFC's other strategy ("the
@@ -113,6 +122,7 @@ impl SessionConfig {
             role,
             chunk_size: 2048,
             write_quantum: 16 * 1024,
+            min_shared_piece: 2048,
             max_chunk_size: None,
             transaction_timeout: Duration::from_secs(30),
             reassembly: ReassemblyConfig::default(),
@@ -175,6 +185,19 @@ pub enum Command {
     },
     /// More content of a streamed message; `last` closes it.
     StreamData {
+        /// The message.
+        handle: MessageHandle,
+        /// The next bytes.
+        data: Bytes,
+        /// Whether these are the last bytes.
+        last: bool,
+    },
+    /// More content of a streamed message, self-contained: the caller made
+    /// sure `data` keeps no larger buffer alive (a relay copies a short
+    /// piece once and hands the copy to every member), so it is never copied
+    /// here, however short ([`SessionConfig::min_shared_piece`] does not
+    /// apply). `last` closes the message.
+    StreamOwned {
         /// The message.
         handle: MessageHandle,
         /// The next bytes.
@@ -404,7 +427,7 @@ struct Outgoing {
     success_report: bool,
     failure_report: FailureReport,
     /// Content not yet handed to the link, in order.
-    pending: VecDeque<Bytes>,
+    pending: Pending,
     /// Whether all content is known (`pending` holds the rest).
     complete: bool,
     /// Bytes handed to the link so far.
@@ -421,7 +444,118 @@ struct Outgoing {
 
 impl Outgoing {
     fn available(&self) -> u64 {
-        self.pending.iter().map(|b| b.len() as u64).sum()
+        self.pending.len() as u64
+    }
+}
+
+/// Content of an outgoing message not yet handed to the link, in order.
+///
+/// Pieces of at least `min_shared` bytes ([`SessionConfig::min_shared_piece`])
+/// are kept as they came: the caller's `Bytes`, a reference count, no copy.
+/// Shorter ones are copied into an owned buffer that coalesces them, since a
+/// small slice of a large read would keep the whole read alive as long as it
+/// waits. A piece the caller made self-contained ([`Command::StreamOwned`])
+/// is kept as it came whatever its length. So nothing kept shared that may
+/// hold a larger buffer is shorter than `min_shared`.
+#[derive(Debug, Default)]
+struct Pending {
+    /// Each piece, and whether it is self-contained (holds no larger buffer).
+    pieces: VecDeque<(Bytes, bool)>,
+    /// Short pieces copied together; they follow `pieces`.
+    tail: Vec<u8>,
+    /// Bytes in `pieces` and `tail`.
+    len: usize,
+}
+
+impl Pending {
+    /// A whole message body, shared as it is (the caller's own buffer).
+    fn body(body: Bytes) -> Self {
+        let len = body.len();
+        let pieces = if body.is_empty() { VecDeque::new() } else { VecDeque::from([(body, false)]) };
+        Self { pieces, tail: Vec::new(), len }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Pieces and coalescing buffers kept.
+    #[cfg(any(test, feature = "fuzzing"))]
+    fn entries(&self) -> usize {
+        self.pieces.len() + usize::from(!self.tail.is_empty())
+    }
+
+    /// Appends streamed content (`owned`: self-contained, never copied).
+    fn push(&mut self, data: Bytes, min_shared: usize, owned: bool) {
+        self.len += data.len();
+        if data.is_empty() {
+            return;
+        }
+        if !owned && data.len() < min_shared {
+            self.tail.extend_from_slice(&data);
+            if self.tail.len() >= min_shared {
+                self.seal();
+            }
+        } else {
+            self.seal();
+            self.pieces.push_back((data, owned));
+        }
+    }
+
+    /// Puts content taken from the front back in front.
+    fn push_front(&mut self, data: Bytes, owned: bool, min_shared: usize) {
+        self.len += data.len();
+        if !data.is_empty() {
+            self.pieces.push_front(Self::kept(data, owned, min_shared));
+        }
+    }
+
+    /// Takes up to `max` bytes from the front, in one piece, and whether it
+    /// is self-contained.
+    fn take(&mut self, max: usize, min_shared: usize) -> (Bytes, bool) {
+        if self.pieces.is_empty() {
+            self.seal();
+        }
+        let Some((front, owned)) = self.pieces.front_mut() else { return (Bytes::new(), true) };
+        let owned = *owned;
+        let piece = front.split_to(front.len().min(max));
+        if front.is_empty() {
+            self.pieces.pop_front();
+        } else if !owned && front.len() < min_shared {
+            // What is left of a long piece is short now: it stops keeping
+            // the rest of its buffer alive.
+            *front = Bytes::copy_from_slice(front);
+            if let Some(entry) = self.pieces.front_mut() {
+                entry.1 = true;
+            }
+        }
+        self.len = self.len.saturating_sub(piece.len());
+        (piece, owned)
+    }
+
+    fn clear(&mut self) {
+        *self = Self::default();
+    }
+
+    /// Moves the coalesced copies behind the shared pieces.
+    fn seal(&mut self) {
+        if !self.tail.is_empty() {
+            self.pieces.push_back((Bytes::from(std::mem::take(&mut self.tail)), true));
+        }
+    }
+
+    /// `data` as kept: a copy when it may hold a larger buffer and is
+    /// shorter than `min_shared`.
+    fn kept(data: Bytes, owned: bool, min_shared: usize) -> (Bytes, bool) {
+        if !owned && data.len() < min_shared {
+            (Bytes::copy_from_slice(&data), true)
+        } else {
+            (data, owned)
+        }
     }
 }
 
@@ -600,12 +734,35 @@ impl Session {
         self.reassembler.held_bytes() + self.reassembler.window_bytes()
     }
 
+    /// The receiver's reassembler.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) const fn reassembler(&self) -> &Reassembler {
+        &self.reassembler
+    }
+
+    /// Entries kept in queues, maps and timers, the reassembler's included
+    /// (a heap bound allows each a fixed overhead).
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn entries(&self) -> usize {
+        let pieces: usize = self.outgoing.iter().map(|m| m.pending.entries()).sum();
+        self.outgoing.len()
+            + pieces
+            + self.control.len()
+            + self.ready.len()
+            + self.transactions.len()
+            + self.timers.len()
+            + self.reports.len()
+            + self.streams.len()
+            + self.deliveries.len()
+            + self.reassembler.entries()
+    }
+
     /// Body bytes given to the session (by [`Command::Send`] or
     /// [`Command::StreamData`]) and not yet handed out in a transmit: what a
     /// relay counts against a member's window.
     #[must_use]
     pub fn queued_bytes(&self) -> usize {
-        self.outgoing.iter().map(|m| m.pending.iter().map(Bytes::len).sum::<usize>()).sum()
+        self.outgoing.iter().map(|m| m.pending.len()).sum()
     }
 
     /// Responses and REPORTs waiting for the link: what this session owes
@@ -728,36 +885,36 @@ impl Session {
     // ----- commands -------------------------------------------------------
 
     fn command(&mut self, command: Command) -> Result<(), UsageError> {
+        let owned = matches!(command, Command::StreamOwned { .. });
         match command {
             Command::Send { handle, content_type, body, success_report, failure_report } => {
                 let total = body.len() as u64;
-                let pending = if body.is_empty() { VecDeque::new() } else { VecDeque::from([body]) };
+                let pending = Pending::body(body);
                 let reports = Reports { success: success_report, failure: failure_report };
                 self.enqueue(handle, None, content_type, reports, pending, Some(total), true)
             }
             Command::SendStream { handle, content_type, success_report, failure_report } => {
                 let reports = Reports { success: success_report, failure: failure_report };
-                self.enqueue(handle, None, content_type, reports, VecDeque::new(), None, false)
+                self.enqueue(handle, None, content_type, reports, Pending::default(), None, false)
             }
             Command::Forward { handle, message_id, content_type, total, success_report, failure_report } => {
                 if self.outgoing.iter().any(|m| m.message_id == message_id) || self.reports.contains_key(&message_id) {
                     return Err(UsageError::DuplicateMessageId);
                 }
                 let reports = Reports { success: success_report, failure: failure_report };
-                self.enqueue(handle, Some(message_id), content_type, reports, VecDeque::new(), total, false)
+                self.enqueue(handle, Some(message_id), content_type, reports, Pending::default(), total, false)
             }
             Command::Report { message_id, status, byte_range } => {
                 self.send_report(&message_id, status, byte_range);
                 Ok(())
             }
-            Command::StreamData { handle, data, last } => {
+            Command::StreamData { handle, data, last } | Command::StreamOwned { handle, data, last } => {
+                let min_shared = self.config.min_shared_piece;
                 let message = self.message_mut(handle).ok_or(UsageError::UnknownHandle)?;
                 if message.complete {
                     return Err(UsageError::NotStreaming);
                 }
-                if !data.is_empty() {
-                    message.pending.push_back(data);
-                }
+                message.pending.push(data, min_shared, owned);
                 if last {
                     message.complete = true;
                 }
@@ -780,7 +937,7 @@ impl Session {
         message_id: Option<MessageId>,
         content_type: String,
         reports: Reports,
-        pending: VecDeque<Bytes>,
+        pending: Pending,
         total: Option<u64>,
         complete: bool,
     ) -> Result<(), UsageError> {
@@ -940,6 +1097,7 @@ impl Session {
     fn continue_chunk(&mut self) -> Option<Transmit> {
         let chunk_size = self.config.chunk_size as u64;
         let quantum = self.config.write_quantum.max(1);
+        let min_shared = self.config.min_shared_piece;
         let others_waiting = self.contended
             || !self.control.is_empty()
             || self.outgoing.iter().skip(1).any(|m| !m.all_sent && (!m.pending.is_empty() || m.complete));
@@ -979,22 +1137,15 @@ impl Session {
         if stalled {
             return None;
         }
-        // The next piece: at most a quantum, taken as a slice of the user's Bytes.
-        let mut body = Bytes::new();
-        if let Some(front) = message.pending.front_mut() {
-            let room =
-                chunk.limit.map_or(usize::MAX, |limit| usize::try_from(limit - chunk.written).unwrap_or(usize::MAX));
-            let n = front.len().min(quantum).min(room);
-            body = front.split_to(n);
-            if front.is_empty() {
-                message.pending.pop_front();
-            }
-        }
+        // The next piece: at most a quantum, a slice of what waits (the
+        // user's Bytes, or the copies of short streamed pieces).
+        let room = chunk.limit.map_or(usize::MAX, |limit| usize::try_from(limit - chunk.written).unwrap_or(usize::MAX));
+        let (mut body, owned) = message.pending.take(quantum.min(room), min_shared);
         // RFC 4975 s.7.1: the end-line must not appear in the body; scan as we
         // send and, on the (random, so improbable) event, cut the chunk there.
         if let Some(cut) = dashed_id_in(&body, &transaction_id) {
             let rest = body.split_off(cut);
-            message.pending.push_front(rest);
+            message.pending.push_front(rest, owned, min_shared);
         }
         message.offset += body.len() as u64;
         chunk.written += body.len() as u64;
@@ -1509,6 +1660,10 @@ impl Session {
     }
 
     fn respond_to(&mut self, transaction_id: TransactionId, to_path: Vec<MsrpUri>, status: u16, comment: &str) {
+        // The answer may wait for the link (up to `max_owed_frames` per
+        // link, `EndpointConfig`): it keeps a copy of the request's id, not
+        // a slice that would keep the request's whole read alive.
+        let transaction_id = transaction_id.detached();
         let frame = Frame::response(
             transaction_id.clone(),
             status,
@@ -1563,7 +1718,9 @@ pub fn refusal(head: &FrameHead, status: u16) -> Option<Transmit> {
     }
     let to_path: Vec<MsrpUri> = head.from_path_uris().take(1).collect();
     let from_path: Vec<MsrpUri> = head.to_path_uris().take(1).collect();
-    let transaction_id = head.transaction_id();
+    // A copy: the refusal may wait for the link, and a slice would keep the
+    // request's whole read alive.
+    let transaction_id = head.transaction_id().detached();
     let frame = Frame::response(transaction_id.clone(), status, Some(status_comment(status)), to_path, from_path);
     let mut encoder = Encoder::new();
     let head = encoder.head(&frame, &transaction_id);

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use msrp_core::link::{self, Endpoint, EndpointConfig, LinkTimeout, SessionKey};
 use msrp_core::reassembly::{DeliveryMode, Reassembler, ReassemblyConfig};
+use msrp_core::relay::{self, Relay, RelayConfig};
 use msrp_core::router::ConnId;
 use msrp_core::session::{Command, Event, Input, LinkRole, MessageHandle, Output, Session, SessionConfig};
 use msrp_core::{ByteRange, FailureReport, Flag, IdSource, MessageId, MsrpUri};
@@ -83,16 +84,17 @@ fn bodiless_send(n: u64, to: &str) -> String {
 }
 
 /// Feeds `frames` requests as a runtime that honours `PauseReading` and
-/// never acknowledges a write would: returns how many it fed before the
-/// endpoint stopped reading.
-fn flood(endpoint: &mut Endpoint, now: Instant, conn: ConnId, to: &str, frames: u64) -> u64 {
+/// never acknowledges a write would, `per_read` requests a read, each read
+/// split off a read buffer of at least 16 KiB: returns how many it fed
+/// before the endpoint stopped reading.
+fn flood(endpoint: &mut Endpoint, now: Instant, conn: ConnId, to: &str, frames: u64, per_read: u64) -> u64 {
     let mut paused = false;
     let mut fed = 0;
     while fed < frames && !paused {
-        // 100 requests a read, as a socket would hand them over.
-        let segment: String = (fed..fed + 100).map(|n| bodiless_send(n, to)).collect();
-        fed += 100;
-        endpoint.handle(now, link::Input::Received { conn, data: Bytes::from(segment) }).unwrap();
+        let segment: String = (fed..fed + per_read).map(|n| bodiless_send(n, to)).collect();
+        fed += per_read;
+        let data = pinned(segment.as_bytes(), segment.len().max(16 * 1024));
+        endpoint.handle(now, link::Input::Received { conn, data }).unwrap();
         while let Some(output) = endpoint.poll_output() {
             paused |= matches!(output, link::Output::PauseReading { conn: c } if c == conn);
         }
@@ -123,7 +125,8 @@ fn a_peer_that_never_reads_cannot_queue_answers_without_bound() {
         open_passive(&mut endpoint, now);
         let conn = ConnId::new(5);
         endpoint.handle(now, link::Input::Accepted { conn }).unwrap();
-        let fed = flood(&mut endpoint, now, conn, to, 200_000);
+        // 100 requests a read, as a socket would hand them over.
+        let fed = flood(&mut endpoint, now, conn, to, 200_000, 100);
         assert!(fed < 200_000, "{to}: reading was never stopped");
         assert!(endpoint.is_paused(conn));
         let held = live() - before;
@@ -145,12 +148,32 @@ fn a_peer_that_never_reads_cannot_queue_answers_without_bound() {
 }
 
 #[test]
+fn owed_answers_do_not_keep_the_reads_their_requests_came_in() {
+    // One request per 16 KiB read. An owed answer that kept a slice of its
+    // request (its transaction id) would keep the request's whole read: 16
+    // MiB behind 1024 answers.
+    for to in ["msrp://me.example.com:7000/nobody;tcp", ME] {
+        let now = epoch();
+        let before = live();
+        let mut endpoint = Endpoint::new(EndpointConfig::default(), now);
+        open_passive(&mut endpoint, now);
+        let conn = ConnId::new(5);
+        endpoint.handle(now, link::Input::Accepted { conn }).unwrap();
+        let fed = flood(&mut endpoint, now, conn, to, 200_000, 1);
+        assert!(endpoint.is_paused(conn), "{to}: reading was never stopped");
+        let held = live() - before;
+        eprintln!("owed answers ({to}), one request a read: {held} bytes live after {fed} requests");
+        assert!(held < 1 << 20, "{to}: {held} bytes live after {fed} requests");
+    }
+}
+
+#[test]
 fn reading_resumes_once_the_peer_reads_the_answers() {
     let now = epoch();
     let mut endpoint = Endpoint::new(EndpointConfig::default(), now);
     let conn = ConnId::new(5);
     endpoint.handle(now, link::Input::Accepted { conn }).unwrap();
-    flood(&mut endpoint, now, conn, "msrp://me.example.com:7000/nobody;tcp", 200_000);
+    flood(&mut endpoint, now, conn, "msrp://me.example.com:7000/nobody;tcp", 200_000, 100);
     assert!(endpoint.is_paused(conn));
     // The peer reads everything: every written byte is acknowledged until
     // the endpoint has nothing more to say.
@@ -250,6 +273,74 @@ fn small_held_pieces_do_not_keep_their_segments_alive() {
     let held = live() - before;
     eprintln!("streaming window: {held} bytes live after 4096 16-byte pieces in 16 KiB reads");
     assert!(held < 256 * 1024, "{held} bytes live behind a 64 KiB overlap window");
+}
+
+/// A relay bridging an inbound session (key 10, link 1) to one member
+/// (key 20, link 20) whose streamed pieces are shared from `min_shared_piece`
+/// bytes on.
+fn relay_with_one_member(min_shared_piece: usize) -> (Relay, Instant) {
+    let now = epoch();
+    let mut relay = Relay::new(RelayConfig::default(), now);
+    let mut inbound = SessionConfig::new(uri(ME), vec![uri(PEER)], LinkRole::Passive);
+    inbound.reassembly.mode = DeliveryMode::Streaming;
+    inbound.success_reports = false;
+    // The relay copies pieces shorter than its inbound session's setting once.
+    inbound.min_shared_piece = min_shared_piece;
+    let mut member = SessionConfig::new(
+        uri("msrp://me.example.com:7000/memberOUT001;tcp"),
+        vec![uri("msrp://member.example.com:9100/memberIN0001;tcp")],
+        LinkRole::Active,
+    );
+    member.min_shared_piece = min_shared_piece;
+    for (key, config) in [(10, inbound), (20, member)] {
+        let session = Box::new(Session::new(config, now, Box::new(Counter(key))));
+        let open = link::Command::Open { key: SessionKey::new(key), session, conn: ConnId::new(key) };
+        relay.handle(now, relay::Input::Link(link::Input::Command(open))).unwrap();
+    }
+    relay.handle(now, relay::Input::Link(link::Input::Accepted { conn: ConnId::new(1) })).unwrap();
+    relay.handle(now, relay::Input::Link(link::Input::Connected { conn: ConnId::new(20) })).unwrap();
+    let bridge = relay::Command::Bridge { inbound: SessionKey::new(10), outbound: vec![SessionKey::new(20)] };
+    relay.handle(now, relay::Input::Command(bridge)).unwrap();
+    while relay.poll_output().is_some() {}
+    (relay, now)
+}
+
+#[test]
+fn a_member_that_never_reads_does_not_keep_the_reads_its_pieces_came_in() {
+    // A message streams in, 100 bytes per 16 KiB read, to a member whose
+    // peer reads nothing: its link window fills and the rest waits in its
+    // session at the relay. Pieces kept shared (`min_shared_piece` 0, as
+    // before the copies) keep their reads; copied (once, at the relay), only
+    // their bytes.
+    let mut figures = Vec::new();
+    for min_shared_piece in [0, SessionConfig::new(uri(ME), Vec::new(), LinkRole::Active).min_shared_piece] {
+        let before = live();
+        let (mut relay, now) = relay_with_one_member(min_shared_piece);
+        let head = format!(
+            "MSRP pin00001 SEND\r\nTo-Path: {ME}\r\nFrom-Path: {PEER}\r\nMessage-ID: pinned0001\r\n\
+             Byte-Range: 1-*/*\r\nContent-Type: text/plain\r\n\r\n"
+        );
+        let reads = std::iter::once(pinned(head.as_bytes(), 16 * 1024))
+            .chain((0..2000).map(|_| pinned(&[b'a'; 100], 16 * 1024)));
+        for data in reads {
+            relay.handle(now, relay::Input::Link(link::Input::Received { conn: ConnId::new(1), data })).unwrap();
+            // The transmits go to a socket whose peer never reads: never `Written`.
+            while relay.poll_output().is_some() {}
+        }
+        let queued = relay.endpoint().session(SessionKey::new(20)).unwrap().queued_bytes();
+        let held = usize::try_from(live() - before).unwrap();
+        eprintln!("min_shared_piece {min_shared_piece}: {queued} bytes queued for the member, {held} bytes live");
+        figures.push((queued, held));
+        drop(relay);
+    }
+    let [(shared_queued, shared_held), (queued, held)] = figures[..] else { unreachable!() };
+    assert_eq!(shared_queued, queued);
+    assert!(queued > 100_000, "the member's window filled: {queued} bytes queued");
+    // Shared: a 16 KiB read behind every 100 bytes queued.
+    assert!(shared_held > 100 * queued, "{shared_held} bytes live for {queued} queued, shared");
+    // Copied: the queued bytes (coalesced, at most twice their size), the
+    // link window's worth in flight, the overlap window, the relay's state.
+    assert!(held < 2 * queued + 512 * 1024, "{held} bytes live for {queued} queued");
 }
 
 /// A standalone session on a link of its own, fed raw bytes.

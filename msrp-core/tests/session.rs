@@ -526,3 +526,63 @@ fn a_chunk_limit_sends_a_5000_byte_message_in_three_chunks() {
     assert!(pair.a_events.iter().any(|e| matches!(e, Event::ReportReceived { status: 200, .. })));
     assert_eq!(pair.a.poll_timeout(), None);
 }
+
+#[test]
+fn streamed_pieces_shorter_than_min_shared_piece_are_copied_and_coalesced() {
+    let mut pair = Pair::new(23, |c| c.reassembly.mode = DeliveryMode::Streaming);
+    pair.run();
+    let handle = MessageHandle::new(4);
+    let start = Command::SendStream {
+        handle,
+        content_type: "application/octet-stream".into(),
+        success_report: false,
+        failure_report: FailureReport::Yes,
+    };
+    pair.a.handle(pair.now, Input::Command(start)).unwrap();
+    // Each piece is the start of a 16 KiB read buffer of its own, queued
+    // before anything is written.
+    let min_shared = pair.a.config().min_shared_piece;
+    let sizes = [1, 100, 5000, 3, 2047, min_shared, 10, 9000, 1];
+    let mut reads = Vec::new();
+    let mut expect = Vec::new();
+    for (i, &size) in sizes.iter().enumerate() {
+        let piece = payload(size, i as u64 + 1);
+        let mut read = piece.to_vec();
+        read.resize(16 * 1024, 0);
+        let read = Bytes::from(read);
+        expect.extend_from_slice(&piece);
+        let data = read.slice(..size);
+        let last = i + 1 == sizes.len();
+        pair.a.handle(pair.now, Input::Command(Command::StreamData { handle, data, last })).unwrap();
+        reads.push(read);
+    }
+    let mut bodies = Vec::new();
+    let mut wire = Vec::new();
+    while let Some(output) = pair.a.poll_output() {
+        if let Output::Transmit(t) = output {
+            if !t.body.is_empty() {
+                bodies.push(t.body.clone());
+            }
+            wire.extend_from_slice(&[t.head, t.body, t.end_line].concat());
+        }
+    }
+    // A long piece goes out as a slice of its read; short ones are copies,
+    // coalesced up to the next long piece (or `min_shared_piece` bytes).
+    let lens: Vec<usize> = bodies.iter().map(Bytes::len).collect();
+    assert_eq!(lens, [101, 5000, 2050, min_shared, 10, 9000, 1]);
+    let shared: Vec<bool> =
+        bodies.iter().map(|body| reads.iter().any(|read| read.as_ptr_range().contains(&body.as_ptr()))).collect();
+    assert_eq!(shared, [false, true, false, true, false, true, false]);
+    assert_eq!(bodies.concat(), expect);
+    // And the peer gets the bytes in order.
+    pair.feed(true, &wire);
+    pair.run();
+    let mut got = Vec::new();
+    for e in &pair.b_events {
+        if let Event::ChunkReceived { offset, data, .. } = e {
+            assert_eq!(*offset as usize, got.len(), "in order, never twice");
+            got.extend_from_slice(data);
+        }
+    }
+    assert_eq!(got, expect);
+}

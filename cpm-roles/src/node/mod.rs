@@ -235,7 +235,7 @@ impl Node {
             for command in &hop.pending {
                 queued += match command {
                     MsrpCommand::Send { body, .. } => body.len(),
-                    MsrpCommand::StreamData { data, .. } => data.len(),
+                    MsrpCommand::StreamData { data, .. } | MsrpCommand::StreamOwned { data, .. } => data.len(),
                     _ => 0,
                 };
             }

@@ -42,12 +42,17 @@ impl Node {
     /// downstream leg.
     pub(super) fn relay_data(&mut self, message_id: &MessageId, data: Bytes, last: bool) {
         let Some(&handle) = self.relayed.get(message_id) else { return };
+        // A short piece of a large read would keep the whole read alive in
+        // every member's queue: it is copied once here, and the copy shared.
+        let upstream = self.up.as_ref().and_then(|l| self.hops.get(l.hop)).and_then(|h| h.session.as_ref());
+        let min_shared = upstream.map_or(0, |s| s.config().min_shared_piece);
+        let data = if data.len() < min_shared { Bytes::copy_from_slice(&data) } else { data };
         for pos in 0..self.down.len() {
             if self.down[pos].ended {
                 continue;
             }
             // One body buffer shared by every member: a refcount, not a copy.
-            let command = MsrpCommand::StreamData { handle, data: data.clone(), last };
+            let command = MsrpCommand::StreamOwned { handle, data: data.clone(), last };
             self.session_command(self.down[pos].hop, command);
         }
     }
