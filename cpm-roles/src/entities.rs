@@ -489,7 +489,7 @@ impl Isf {
                 sip_lite::proxy::Output::Event(sip_lite::proxy::Event::PeerError { reason, .. }) => {
                     self.out.push_back(Output::Event {
                         session: None,
-                        event: crate::Event::PeerError { reason, detail: String::new() },
+                        event: crate::Event::PeerError { error: crate::PeerError::Sip(reason) },
                     });
                 }
                 sip_lite::proxy::Output::Event(_) => {}

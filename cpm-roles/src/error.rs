@@ -1,6 +1,11 @@
-//! Caller mistakes.
+//! Caller mistakes, and what a peer did wrong.
+
+use std::time::Duration;
 
 use thiserror::Error;
+
+use crate::ids::ConnId;
+use crate::interworking::ConvertError;
 
 /// A caller's mistake: the entity's state is unchanged (peer faults never
 /// come back as `Err`; they become [`crate::Event::PeerError`] or a SIP/MSRP
@@ -41,4 +46,47 @@ pub enum UsageError {
     /// The SIP user agent refused a command (a bug in this crate).
     #[error("SIP user agent refused a command")]
     Sip,
+}
+
+/// What a peer did wrong ([`crate::Event::PeerError`]); the entity answered
+/// as the RFC says, or dropped what could not be answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum PeerError {
+    /// A SIP message the user agent or proxy refused or dropped (RFC 3261).
+    #[error("SIP: {0}")]
+    Sip(&'static str),
+    /// A SIP datagram that does not parse (RFC 3261 s.18.3), dropped.
+    #[error("SIP datagram: {0}")]
+    SipDatagram(sip_lite::sip::ParseError),
+    /// A request that would start a session beyond
+    /// [`crate::EntityConfig::max_sessions`]: answered 503 (RFC 3261 s.21.5.4).
+    #[error("{sessions} sessions already: request refused with 503")]
+    AtCapacity {
+        /// The sessions running.
+        sessions: usize,
+    },
+    /// A link's MSRP framing failed (RFC 4975 s.6): the link is closed.
+    #[error("MSRP framing: {0}")]
+    MsrpFraming(msrp_core::ParseError),
+    /// An MSRP request or response broke RFC 4975 in a session.
+    #[error("MSRP: {0}")]
+    Msrp(msrp_core::ParseError),
+    /// A link a peer opened carried no frame for a session within
+    /// [`crate::EntityConfig::bind_timeout`]: closed.
+    #[error("link {conn} bound no session in {after:?}: closed")]
+    NeverBound {
+        /// The link.
+        conn: ConnId,
+        /// The deadline it missed.
+        after: Duration,
+    },
+    /// Content the IWF cannot convert for its non-CPM system: refused with
+    /// a failure REPORT.
+    #[error("interworking: {0}")]
+    Interworking(ConvertError),
+    /// A message to the sender that is not an IMDN delivery notification
+    /// (RFC 5438 s.7.2.1).
+    #[error("IMDN: a message to the sender that is not a delivery notification")]
+    NotANotification,
 }

@@ -150,7 +150,7 @@ use sip_lite::sip::Message;
 
 pub use config::{AddressRule, Downstream, EntityConfig, IwfConfig, IwfReport, NonCpmSystem, SlowMember};
 pub use entities::{Client, Controlling, Entity, Isf, IsfConfig, Iwf, IwfRule, Participating};
-pub use error::UsageError;
+pub use error::{PeerError, UsageError};
 #[cfg(feature = "rand")]
 pub use ids::CryptoIds;
 pub use ids::{ConnId, DeliveryId, FlowId, HopId, SessionId, SimulationIds};
@@ -466,9 +466,7 @@ pub enum Event {
     SessionEnded,
     /// A peer broke a protocol; the entity answered as the RFC says.
     PeerError {
-        /// Which protocol layer.
-        reason: &'static str,
-        /// Details.
-        detail: String,
+        /// What was wrong.
+        error: PeerError,
     },
 }

@@ -28,7 +28,7 @@ use sip_lite::sip::{self, Message};
 use sip_lite::ua::response;
 
 use crate::config::{entity_capabilities, EntityConfig, RETRY_AFTER};
-use crate::error::UsageError;
+use crate::error::{PeerError, UsageError};
 use crate::ids::{ConnId, DeliveryId, FlowId, HopId, SessionId, SharedIds};
 use crate::node::{Node, Role};
 use crate::stats::Stats;
@@ -227,7 +227,7 @@ impl Server {
                         }
                     }
                     Err(error) => {
-                        self.event(None, Event::PeerError { reason: "SIP datagram", detail: error.to_string() });
+                        self.event(None, Event::PeerError { error: PeerError::SipDatagram(error) });
                     }
                 }
             }
@@ -314,8 +314,8 @@ impl Server {
             let mut reply = response(message, 503, Some(&stateless_tag(message)));
             reply.header("Retry-After", &RETRY_AFTER.as_secs().to_string());
             self.emit(Output::SipTransmit { flow, bytes: reply.encode() });
-            let detail = format!("{} sessions already: request refused with 503", self.sessions.len());
-            self.event(None, Event::PeerError { reason: "SIP", detail });
+            let sessions = self.sessions.len();
+            self.event(None, Event::PeerError { error: PeerError::AtCapacity { sessions } });
             return None;
         }
         let slot = self.new_inbound_session();
@@ -606,7 +606,7 @@ impl Server {
         if let Some(error) = broken {
             // RFC 4975 s.6: once framing is lost nothing more on the link can be
             // read; it is closed at once, and its sessions lose it.
-            self.event(None, Event::PeerError { reason: "MSRP framing", detail: error.to_string() });
+            self.event(None, Event::PeerError { error: PeerError::MsrpFraming(error) });
             self.emit(Output::CloseLink { conn });
             self.link_closed(conn);
         }
@@ -621,8 +621,8 @@ impl Server {
             self.links.iter().filter(|(_, l)| l.unbound_until.is_some_and(|t| t <= now)).map(|(c, _)| *c).collect();
         for conn in idle {
             self.links.remove(&conn);
-            let detail = format!("link {conn} bound no session in {:?}: closed", self.config.bind_timeout);
-            self.event(None, Event::PeerError { reason: "MSRP link", detail });
+            let after = self.config.bind_timeout;
+            self.event(None, Event::PeerError { error: PeerError::NeverBound { conn, after } });
             self.emit(Output::CloseLink { conn });
         }
     }
@@ -951,7 +951,7 @@ mod tests {
         server.handle(epoch(), Input::MsrpReceived { conn, data: Bytes::from_static(b"HELLO there\r\n\r\n") }).unwrap();
         let closed = outputs(&mut server);
         assert!(
-            matches!(closed.as_slice(), [Output::Event { event: Event::PeerError { .. }, session: None }, Output::CloseLink { conn: c }] if *c == conn),
+            matches!(closed.as_slice(), [Output::Event { event: Event::PeerError { error: PeerError::MsrpFraming(_) }, session: None }, Output::CloseLink { conn: c }] if *c == conn),
             "{closed:?}"
         );
         let send = "MSRP a786hjs2 SEND\r\nTo-Path: msrp://b.example.com:2855/nosuch;tcp\r\n\
@@ -1033,6 +1033,8 @@ mod tests {
         server.handle(start + Duration::from_secs(30), Input::Timeout).unwrap();
         let closed = outputs(&mut server);
         assert!(closed.iter().any(|o| matches!(o, Output::CloseLink { conn: c } if *c == conn)), "{closed:?}");
+        let reported = Event::PeerError { error: PeerError::NeverBound { conn, after: Duration::from_secs(30) } };
+        assert!(closed.contains(&Output::Event { session: None, event: reported }), "{closed:?}");
         assert_eq!((server.stats().links, server.poll_timeout()), (0, None));
     }
 

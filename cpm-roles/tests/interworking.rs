@@ -221,7 +221,7 @@ fn the_iwf_converts_and_refuses_what_the_system_cannot_take() {
     assert!(sim
         .events()
         .iter()
-        .any(|(at, e)| at == "IWF1" && matches!(e, Event::PeerError { reason: "interworking", .. })));
+        .any(|(at, e)| at == "IWF1" && matches!(e, Event::PeerError { error: cpm_roles::PeerError::Interworking(_) })));
     let at_a = sim.deliveries_at("A");
     assert_eq!(
         at_a,

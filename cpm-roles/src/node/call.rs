@@ -11,7 +11,7 @@ impl Node {
             ua::Event::Acked { leg, .. } => self.acked(leg),
             ua::Event::Ended { leg, reason } => self.ended(leg, reason),
             ua::Event::PeerError { reason, .. } => {
-                self.event(Event::PeerError { reason, detail: String::new() });
+                self.event(Event::PeerError { error: PeerError::Sip(reason) });
             }
             _ => {}
         }

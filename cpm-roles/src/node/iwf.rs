@@ -53,7 +53,7 @@ impl Node {
                 }
             }
             Err(error) => {
-                self.event(Event::PeerError { reason: "interworking", detail: error.to_string() });
+                self.event(Event::PeerError { error: PeerError::Interworking(error) });
                 if iwf.report == IwfReport::AfterNonCpmAck {
                     // RFC 4975 s.7.1.2: the failure REPORT covers the whole message.
                     let byte_range = Some(msrp_core::ByteRange { start: 1, end: Some(total), total: Some(total) });

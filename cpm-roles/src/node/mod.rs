@@ -27,7 +27,7 @@ use sip_lite::sip::Message;
 use sip_lite::ua::{self, LegId, UaConfig, UserAgent};
 
 use crate::config::{entity_capabilities, AddressRule, Downstream, EntityConfig, IwfConfig, IwfReport};
-use crate::error::UsageError;
+use crate::error::{PeerError, UsageError};
 use crate::ids::{ConnId, DeliveryId, FlowId, HopId, SharedIds};
 use crate::interworking::{self, NonCpmMessage};
 use crate::{Command, Event, Input, Outcome, Output};
@@ -564,10 +564,7 @@ impl Node {
                 // The sender receives IMDNs only: one per member (SPEC "Acknowledgements").
                 match delivery_notification(content_type.as_deref(), body) {
                     Some((member, status)) => self.event(Event::Delivery { member, status }),
-                    None => self.event(Event::PeerError {
-                        reason: "IMDN",
-                        detail: "a message to the sender that is not a delivery notification".to_owned(),
-                    }),
+                    None => self.event(Event::PeerError { error: PeerError::NotANotification }),
                 }
             }
             MsrpEvent::MessageReceived { message_id, body, .. } if !matches!(self.role, Role::Relay { .. }) => {
@@ -646,7 +643,7 @@ impl Node {
                 }
             }
             MsrpEvent::PeerError { error } => {
-                self.event(Event::PeerError { reason: "MSRP", detail: error.to_string() });
+                self.event(Event::PeerError { error: PeerError::Msrp(error) });
             }
             _ => {}
         }
