@@ -50,7 +50,7 @@
 //! | `ReassemblyConfig::max_incomplete` | 16 messages | 413 |
 //! | `ReassemblyConfig::max_held_bytes` (owned copies, not pinned segments) | 32 MiB | 413 |
 //! | streaming overlap window | 64 KiB per message | oldest bytes compared by fingerprint only |
-//! | `SessionConfig::min_shared_piece`, streamed pieces waiting to be sent | 2048 bytes | shorter pieces are copied, so what waits keeps at most read size / 2048 times its size alive |
+//! | `SessionConfig::min_shared_piece`, streamed pieces waiting to be sent | 2048 bytes | shorter pieces are copied (a relay copies one once for all its members, `Command::StreamOwned`), so what waits keeps at most read size / 2048 times its size alive |
 //! | [`SessionConfig`](session::SessionConfig)`::max_outgoing` | 1024 messages | `UsageError::QueueFull` |
 //! | `SessionConfig::transaction_timeout` | 30 s | `SendFailed` 408 |
 //! | `SessionConfig::report_timeout`, after the last byte | 30 s | `ReportTimedOut` (relay: `Outcome::NoReport`), state freed |
