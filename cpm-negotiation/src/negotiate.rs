@@ -19,9 +19,7 @@
 //!   both) to connect, is a failure the offerer reports ([`Refusal::SetupMismatch`]).
 
 use std::fmt;
-use std::net::IpAddr;
 
-use msrp_core::uri::Scheme;
 use msrp_core::MsrpUri;
 
 use crate::error::Refusal;
@@ -127,50 +125,10 @@ pub fn cema_applies(offer: &MsrpMedia, answer: &MsrpMedia) -> bool {
     offer.cema() && answer.cema()
 }
 
-/// What a link registry matches an existing link on (seed 001 claim 9:
-/// "an existing MSRP link with matching host, port and/or MSRP URI"):
-/// scheme, host (IP literals normalized, names lower-cased), port, transport.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct LinkKey {
-    /// `true` for `msrps` (TLS).
-    pub tls: bool,
-    /// The host, normalized (IPv6 without brackets, RFC 5952 form).
-    pub host: String,
-    /// The port.
-    pub port: u16,
-    /// The transport, lower-cased (`tcp`).
-    pub transport: String,
-}
-
-impl LinkKey {
-    fn new(scheme: Scheme, host: &str, port: u16, transport: &str) -> Self {
-        Self {
-            tls: scheme == Scheme::Msrps,
-            host: normalize_host(host),
-            port,
-            transport: transport.to_ascii_lowercase(),
-        }
-    }
-}
-
-impl fmt::Display for LinkKey {
-    /// `host:port`, or `[v6]:port`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
-    }
-}
-
-fn normalize_host(host: &str) -> String {
-    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
-    match bare.parse::<IpAddr>() {
-        Ok(ip) => ip.to_string(),
-        Err(_) => bare.to_ascii_lowercase(),
-    }
-}
+use msrp_core::link::normalize_host;
+/// What a link registry matches an existing link on: msrp-core's key
+/// (scheme, normalized host, port, transport), one for every crate.
+pub use msrp_core::link::LinkKey;
 
 /// Where and how the active side of a hop connects.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -233,6 +233,6 @@ fn every_strategy_through_the_machine() {
 #[test]
 fn link_key_is_what_the_registry_matches() {
     let p = params("192.0.2.2");
-    assert_eq!(p.key, LinkKey { tls: false, host: "192.0.2.2".into(), port: 2855, transport: "tcp".into() });
+    assert_eq!(p.key, LinkKey::new(msrp_core::uri::Scheme::Msrp, "192.0.2.2", 2855, "tcp"));
     assert_eq!(p.adjacent().unwrap().as_str(), "msrp://192.0.2.2:2855/s1;tcp");
 }

@@ -91,28 +91,42 @@ impl fmt::Display for SessionKey {
     }
 }
 
-/// What makes two links the same for reuse (RFC 4975 s.5.4): host, port and
-/// URI scheme. The host compares case-insensitively (s.6.1).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// What makes two links the same for reuse (RFC 4975 s.5.4: "the same
+/// host, port, and URI scheme"; seed 001 claim 9: "an existing MSRP link
+/// with matching host, port and/or MSRP URI"): scheme, host, port and
+/// transport. The host is normalized: an IP literal to its canonical form
+/// (IPv6 without brackets, RFC 5952), a name lower-cased (s.6.1).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LinkKey {
     scheme: Scheme,
     host: String,
     port: u16,
+    transport: String,
 }
 
 impl LinkKey {
+    /// The key of a link to `host`:`port` over `transport` (`tcp`, `ws` ...).
+    #[must_use]
+    pub fn new(scheme: Scheme, host: &str, port: u16, transport: &str) -> Self {
+        Self { scheme, host: normalize_host(host), port, transport: transport.to_ascii_lowercase() }
+    }
     /// The key of the link toward `uri` (the first URI of a peer's path).
     /// `None` when the URI has no port: MSRP has no default port.
     #[must_use]
     pub fn of(uri: &MsrpUri) -> Option<Self> {
-        Some(Self { scheme: uri.scheme(), host: uri.host().to_ascii_lowercase(), port: uri.port()? })
+        Some(Self::new(uri.scheme(), uri.host(), uri.port()?, uri.transport()))
     }
     /// `msrp` or `msrps` (the latter asks for TLS).
     #[must_use]
     pub const fn scheme(&self) -> Scheme {
         self.scheme
     }
-    /// The host, lower-cased.
+    /// Whether the link runs over TLS (`msrps`).
+    #[must_use]
+    pub fn is_tls(&self) -> bool {
+        self.scheme == Scheme::Msrps
+    }
+    /// The host, normalized.
     #[must_use]
     pub fn host(&self) -> &str {
         &self.host
@@ -122,15 +136,32 @@ impl LinkKey {
     pub const fn port(&self) -> u16 {
         self.port
     }
+    /// The transport, lower-cased.
+    #[must_use]
+    pub fn transport(&self) -> &str {
+        &self.transport
+    }
 }
 
 impl fmt::Display for LinkKey {
+    /// `host:port`, or `[v6]:port`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let scheme = match self.scheme {
-            Scheme::Msrp => "msrp",
-            Scheme::Msrps => "msrps",
-        };
-        write!(f, "{scheme}://{}:{}", self.host, self.port)
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// A host as [`LinkKey`] compares it: an IP literal in its canonical form
+/// (IPv6 without brackets, RFC 5952), a name lower-cased (RFC 4975 s.6.1).
+#[must_use]
+pub fn normalize_host(host: &str) -> String {
+    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.to_string(),
+        Err(_) => bare.to_ascii_lowercase(),
     }
 }
 
@@ -1030,5 +1061,25 @@ impl Endpoint {
             link.paused = pause;
             self.ready.push_back(if pause { Output::PauseReading { conn } } else { Output::ResumeReading { conn } });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code")]
+
+    use super::*;
+
+    /// RFC 4975 s.5.4 and s.6.1: one key for the same scheme, host (IP
+    /// literals in canonical form, names in any case), port and transport.
+    #[test]
+    fn link_keys_normalize_the_host_and_keep_the_transport() {
+        let key = |uri: &str| LinkKey::of(&MsrpUri::parse_str(uri).unwrap()).unwrap();
+        assert_eq!(key("msrp://[2001:DB8:0::1]:7000/s;tcp"), key("msrp://[2001:db8::1]:7000/t;TCP"));
+        assert_eq!(key("msrp://Relay.Example.com:7000/s;tcp").to_string(), "relay.example.com:7000");
+        assert_eq!(key("msrp://[2001:db8::1]:7000/s;tcp").to_string(), "[2001:db8::1]:7000");
+        assert_ne!(key("msrp://h:7000/s;tcp"), key("msrps://h:7000/s;tcp"));
+        assert_ne!(key("msrp://h:7000/s;tcp"), key("msrp://h:7000/s;ws"));
+        assert!(key("msrps://h:7000/s;tcp").is_tls());
     }
 }

@@ -42,7 +42,7 @@ use bytes::Bytes;
 const MAX_LEN: usize = u16::MAX as usize;
 
 /// `msrp` or `msrps`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Scheme {
     /// `msrp`: MSRP over an unprotected connection.

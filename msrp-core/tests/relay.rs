@@ -802,7 +802,7 @@ fn the_endpoint_connects_once_queues_until_up_and_bounds_the_queue() {
     let outputs: Vec<_> = std::iter::from_fn(|| endpoint.poll_output()).collect();
     assert_eq!(outputs.len(), 1, "{outputs:?}");
     assert!(
-        matches!(&outputs[0], link::Output::Connect { conn, link } if *conn == ConnId::new(1) && link.to_string() == "msrp://b.example.com:8888")
+        matches!(&outputs[0], link::Output::Connect { conn, link } if *conn == ConnId::new(1) && *link == link::LinkKey::new(msrp_core::uri::Scheme::Msrp, "B.example.com", 8888, "TCP"))
     );
     let send = |len: usize| {
         link::Input::Command(link::Command::Session {

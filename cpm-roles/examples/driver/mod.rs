@@ -689,10 +689,10 @@ impl Driver {
                 }
             }
             Output::Connect { hop, label, params, trigger } => {
-                let host = params.key.host.clone();
+                let host = params.key.host().to_owned();
                 let (peer, addr) = match self.hosts.get(&host) {
                     Some(&peer) => (Some(peer), self.msrp_addr(peer)),
-                    None => (None, format!("{host}:{}", params.key.port).parse::<SocketAddr>().ok()),
+                    None => (None, format!("{host}:{}", params.key.port()).parse::<SocketAddr>().ok()),
                 };
                 let stream = addr.and_then(|addr| TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).ok());
                 let Some(stream) = stream else {
@@ -788,8 +788,8 @@ impl Driver {
                         if let Some(link) = reused {
                             link.hops.push((hop.clone(), uri));
                         }
-                        let host = &params.key.host;
-                        let to = self.hosts.get(host).map_or_else(|| host.clone(), |&p| self.names[p].clone());
+                        let host = params.key.host();
+                        let to = self.hosts.get(host).map_or_else(|| host.to_owned(), |&p| self.names[p].clone());
                         self.recorder.connect(t, &from, &to, hop, *trigger, true);
                     }
                     Event::LinkReleased { hop, conn } => {

@@ -604,8 +604,8 @@ impl Sim {
                 }
             }
             Output::Connect { hop, label, params, trigger } => {
-                let peer = self.hosts.iter().position(|h| *h == params.key.host);
-                let Some(peer) = peer.filter(|_| !self.refused.contains(&params.key.host)) else {
+                let peer = self.hosts.iter().position(|h| *h == params.key.host());
+                let Some(peer) = peer.filter(|_| !self.refused.contains(params.key.host())) else {
                     // Connection refused (or nobody there): the opener learns it one latency later.
                     self.refused_connects += 1;
                     self.schedule(index, Input::ConnectFailed { hop }, self.latency);
@@ -724,7 +724,7 @@ impl Sim {
                             c.hops.push((hop.clone(), uri));
                             c.ends[1]
                         });
-                        let to = to.map_or_else(|| params.key.host.clone(), |peer| self.name(peer));
+                        let to = to.map_or_else(|| params.key.host().to_owned(), |peer| self.name(peer));
                         let (hop, trigger) = (hop.clone(), trigger_name(*trigger));
                         self.push_trace(TraceEvent::Connect { from: from.clone(), to, hop, trigger, reuse: true });
                     }
