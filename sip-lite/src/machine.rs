@@ -3,6 +3,8 @@
 //! module names them with its own commands and events
 //! (`ua::Input = Input<ua::Command>`, `ua::Output = Output<ua::Event>`).
 
+use std::time::{Duration, Instant};
+
 use bytes::Bytes;
 
 use crate::ids::FlowId;
@@ -50,4 +52,10 @@ pub enum Output<E> {
     },
     /// Something the user must know.
     Event(E),
+}
+
+/// `after` from `now`: a deadline. A configured duration too long to add
+/// (say `Duration::MAX`) means "about never": a century on, not a panic.
+pub(crate) fn later(now: Instant, after: Duration) -> Instant {
+    now.checked_add(after).or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400))).unwrap_or(now)
 }

@@ -212,6 +212,8 @@ struct Forward {
     request: Message,
     provisional: bool,
     cancel: bool,
+    /// A CANCEL went out for it.
+    cancel_sent: bool,
     flow: FlowId,
     transport: Transport,
     /// Timer C or the CANCEL's give-up time (INVITEs only).
@@ -364,7 +366,7 @@ impl Proxy {
 
     /// Sets the one deadline of a forwarded INVITE.
     fn arm(&mut self, client: ClientId, deadline: Deadline, after: Duration) {
-        let key = (self.last_now + after, self.timer_seq);
+        let key = (crate::machine::later(self.last_now, after), self.timer_seq);
         self.timer_seq += 1;
         let Some(forward) = self.forwards.get_mut(&client) else { return };
         if let Some(old) = forward.deadline.replace(key) {
@@ -609,6 +611,7 @@ impl Proxy {
                                 request: message,
                                 provisional: false,
                                 cancel: false,
+                                cancel_sent: false,
                                 flow,
                                 transport,
                                 deadline: None,
@@ -681,7 +684,12 @@ impl Proxy {
     }
 
     fn send_cancel(&mut self, client: ClientId) {
-        let Some(forward) = self.forwards.get(&client) else { return };
+        let Some(forward) = self.forwards.get_mut(&client) else { return };
+        // One CANCEL per forwarded INVITE (Timer C's and the caller's may meet).
+        if forward.cancel_sent {
+            return;
+        }
+        forward.cancel_sent = true;
         let Some(request) = cancel(&forward.request) else { return };
         let (flow, transport) = (forward.flow, forward.transport);
         self.next_client += 1;

@@ -175,7 +175,7 @@ impl TransactionConfig {
     /// 64*T1: Timers B, F, H, J, L, M.
     #[must_use]
     pub fn timeout(&self) -> Duration {
-        self.t1 * 64
+        self.t1.saturating_mul(64)
     }
 }
 
@@ -589,7 +589,7 @@ impl TransactionLayer {
 
     fn arm(&mut self, owner: Owner, slot: TimerSlot, after: Duration) {
         self.disarm(owner, slot);
-        let key = (self.last_now + after, self.timer_seq);
+        let key = (crate::machine::later(self.last_now, after), self.timer_seq);
         self.timer_seq += 1;
         let timers = match owner {
             Owner::Client(id) => self.clients.get_mut(&id).map(|c| &mut c.timers),

@@ -706,7 +706,7 @@ impl UserAgent {
 
     fn arm(&mut self, leg: LegId, kind: LegTimer, after: Duration) {
         self.disarm(leg, kind);
-        let key = (self.last_now + after, self.timer_seq);
+        let key = (crate::machine::later(self.last_now, after), self.timer_seq);
         self.timer_seq += 1;
         if let Some(l) = self.legs.get_mut(&leg) {
             l.timers[kind as usize] = Some(key);
@@ -731,7 +731,7 @@ impl UserAgent {
         if let Side::Uac { client, ack, .. } = leg.side {
             self.clients.remove(&client);
             if let Some(dialog) = leg.dialog {
-                let until = self.last_now + self.config.transaction.timeout();
+                let until = crate::machine::later(self.last_now, self.config.transaction.timeout());
                 let ack = ack.map(|ack| (leg.flow, leg.transport, ack));
                 self.retired.push_back((until, dialog.id().clone(), ack));
             }
@@ -1204,7 +1204,10 @@ impl UserAgent {
     }
 
     fn deliver(&mut self, server: ServerId, leg: Option<LegId>, request: Message) {
-        let busy = (self.legs.len() >= self.config.max_dialogs).then(|| self.config.transaction.retry_after());
+        // s.11.2: OPTIONS gets what an INVITE would; in a live dialog that is
+        // not a 503 for lack of room.
+        let busy = (leg.is_none() && self.legs.len() >= self.config.max_dialogs)
+            .then(|| self.config.transaction.retry_after());
         let tag = new_tag(&mut self.ids);
         if let Some(reply) = self.config.capabilities.answer(&request, &tag, busy) {
             self.respond_server(server, reply);

@@ -278,7 +278,10 @@ fn inbound_invites_beyond_the_dialog_cap_get_503() {
     let mut transactions = TransactionConfig::default();
     transactions.set_retry_after(Duration::from_secs(30));
     let mut config = UaConfig::new("b.example.com", "sip:b@b.example.com");
-    config.set_max_dialogs(2).set_transaction(transactions);
+    config
+        .set_max_dialogs(2)
+        .set_transaction(transactions)
+        .set_capabilities(sip_lite::capabilities::Capabilities::serving(&[]));
     let mut callee = ua(config, start);
     for n in 0..1000 {
         callee.feed(UP, request("INVITE", &format!("z9hG4bKi{n}"), &format!("c{n}")));
@@ -289,6 +292,21 @@ fn inbound_invites_beyond_the_dialog_cap_get_503() {
     let busy: Vec<&Message> = callee.sent.iter().map(|(_, _, m)| m).filter(|m| status(m) == Some(503)).collect();
     assert_eq!(busy.len(), 998);
     assert_eq!(busy[0].header_values("Retry-After").next(), Some("30"));
+    // s.11.2: an OPTIONS inside a live dialog gets 200, not the 503 a new
+    // INVITE would get.
+    let leg = callee.events.iter().find_map(|(_, e)| match e {
+        ua::Event::IncomingCall { leg, .. } => Some(*leg),
+        _ => None,
+    });
+    let respond = ua::Command::Respond { leg: leg.unwrap(), code: 180, body: Bytes::new(), content_type: None };
+    callee.machine.handle(callee.now, ua::Input::Command(respond)).unwrap();
+    callee.drain();
+    let ringing = callee.last(UP, "SIP/2.0 180");
+    let options = String::from_utf8_lossy(request("OPTIONS", "z9hG4bKindialog", "c0").as_bytes())
+        .replace("To: <sip:b@b.example.com>", &format!("To: <sip:b@b.example.com>;tag={}", ringing.to_tag().unwrap()))
+        .replace("CSeq: 1 OPTIONS", "CSeq: 2 OPTIONS");
+    callee.feed(UP, msg(&options.replace("\r\n", "\n")));
+    assert_eq!(status(&callee.sent.last().unwrap().2), Some(200));
     // Refused INVITE transactions end with their ACK or Timer H (64*T1):
     // only the two legs' transactions stay.
     callee.advance(Duration::from_secs(33));
@@ -304,11 +322,11 @@ fn proxy(timer_c: Option<Duration>, start: Instant) -> Peer<Proxy> {
     Peer::new(start, Proxy::new(config, start, Box::new(Rng::new(3))))
 }
 
-/// The final responses the proxy sent upstream, with their second.
+/// The final responses to the INVITE the proxy sent upstream, with their second.
 fn upstream_finals(peer: &Peer<Proxy>) -> Vec<(u64, u16)> {
     peer.sent
         .iter()
-        .filter(|(_, f, m)| *f == UP && status(m) >= Some(200))
+        .filter(|(_, f, m)| *f == UP && status(m) >= Some(200) && m.cseq().is_some_and(|c| c.method == "INVITE"))
         .map(|(at, _, m)| (*at, status(m).unwrap()))
         .collect()
 }
@@ -336,8 +354,13 @@ fn timer_c_cancels_a_ringing_invite_and_answers_408_when_nothing_follows() {
     assert_eq!(cancel.top_via().unwrap().branch(), forwarded.top_via().unwrap().branch());
     core.feed(DOWN, reply(&cancel, 200));
     assert!(upstream_finals(&core).is_empty());
+    // The caller CANCELs too, later: answered, no second CANCEL goes down,
+    // and the wait still counts from the first.
+    core.advance(Duration::from_secs(19));
+    core.feed(UP, request("CANCEL", "z9hG4bKup", "c1"));
+    assert_eq!(core.lines(DOWN).iter().filter(|(_, l)| l.starts_with("CANCEL")).count(), 1);
     // No 487 comes: s.9.1, given up 64*T1 after the CANCEL.
-    core.advance(Duration::from_secs(32));
+    core.advance(Duration::from_secs(13));
     assert_eq!(upstream_finals(&core), [(313, 408)]);
     // The caller ACKs the 408 (the server transaction ends); nothing is left.
     core.feed(UP, request("ACK", "z9hG4bKup", "c1"));
@@ -375,7 +398,11 @@ fn timer_c_without_a_provisional_response_acts_as_408() {
     assert!(core.lines(DOWN).iter().all(|(_, l)| !l.starts_with("CANCEL")), "s.9.1: no CANCEL before a 1xx");
     let refused = core.events.iter().any(|(_, e)| matches!(e, proxy::Event::Refused { status: 408, .. }));
     assert!(refused);
-    // A late answer matches nothing the proxy keeps.
+    // A late answer matches nothing the proxy keeps: it goes nowhere.
+    let forwarded = core.last(DOWN, "INVITE");
+    let sent_before = core.sent.len();
+    core.feed(DOWN, reply(&forwarded, 486));
+    assert_eq!(core.sent.len(), sent_before, "nothing forwarded upstream");
     core.advance(Duration::from_secs(64));
     assert!(core.machine.is_idle(), "{:?}", core.machine);
 }
@@ -394,23 +421,48 @@ fn requests_the_caller_does_not_serve_are_answered_by_the_user_agent() {
             callee.feed(UP, request(method, &format!("z9hG4bK{method}{n}"), &format!("{method}{n}")));
         }
     }
-    let answers = |callee: &Peer<UserAgent>, method: &str| -> Vec<u16> {
+    // Each request answered once, with the status its method gets.
+    let answers = |callee: &Peer<UserAgent>, method: &str| -> (usize, Vec<u16>) {
         let mut codes: Vec<u16> = callee
             .sent
             .iter()
             .filter(|(_, _, m)| m.cseq().is_some_and(|c| c.method == method))
             .map(|(_, _, m)| status(m).unwrap())
             .collect();
+        let count = codes.len();
         codes.dedup();
-        codes
+        (count, codes)
     };
-    assert_eq!(answers(&callee, "OPTIONS"), [200]);
-    assert_eq!(answers(&callee, "SUBSCRIBE"), [405]);
-    assert_eq!(answers(&callee, "FROBNICATE"), [501]);
+    assert_eq!(answers(&callee, "OPTIONS"), (10_000, vec![200]));
+    assert_eq!(answers(&callee, "SUBSCRIBE"), (10_000, vec![405]));
+    assert_eq!(answers(&callee, "FROBNICATE"), (10_000, vec![501]));
     assert!(callee.events.is_empty(), "nothing reached the caller");
     assert!(callee.machine.is_idle(), "{:?}", callee.machine);
     // At its dialog cap, OPTIONS gets what an INVITE would: 503.
     callee.feed(UP, request("INVITE", "z9hG4bKinv", "inv"));
     callee.feed(UP, request("OPTIONS", "z9hG4bKbusy", "busy"));
     assert_eq!(status(&callee.sent.last().unwrap().2), Some(503));
+}
+
+/// A configured wait too long to add to the clock (`Duration::MAX`) means
+/// "about never", not a panic.
+#[test]
+fn endless_configured_waits_do_not_panic() {
+    let start = epoch();
+    let mut core = proxy(Some(Duration::MAX), start);
+    core.feed(UP, request("INVITE", "z9hG4bKup", "c1"));
+    let forwarded = core.last(DOWN, "INVITE");
+    core.feed(DOWN, reply(&forwarded, 180));
+    assert!(core.machine.poll_timeout().is_some_and(|at| at > start + Duration::from_secs(86_400)));
+    let mut config = UaConfig::new("a.example.com", "sip:a@a.example.com");
+    let mut transactions = TransactionConfig::default();
+    transactions.set_t1(Duration::MAX);
+    config.set_invite_timeout(Duration::MAX).set_transaction(transactions);
+    let mut caller = ua(config, start);
+    caller.machine.handle(start, ua::Input::Command(invite_command(1))).unwrap();
+    caller.drain();
+    let invite = caller.last(DOWN, "INVITE");
+    caller.feed(DOWN, reply(&invite, 180));
+    caller.advance(Duration::from_secs(3600));
+    assert!(ended(&caller).is_empty());
 }

@@ -143,7 +143,9 @@ impl<'a> Uri<'a> {
             return false;
         }
         if !self.is_sip() {
-            return same(self.opaque(), other.opaque(), self.scheme == Scheme::Tel);
+            // Two schemes this stack does not know are told apart by name.
+            return self.scheme_str().eq_ignore_ascii_case(other.scheme_str())
+                && same(self.opaque(), other.opaque(), self.scheme == Scheme::Tel);
         }
         // "Comparison of the userinfo of SIP and SIPS URIs is case-sensitive";
         // "the user, password, host, and port components must match. A URI
@@ -833,6 +835,7 @@ mod tests {
             ("sip:bob@biloxi.com;maddr=239.255.255.1", "sip:bob@biloxi.com"),
             ("sip:a%3Bb@h", "sip:a;b@h"),
             ("sip:h", "sip:u@h"),
+            ("im:alice@example.com", "pres:alice@example.com"),
         ];
         for (a, b) in equivalent {
             let (a, b) = (Uri::parse(a).unwrap(), Uri::parse(b).unwrap());
