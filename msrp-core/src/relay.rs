@@ -528,11 +528,19 @@ impl Relay {
         // A short piece of a large read would keep the whole read alive in
         // every member's queue: it is copied once here, and the copy shared.
         let min_shared = self.endpoint.session(inbound).map_or(0, |s| s.config().min_shared_piece);
-        let data = if data.len() < min_shared { Bytes::copy_from_slice(&data) } else { data };
+        let copied = data.len() < min_shared;
+        let data = if copied { Bytes::copy_from_slice(&data) } else { data };
         let mut failed = Vec::new();
         for leg in relayed.legs.iter().filter(|leg| leg.outcome.is_none()) {
-            // The same `Bytes` for every member: a reference count each, never a copy.
-            let command = session::Command::StreamOwned { handle: leg.handle, data: data.clone(), last };
+            // The same `Bytes` for every member: a reference count each, never a
+            // copy. Only the copy is self-contained: a long piece of a read
+            // stays subject to the member's own rule for what it keeps.
+            let (handle, data) = (leg.handle, data.clone());
+            let command = if copied {
+                session::Command::StreamOwned { handle, data, last }
+            } else {
+                session::Command::StreamData { handle, data, last }
+            };
             if !self.send(leg.member, command) {
                 failed.push(leg.member);
             }

@@ -46,13 +46,20 @@ impl Node {
         // every member's queue: it is copied once here, and the copy shared.
         let upstream = self.up.as_ref().and_then(|l| self.hops.get(l.hop)).and_then(|h| h.session.as_ref());
         let min_shared = upstream.map_or(0, |s| s.config().min_shared_piece);
-        let data = if data.len() < min_shared { Bytes::copy_from_slice(&data) } else { data };
+        let copied = data.len() < min_shared;
+        let data = if copied { Bytes::copy_from_slice(&data) } else { data };
         for pos in 0..self.down.len() {
             if self.down[pos].ended {
                 continue;
             }
-            // One body buffer shared by every member: a refcount, not a copy.
-            let command = MsrpCommand::StreamOwned { handle, data: data.clone(), last };
+            // One body buffer shared by every member: a refcount, not a copy
+            // (only the copy is self-contained, msrp-core's StreamOwned).
+            let data = data.clone();
+            let command = if copied {
+                MsrpCommand::StreamOwned { handle, data, last }
+            } else {
+                MsrpCommand::StreamData { handle, data, last }
+            };
             self.session_command(self.down[pos].hop, command);
         }
     }
