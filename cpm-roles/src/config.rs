@@ -61,9 +61,10 @@ pub struct EntityConfig {
     /// The most SIP sessions the entity runs at once; a request that would
     /// start one more is answered 503 (RFC 3261 s.21.5.4). 10 000 by default.
     pub max_sessions: usize,
-    /// How long a link a peer opened may stay without a frame for one of
-    /// this entity's sessions before it is closed (RFC 4975 s.5.4 binds a
-    /// link by the To-Path of its first request). 30 s by default.
+    /// How long a link a peer opened may stay unused by this entity's
+    /// sessions (before its first frame for one, RFC 4975 s.5.4, or after
+    /// the last one using it ended, s.4) before it is closed. 30 s by
+    /// default.
     pub bind_timeout: Duration,
     /// How long a message that asked for success REPORTs waits, after its
     /// last byte, for REPORTs covering it before its outcome is

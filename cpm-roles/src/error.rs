@@ -72,10 +72,11 @@ pub enum PeerError {
     /// An MSRP request or response broke RFC 4975 in a session.
     #[error("MSRP: {0}")]
     Msrp(msrp_core::ParseError),
-    /// A link a peer opened carried no frame for a session within
-    /// [`crate::EntityConfig::bind_timeout`]: closed.
-    #[error("link {conn} bound no session in {after:?}: closed")]
-    NeverBound {
+    /// A link a peer opened that no session used for
+    /// [`crate::EntityConfig::bind_timeout`] (none bound it, or its sessions
+    /// ended and the peer kept it open): closed (RFC 4975 s.4).
+    #[error("link {conn} unused for {after:?}: closed")]
+    LinkUnused {
         /// The link.
         conn: ConnId,
         /// The deadline it missed.

@@ -392,7 +392,7 @@ pub enum Event {
     /// [`interworking::smtp_reply_status`] or [`interworking::mms_conf_status`]
     /// and answers with [`Input::NonCpmAck`]. Content that cannot be
     /// converted is refused with a failure REPORT instead (and
-    /// [`Event::PeerError`] with reason `interworking`).
+    /// [`Event::PeerError`] with [`PeerError::Interworking`]).
     DeliverToNonCpm {
         /// Its name, for [`Input::NonCpmAck`].
         delivery: DeliveryId,

@@ -18,7 +18,7 @@
 //!   when the last hop on it lets go (until then [`Event::LinkReleased`]).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cpm_negotiation::{LinkKey, Trigger};
@@ -51,15 +51,18 @@ struct OpenedLink {
     users: Vec<(SessionHop, String)>,
 }
 
-/// One MSRP link as this element reads and writes it.
 /// The most To-Path spellings a link remembers.
 const MAX_ROUTES: usize = 256;
 
+/// One MSRP link as this element reads and writes it.
 struct Link {
     framer: Framer,
-    /// A link a peer opened: closed at this time unless a frame for one of
-    /// our sessions came on it first.
-    unbound_until: Option<Instant>,
+    /// Whether a peer opened it.
+    accepted: bool,
+    /// A link a peer opened is closed at this time unless a frame for one of
+    /// our sessions comes on it first (set when it is accepted, and again
+    /// when the last session using it ended).
+    unused_until: Option<Instant>,
     /// The session reading the current frame.
     current: Option<Slot>,
     /// The frame being written (its head is out, its end-line is not): a
@@ -75,10 +78,11 @@ struct Link {
 }
 
 impl Link {
-    fn new(unbound_until: Option<Instant>) -> Self {
+    fn new(unused_until: Option<Instant>) -> Self {
         Self {
             framer: Framer::new(Limits::default()),
-            unbound_until,
+            accepted: unused_until.is_some(),
+            unused_until,
             current: None,
             writing: None,
             routes: Vec::new(),
@@ -191,11 +195,12 @@ impl Server {
         self.sessions.values().flat_map(Node::hop_triggers).collect()
     }
 
-    /// Number of sessions running now.
+    /// The sessions running now.
     pub(crate) fn sessions(&self) -> Vec<SessionId> {
         self.sessions.keys().copied().collect()
     }
 
+    /// Number of sessions running now.
     pub(crate) fn session_count(&self) -> usize {
         self.sessions.len()
     }
@@ -206,7 +211,7 @@ impl Server {
         let result = self.route(input);
         let work = self.run_work();
         self.collect_finished();
-        let unbound = self.links.values().filter_map(|l| l.unbound_until).min();
+        let unbound = self.links.values().filter_map(|l| l.unused_until).min();
         self.timeout = self.sessions.values().filter_map(Node::poll_timeout).chain(unbound).min();
         result.and(work)
     }
@@ -259,7 +264,7 @@ impl Server {
                 }
             }
             Input::Accepted { conn } => {
-                self.links.insert(conn, Link::new(Some(self.now + self.config.bind_timeout)));
+                self.links.insert(conn, Link::new(Some(self.later(self.config.bind_timeout))));
             }
             Input::MsrpReceived { conn, data } => self.msrp_received(conn, data),
             Input::MsrpClosed { conn } => self.link_closed(conn),
@@ -268,7 +273,7 @@ impl Server {
                 self.feed(slot, Input::NonCpmAck { delivery, status })?;
             }
             Input::Timeout => {
-                self.close_unbound_links();
+                self.close_unused_links();
                 let slots: Vec<Slot> = self.sessions.keys().copied().collect();
                 for slot in slots {
                     self.work.push_back((slot, Input::Timeout));
@@ -364,6 +369,13 @@ impl Server {
 
     fn event(&mut self, session: Option<SessionId>, event: Event) {
         self.emit(Output::Event { session, event });
+    }
+
+    /// `after` from now; a configured duration too long to add means a
+    /// century on, not a panic.
+    fn later(&self, after: Duration) -> Instant {
+        let century = Duration::from_secs(100 * 365 * 86_400);
+        self.now.checked_add(after).or_else(|| self.now.checked_add(century)).unwrap_or(self.now)
     }
 
     /// Every output leaves through here (and is counted).
@@ -578,7 +590,7 @@ impl Server {
                 });
                 link.current = slot;
                 if slot.is_some() {
-                    link.unbound_until = None;
+                    link.unused_until = None;
                 }
                 if slot.is_none() {
                     // RFC 4975 s.5.4: "If no match exists, the node MUST reject
@@ -612,18 +624,35 @@ impl Server {
         }
     }
 
-    /// Links a peer opened and never used for one of our sessions within
+    /// Links a peer opened that no session of ours used for
     /// [`EntityConfig::bind_timeout`] are closed: a peer cannot hold
-    /// connections by opening them and saying nothing.
-    fn close_unbound_links(&mut self) {
+    /// connections by opening them and saying nothing, or by keeping them
+    /// open once their sessions ended (RFC 4975 s.4: "close these
+    /// connections when no sessions have used them for some period of time").
+    fn close_unused_links(&mut self) {
         let now = self.now;
         let idle: Vec<ConnId> =
-            self.links.iter().filter(|(_, l)| l.unbound_until.is_some_and(|t| t <= now)).map(|(c, _)| *c).collect();
+            self.links.iter().filter(|(_, l)| l.unused_until.is_some_and(|t| t <= now)).map(|(c, _)| *c).collect();
         for conn in idle {
             self.links.remove(&conn);
             let after = self.config.bind_timeout;
-            self.event(None, Event::PeerError { error: PeerError::NeverBound { conn, after } });
+            self.event(None, Event::PeerError { error: PeerError::LinkUnused { conn, after } });
             self.emit(Output::CloseLink { conn });
+        }
+    }
+
+    /// Accepted links that no session but those of `ending` uses get their
+    /// unused deadline again.
+    fn watch_unused_links(&mut self, ending: &[Slot]) {
+        let deadline = self.later(self.config.bind_timeout);
+        let sessions = &self.sessions;
+        for (conn, link) in &mut self.links {
+            if link.accepted && link.unused_until.is_none() {
+                let used = sessions.iter().any(|(slot, n)| !ending.contains(slot) && n.has_conn(*conn));
+                if !used {
+                    link.unused_until = Some(deadline);
+                }
+            }
         }
     }
 
@@ -640,6 +669,9 @@ impl Server {
     /// Sessions with nothing left go.
     fn collect_finished(&mut self) {
         let done: Vec<Slot> = self.sessions.iter().filter(|(_, n)| n.is_idle()).map(|(s, _)| *s).collect();
+        if !done.is_empty() {
+            self.watch_unused_links(&done);
+        }
         for slot in done {
             self.sessions.remove(&slot);
             self.measure(slot);
@@ -962,11 +994,10 @@ mod tests {
         assert!(server.is_idle());
     }
 
-    /// A peer that spells its session's URI many ways (RFC 4975 s.6.1
-    /// compares the host case-insensitively) reaches the session each time,
-    /// and the link's cache of spellings stays bounded.
-    #[test]
-    fn to_path_spellings_are_cached_up_to_a_bound() {
+    /// A receiver (B) that answered an INVITE with an MSRP offer, and
+    /// accepted the link A is to open: its session id (the last segment of
+    /// its path), the link, and the To tag of its 200.
+    fn answered_receiver() -> (Server, String, ConnId, String) {
         let mut server = receiver();
         let sdp = "v=0\r\no=a 1 1 IN IP4 a.example.com\r\ns=-\r\nc=IN IP4 a.example.com\r\nt=0 0\r\n\
                    m=message 2855 TCP/MSRP *\r\na=accept-types:text/plain\r\n\
@@ -986,6 +1017,52 @@ mod tests {
         let session = path.rsplit('/').next().unwrap().trim_end_matches(";tcp").to_owned();
         let conn = ConnId::new(2);
         server.handle(epoch(), Input::Accepted { conn }).unwrap();
+        (server, session, conn, answer.to_tag().unwrap().to_owned())
+    }
+
+    /// RFC 4975 s.4: a link a peer keeps open after its session ended holds
+    /// no session place, and is closed once unused for `bind_timeout`.
+    #[test]
+    fn a_link_kept_open_after_its_session_ended_is_closed() {
+        let (mut server, session, conn, to_tag) = answered_receiver();
+        let start = epoch();
+        let send = format!(
+            "MSRP tx000001 SEND\r\nTo-Path: msrp://b.example.com:2855/{session};tcp\r\n\
+             From-Path: msrp://a.example.com:2855/s1;tcp\r\nMessage-ID: msg00001\r\n\
+             Byte-Range: 1-2/2\r\nContent-Type: text/plain\r\n\r\nhi\r\n-------tx000001$\r\n"
+        );
+        server.handle(start, Input::MsrpReceived { conn, data: Bytes::from(send) }).unwrap();
+        // The peer's ACK, then its BYE: the session ends; the peer never closes the link.
+        for (method, seq) in [("ACK", 1), ("BYE", 2)] {
+            let text = format!(
+                "{method} sip:b@b.example.com SIP/2.0\r\nVia: SIP/2.0/TCP a.example.com;branch=z9hG4bK{method}\r\n\
+                 Max-Forwards: 70\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>;tag={to_tag}\r\n\
+                 Call-ID: c\r\nCSeq: {seq} {method}\r\nContent-Length: 0\r\n\r\n"
+            );
+            let message = Message::parse(Bytes::from(text)).unwrap();
+            server.handle(start, Input::SipReceived { flow: FlowId::new(1), message }).unwrap();
+        }
+        assert_eq!(status(outputs(&mut server)), [200], "the BYE is answered");
+        // Through every timer: the session's transactions end, then the link's deadline.
+        let mut closed_at = None;
+        while let Some(at) = server.poll_timeout() {
+            server.handle(at, Input::Timeout).unwrap();
+            if outputs(&mut server).iter().any(|o| matches!(o, Output::CloseLink { conn: c } if *c == conn)) {
+                closed_at = Some(at);
+            }
+        }
+        assert_eq!(server.session_count(), 0, "the session holds no place");
+        let closed_at = closed_at.expect("the unused link is closed");
+        assert!(closed_at >= start + Duration::from_secs(30));
+        assert!(server.is_idle());
+    }
+
+    /// A peer that spells its session's URI many ways (RFC 4975 s.6.1
+    /// compares the host case-insensitively) reaches the session each time,
+    /// and the link's cache of spellings stays bounded.
+    #[test]
+    fn to_path_spellings_are_cached_up_to_a_bound() {
+        let (mut server, session, conn, _) = answered_receiver();
         for n in 0..1000u32 {
             // "b.example.com" with its k-th letter upper-cased when bit k of n is set.
             let mut letter = 0;
@@ -1016,7 +1093,9 @@ mod tests {
             assert!(answered, "spelling {host} reached the session");
         }
         assert_eq!(server.links[&conn].routes.len(), MAX_ROUTES);
-        assert_eq!(server.links[&conn].unbound_until, None, "the link is bound: no deadline");
+        let node = server.sessions.values().next().unwrap();
+        assert!(node.spellings(conn) <= 16, "the session's own cache is bounded too: {}", node.spellings(conn));
+        assert_eq!(server.links[&conn].unused_until, None, "the link is bound: no deadline");
     }
 
     /// A peer that opens a link and says nothing has it closed after
@@ -1033,7 +1112,7 @@ mod tests {
         server.handle(start + Duration::from_secs(30), Input::Timeout).unwrap();
         let closed = outputs(&mut server);
         assert!(closed.iter().any(|o| matches!(o, Output::CloseLink { conn: c } if *c == conn)), "{closed:?}");
-        let reported = Event::PeerError { error: PeerError::NeverBound { conn, after: Duration::from_secs(30) } };
+        let reported = Event::PeerError { error: PeerError::LinkUnused { conn, after: Duration::from_secs(30) } };
         assert!(closed.contains(&Output::Event { session: None, event: reported }), "{closed:?}");
         assert_eq!((server.stats().links, server.poll_timeout()), (0, None));
     }

@@ -29,8 +29,9 @@ pub struct Stats {
     /// Bytes waiting to be written now (in the sessions and behind frames
     /// on shared links).
     pub bytes_queued: usize,
-    /// Requests this entity refused, by status: SIP final responses 300-699
-    /// and MSRP responses other than 200 it sent.
+    /// Refusals it sent, by status: SIP final responses 300-699 and MSRP
+    /// responses other than 200 (a relay's and the ISF's include those it
+    /// passes on from downstream).
     pub refusals: BTreeMap<u16, u64>,
     /// Outcomes that were timeouts (a member or a send that got no answer).
     pub timeouts: u64,

@@ -692,7 +692,7 @@ impl Driver {
                 let host = params.key.host().to_owned();
                 let (peer, addr) = match self.hosts.get(&host) {
                     Some(&peer) => (Some(peer), self.msrp_addr(peer)),
-                    None => (None, format!("{host}:{}", params.key.port()).parse::<SocketAddr>().ok()),
+                    None => (None, params.key.to_string().parse::<SocketAddr>().ok()),
                 };
                 let stream = addr.and_then(|addr| TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).ok());
                 let Some(stream) = stream else {

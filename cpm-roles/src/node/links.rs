@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// The most To-Path spellings a session remembers per connection.
+const MAX_SPELLINGS: usize = 16;
+
 impl Node {
     pub(super) fn bind(&mut self, index: usize, conn: ConnId, opened: bool) {
         let now = self.now;
@@ -21,27 +24,38 @@ impl Node {
             return;
         }
         // The hop is over: a link of it that comes up later is closed at once;
-        // the passive side's link is closed by its opener.
+        // the passive side's link is closed by its opener, and this session
+        // lets go of it (the element closes it if no session uses it for
+        // a while, RFC 4975 s.4).
         hop.closed = true;
-        if hop.opened {
-            if let Some(conn) = hop.conn.take() {
-                if let Some(s) = hop.session.as_mut() {
-                    let _ = s.handle(now, session::Input::LinkDown);
-                }
-                // One CloseLink per hop this side connected: on a reused link
-                // it releases this hop's use ([`crate::Server`] closes the link
-                // when its last hop lets go).
-                if let Some(c) = self.conns.get_mut(&conn) {
-                    c.hops.retain(|&h| h != index);
-                    c.routes.retain(|&(_, h)| h != index);
-                    if c.current == Some(index) {
-                        c.current = None;
-                    }
-                    if c.hops.is_empty() {
-                        self.conns.remove(&conn);
-                    }
-                }
-                self.out.push_back(Output::CloseLink { conn });
+        if !hop.opened {
+            if let Some(conn) = hop.conn {
+                self.leave_conn(conn, index);
+            }
+            return;
+        }
+        let hop = &mut self.hops[index];
+        if let Some(conn) = hop.conn.take() {
+            if let Some(s) = hop.session.as_mut() {
+                let _ = s.handle(now, session::Input::LinkDown);
+            }
+            // One CloseLink per hop this side connected: on a reused link it
+            // releases this hop's use ([`crate::Server`] closes the link when
+            // its last hop lets go).
+            self.leave_conn(conn, index);
+            self.out.push_back(Output::CloseLink { conn });
+        }
+    }
+    /// Hop `index` no longer uses connection `conn`.
+    fn leave_conn(&mut self, conn: ConnId, index: usize) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.hops.retain(|&h| h != index);
+            c.routes.retain(|&(_, h)| h != index);
+            if c.current == Some(index) {
+                c.current = None;
+            }
+            if c.hops.is_empty() {
+                self.conns.remove(&conn);
             }
         }
     }
@@ -63,6 +77,11 @@ impl Node {
     /// Runs every inner machine after [`Node::handle_frame`].
     pub(crate) fn settle(&mut self) {
         self.pump();
+    }
+    /// The To-Path spellings remembered for `conn`.
+    #[cfg(test)]
+    pub(crate) fn spellings(&self, conn: ConnId) -> usize {
+        self.conns.get(&conn).map_or(0, |c| c.routes.len())
     }
     /// Whether connection `conn` is known here.
     pub(crate) fn has_conn(&self, conn: ConnId) -> bool {
@@ -110,7 +129,10 @@ impl Node {
             }
             if let Some(c) = self.conns.get_mut(&conn) {
                 c.current = Some(index);
-                c.routes.push((raw.to_owned(), index));
+                // A peer can spell one URI many ways: a few spellings are kept.
+                if c.routes.len() < MAX_SPELLINGS {
+                    c.routes.push((raw.to_owned(), index));
+                }
             }
         }
         self.frame_body(conn, event);
