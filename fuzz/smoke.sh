@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzz smoke run on the stable toolchain: every target for FUZZ_SECONDS
-# (default 20) seconds, starting from the committed seeds.
+# (default 20) seconds, starting from the committed seeds, with the target's
+# libFuzzer dictionary (fuzz/dict/targets.txt, see fuzz/dict.sh).
 #
 #   fuzz/smoke.sh                      # from anywhere in the repository
 #   FUZZ_SECONDS=300 fuzz/smoke.sh     # longer
@@ -12,27 +13,22 @@
 # be installed.
 set -euo pipefail
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$root"   # cargo fuzz finds fuzz/ from the repository root
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$FUZZ_ROOT"   # cargo fuzz finds fuzz/ from the repository root
 
 seconds="${FUZZ_SECONDS:-20}"
-install_timeout="${FUZZ_INSTALL_TIMEOUT:-600}"
-targets="${FUZZ_TARGETS:-msrp_frame msrp_uri msrp_session msrp_relay sip_message sdp multipart sip_transaction msrp_sdp hop_establishment iwf_convert cpm_roles}"
+targets="${FUZZ_TARGETS:-$(fuzz_all_targets | tr '\n' ' ')}"
 
 skip() {
-    echo "################################################################"
-    echo "### SKIP fuzz smoke: $*"
-    echo "################################################################"
+    fuzz_skip_banner "fuzz smoke: $*"
     exit 0
 }
 
-if ! cargo fuzz --version >/dev/null 2>&1; then
-    echo "cargo-fuzz not found: installing (timeout ${install_timeout}s)"
-    start=$SECONDS
-    if ! timeout "$install_timeout" cargo install cargo-fuzz --locked; then
-        skip "cargo install cargo-fuzz --locked failed or timed out"
-    fi
-    echo "cargo-fuzz installed in $((SECONDS - start)) s"
+# A dictionary for every target, each token well formed (before the build).
+fuzz_check_dicts
+if ! fuzz_ensure_cargo_fuzz; then
+    skip "cargo install cargo-fuzz --locked failed or timed out"
 fi
 echo "using $(cargo fuzz --version)"
 
@@ -44,9 +40,10 @@ for target in $targets; do
     if [ -d "fuzz/regressions/$target" ]; then
         find "fuzz/regressions/$target" -type f ! -name '.*' -exec cp {} "$corpus"/ \;
     fi
+    dict="$(fuzz_dict "$target")"
     budget="${seconds}s"
     [ -n "${FUZZ_RUNS:-}" ] && budget="$FUZZ_RUNS runs, seed ${FUZZ_SEED:-1}"
-    echo "=== $target: $budget from $(ls "$corpus" | wc -l) inputs"
+    echo "=== $target: $budget from $(find "$corpus" -type f | wc -l) inputs, dictionary $(fuzz_dict_parts "$target")"
     start=$SECONDS
     # -s none: no sanitizer, the only mode stable rustc accepts (see
     # /work/shared/interop/README.md, "Fuzzing on stable").
@@ -58,7 +55,7 @@ for target in $targets; do
     else
         limits=(-max_total_time="$seconds")
     fi
-    if cargo fuzz run -s none "$target" -- "${limits[@]}"; then
+    if cargo fuzz run -s none "$target" -- -dict="$dict" "${limits[@]}"; then
         echo "=== $target: OK ($((SECONDS - start)) s including the build)"
     else
         echo "=== $target: CRASH, see fuzz/artifacts/$target/"
