@@ -66,6 +66,7 @@
 #![deny(missing_docs)]
 
 mod coverage;
+mod deadline;
 mod error;
 mod id;
 pub mod link;

@@ -61,6 +61,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use thiserror::Error;
 
+use crate::deadline::later;
 use crate::router::{ConnId, Route, Router};
 use crate::session::{self, refusal, Event, LinkRole, Session};
 use crate::uri::{MsrpUri, Scheme};
@@ -466,10 +467,10 @@ impl Link {
 
     /// The earliest deadline of the link, and which.
     fn deadline(&self, config: &EndpointConfig) -> Option<(Instant, LinkTimeout)> {
-        let owed = self.owed_since.map(|since| (since + config.owed_timeout, LinkTimeout::PeerNotReading));
+        let owed = self.owed_since.map(|since| (later(since, config.owed_timeout), LinkTimeout::PeerNotReading));
         let unbound = (self.key.is_none() && self.sessions.is_empty())
-            .then(|| (self.opened_at + config.bind_timeout, LinkTimeout::NeverBound));
-        let idle = config.idle_timeout.map(|idle| (self.active_at + idle, LinkTimeout::Idle));
+            .then(|| (later(self.opened_at, config.bind_timeout), LinkTimeout::NeverBound));
+        let idle = config.idle_timeout.map(|idle| (later(self.active_at, idle), LinkTimeout::Idle));
         [owed, unbound, idle].into_iter().flatten().min_by_key(|(at, _)| *at)
     }
 }

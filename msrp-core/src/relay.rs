@@ -70,6 +70,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use thiserror::Error;
 
+use crate::deadline::later;
 use crate::id::MessageId;
 use crate::link::{self, Endpoint, EndpointConfig, SessionKey};
 use crate::reassembly::DeliveryMode;
@@ -372,7 +373,7 @@ impl Relay {
     /// When [`link::Input::Timeout`] is next due (session timers and slow members).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let slow = self.full_since.values().map(|since| *since + self.config.slow_member_timeout).min();
+        let slow = self.full_since.values().map(|since| later(*since, self.config.slow_member_timeout)).min();
         match (self.endpoint.poll_timeout(), slow) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -725,7 +726,7 @@ impl Relay {
                     continue;
                 }
                 let since = *self.full_since.entry(*member).or_insert(now);
-                if now >= since + timeout {
+                if now >= later(since, timeout) {
                     self.full_since.remove(member);
                     drops.push((*inbound, *member));
                     all_full = false;

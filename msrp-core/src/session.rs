@@ -17,6 +17,7 @@ use bytes::Bytes;
 use thiserror::Error;
 
 use crate::coverage::Coverage;
+use crate::deadline::later;
 use crate::id::{random_ident, IdSource, MessageId, TransactionId};
 use crate::reassembly::{ChunkId, Delivery, DeliveryMode, Reassembler, ReassemblyConfig};
 use crate::uri::{MsrpUri, Scheme};
@@ -1186,7 +1187,7 @@ impl Session {
             FailureReport::Partial => true,
             FailureReport::No => return,
         };
-        let deadline = Some(self.last_now + self.config.transaction_timeout);
+        let deadline = Some(later(self.last_now, self.config.transaction_timeout));
         message.awaiting += usize::from(message.failure_report == FailureReport::Yes);
         let timer = deadline.map(|at| self.arm(at, Timer::Transaction(transaction_id.clone())));
         self.transactions.insert(transaction_id.clone(), Transaction { handle, partial, timer });
@@ -1201,7 +1202,7 @@ impl Session {
     /// The last byte of a message that asked for success REPORTs was handed
     /// to the link: its size is known and the wait for REPORTs starts.
     fn await_reports(&mut self, message_id: &MessageId, total: u64) {
-        let at = self.last_now + self.config.report_timeout;
+        let at = later(self.last_now, self.config.report_timeout);
         if !self.reports.contains_key(message_id) {
             return;
         }

@@ -451,3 +451,33 @@ fn reports_are_never_answered_and_a_refused_request_binds_nothing() {
     let (events, _) = drain(&mut session);
     assert!(session.is_bound() && events.contains(&Event::Bound));
 }
+
+/// A configured wait too long to add to the clock (`Duration::MAX`, "no
+/// limit") is about never, not a panic: a session's transaction and REPORT
+/// waits, an endpoint's link deadlines.
+#[test]
+fn endless_configured_waits_do_not_panic() {
+    let (mut session, now) = session(LinkRole::Active, |config| {
+        config.transaction_timeout = Duration::MAX;
+        config.report_timeout = Duration::MAX;
+    });
+    let send = Command::Send {
+        handle: MessageHandle::new(1),
+        content_type: "text/plain".into(),
+        body: Bytes::from_static(b"hello"),
+        success_report: true,
+        failure_report: FailureReport::Yes,
+    };
+    session.handle(now, Input::Command(send)).unwrap();
+    while session.poll_transmit(false).is_some() {}
+    assert!(session.poll_timeout().is_some_and(|at| at > now + Duration::from_secs(86_400)));
+    let config = EndpointConfig {
+        bind_timeout: Duration::MAX,
+        idle_timeout: Some(Duration::MAX),
+        owed_timeout: Duration::MAX,
+        ..EndpointConfig::default()
+    };
+    let mut endpoint = Endpoint::new(config, now);
+    endpoint.handle(now, link::Input::Accepted { conn: ConnId::new(1) }).unwrap();
+    assert!(endpoint.poll_timeout().is_some_and(|at| at > now + Duration::from_secs(86_400)));
+}
