@@ -1144,8 +1144,7 @@ pub fn msrp_relay_with_heap(data: &[u8], meter: &dyn HeapMeter) {
             RelayOp::Reconnect => {
                 for (node, key) in [(0usize, 1u64), (R, 20), (R, 21)] {
                     next_conn += 1;
-                    let reconnect =
-                        link::Command::Reconnect { key: SessionKey::new(key), conn: ConnId::new(next_conn) };
+                    let reconnect = link::Command::Connect { key: SessionKey::new(key), conn: ConnId::new(next_conn) };
                     let input = relay::Input::Link(link::Input::Command(reconnect));
                     let _ = charged_if(meter, node == R, || nodes[node].handle(now, input));
                 }

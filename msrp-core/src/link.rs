@@ -14,6 +14,9 @@
 //!   by [`LinkKey`]; when no link matches, the endpoint asks the runtime to
 //!   open one with [`Output::Connect`], under the [`ConnId`] the caller put
 //!   in the command (the caller chooses the id of what a command creates).
+//!   A caller whose negotiation decides when to connect adds the session
+//!   with [`Command::Add`] and connects it later with [`Command::Connect`];
+//!   [`EndpointConfig::reuse_links`] off, every connect opens its own link.
 //!   Until [`Input::Connected`] the session queues: at most
 //!   [`EndpointConfig::max_queued_before_up`] body bytes, and
 //!   [`SessionConfig::max_outgoing`](crate::session::SessionConfig::max_outgoing) messages.
@@ -36,7 +39,7 @@
 //!   takes its sessions down: their pending messages fail with
 //!   [`Event::SendFailed`] (status 0), and [`Output::LinkDown`] names them.
 //!   An active session can then be put on a new link with
-//!   [`Command::Reconnect`].
+//!   [`Command::Connect`].
 //!
 //! # What a peer cannot do
 //!
@@ -45,7 +48,7 @@
 //! | `link_window`: bytes handed out, not acknowledged | 64 KiB | nothing more is handed out on that link until [`Input::Written`] |
 //! | `max_owed_frames`: responses and REPORTs owed on a link | 1024 | reading stops ([`Output::PauseReading`]; the framer keeps the rest of the segment) until half have been written |
 //! | `owed_timeout`: time reading stays stopped for owed answers | 30 s | the link is closed ([`Output::LinkTimedOut`], [`LinkTimeout::PeerNotReading`]) |
-//! | `bind_timeout`: an accepted link with no session | 30 s | closed ([`LinkTimeout::NeverBound`]) |
+//! | `bind_timeout`: an accepted link with no session (since it was accepted, or its last session left) | 30 s | closed ([`LinkTimeout::NeverBound`]) |
 //! | `idle_timeout`: nothing read or written | 30 min | closed ([`LinkTimeout::Idle`]) |
 //! | `max_queued_before_up`: body bytes queued before the link is up | 1 MiB | [`UsageError::QueueFull`] |
 //! | framer [`Limits`] | see there | the link fails ([`Output::LinkError`]) and is closed |
@@ -193,6 +196,10 @@ pub struct EndpointConfig {
     /// keep-alive of its own: set this above the longest silence a session
     /// may legitimately have.
     pub idle_timeout: Option<Duration>,
+    /// Whether an active session reuses a link this endpoint opened to the
+    /// same [`LinkKey`] (default `true`; RFC 4975 s.5.4: "SHOULD reuse").
+    /// Off, every connect opens its own link.
+    pub reuse_links: bool,
 }
 
 impl Default for EndpointConfig {
@@ -205,6 +212,7 @@ impl Default for EndpointConfig {
             owed_timeout: Duration::from_secs(30),
             bind_timeout: Duration::from_secs(30),
             idle_timeout: Some(Duration::from_secs(30 * 60)),
+            reuse_links: true,
         }
     }
 }
@@ -245,9 +253,18 @@ pub enum Command {
         /// The command.
         command: session::Command,
     },
-    /// Puts an active session whose link was lost on a link again (reused,
-    /// or opened under `conn`).
-    Reconnect {
+    /// Adds a fresh session without putting it on a link: an active one
+    /// waits for [`Command::Connect`] (a caller whose negotiation says when
+    /// to connect), a passive one for its first request, as with `Open`.
+    Add {
+        /// The caller's name for it.
+        key: SessionKey,
+        /// The session, not yet on a link.
+        session: Box<Session>,
+    },
+    /// Puts an active session that is on no link (added, or its link lost)
+    /// on one: reused, or opened under `conn`.
+    Connect {
         /// The session.
         key: SessionKey,
         /// The id of the link to open when none can be reused.
@@ -387,8 +404,8 @@ pub enum UsageError {
     #[error("the peer's path names no host and port to connect to")]
     NoRoute,
     /// The session is passive, or already on a link.
-    #[error("the session cannot be (re)connected")]
-    NotReconnectable,
+    #[error("the session cannot be connected: it is passive, or on a link")]
+    NotConnectable,
     /// More bytes than allowed are queued before the link is up.
     #[error("too many bytes queued before the link is up")]
     QueueFull,
@@ -432,8 +449,8 @@ struct Link {
     held_back: bool,
     /// Reading stopped for answers owed to the peer, since then.
     owed_since: Option<Instant>,
-    /// When the link was accepted or asked for.
-    opened_at: Instant,
+    /// When the link was accepted, or its last session left it.
+    unbound_since: Instant,
     /// When something was last read or written.
     active_at: Instant,
 }
@@ -453,7 +470,7 @@ impl Link {
             paused: false,
             held_back: false,
             owed_since: None,
-            opened_at: now,
+            unbound_since: now,
             active_at: now,
         }
     }
@@ -469,7 +486,7 @@ impl Link {
     fn deadline(&self, config: &EndpointConfig) -> Option<(Instant, LinkTimeout)> {
         let owed = self.owed_since.map(|since| (later(since, config.owed_timeout), LinkTimeout::PeerNotReading));
         let unbound = (self.key.is_none() && self.sessions.is_empty())
-            .then(|| (later(self.opened_at, config.bind_timeout), LinkTimeout::NeverBound));
+            .then(|| (later(self.unbound_since, config.bind_timeout), LinkTimeout::NeverBound));
         let idle = config.idle_timeout.map(|idle| (later(self.active_at, idle), LinkTimeout::Idle));
         [owed, unbound, idle].into_iter().flatten().min_by_key(|(at, _)| *at)
     }
@@ -607,6 +624,12 @@ impl Endpoint {
         self.ready.pop_front()
     }
 
+    /// Whether [`Endpoint::poll_output`] has something.
+    #[must_use]
+    pub fn has_output(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
     /// When [`Input::Timeout`] is next due.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
@@ -637,9 +660,7 @@ impl Endpoint {
                     self.mark(Some(conn));
                 }
             }
-            Input::Command(
-                Command::Session { key, .. } | Command::Reconnect { key, .. } | Command::Open { key, .. },
-            ) => {
+            Input::Command(Command::Session { key, .. } | Command::Connect { key, .. } | Command::Open { key, .. }) => {
                 // Marked again after the command, when the link is known.
                 let conn = self.link_of(*key);
                 self.mark(conn);
@@ -647,7 +668,7 @@ impl Endpoint {
             _ => {}
         }
         let key = match &input {
-            Input::Command(Command::Open { key, .. } | Command::Reconnect { key, .. }) => Some(*key),
+            Input::Command(Command::Open { key, .. } | Command::Connect { key, .. }) => Some(*key),
             _ => None,
         };
         let result = self.process_inner(now, input);
@@ -705,6 +726,13 @@ impl Endpoint {
 
     fn command(&mut self, now: Instant, command: Command) -> Result<(), UsageError> {
         match command {
+            Command::Add { key, session } => {
+                if self.sessions.contains_key(&key) {
+                    return Err(UsageError::DuplicateSession);
+                }
+                self.router.add(session.config().local_uri.clone(), key);
+                self.sessions.insert(key, Slot { session, conn: None });
+            }
             Command::Open { key, session, conn } => {
                 if self.sessions.contains_key(&key) {
                     return Err(UsageError::DuplicateSession);
@@ -717,7 +745,7 @@ impl Endpoint {
                     None
                 };
                 if let Some(link_key) = &link_key {
-                    if !self.registry.contains_key(link_key) && self.links.contains_key(&conn) {
+                    if self.reusable(link_key).is_none() && self.links.contains_key(&conn) {
                         return Err(UsageError::DuplicateConn);
                     }
                 }
@@ -743,14 +771,14 @@ impl Endpoint {
                 slot.session.handle(now, session::Input::Command(command))?;
                 drain_events(key, &mut slot.session, &mut self.ready);
             }
-            Command::Reconnect { key, conn } => {
+            Command::Connect { key, conn } => {
                 let slot = self.sessions.get(&key).ok_or(UsageError::UnknownSession)?;
                 let config = slot.session.config();
                 if slot.conn.is_some() || config.role != LinkRole::Active {
-                    return Err(UsageError::NotReconnectable);
+                    return Err(UsageError::NotConnectable);
                 }
                 let link_key = config.remote_path.first().and_then(LinkKey::of).ok_or(UsageError::NoRoute)?;
-                if !self.registry.contains_key(&link_key) && self.links.contains_key(&conn) {
+                if self.reusable(&link_key).is_none() && self.links.contains_key(&conn) {
                     return Err(UsageError::DuplicateConn);
                 }
                 self.attach(now, key, link_key, conn);
@@ -768,10 +796,12 @@ impl Endpoint {
 
     /// Puts an active session on the link toward `link_key`: reused, or opened as `conn`.
     fn attach(&mut self, now: Instant, key: SessionKey, link_key: LinkKey, conn: ConnId) {
-        let conn = match self.registry.get(&link_key) {
-            Some(&existing) => existing,
+        let conn = match self.reusable(&link_key) {
+            Some(existing) => existing,
             None => {
-                self.registry.insert(link_key.clone(), conn);
+                if self.config.reuse_links {
+                    self.registry.insert(link_key.clone(), conn);
+                }
                 let link = Link::new(Some(link_key.clone()), false, self.config.limits.clone(), now);
                 self.links.insert(conn, link);
                 self.ready.push_back(Output::Connect { conn, link: link_key });
@@ -789,6 +819,11 @@ impl Endpoint {
         }
     }
 
+    /// The link this endpoint opened toward `link_key`, when links are reused.
+    fn reusable(&self, link_key: &LinkKey) -> Option<ConnId> {
+        self.registry.get(link_key).copied().filter(|_| self.config.reuse_links)
+    }
+
     /// A session left a link.
     fn detach(&mut self, now: Instant, key: SessionKey, conn: ConnId) {
         let Some(link) = self.links.get_mut(&conn) else { return };
@@ -801,6 +836,12 @@ impl Endpoint {
             link.writer = None;
             self.ready.push_back(Output::Close { conn });
             self.link_lost(now, conn);
+        } else if link.sessions.is_empty() && link.key.is_none() {
+            // A link the peer opened is the peer's to close; if it keeps it
+            // open unused, it is closed after the probation (RFC 4975 s.4:
+            // "close these connections when no sessions have used them for
+            // some period of time").
+            link.unbound_since = now;
         } else if link.sessions.is_empty() {
             self.ready.push_back(Output::Close { conn });
             self.forget_link(conn);
@@ -1046,9 +1087,10 @@ impl Endpoint {
         }
     }
 
-    /// The relay holds a link's reading back, or lets it go (its members'
-    /// windows); owed answers may still keep it stopped.
-    pub(crate) fn set_reading(&mut self, conn: ConnId, read: bool) {
+    /// Holds a link's reading back, or lets it go: a relay whose members'
+    /// queues are full stops reading their source ([`Output::PauseReading`]
+    /// once per change; owed answers may still keep it stopped).
+    pub fn set_reading(&mut self, conn: ConnId, read: bool) {
         let Some(link) = self.links.get_mut(&conn) else { return };
         link.held_back = !read;
         self.update_reading(conn);

@@ -16,7 +16,7 @@ use msrp_core::reassembly::{DeliveryMode, Reassembler, ReassemblyConfig};
 use msrp_core::relay::{self, Relay, RelayConfig};
 use msrp_core::router::ConnId;
 use msrp_core::session::{Command, Event, Input, LinkRole, MessageHandle, Output, Session, SessionConfig};
-use msrp_core::{ByteRange, FailureReport, Flag, IdSource, MessageId, MsrpUri};
+use msrp_core::{ByteRange, FailureReport, Flag, MessageId};
 
 struct Counting;
 
@@ -55,28 +55,11 @@ fn live() -> isize {
     LIVE.with(Cell::get)
 }
 
-struct Counter(u64);
+#[path = "support/peers.rs"]
+mod peers;
+use peers::{epoch, uri, Counter, ME, PEER};
 
-impl IdSource for Counter {
-    fn fill(&mut self, out: &mut [u8]) {
-        for b in out {
-            self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-            *b = (self.0 >> 33) as u8;
-        }
-    }
-}
 
-const ME: &str = "msrp://me.example.com:7000/mineMINE0001;tcp";
-const PEER: &str = "msrp://peer.example.com:9000/theirsTHEIRS1;tcp";
-
-fn uri(s: &str) -> MsrpUri {
-    MsrpUri::parse_str(s).unwrap()
-}
-
-#[expect(clippy::disallowed_methods, reason = "the test's virtual clock needs one real epoch")]
-fn epoch() -> Instant {
-    Instant::now()
-}
 
 /// A bodiless SEND to `to` (a keep-alive: RFC 4975 s.7.1.1 lets it carry no Message-ID).
 fn bodiless_send(n: u64, to: &str) -> String {

@@ -738,7 +738,7 @@ fn losing_a_link_mid_message_fails_that_session_cleanly() {
     ));
     // The other hop is unharmed; an active session can be put on a new link.
     assert!(net.nodes[r].relay.endpoint().link_of(SessionKey::new(20)).is_some());
-    let reconnect = link::Command::Reconnect { key: SessionKey::new(1), conn: ConnId::new(77) };
+    let reconnect = link::Command::Connect { key: SessionKey::new(1), conn: ConnId::new(77) };
     net.link(a, link::Input::Command(reconnect));
     net.run();
     send(&mut net, a, 1, 2, payload(1000, 1), true);
