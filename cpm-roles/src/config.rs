@@ -73,6 +73,16 @@ pub struct EntityConfig {
     /// every member's outcome is known, which can take a member's whole
     /// INVITE timeout (3 min 1 s): 5 minutes by default.
     pub report_timeout: Duration,
+    /// MSRP bytes handed to the runtime per link and not yet acknowledged
+    /// with [`crate::Input::MsrpWritten`] (64 KiB by default): what does not
+    /// fit waits in the sessions, as shared buffers.
+    pub link_window: usize,
+    /// A relay (PF, CF) whose slowest downstream session has more than this
+    /// many bytes queued stops reading its upstream link
+    /// ([`crate::Output::PauseReading`]) until that session has half of it
+    /// left (1 MiB by default): a slow member, or a runtime that writes
+    /// slowly, bounds what the relay holds instead of growing it.
+    pub relay_window: usize,
 }
 
 /// When the controlling function gives up on a slow member: its hop's
@@ -117,6 +127,8 @@ impl EntityConfig {
             max_sessions: 10_000,
             bind_timeout: Duration::from_secs(30),
             report_timeout: Duration::from_secs(300),
+            link_window: 64 * 1024,
+            relay_window: 1 << 20,
         }
     }
 

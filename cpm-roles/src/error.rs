@@ -40,6 +40,9 @@ pub enum UsageError {
     /// A session with this id is running.
     #[error("a session with this id is running")]
     DuplicateSession,
+    /// [`crate::Input::Accepted`] named a connection that is open already.
+    #[error("the connection is known already")]
+    DuplicateConn,
     /// [`crate::Input::NonCpmAck`] named no hand-over waiting for one.
     #[error("unknown non-CPM delivery")]
     UnknownDelivery,
@@ -81,6 +84,15 @@ pub enum PeerError {
         conn: ConnId,
         /// The deadline it missed.
         after: Duration,
+    },
+    /// A peer kept a link past one of its deadlines (it did not read the
+    /// answers owed to it, or the link stayed silent): closed.
+    #[error("link {conn} closed: {timeout:?}")]
+    LinkTimedOut {
+        /// The link.
+        conn: ConnId,
+        /// Which deadline.
+        timeout: msrp_core::link::LinkTimeout,
     },
     /// Content the IWF cannot convert for its non-CPM system: refused with
     /// a failure REPORT.

@@ -56,28 +56,36 @@
 //!   MSRP frames by their To-Path), and a hop that is to connect
 //!   reuses a link the entity opened before to the same scheme, host, port
 //!   and transport (RFC 4975 s.5.4; seed 000 paragraph 0040;
-//!   [`EntityConfig::reuse_links`], [`Event::LinkReused`]). Frames of
-//!   different sessions on one link never cut into each other; the link
-//!   closes when its last hop lets go. [`Participating::serving`] is a PF(B)
-//!   for several users, whose hops toward the CF share one link.
+//!   [`EntityConfig::reuse_links`], [`Event::LinkReused`]). The links are
+//!   msrp-core's [`Endpoint`](msrp_core::link::Endpoint): frames of
+//!   different sessions on one link never cut into each other, and take
+//!   turns (a chunk ends early with `+` when another session waits, RFC 4975
+//!   s.7.1.1); the link closes when its last hop lets go.
+//!   [`Participating::serving`] is a PF(B) for several users, whose hops
+//!   toward the CF share one link.
+//! - Back-pressure: at most [`EntityConfig::link_window`] bytes per link are
+//!   handed to the runtime beyond what it acknowledged with
+//!   [`Input::MsrpWritten`]; the rest waits in the sessions as shared
+//!   buffers. A relay whose slowest member has more than
+//!   [`EntityConfig::relay_window`] bytes queued asks the runtime to stop
+//!   reading upstream ([`Output::PauseReading`], then
+//!   [`Output::ResumeReading`]).
 //!
 //! # Not yet
 //!
-//! CEMA re-offers, MSRP backpressure from the runtime (a slow member is detected
-//! by its unanswered chunks), a deadline for a hop's link (a connect that
-//! never completes waits until the SIP session ends; a refused one is
-//! [`Input::ConnectFailed`]), chunk interruption on a shared link (a frame
-//! being written holds the link until its end-line; RFC 4975 s.7.1.1 lets a
-//! sender end a long chunk early with `+` when another session waits).
+//! CEMA re-offers, a deadline for a hop's link (a connect that never
+//! completes waits until the SIP session ends; a refused one is
+//! [`Input::ConnectFailed`]).
 //!
 //! # Sans-IO
 //!
 //! No sockets, clocks, threads or randomness live here. A runtime feeds each
 //! entity SIP messages ([`Input::SipReceived`]), MSRP link events and bytes
 //! ([`Input::Connected`], [`Input::Accepted`], [`Input::MsrpReceived`],
-//! [`Input::MsrpClosed`]), timeouts and commands, and carries out what comes
-//! back: SIP bytes to write on a flow, MSRP links to open
-//! ([`Output::Connect`]) or close, MSRP frames to write, and events.
+//! [`Input::MsrpWritten`], [`Input::MsrpClosed`]), timeouts and commands,
+//! and carries out what comes back: SIP bytes to write on a flow, MSRP
+//! links to open ([`Output::Connect`]) or close, MSRP frames to write,
+//! reading to pause and resume, and events.
 //! Entropy comes in through any [`IdSource`] given to the entity's
 //! constructor (msrp-core's trait; the entity shares that one source with its
 //! SIP user agent and every MSRP session it creates). A production runtime
@@ -129,6 +137,7 @@ mod entities;
 mod error;
 mod ids;
 pub mod interworking;
+mod links;
 mod node;
 pub mod scenario;
 mod server;
@@ -206,6 +215,15 @@ pub enum Input {
         conn: ConnId,
         /// The bytes.
         data: Bytes,
+    },
+    /// The runtime wrote `bytes` more of the [`Output::MsrpTransmit`]s of a
+    /// connection: its window opens by as much (a runtime that never says
+    /// so gets at most [`EntityConfig::link_window`] bytes per link).
+    MsrpWritten {
+        /// The connection.
+        conn: ConnId,
+        /// How many bytes (head, body and end-line bytes alike).
+        bytes: usize,
     },
     /// The peer closed an MSRP connection.
     MsrpClosed {
@@ -295,6 +313,18 @@ pub enum Output {
     /// Close a connection: one this entity opened that no hop uses any more,
     /// or any link whose framing failed (nothing more on it can be read).
     CloseLink {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// Stop reading from a connection: what was read from it waits to be
+    /// written elsewhere (a relay's slow members), or the peer does not read
+    /// the answers it is owed. Bytes already read may still be given.
+    PauseReading {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// Read from a connection again.
+    ResumeReading {
         /// The connection.
         conn: ConnId,
     },

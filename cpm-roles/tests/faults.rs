@@ -458,3 +458,37 @@ fn a_member_that_never_answers_times_out_alone() {
         assert_eq!(delivered, 2, "{what}");
     }
 }
+
+/// A runtime that writes slowly (here the link toward one member drains at
+/// 1 MB/s) keeps every relay's memory under its bound: the CF hands that
+/// member at most its link window, keeps at most
+/// [`cpm_roles::EntityConfig::relay_window`] queued for it, and stops reading
+/// upstream beyond that (`PauseReading`), which PF(A) and then A feel in
+/// turn; the whole 3 MiB message still reaches both members intact.
+#[test]
+fn a_slow_writer_keeps_every_relay_under_its_queue_bound() {
+    let mut scenario = Scenario::figure("001-fig1").unwrap();
+    scenario.members = 2;
+    scenario.non_cpm = 0;
+    scenario.size = 3 << 20;
+    let mut sim = scenario.build(epoch()).unwrap();
+    sim.set_slow_host("pfb2.example.com", 1000);
+    let names = sim.names();
+    let relays: Vec<usize> = ["PF-A", "CF"].iter().map(|r| names.iter().position(|n| n == r).unwrap()).collect();
+    let mut most_queued = vec![0; relays.len()];
+    while sim.run(1) == 1 {
+        for (most, &relay) in most_queued.iter_mut().zip(&relays) {
+            *most = (*most).max(sim.stats(relay).bytes_queued);
+        }
+    }
+    check_property(&scenario, &sim, "slow PF(B2) link");
+    assert_eq!(sim.delivered_at(), ["B1", "B2"]);
+    // Per downstream session, the relay window (1 MiB) plus what one read
+    // and one chunk add; the CF's two members each count the pieces they
+    // share (one buffer, two references).
+    let per_member = (1 << 20) + 64 * 1024;
+    for ((most, relay), members) in most_queued.iter().zip(["PF-A", "CF"]).zip([1, 2]) {
+        assert!(*most <= members * per_member, "{relay} queued {most} bytes, over {members} x {per_member}");
+    }
+    assert!(most_queued[1] > 1 << 20, "the CF did queue for the slow member: {most_queued:?}");
+}

@@ -724,6 +724,9 @@ impl Driver {
                 self.pending.push_back((index, Input::Connected { hop, conn }));
             }
             Output::MsrpTransmit { conn, transmit } => {
+                // Writes here block until the kernel took them: the entity's
+                // window opens by as much at once (lost bytes too).
+                self.pending.push_back((index, Input::MsrpWritten { conn, bytes: transmit.len() }));
                 let Some(link) = self.links.get_mut(&conn) else {
                     self.dropped_writes += 1;
                     return;
@@ -808,6 +811,10 @@ impl Driver {
                 }
                 self.events.push((t, index, event));
             }
+            // This test driver reads every socket as fast as it can (its
+            // reader threads feed an unbounded channel); pacing reads is the
+            // production runtime's (cpm-node).
+            Output::PauseReading { .. } | Output::ResumeReading { .. } => {}
             other => self.errors.push(format!("{from}: unhandled output {other:?}")),
         }
     }

@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Node {
+impl Step<'_> {
     pub(super) fn ua_event(&mut self, event: ua::Event) {
         match event {
             ua::Event::IncomingCall { leg, request } => self.incoming_call(leg, &request),
@@ -181,7 +181,8 @@ impl Node {
             // The 200 is final: ACK it, then end the dialog with BYE.
             self.send_ack(pos);
             let _ = self.ua_input(ua::Input::Command(ua::Command::End { leg }));
-            self.event(Event::HopFailed { hop: self.hops[index].label.clone() });
+            let hop = self.hops[index].label.clone();
+            self.event(Event::HopFailed { hop });
             return;
         };
         let remote_path = negotiated.peer.as_ref().map(|p| p.path.clone()).unwrap_or_default();

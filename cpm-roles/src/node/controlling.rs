@@ -4,7 +4,7 @@
 
 use super::*;
 
-impl Node {
+impl Step<'_> {
     /// Controlling: tracks each member's full window and drops a member
     /// whose window stayed full past [`SlowMember::after`].
     pub(super) fn check_slow_members(&mut self) {
@@ -19,7 +19,7 @@ impl Node {
             if self.down[pos].ended || self.hops[index].closed {
                 continue;
             }
-            let open = self.hops[index].session.as_ref().map_or(0, Session::open_transactions);
+            let open = self.session(index).map_or(0, Session::open_transactions);
             if open < slow.window.max(1) {
                 self.down[pos].full_since = None;
                 continue;

@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Node {
+impl Step<'_> {
     /// A whole message reached the IWF: it is converted for the non-CPM
     /// system and handed over ([`Event::DeliverToNonCpm`]); content that
     /// cannot be converted gets a failure REPORT.

@@ -1,13 +1,16 @@
 //! The machine every entity is built on: a SIP user agent (one inbound leg,
 //! any number of outbound legs), one [`HopLink`] plus one MSRP [`Session`]
-//! per hop, and the role's glue (sender, receiver, or back-to-back relay).
+//! per hop (kept in the element's [`Links`], msrp-core's endpoint), and the
+//! role's glue (sender, receiver, or back-to-back relay).
 //!
 //! This module holds the state and the plumbing (inputs, hops, sessions,
-//! the output pump); `call` the SIP legs; `links` the MSRP connections;
-//! `relay` the cut-through; `sender`, `controlling` and `iwf` what only
-//! those roles decide; `bodies` the INVITE bodies and IMDNs.
+//! the output pump); `call` the SIP legs; `links` a hop's link; `relay`
+//! the cut-through; `sender`, `controlling` and `iwf` what only those roles
+//! decide; `bodies` the INVITE bodies and IMDNs. A [`Step`] is a session's
+//! machine together with the element's links, for the length of one input.
 
 use std::collections::{HashMap, VecDeque};
+use std::ops::{Deref, DerefMut};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -17,10 +20,11 @@ use cpm_negotiation::{
     answer_offer, build_offer, check_answer, AckPolicy, AnswerCheck, AnswerPolicy, Hop, HopConfig, HopInput, HopLink,
     HopOutput, LocalMedia, MediaType, MsrpSdp, SendIntent, Side, Trigger,
 };
+use msrp_core::link::SessionKey;
 use msrp_core::reassembly::{DeliveryMode, ReassemblyConfig};
 use msrp_core::session::{self, Command as MsrpCommand, Event as MsrpEvent, LinkRole, MessageHandle, Session};
 use msrp_core::uri::Scheme;
-use msrp_core::{FailureReport, FramerEvent, MessageId, MsrpUri};
+use msrp_core::{FailureReport, MessageId, MsrpUri};
 use sip_lite::multipart::{Multipart, Part};
 use sip_lite::resource_lists::{self, Entry};
 use sip_lite::sip::Message;
@@ -28,8 +32,9 @@ use sip_lite::ua::{self, LegId, UaConfig, UserAgent};
 
 use crate::config::{entity_capabilities, AddressRule, Downstream, EntityConfig, IwfConfig, IwfReport};
 use crate::error::{PeerError, UsageError};
-use crate::ids::{ConnId, DeliveryId, FlowId, HopId, SharedIds};
+use crate::ids::{DeliveryId, FlowId, HopId, SessionId, SharedIds};
 use crate::interworking::{self, NonCpmMessage};
+use crate::links::Links;
 use crate::{Command, Event, Input, Outcome, Output};
 
 mod bodies;
@@ -72,10 +77,10 @@ struct HopState {
     link: HopLink,
     local_uri: MsrpUri,
     offer: Option<LocalMedia>,
-    session: Option<Session>,
-    conn: Option<ConnId>,
-    /// Whether this side opened the link (it closes it).
-    opened: bool,
+    /// The hop's MSRP session in the element's [`Links`].
+    session: Option<SessionKey>,
+    /// The link carries the hop (its [`HopLink`] was told).
+    up: bool,
     /// The hop's work is over: the message crossed it and its REPORT (or,
     /// at the final receiver, the delivery) happened. Losing the link after
     /// that is no failure.
@@ -129,15 +134,49 @@ impl Leg {
 /// and this library has no clock).
 const UNKNOWN_DATETIME: &str = "1970-01-01T00:00:00Z";
 
-/// One MSRP connection of this machine: the hops whose sessions it carries
-/// (several when the [`crate::Server`] reuses it, RFC 4975 s.5.4) and the
-/// hop whose frame is being read.
-#[derive(Default)]
-struct Conn {
-    hops: Vec<usize>,
-    current: Option<usize>,
-    /// The first To-Path URI as written in frames for each hop bound here.
-    routes: Vec<(String, usize)>,
+/// What a [`crate::Server`] hands one session besides its [`Input`]s:
+/// what the element's links say about the session's hops.
+#[derive(Debug)]
+pub(crate) enum Work {
+    /// An input for the session.
+    Input(Input),
+    /// Hop `.0`'s link is up (connected, reused, or bound by a request).
+    LinkUp(usize),
+    /// The link hop `.0` asked for could not be opened.
+    ConnectFailed(usize),
+    /// Hop `.0`'s link is gone.
+    LinkLost(usize),
+    /// An event of hop `.0`'s MSRP session.
+    Msrp(usize, MsrpEvent),
+    /// Something the session waits for may have moved (its sessions wrote).
+    Pump,
+}
+
+/// A session's machine with the element's MSRP links, for one step: every
+/// decision reads and commands the hops' sessions through `links`.
+///
+/// What the step says and what the links say go into one queue, `out`, in
+/// the order they happen (a frame queued before a link's close is written
+/// before it); what the links report about other hops goes to `work`.
+pub(crate) struct Step<'a> {
+    pub(crate) node: &'a mut Node,
+    pub(crate) links: &'a mut Links,
+    pub(crate) slot: SessionId,
+    pub(crate) out: &'a mut VecDeque<Output>,
+    pub(crate) work: &'a mut VecDeque<(SessionId, Work)>,
+}
+
+impl Deref for Step<'_> {
+    type Target = Node;
+    fn deref(&self) -> &Node {
+        self.node
+    }
+}
+
+impl DerefMut for Step<'_> {
+    fn deref_mut(&mut self) -> &mut Node {
+        self.node
+    }
 }
 
 pub(crate) struct Node {
@@ -148,8 +187,6 @@ pub(crate) struct Node {
     hops: Vec<HopState>,
     up: Option<Leg>,
     down: Vec<Leg>,
-    conns: HashMap<ConnId, Conn>,
-    out: VecDeque<Output>,
     now: Instant,
     upstream_acked: bool,
     answer: Option<Bytes>,
@@ -184,10 +221,6 @@ pub(crate) struct Node {
 }
 
 impl Node {
-    fn event(&mut self, event: Event) {
-        self.out.push_back(Output::Event { session: None, event });
-    }
-
     pub(crate) fn new(config: EntityConfig, role: Role, now: Instant, ids: SharedIds) -> Self {
         let contact = format!("sip:{}", config.host);
         let mut ua_config = UaConfig::new(&config.host, &contact);
@@ -201,8 +234,6 @@ impl Node {
             hops: Vec::new(),
             up: None,
             down: Vec::new(),
-            conns: HashMap::new(),
-            out: VecDeque::new(),
             now,
             upstream_acked: false,
             answer: None,
@@ -224,11 +255,11 @@ impl Node {
 
     /// The bytes its MSRP sessions hold (reassembly) and have queued to
     /// send (with what waits for a session not yet made).
-    pub(crate) fn buffered(&self) -> (usize, usize) {
+    pub(crate) fn buffered(&self, links: &Links) -> (usize, usize) {
         let mut held = 0;
         let mut queued = 0;
         for hop in &self.hops {
-            if let Some(session) = &hop.session {
+            if let Some(session) = hop.session.and_then(|key| links.session(key)) {
                 held += session.held_bytes();
                 queued += session.queued_bytes();
             }
@@ -243,16 +274,87 @@ impl Node {
         (held, queued)
     }
 
-    /// Whether nothing is left: no SIP leg, no open link, no session with work.
-    pub(crate) fn is_idle(&self) -> bool {
+    /// Whether nothing is left: no SIP leg, no hop on a link, no session
+    /// with work.
+    pub(crate) fn is_idle(&self, links: &Links) -> bool {
         self.ua.is_idle()
-            && self.conns.is_empty()
-            && self.hops.iter().all(|h| h.session.as_ref().map_or(true, |s| s.open_transactions() == 0))
+            && self.hops.iter().filter_map(|h| h.session).all(|key| {
+                links.link_of(key).is_none() && links.session(key).map_or(true, |s| s.open_transactions() == 0)
+            })
     }
 
-    pub(crate) fn handle(&mut self, now: Instant, input: Input) -> Result<(), UsageError> {
+    /// The MSRP sessions of its hops.
+    pub(crate) fn session_keys(&self) -> impl Iterator<Item = SessionKey> + '_ {
+        self.hops.iter().filter_map(|h| h.session)
+    }
+
+    /// The MSRP session of hop `index`.
+    pub(crate) fn session_key(&self, index: usize) -> Option<SessionKey> {
+        self.hops.get(index).and_then(|h| h.session)
+    }
+
+    /// Whether it waits for its sessions to write something (a held
+    /// REPORT, or its BYE after what is owed upstream).
+    pub(crate) fn waits_on_sessions(&self) -> bool {
+        !self.deferred_reports.is_empty() || self.end_up_pending
+    }
+
+    /// A relay's upstream hop and the most bytes any of its downstream
+    /// sessions has queued (what a slow member holds back).
+    pub(crate) fn relay_backlog(&self, links: &Links) -> Option<(SessionKey, usize)> {
+        if !matches!(self.role, Role::Relay { .. }) {
+            return None;
+        }
+        let up = self.up.as_ref().and_then(|l| self.hops.get(l.hop)).and_then(|h| h.session)?;
+        let queued = self
+            .down
+            .iter()
+            .filter_map(|l| self.hops.get(l.hop).and_then(|h| h.session))
+            .filter_map(|key| links.session(key))
+            .map(Session::queued_bytes)
+            .max()
+            .unwrap_or(0);
+        Some((up, queued))
+    }
+
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        let slow = self.config.slow_member.and_then(|slow| {
+            let waiting = self.down.iter().filter(|l| !l.ended && !self.hops.get(l.hop).is_some_and(|h| h.closed));
+            waiting.filter_map(|l| l.full_since).min().map(|since| since + slow.after)
+        });
+        self.ua.poll_timeout().into_iter().chain(slow).min()
+    }
+
+    pub(crate) fn hop_triggers(&self) -> Vec<(String, Trigger)> {
+        self.hops.iter().map(|h| (h.label.clone(), h.link.trigger())).collect()
+    }
+}
+
+impl Step<'_> {
+    fn event(&mut self, event: Event) {
+        self.out.push_back(Output::Event { session: Some(self.slot), event });
+    }
+
+    /// Takes what the links did for this step, in order.
+    fn links_said(&mut self) {
+        self.links.drain(self.out, self.work);
+    }
+
+    pub(crate) fn handle(&mut self, now: Instant, work: Work) -> Result<(), UsageError> {
         self.now = self.now.max(now);
-        let now = self.now;
+        match work {
+            Work::Input(input) => self.input(input)?,
+            Work::LinkUp(index) => self.link_up(index),
+            Work::ConnectFailed(index) => self.hop_input(index, HopInput::LinkDown),
+            Work::LinkLost(index) => self.link_lost(index),
+            Work::Msrp(index, event) => self.msrp_event(index, event),
+            Work::Pump => {}
+        }
+        self.pump();
+        Ok(())
+    }
+
+    fn input(&mut self, input: Input) -> Result<(), UsageError> {
         match input {
             Input::SipReceived { flow, message } => {
                 let transport = self.config.transport(flow);
@@ -262,91 +364,32 @@ impl Node {
                 // On a datagram transport each read is one message (RFC 3261 s.18.3).
                 self.ua_input(ua::Input::Datagram { flow, bytes })?;
             }
-            Input::Connected { hop, conn } => {
-                let index = usize::try_from(hop.get()).map_err(|_| UsageError::UnknownHop)?;
-                if index >= self.hops.len() {
-                    return Err(UsageError::UnknownHop);
-                }
-                if self.hops[index].closed {
-                    // The hop ended while its link was being opened: close it at once.
-                    self.out.push_back(Output::CloseLink { conn });
-                } else {
-                    // A reused link (RFC 4975 s.5.4) carries this hop beside the others.
-                    self.conns.entry(conn).or_default().hops.push(index);
-                    self.bind(index, conn, true);
-                }
-            }
-            Input::ConnectFailed { hop } => {
-                let index = usize::try_from(hop.get()).map_err(|_| UsageError::UnknownHop)?;
-                if index >= self.hops.len() {
-                    return Err(UsageError::UnknownHop);
-                }
-                self.hop_input(index, HopInput::LinkDown);
-            }
-            // The [`crate::Server`] around this machine accepts links and frames
-            // their bytes; frames come in through [`Node::handle_frame`].
-            Input::Accepted { .. } | Input::MsrpReceived { .. } => return Err(UsageError::WrongState),
-            Input::MsrpClosed { conn } => {
-                let hops = self.conns.remove(&conn).map(|c| c.hops).unwrap_or_default();
-                for index in hops {
-                    let hop = &mut self.hops[index];
-                    let ended_here = hop.closed;
-                    hop.conn = None;
-                    hop.closed = true;
-                    if let Some(s) = hop.session.as_mut() {
-                        let _ = s.handle(now, session::Input::LinkDown);
-                    }
-                    // A link lost before its hop's work was done (the message
-                    // and its REPORT across): the hop fails and its leg ends.
-                    if !ended_here && !self.hops[index].done {
-                        self.pump();
-                        self.event(Event::HopFailed { hop: self.hops[index].label.clone() });
-                        self.hop_lost(index);
-                    }
-                }
-            }
             Input::NonCpmAck { delivery, status } => self.non_cpm_ack(delivery, status)?,
-            Input::Timeout => {
-                self.ua_input(ua::Input::Timeout)?;
-                for hop in &mut self.hops {
-                    if let Some(s) = hop.session.as_mut() {
-                        let _ = s.handle(now, session::Input::Timeout);
-                    }
-                }
-            }
+            Input::Timeout => self.ua_input(ua::Input::Timeout)?,
             Input::Command(Command::SendMessage { target, recipients, content_type, body, .. }) => {
                 self.send_message(target, &recipients, content_type, body)?;
             }
             Input::Command(Command::End { .. }) => self.end_session(),
+            // The [`crate::Server`] around this machine runs the MSRP links;
+            // what they do comes in as [`Work`].
+            _ => return Err(UsageError::WrongState),
         }
-        self.pump();
         Ok(())
-    }
-
-    pub(crate) fn poll_output(&mut self) -> Option<Output> {
-        self.out.pop_front()
-    }
-
-    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        let sessions = self.hops.iter().filter_map(|h| h.session.as_ref().and_then(Session::poll_timeout));
-        let slow = self.config.slow_member.and_then(|slow| {
-            let waiting = self.down.iter().filter(|l| !l.ended && !self.hops.get(l.hop).is_some_and(|h| h.closed));
-            waiting.filter_map(|l| l.full_since).min().map(|since| since + slow.after)
-        });
-        self.ua.poll_timeout().into_iter().chain(sessions).chain(slow).min()
     }
 
     // ----- helpers ----------------------------------------------------------
 
     fn ua_input(&mut self, input: ua::Input) -> Result<(), UsageError> {
-        self.ua.handle(self.now, input).map_err(|_| UsageError::Sip)
+        let now = self.now;
+        self.ua.handle(now, input).map_err(|_| UsageError::Sip)
     }
 
     fn new_hop(&mut self, hop: Hop, label: &str, side: Side) -> Result<usize, UsageError> {
         let (opener, _, trigger) = self.config.preset.hop(hop);
         let link = HopLink::new(HopConfig { side, opener, trigger }).map_err(|_| UsageError::Preset)?;
+        let node = &mut *self.node;
         let local_uri =
-            session::new_local_uri(Scheme::Msrp, &self.config.host, self.config.msrp_port, "tcp", &mut self.ids)
+            session::new_local_uri(Scheme::Msrp, &node.config.host, node.config.msrp_port, "tcp", &mut node.ids)
                 .map_err(|_| UsageError::Host)?;
         self.hops.push(HopState {
             label: label.to_owned(),
@@ -355,8 +398,7 @@ impl Node {
             local_uri,
             offer: None,
             session: None,
-            conn: None,
-            opened: false,
+            up: false,
             done: false,
             pending: Vec::new(),
             closed: false,
@@ -371,7 +413,8 @@ impl Node {
 
     fn hop_input(&mut self, index: usize, input: HopInput) {
         if self.hops[index].link.handle(input).is_err() {
-            self.event(Event::HopFailed { hop: self.hops[index].label.clone() });
+            let hop = self.hops[index].label.clone();
+            self.event(Event::HopFailed { hop });
         }
     }
 
@@ -393,23 +436,32 @@ impl Node {
             Role::Iwf { iwf, .. } => iwf.report == IwfReport::AtMediaEnd,
             _ => true,
         };
-        let mut session = Session::new(config, self.now, Box::new(self.ids.clone()));
+        let now = self.now;
+        let session = Session::new(config, now, Box::new(self.ids.clone()));
+        let slot = self.slot;
+        let key = self.links.add(now, slot, index, session);
+        self.hops[index].session = Some(key);
         let pending = std::mem::take(&mut self.hops[index].pending);
         for command in pending {
-            let _ = session.handle(self.now, session::Input::Command(command));
+            self.links.command(now, key, command);
         }
-        self.hops[index].session = Some(session);
+        self.links_said();
     }
 
     fn session_command(&mut self, index: usize, command: MsrpCommand) {
         let now = self.now;
-        let hop = &mut self.hops[index];
-        match hop.session.as_mut() {
-            Some(s) => {
-                let _ = s.handle(now, session::Input::Command(command));
+        match self.hops[index].session {
+            Some(key) => {
+                self.links.command(now, key, command);
+                self.links_said();
             }
-            None => hop.pending.push(command),
+            None => self.hops[index].pending.push(command),
         }
+    }
+
+    /// The session of hop `index`.
+    fn session(&self, index: usize) -> Option<&Session> {
+        self.hops.get(index).and_then(|h| h.session).and_then(|key| self.links.session(key))
     }
 
     /// A REPORT on hop `index`, held while messages sent before it on that
@@ -418,7 +470,7 @@ impl Node {
     fn send_report(&mut self, index: usize, command: MsrpCommand) {
         self.hops[index].done = true;
         let busy = self.deferred_reports.iter().any(|(i, _)| *i == index)
-            || self.hops[index].session.as_ref().is_some_and(|s| s.outgoing_messages() > 0);
+            || self.session(index).is_some_and(|s| s.outgoing_messages() > 0);
         if busy {
             self.deferred_reports.push((index, command));
         } else {
@@ -430,7 +482,7 @@ impl Node {
     /// message still going, or no link left to carry them).
     fn upstream_flushed(&self) -> bool {
         let Some(index) = self.up.as_ref().map(|l| l.hop) else { return true };
-        let session = self.hops[index].session.as_ref();
+        let session = self.session(index);
         let link_gone = self.hops[index].closed || session.map_or(true, |s| !s.is_link_up());
         link_gone
             || (!self.deferred_reports.iter().any(|(i, _)| *i == index)
@@ -444,8 +496,7 @@ impl Node {
         while k < self.deferred_reports.len() {
             let index = self.deferred_reports[k].0;
             let first = self.deferred_reports.iter().position(|(i, _)| *i == index) == Some(k);
-            let session = self.hops[index].session.as_ref();
-            let free = session.map_or(true, |s| s.outgoing_messages() == 0 || !s.is_link_up());
+            let free = self.session(index).map_or(true, |s| s.outgoing_messages() == 0 || !s.is_link_up());
             if first && free {
                 let (index, command) = self.deferred_reports.remove(k);
                 self.session_command(index, command);
@@ -469,7 +520,8 @@ impl Node {
 
     // ----- the pump -----------------------------------------------------------
 
-    /// Drains every inner machine into `out` until nothing moves.
+    /// Drains every inner machine into `out` until nothing moves (the MSRP
+    /// sessions' events come back as [`Work::Msrp`]).
     fn pump(&mut self) {
         loop {
             let mut moved = false;
@@ -495,24 +547,6 @@ impl Node {
                     moved = true;
                     self.link_output(index, output);
                 }
-                let mut events = Vec::new();
-                let conn = self.hops[index].conn;
-                if let Some(s) = self.hops[index].session.as_mut() {
-                    while let Some(output) = s.poll_output() {
-                        moved = true;
-                        match output {
-                            session::Output::Transmit(transmit) => {
-                                if let Some(conn) = conn {
-                                    self.out.push_back(Output::MsrpTransmit { conn, transmit });
-                                }
-                            }
-                            session::Output::Event(event) => events.push(event),
-                        }
-                    }
-                }
-                for event in events {
-                    self.msrp_event(index, event);
-                }
             }
             if !moved {
                 break;
@@ -536,7 +570,8 @@ impl Node {
                 self.out.push_back(Output::Connect { hop, label, params, trigger });
             }
             HopOutput::Failed(_) => {
-                self.event(Event::HopFailed { hop: self.hops[index].label.clone() });
+                let hop = self.hops[index].label.clone();
+                self.event(Event::HopFailed { hop });
                 // A hop without its link ends its SIP leg; the relay rules then
                 // end the other side (all members gone, or the upstream gone).
                 if let Some(leg) = self.up.as_ref().filter(|l| l.hop == index && !l.ended).map(|l| l.leg) {
@@ -546,7 +581,8 @@ impl Node {
                 }
             }
             HopOutput::PresetOverridden { .. } => {
-                self.event(Event::PresetOverridden { hop: self.hops[index].label.clone() });
+                let hop = self.hops[index].label.clone();
+                self.event(Event::PresetOverridden { hop });
             }
             _ => {}
         }
@@ -569,7 +605,8 @@ impl Node {
             }
             MsrpEvent::MessageReceived { message_id, body, .. } if !matches!(self.role, Role::Relay { .. }) => {
                 self.hops[index].done = true;
-                self.event(Event::MessageDelivered { hop: self.hops[index].label.clone(), body });
+                let hop = self.hops[index].label.clone();
+                self.event(Event::MessageDelivered { hop, body });
                 // Issue 8: the receiver "sends the delivery REPORT and IMDN" (the
                 // session queued the REPORT; RFC 5438 s.7.2.1 the IMDN, from the member).
                 if matches!(self.role, Role::Receiver { .. }) && upstream {
@@ -645,11 +682,9 @@ impl Node {
             MsrpEvent::PeerError { error } => {
                 self.event(Event::PeerError { error: PeerError::Msrp(error) });
             }
+            // RFC 4975 s.5.4: the first request binds the session to its link.
+            MsrpEvent::Bound => self.link_up(index),
             _ => {}
         }
-    }
-
-    pub(crate) fn hop_triggers(&self) -> Vec<(String, Trigger)> {
-        self.hops.iter().map(|h| (h.label.clone(), h.link.trigger())).collect()
     }
 }

@@ -4,7 +4,7 @@
 
 use super::*;
 
-impl Node {
+impl Step<'_> {
     /// A message starts upstream: each live downstream leg forwards it under
     /// one new handle.
     pub(super) fn relay_start(
@@ -44,7 +44,7 @@ impl Node {
         let Some(&handle) = self.relayed.get(message_id) else { return };
         // A short piece of a large read would keep the whole read alive in
         // every member's queue: it is copied once here, and the copy shared.
-        let upstream = self.up.as_ref().and_then(|l| self.hops.get(l.hop)).and_then(|h| h.session.as_ref());
+        let upstream = self.up.as_ref().and_then(|l| self.session(l.hop));
         let min_shared = upstream.map_or(0, |s| s.config().min_shared_piece);
         let copied = data.len() < min_shared;
         let data = if copied { Bytes::copy_from_slice(&data) } else { data };

@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Node {
+impl Step<'_> {
     pub(super) fn send_message(
         &mut self,
         target: String,

@@ -33,7 +33,7 @@
 //! ([`Scenario::run`]). An IWF's non-CPM system is simulated: it
 //! acknowledges every [`Event::DeliverToNonCpm`] one latency later.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -51,6 +51,8 @@ enum Scheduled {
     Input(Input),
     /// [`Sim::end_sessions_at`].
     EndSessions,
+    /// The entity resumed reading a link: what arrived meanwhile is read.
+    Release(ConnId),
 }
 
 struct SimConn {
@@ -146,6 +148,10 @@ pub struct Sim {
     unreliable: HashSet<(usize, FlowId)>,
     fifo: HashMap<Channel, Instant>,
     busy: HashMap<Channel, Instant>,
+    /// Links an entity stopped reading ([`Output::PauseReading`]), and what
+    /// arrived on them meanwhile, in order.
+    paused: HashSet<(ConnId, usize)>,
+    held: HashMap<(ConnId, usize), VecDeque<Input>>,
     resets: Vec<(String, u64)>,
     resets_done: u64,
     lost_datagrams: u64,
@@ -194,6 +200,8 @@ impl Sim {
             unreliable: HashSet::new(),
             fifo: HashMap::new(),
             busy: HashMap::new(),
+            paused: HashSet::new(),
+            held: HashMap::new(),
             resets: Vec::new(),
             resets_done: 0,
             lost_datagrams: 0,
@@ -536,6 +544,17 @@ impl Sim {
                             self.deliver(index, Input::Command(Command::End { session }));
                         }
                     }
+                    Some((_, (index, Scheduled::Release(conn)))) => {
+                        while !self.paused.contains(&(conn, index)) {
+                            let Some(input) = self.held.get_mut(&(conn, index)).and_then(VecDeque::pop_front) else {
+                                break;
+                            };
+                            self.handle_now(index, input);
+                        }
+                        if self.held.get(&(conn, index)).is_some_and(VecDeque::is_empty) {
+                            self.held.remove(&(conn, index));
+                        }
+                    }
                     None => {}
                 }
             } else {
@@ -550,6 +569,18 @@ impl Sim {
     }
 
     fn deliver(&mut self, index: usize, input: Input) {
+        // A link the entity does not read keeps what arrives, in order.
+        if let Input::MsrpReceived { conn, .. } | Input::MsrpClosed { conn } = &input {
+            let key = (*conn, index);
+            if self.paused.contains(&key) || self.held.contains_key(&key) {
+                self.held.entry(key).or_default().push_back(input);
+                return;
+            }
+        }
+        self.handle_now(index, input);
+    }
+
+    fn handle_now(&mut self, index: usize, input: Input) {
         let now = self.now;
         if let Err(error) = self.entities[index].handle(now, input) {
             self.errors.push(format!("{}: {error}", self.name(index)));
@@ -697,6 +728,11 @@ impl Sim {
                         self.schedule_on(Channel::Msrp(conn, index), peer, Input::MsrpReceived { conn, data }, extra);
                     }
                 }
+                // The writer learns its bytes were written when they depart
+                // (a slow link drains at its rate; no network buffer beyond).
+                let departs = self.busy.get(&Channel::Msrp(conn, index)).map_or(self.now, |&b| b.max(self.now));
+                let bytes = usize::try_from(total).unwrap_or(usize::MAX);
+                self.schedule(index, Input::MsrpWritten { conn, bytes }, departs - self.now);
                 if reset {
                     self.resets_done += 1;
                     self.conns.remove(&conn);
@@ -752,8 +788,14 @@ impl Sim {
                 self.events.push((from, event));
                 self.event_sessions.push(session);
             }
-            #[expect(unreachable_patterns, reason = "Output is non_exhaustive for other crates only")]
-            other => self.errors.push(format!("{from}: unhandled output {other:?}")),
+            Output::PauseReading { conn } => {
+                self.paused.insert((conn, index));
+            }
+            Output::ResumeReading { conn } => {
+                self.paused.remove(&(conn, index));
+                self.seq += 1;
+                self.queue.insert((self.now, self.seq), (index, Scheduled::Release(conn)));
+            }
         }
     }
 }
