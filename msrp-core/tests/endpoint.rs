@@ -20,7 +20,6 @@ use peers::{epoch, uri, Counter, ME, PEER};
 /// Another session of the same peer: same host, port, scheme and transport.
 const PEER_TOO: &str = "msrp://peer.example.com:9000/theirsTHEIRS2;tcp";
 
-
 /// A fresh session at `local` toward `peer`.
 fn session(local: &str, peer: &str, role: LinkRole, now: Instant, seed: u64) -> Box<Session> {
     let config = SessionConfig::new(uri(local), vec![uri(peer)], role);

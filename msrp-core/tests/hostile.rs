@@ -59,8 +59,6 @@ fn live() -> isize {
 mod peers;
 use peers::{epoch, uri, Counter, ME, PEER};
 
-
-
 /// A bodiless SEND to `to` (a keep-alive: RFC 4975 s.7.1.1 lets it carry no Message-ID).
 fn bodiless_send(n: u64, to: &str) -> String {
     format!("MSRP t{n:08} SEND\r\nTo-Path: {to}\r\nFrom-Path: {PEER}\r\n-------t{n:08}$\r\n")
