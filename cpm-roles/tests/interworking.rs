@@ -632,3 +632,45 @@ fn seed_000_fig1_every_alternative_trigger_and_opener() {
         assert!(sim.is_quiet(), "{what}");
     }
 }
+
+/// A stalled sender on a reused link does not hold the link's other
+/// sessions (RFC 4975 s.7.1.1: "each concurrent request gets a chance to
+/// send some fair portion of data"): A's two sessions share one link to
+/// PF(A) (RFC 4975 s.5.4) that drains at 100 bytes/ms; the first carries
+/// 1 MiB (ten seconds on that link), the second, started just after, 4000
+/// bytes, which reach B within a second while the first is still going.
+#[test]
+fn a_stalled_sender_on_a_reused_link_does_not_hold_the_others() {
+    use cpm_roles::{Command, Input, SessionId};
+    use std::time::Duration;
+    let mut scenario = Scenario::figure("001-fig1").unwrap();
+    scenario.size = 1 << 20;
+    let mut sim = scenario.build(epoch()).unwrap();
+    sim.set_slow_host("a.example.com", 100);
+    let start = epoch();
+    sim.input(
+        0,
+        Input::Command(Command::SendMessage {
+            session: SessionId::new(2),
+            target: scenario.target.clone(),
+            recipients: Vec::new(),
+            content_type: "text/plain".into(),
+            body: bytes::Bytes::from(vec![b'2'; 4000]),
+        }),
+    );
+    sim.run(10_000_000);
+    assert!(sim.errors().is_empty(), "{:?}", sim.errors());
+    let reused = sim.events().iter().any(|(at, e)| at == "A" && matches!(e, Event::LinkReused { .. }));
+    assert!(reused, "A's second session reuses its link to PF(A)");
+    let delivered = |size: usize| {
+        sim.trace().iter().zip(sim.trace_times()).find_map(|(e, at)| match e {
+            TraceEvent::Deliver { at: who, bytes, .. } if who == "B" && *bytes == size => Some(*at),
+            _ => None,
+        })
+    };
+    let small = delivered(4000).expect("the small message arrived");
+    let large = delivered(1 << 20).expect("the large message arrived");
+    assert!(large > start + Duration::from_secs(10), "the link is slow: {:?}", large - start);
+    assert!(small < start + Duration::from_secs(1), "the small message waited {:?}", small - start);
+    assert!(sim.is_quiet());
+}
