@@ -129,6 +129,87 @@
 //! // The INVITE transaction is the only timer (reliable transport: Timer B).
 //! assert!(a.poll_timeout().is_some());
 //! ```
+//!
+//! # A runtime loop
+//!
+//! A runtime owns the sockets and the clock; the entities own every
+//! protocol decision. Here one loop hosts a sender A and a receiver B wired
+//! back to back in memory, A runs two sessions at once, and every event
+//! names its session. A socket runtime does the same with real reads and
+//! writes: it acknowledges MSRP bytes once written ([`Input::MsrpWritten`])
+//! and stops reading a connection while asked to ([`Output::PauseReading`]).
+//!
+//! ```
+//! use std::collections::VecDeque;
+//! use std::time::Instant;
+//! use bytes::Bytes;
+//! use cpm_negotiation::{Figure, Hop, Preset};
+//! use cpm_roles::{Client, Command, ConnId, Entity, EntityConfig, Event, FlowId, Input, Outcome, Output, SessionId, SimulationIds};
+//! use sip_lite::sip::Message;
+//!
+//! # #[expect(clippy::disallowed_methods, reason = "a doctest epoch")]
+//! let mut now = Instant::now();
+//! let preset = Preset::figure(Figure::Seed001Fig1);
+//! let a = Client::sender(EntityConfig::new("A", "a.example.com", 2855, preset), FlowId::new(1), Hop::L1, "L1", now, SimulationIds::new(1));
+//! let b = Client::receiver(EntityConfig::new("B", "b.example.com", 2855, preset), Hop::L1, "L1", now, SimulationIds::new(2));
+//! let mut entities: [Box<dyn Entity>; 2] = [Box::new(a), Box::new(b)];
+//! let mut inputs: VecDeque<(usize, Input)> = VecDeque::new();
+//! for (session, size) in [(1, 5000), (2, 70_000)] {
+//!     inputs.push_back((0, Input::Command(Command::SendMessage {
+//!         session: SessionId::new(session),
+//!         target: "sip:b@b.example.com".into(),
+//!         recipients: Vec::new(),
+//!         content_type: "text/plain".into(),
+//!         body: Bytes::from(vec![b'x'; size]),
+//!     })));
+//! }
+//! let (mut next_conn, mut outcomes, mut delivered) = (0, Vec::new(), Vec::new());
+//! loop {
+//!     while let Some((at, input)) = inputs.pop_front() {
+//!         let peer = 1 - at;
+//!         entities[at].handle(now, input).unwrap();
+//!         // The drain contract: every output, after every input.
+//!         while let Some(output) = entities[at].poll_output() {
+//!             match output {
+//!                 Output::SipTransmit { flow, bytes } => {
+//!                     let message = Message::parse(bytes).unwrap();
+//!                     inputs.push_back((peer, Input::SipReceived { flow, message }));
+//!                 }
+//!                 Output::Connect { hop, .. } => {
+//!                     // One name for both ends of the in-memory connection.
+//!                     let conn = ConnId::new(next_conn);
+//!                     next_conn += 1;
+//!                     inputs.push_back((peer, Input::Accepted { conn }));
+//!                     inputs.push_back((at, Input::Connected { hop, conn }));
+//!                 }
+//!                 Output::MsrpTransmit { conn, transmit } => {
+//!                     let bytes = transmit.len();
+//!                     for data in [transmit.head, transmit.body, transmit.end_line] {
+//!                         inputs.push_back((peer, Input::MsrpReceived { conn, data }));
+//!                     }
+//!                     // Written at once: the entity's window opens again.
+//!                     inputs.push_back((at, Input::MsrpWritten { conn, bytes }));
+//!                 }
+//!                 Output::CloseLink { conn } => inputs.push_back((peer, Input::MsrpClosed { conn })),
+//!                 Output::Event { session, event: Event::Outcome { outcome, .. } } => outcomes.push((session, outcome)),
+//!                 Output::Event { session, event: Event::MessageDelivered { body, .. } } => delivered.push((session, body.len())),
+//!                 // Reading is never paused here: what arrives is read at once.
+//!                 _ => {}
+//!             }
+//!         }
+//!     }
+//!     // Nothing in flight: time moves to the next timer, if any.
+//!     let Some((at, due)) = entities.iter().enumerate().filter_map(|(i, e)| Some((i, e.poll_timeout()?))).min_by_key(|(_, t)| *t) else { break };
+//!     now = now.max(due);
+//!     inputs.push_back((at, Input::Timeout));
+//! }
+//! outcomes.sort_by_key(|(session, _)| *session);
+//! assert_eq!(outcomes, [(Some(SessionId::new(1)), Outcome::Delivered), (Some(SessionId::new(2)), Outcome::Delivered)]);
+//! delivered.sort_by_key(|(_, len)| *len);
+//! assert_eq!(delivered.iter().map(|(_, len)| *len).collect::<Vec<_>>(), [5000, 70_000]);
+//! // B named each session it served with its own id.
+//! assert_ne!(delivered[0].0, delivered[1].0);
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
