@@ -652,7 +652,7 @@ fn a_stalled_sender_on_a_reused_link_does_not_hold_the_others() {
         0,
         Input::Command(Command::SendMessage {
             session: SessionId::new(2),
-            target: scenario.target.clone(),
+            target: scenario.target,
             recipients: Vec::new(),
             content_type: "text/plain".into(),
             body: bytes::Bytes::from(vec![b'2'; 4000]),
