@@ -14,8 +14,9 @@ use crate::{Input, Output};
 use msrp_core::IdSource;
 
 /// The machine shape every entity shares (STYLE.md s.2), so that a runtime
-/// or the simulator can drive any of them.
-pub trait Entity {
+/// or the simulator can drive any of them; every entity is `Send`, so a
+/// runtime can run each on its own task or thread.
+pub trait Entity: Send {
     /// The entity's name (from its [`EntityConfig`]).
     fn name(&self) -> &str;
     /// Feeds one input; then the caller MUST drain [`Entity::poll_output`]
