@@ -64,9 +64,11 @@
 
 pub mod cli;
 pub mod config;
+pub mod host;
 pub mod transport;
 
 pub use config::{ConfigError, LoadError, NodeConfig, Problem, ProblemKind, Role};
+pub use host::{Host, HostOptions, HostOutput, Topology};
 pub use transport::{
     connect, Conn, ConnReader, ConnWriter, DatagramSocket, Fingerprint, ListenAddr, Listener, TlsClient, TlsMode,
     TlsServerConfig, Transport, TransportError,

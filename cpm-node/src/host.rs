@@ -1,0 +1,502 @@
+//! The runtime: `cpm-roles` entities on tokio.
+//!
+//! Each entity's machine runs on its own task and owns nothing but its
+//! queue of inputs. Every connection has a reader task and a writer task
+//! that never block the machine:
+//!
+//! - a reader reads into a fresh buffer and hands the bytes over as they
+//!   come (SIP framed by `sip_lite::sip::Framer`); it stops reading while
+//!   the machine asks it to ([`Output::PauseReading`]), and waits when the
+//!   machine's queue is full (the kernel's window then holds the peer);
+//! - a writer writes each MSRP frame's head, body and end-line with one
+//!   vectored write and acknowledges the bytes ([`Input::MsrpWritten`]): the
+//!   machine hands a link at most its window beyond what was written, so a
+//!   writer's queue is bounded by the machine, not by the peer;
+//! - connects and TLS handshakes run on their own tasks with a deadline;
+//!   their result comes back as an input ([`Input::Connected`] or
+//!   [`Input::ConnectFailed`]).
+//!
+//! Timers come from the machine's `poll_timeout`. A [`Topology`] (a
+//! [`Network`] that a `cpm-roles` scenario fills) says which entities run
+//! and how their SIP flows connect; [`Host::start`] binds an MSRP listener
+//! per entity on loopback, links the SIP flows over TCP or UDP sockets, and
+//! starts everything. What the entities say comes out of
+//! [`Host::next_output`], each with the entity that said it.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use cpm_roles::scenario::Network;
+use cpm_roles::{ConnId, Entity, FlowId, HopId, Input, Output, SipTransport};
+use msrp_core::Transmit;
+use sip_lite::sip::{Framer, FramerEvent, Limits, Message};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::transport::{self, Conn, ConnReader, ConnWriter, ListenAddr, Listener, TlsMode};
+
+/// The wall clock the runtime hands to the entities.
+#[expect(clippy::disallowed_methods, reason = "the runtime owns the clock it hands to the entities")]
+#[must_use]
+pub fn now() -> Instant {
+    Instant::now()
+}
+
+/// How much a reader asks the kernel for at a time.
+const READ_SIZE: usize = 64 * 1024;
+/// Inputs waiting for an entity's machine before its readers wait.
+const QUEUE: usize = 1024;
+
+/// What [`Host::start`] needs besides the topology.
+#[derive(Clone, Debug)]
+pub struct HostOptions {
+    /// How long a connect (with its TLS handshake) may take.
+    pub connect_timeout: Duration,
+    /// How MSRP links are opened: plain TCP, or TLS ([`TlsMode`]).
+    pub tls: TlsMode,
+    /// The TLS configuration of every entity's MSRP listener (`None`: TCP).
+    pub tls_server: Option<Arc<transport::TlsServerConfig>>,
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        Self { connect_timeout: Duration::from_secs(5), tls: TlsMode::Plain, tls_server: None }
+    }
+}
+
+/// Entities and the SIP flows between them, before they run. A `cpm-roles`
+/// [`Scenario`](cpm_roles::scenario::Scenario) fills it as a [`Network`].
+#[derive(Default)]
+pub struct Topology {
+    entities: Vec<(String, Box<dyn Entity>)>,
+    flows: Vec<(usize, usize, FlowId, SipTransport)>,
+    inputs: Vec<(usize, Input)>,
+}
+
+impl Topology {
+    /// An empty topology.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The entities' names, in the order they were added.
+    #[must_use]
+    pub fn names(&self) -> Vec<String> {
+        self.entities.iter().map(|(_, e)| e.name().to_owned()).collect()
+    }
+}
+
+impl Network for Topology {
+    fn add(&mut self, host: &str, entity: Box<dyn Entity>) -> usize {
+        self.entities.push((host.to_owned(), entity));
+        self.entities.len() - 1
+    }
+
+    fn link_sip(&mut self, a: usize, b: usize, flow: FlowId, _hop: &str) {
+        self.flows.push((a, b, flow, SipTransport::Reliable));
+    }
+
+    fn link_sip_with(&mut self, a: usize, b: usize, flow: FlowId, _hop: &str, transport: SipTransport) {
+        self.flows.push((a, b, flow, transport));
+    }
+
+    fn input(&mut self, index: usize, input: Input) {
+        self.inputs.push((index, input));
+    }
+}
+
+/// What comes out of a running [`Host`].
+#[derive(Debug)]
+pub struct HostOutput {
+    /// The entity that said it (its index in the topology).
+    pub entity: usize,
+    /// When.
+    pub at: Instant,
+    /// What it said: every output, as the entity gave it (frames share the
+    /// entity's buffers).
+    pub output: Output,
+}
+
+/// What a task tells an entity's machine.
+enum Ev {
+    Input(Input),
+    Sip { flow: FlowId, message: Message },
+    Accepted(Conn),
+    ConnectDone { hop: HopId, conn: Result<Conn, transport::TransportError> },
+    Stop,
+}
+
+/// Entities running on tokio.
+pub struct Host {
+    names: Vec<String>,
+    queues: Vec<mpsc::Sender<Ev>>,
+    outputs: mpsc::UnboundedReceiver<HostOutput>,
+    tasks: JoinSet<()>,
+}
+
+impl Host {
+    /// Binds, links and starts `topology` on the current tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// A socket that cannot be bound or connected on loopback.
+    pub async fn start(topology: Topology, options: HostOptions) -> io::Result<Self> {
+        let Topology { entities, flows, inputs } = topology;
+        let mut tasks = JoinSet::new();
+        let (out_tx, outputs) = mpsc::unbounded_channel();
+        let mut queues = Vec::new();
+        let mut receivers = Vec::new();
+        for _ in &entities {
+            let (tx, rx) = mpsc::channel(QUEUE);
+            queues.push(tx);
+            receivers.push(rx);
+        }
+        // One MSRP listener per entity; a connect to an entity's host goes
+        // to its listener.
+        let mut hosts = HashMap::new();
+        let mut listeners = Vec::new();
+        for (index, (host, _)) in entities.iter().enumerate() {
+            let addr: ListenAddr = if options.tls_server.is_some() { "tls://127.0.0.1:0" } else { "tcp://127.0.0.1:0" }
+                .parse()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{e}")))?;
+            let listener = Listener::bind(&addr, options.tls_server.clone()).await.map_err(io::Error::other)?;
+            hosts.insert(host.clone(), listener.local_addr().addr);
+            listeners.push((index, listener));
+        }
+        let hosts = Arc::new(hosts);
+        for (index, mut listener) in listeners {
+            let queue = queues[index].clone();
+            tasks.spawn(async move {
+                while let Ok((conn, _)) = listener.accept().await {
+                    if queue.send(Ev::Accepted(conn)).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        // SIP flows.
+        let mut sip: Vec<HashMap<FlowId, SipFlow>> = entities.iter().map(|_| HashMap::new()).collect();
+        for (a, b, flow, transport) in flows {
+            let (end_a, end_b) = match transport {
+                SipTransport::Unreliable => udp_pair(&mut tasks, [&queues[a], &queues[b]], flow).await?,
+                _ => tcp_pair(&mut tasks, [&queues[a], &queues[b]], flow).await?,
+            };
+            sip[a].insert(flow, end_a);
+            sip[b].insert(flow, end_b);
+        }
+        let names: Vec<String> = entities.iter().map(|(_, e)| e.name().to_owned()).collect();
+        for (((index, (_, entity)), rx), flows) in entities.into_iter().enumerate().zip(receivers).zip(sip) {
+            let machine = Machine {
+                index,
+                entity,
+                queue: queues[index].clone(),
+                sip: flows,
+                conns: HashMap::new(),
+                next_conn: Arc::new(AtomicU64::new(0)),
+                hosts: Arc::clone(&hosts),
+                options: options.clone(),
+                outputs: out_tx.clone(),
+            };
+            tasks.spawn(machine.run(rx));
+        }
+        for (index, input) in inputs {
+            if let Some(queue) = queues.get(index) {
+                let _ = queue.send(Ev::Input(input)).await;
+            }
+        }
+        Ok(Self { names, queues, outputs, tasks })
+    }
+
+    /// The entities' names, by index.
+    #[must_use]
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Hands `input` to entity `index` (a command, typically).
+    pub async fn input(&self, index: usize, input: Input) {
+        if let Some(queue) = self.queues.get(index) {
+            let _ = queue.send(Ev::Input(input)).await;
+        }
+    }
+
+    /// The next thing an entity said; `None` once every entity stopped.
+    pub async fn next_output(&mut self) -> Option<HostOutput> {
+        self.outputs.recv().await
+    }
+
+    /// Stops every entity and closes every socket.
+    pub async fn shutdown(mut self) {
+        for queue in &self.queues {
+            let _ = queue.try_send(Ev::Stop);
+        }
+        self.tasks.abort_all();
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// One end of a SIP flow.
+enum SipFlow {
+    /// The writer task's queue (messages are written whole, in order).
+    Stream(mpsc::UnboundedSender<Bytes>),
+    /// A datagram socket and the peer's address (RFC 3261 s.18.1.1: a lost
+    /// datagram is retransmitted by the transaction, so a full socket
+    /// buffer drops it).
+    Datagram(Arc<UdpSocket>, SocketAddr),
+}
+
+/// Two connected TCP ends of flow `flow`, with their readers and writers.
+async fn tcp_pair(
+    tasks: &mut JoinSet<()>,
+    queues: [&mpsc::Sender<Ev>; 2],
+    flow: FlowId,
+) -> io::Result<(SipFlow, SipFlow)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let (a, b) = tokio::join!(TcpStream::connect(listener.local_addr()?), listener.accept());
+    let (a, (b, _)) = (a?, b?);
+    let mut ends = Vec::new();
+    for (stream, queue) in [a, b].into_iter().zip(queues) {
+        stream.set_nodelay(true)?;
+        let (mut read, mut write) = stream.into_split();
+        let queue = queue.clone();
+        tasks.spawn(async move {
+            let mut framer = Framer::new(Limits::default());
+            let mut buf = BytesMut::with_capacity(READ_SIZE);
+            loop {
+                buf.reserve(READ_SIZE);
+                match read.read_buf(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => framer.handle_segment(buf.split().freeze()),
+                }
+                while let Some(event) = framer.poll_event() {
+                    // A rejected message was answered by nobody: the peer is
+                    // one of ours, and its transaction retransmits or times out.
+                    let Ok(FramerEvent::Message(message)) = event else { continue };
+                    if queue.send(Ev::Sip { flow, message }).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
+        tasks.spawn(async move {
+            while let Some(bytes) = rx.recv().await {
+                if write.write_all(&bytes).await.is_err() {
+                    return;
+                }
+            }
+        });
+        ends.push(SipFlow::Stream(tx));
+    }
+    let b = ends.pop().ok_or_else(|| io::Error::other("no end"))?;
+    let a = ends.pop().ok_or_else(|| io::Error::other("no end"))?;
+    Ok((a, b))
+}
+
+/// Two UDP ends of flow `flow`, each sending to the other.
+async fn udp_pair(
+    tasks: &mut JoinSet<()>,
+    queues: [&mpsc::Sender<Ev>; 2],
+    flow: FlowId,
+) -> io::Result<(SipFlow, SipFlow)> {
+    let a = Arc::new(UdpSocket::bind("127.0.0.1:0").await?);
+    let b = Arc::new(UdpSocket::bind("127.0.0.1:0").await?);
+    let (addr_a, addr_b) = (a.local_addr()?, b.local_addr()?);
+    for (socket, queue) in [Arc::clone(&a), Arc::clone(&b)].into_iter().zip(queues) {
+        let queue = queue.clone();
+        tasks.spawn(async move {
+            let mut buf = vec![0u8; 65_535];
+            loop {
+                let Ok((n, _)) = socket.recv_from(&mut buf).await else { return };
+                let bytes = Bytes::copy_from_slice(buf.get(..n).unwrap_or_default());
+                if queue.send(Ev::Input(Input::SipDatagram { flow, bytes })).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    Ok((SipFlow::Datagram(a, addr_b), SipFlow::Datagram(b, addr_a)))
+}
+
+/// One MSRP connection as the machine sees it.
+struct Link {
+    /// The writer task's queue: frames, in order.
+    writer: mpsc::UnboundedSender<Transmit>,
+    /// Whether the reader may read.
+    reading: watch::Sender<bool>,
+    reader: tokio::task::AbortHandle,
+}
+
+/// One entity's machine and what it owns.
+struct Machine {
+    index: usize,
+    entity: Box<dyn Entity>,
+    queue: mpsc::Sender<Ev>,
+    sip: HashMap<FlowId, SipFlow>,
+    conns: HashMap<ConnId, Link>,
+    next_conn: Arc<AtomicU64>,
+    hosts: Arc<HashMap<String, SocketAddr>>,
+    options: HostOptions,
+    outputs: mpsc::UnboundedSender<HostOutput>,
+}
+
+impl Machine {
+    async fn run(mut self, mut rx: mpsc::Receiver<Ev>) {
+        loop {
+            let timer = self.entity.poll_timeout();
+            let ev = match timer {
+                Some(at) => {
+                    tokio::select! {
+                        ev = rx.recv() => ev,
+                        () = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => Some(Ev::Input(Input::Timeout)),
+                    }
+                }
+                None => rx.recv().await,
+            };
+            let input = match ev {
+                None | Some(Ev::Stop) => return,
+                Some(Ev::Input(input)) => {
+                    if let Input::MsrpClosed { conn } = &input {
+                        // The peer closed it: the writer has nothing more to do.
+                        self.conns.remove(conn);
+                    }
+                    input
+                }
+                Some(Ev::Sip { flow, message }) => Input::SipReceived { flow, message },
+                Some(Ev::Accepted(conn)) => {
+                    let id = self.open(conn);
+                    Input::Accepted { conn: id }
+                }
+                Some(Ev::ConnectDone { hop, conn: Ok(conn) }) => {
+                    let id = self.open(conn);
+                    Input::Connected { hop, conn: id }
+                }
+                Some(Ev::ConnectDone { hop, conn: Err(error) }) => {
+                    tracing::warn!(entity = self.entity.name(), %error, "MSRP connect failed");
+                    Input::ConnectFailed { hop }
+                }
+            };
+            let at = now();
+            if let Err(error) = self.entity.handle(at, input) {
+                tracing::error!(entity = self.entity.name(), %error, "input refused");
+            }
+            while let Some(output) = self.entity.poll_output() {
+                self.carry_out(at, output);
+            }
+        }
+    }
+
+    /// Starts the reader and writer of a new connection and names it.
+    fn open(&mut self, conn: Conn) -> ConnId {
+        let id = ConnId::new(self.next_conn.fetch_add(1, Ordering::Relaxed));
+        let (reader, writer) = conn.into_split();
+        let (reading, paused) = watch::channel(true);
+        let reader = tokio::spawn(read_msrp(reader, id, paused, self.queue.clone())).abort_handle();
+        let (frames, rx) = mpsc::unbounded_channel();
+        tokio::spawn(write_msrp(writer, id, rx, self.queue.clone()));
+        self.conns.insert(id, Link { writer: frames, reading, reader });
+        id
+    }
+
+    fn carry_out(&mut self, at: Instant, output: Output) {
+        match &output {
+            Output::SipTransmit { flow, bytes } => match self.sip.get(flow) {
+                Some(SipFlow::Stream(writer)) => {
+                    let _ = writer.send(bytes.clone());
+                }
+                Some(SipFlow::Datagram(socket, peer)) => {
+                    // Lost if the socket buffer is full: the transaction retransmits.
+                    let _ = socket.try_send_to(bytes, *peer);
+                }
+                None => tracing::warn!(entity = self.entity.name(), %flow, "no such SIP flow"),
+            },
+            Output::Connect { hop, params, .. } => {
+                let host = params.key.host().to_owned();
+                let addr = self.hosts.get(&host).copied().or_else(|| params.key.to_string().parse().ok());
+                let (hop, queue, options) = (*hop, self.queue.clone(), self.options.clone());
+                tokio::spawn(async move {
+                    let conn = match addr {
+                        Some(addr) => transport::connect(addr, &host, &options.tls, options.connect_timeout).await,
+                        None => Err(transport::TransportError::Io(io::Error::new(
+                            io::ErrorKind::NotFound,
+                            format!("no address for MSRP host {host:?}"),
+                        ))),
+                    };
+                    let _ = queue.send(Ev::ConnectDone { hop, conn }).await;
+                });
+            }
+            Output::MsrpTransmit { conn, transmit } => {
+                if let Some(link) = self.conns.get(conn) {
+                    let _ = link.writer.send(transmit.clone());
+                }
+            }
+            Output::CloseLink { conn } => {
+                // The writer writes what it has, then closes; nothing more is read.
+                if let Some(link) = self.conns.remove(conn) {
+                    link.reader.abort();
+                }
+            }
+            Output::PauseReading { conn } => {
+                if let Some(link) = self.conns.get(conn) {
+                    let _ = link.reading.send(false);
+                }
+            }
+            Output::ResumeReading { conn } => {
+                if let Some(link) = self.conns.get(conn) {
+                    let _ = link.reading.send(true);
+                }
+            }
+            _ => {}
+        }
+        let _ = self.outputs.send(HostOutput { entity: self.index, at, output });
+    }
+}
+
+/// Reads an MSRP connection while allowed, then tells its close.
+async fn read_msrp(mut reader: ConnReader, conn: ConnId, mut reading: watch::Receiver<bool>, queue: mpsc::Sender<Ev>) {
+    let mut buf = BytesMut::with_capacity(READ_SIZE);
+    loop {
+        if reading.wait_for(|read| *read).await.is_err() {
+            return;
+        }
+        buf.reserve(READ_SIZE);
+        let data = match reader.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => buf.split().freeze(),
+        };
+        if queue.send(Ev::Input(Input::MsrpReceived { conn, data })).await.is_err() {
+            return;
+        }
+    }
+    let _ = queue.send(Ev::Input(Input::MsrpClosed { conn })).await;
+}
+
+/// Writes an MSRP connection's frames as they come, acknowledging each; when
+/// the machine lets go of the connection, closes it.
+async fn write_msrp(
+    mut writer: ConnWriter,
+    conn: ConnId,
+    mut frames: mpsc::UnboundedReceiver<Transmit>,
+    queue: mpsc::Sender<Ev>,
+) {
+    while let Some(transmit) = frames.recv().await {
+        let bytes = transmit.len();
+        let parts = [transmit.head, transmit.body, transmit.end_line];
+        if writer.write_all_parts(&parts).await.is_err() {
+            // The reader sees the connection die and reports it.
+            return;
+        }
+        if queue.send(Ev::Input(Input::MsrpWritten { conn, bytes })).await.is_err() {
+            return;
+        }
+    }
+    let _ = writer.shutdown().await;
+}
