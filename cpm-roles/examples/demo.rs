@@ -137,15 +137,6 @@ fn members(columns: &[String]) -> Vec<String> {
     columns.iter().filter(|c| c.starts_with('B') || c.starts_with("IWF")).cloned().collect()
 }
 
-/// The CF's hop label of a member (`L3/B2`, `L3/IWF1`, or `L3` alone).
-fn member_hop(name: &str, single: bool) -> String {
-    if single {
-        "L3".to_owned()
-    } else {
-        format!("L3/{name}")
-    }
-}
-
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let options = match parse(&args) {
@@ -160,7 +151,6 @@ fn main() -> ExitCode {
     let sent_crc = crc32(&body);
     let columns = diagram::columns(scenario);
     let members = members(&columns);
-    let single = members.len() == 1;
 
     let mut net = Driver::new();
     if let Some(dir) = &options.wire_log {
@@ -288,7 +278,7 @@ fn main() -> ExitCode {
         .events()
         .iter()
         .filter_map(|(_, _, e)| match e {
-            Event::MemberOutcome { hop, outcome } => Some((hop.clone(), outcome.status())),
+            Event::MemberOutcome { member, outcome } => Some((member.clone(), outcome.status())),
             _ => None,
         })
         .collect();
@@ -299,8 +289,8 @@ fn main() -> ExitCode {
             TraceEvent::Deliver { at, bytes, crc32 } if at == name => Some((*bytes, *crc32, *t)),
             _ => None,
         });
-        let hop = member_hop(name, single);
-        let status = reports.iter().find(|(h, _)| *h == hop).map(|(_, s)| *s);
+        let uri = scenario.member_uri(name);
+        let status = reports.iter().find(|(m, _)| Some(m) == uri.as_ref()).map(|(_, s)| *s);
         let report = status.map_or_else(|| "-".to_owned(), |s| s.to_string());
         match delivered {
             Some((bytes, crc, at)) => {

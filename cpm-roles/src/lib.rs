@@ -491,8 +491,6 @@ pub enum Event {
     },
     /// Client receiver: a whole message arrived.
     MessageDelivered {
-        /// The hop it came on.
-        hop: String,
         /// The message.
         body: Bytes,
     },
@@ -519,8 +517,6 @@ pub enum Event {
     /// Client sender: the delivery outcome (from a REPORT, or what failed
     /// the send).
     Outcome {
-        /// The hop it came on.
-        hop: String,
         /// The outcome.
         outcome: Outcome,
     },
@@ -536,15 +532,16 @@ pub enum Event {
     /// Controlling function: one member's outcome (from its REPORT, or
     /// what ended its leg).
     MemberOutcome {
-        /// The member's hop.
-        hop: String,
+        /// The member (the Request-URI of its leg, as its IMDN names it).
+        member: String,
         /// The outcome.
         outcome: Outcome,
     },
-    /// A hop could not be set up or failed.
+    /// A hop could not be set up or failed: its SIP leg ends.
     HopFailed {
-        /// The hop.
-        hop: String,
+        /// The member (or target) the failed hop leads to, the Request-URI of
+        /// its leg; `None` for the upstream hop.
+        member: Option<String>,
     },
     /// A hop of this entity that was to connect reuses a link the entity
     /// opened before to the same scheme, host, port and transport (RFC 4975

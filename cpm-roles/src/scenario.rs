@@ -157,6 +157,19 @@ impl Scenario {
         })
     }
 
+    /// The URI the CF invites for member `name` (`B`, `B2`, `IWF1` ...), as
+    /// [`crate::Event::MemberOutcome`] and the IMDNs name it.
+    #[must_use]
+    pub fn member_uri(&self, name: &str) -> Option<String> {
+        let number = |rest: &str| if rest.is_empty() { Some(1) } else { rest.parse::<usize>().ok() };
+        if let Some(rest) = name.strip_prefix("IWF") {
+            let k = number(rest)?.checked_sub(1)?;
+            return (k < self.non_cpm).then(|| format!("sip:+1555000{k}@sms.example.com"));
+        }
+        let k = number(name.strip_prefix('B')?)?;
+        (1..=self.members).contains(&k).then(|| format!("sip:b{k}@example.com"))
+    }
+
     /// The message: `size` printable bytes derived from the seed.
     #[must_use]
     pub fn body(&self) -> Bytes {

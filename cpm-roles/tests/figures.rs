@@ -401,14 +401,18 @@ fn a_busy_member_is_one_outcome_not_a_failed_session() {
             .events()
             .iter()
             .filter_map(|(at, e)| match e {
-                Event::MemberOutcome { hop, outcome } if at == "CF" => Some((hop.clone(), outcome.status())),
+                Event::MemberOutcome { member, outcome } if at == "CF" => Some((member.clone(), outcome.status())),
                 _ => None,
             })
             .collect();
         members.sort();
         assert_eq!(
             members,
-            [("L3/B1".to_owned(), 200), ("L3/B2".to_owned(), 486), ("L3/B3".to_owned(), 200)],
+            [
+                ("sip:b1@example.com".to_owned(), 200),
+                ("sip:b2@example.com".to_owned(), 486),
+                ("sip:b3@example.com".to_owned(), 200)
+            ],
             "{name}"
         );
         // A learns each member's outcome from its IMDN, the busy one's too.
@@ -542,8 +546,9 @@ fn a_member_whose_link_fails_is_one_failed_outcome() {
         .filter(|(at, e)| at == "CF" && matches!(e, Event::MemberOutcome { outcome, .. } if !outcome.is_delivered()))
         .collect();
     assert_eq!(failed.len(), 1, "{failed:?}");
-    assert!(matches!(&failed[0].1, Event::MemberOutcome { hop, .. } if hop == "L3/B2"));
-    assert!(sim.events().iter().any(|(at, e)| at == "CF" && matches!(e, Event::HopFailed { hop } if hop == "L3/B2")));
+    assert!(matches!(&failed[0].1, Event::MemberOutcome { member, .. } if member == "sip:b2@example.com"));
+    let b2 = Some("sip:b2@example.com".to_owned());
+    assert!(sim.events().iter().any(|(at, e)| at == "CF" && matches!(e, Event::HopFailed { member } if *member == b2)));
     let outcome = sim.events().iter().find(|(at, e)| at == "A" && matches!(e, Event::Outcome { .. }));
     assert!(matches!(outcome, Some((_, Event::Outcome { outcome: Outcome::Delivered, .. }))), "{outcome:?}");
     assert!(sim.is_quiet());

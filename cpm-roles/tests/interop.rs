@@ -138,7 +138,7 @@ fn events_of(net: &Driver, index: usize) -> Vec<String> {
         .iter()
         .filter(|(_, i, _)| *i == index)
         .map(|(_, _, e)| match e {
-            Event::MessageDelivered { hop, body } => format!("MessageDelivered {hop} {} bytes", body.len()),
+            Event::MessageDelivered { body } => format!("MessageDelivered {} bytes", body.len()),
             Event::Submitted { bytes } => format!("Submitted {} bytes", bytes.len()),
             other => format!("{other:?}"),
         })

@@ -208,13 +208,13 @@ fn member_link_cut_mid_message() {
         at_a.iter().any(|(m, s)| m == "sip:b2@example.com" && *s != DeliveryStatus::Delivered),
         "no failure outcome for B2 at A: {at_a:?}"
     );
-    let member = |hop: &str| {
+    let member = |uri: &str| {
         net.events().iter().find_map(|(_, _, e)| match e {
-            Event::MemberOutcome { hop: h, outcome } if h == hop => Some(outcome.status()),
+            Event::MemberOutcome { member, outcome } if member == uri => Some(outcome.status()),
             _ => None,
         })
     };
-    assert!(member("L3/B2").is_some_and(|s| s != 200), "B2's failure at the CF: {:?}", events(&net));
+    assert!(member("sip:b2@example.com").is_some_and(|s| s != 200), "B2's failure at the CF: {:?}", events(&net));
 }
 
 #[test]

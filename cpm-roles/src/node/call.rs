@@ -181,8 +181,8 @@ impl Step<'_> {
             // The 200 is final: ACK it, then end the dialog with BYE.
             self.send_ack(pos);
             let _ = self.ua_input(ua::Input::Command(ua::Command::End { leg }));
-            let hop = self.hops[index].label.clone();
-            self.event(Event::HopFailed { hop });
+            let member = self.member_of(index);
+            self.event(Event::HopFailed { member });
             return;
         };
         let remote_path = negotiated.peer.as_ref().map(|p| p.path.clone()).unwrap_or_default();
@@ -268,16 +268,16 @@ impl Step<'_> {
             self.down[pos].ended = true;
             let index = self.down[pos].hop;
             self.close_hop(index);
-            let label = self.hops[index].label.clone();
             match &self.role {
                 Role::Sender { .. } if !self.done => {
                     self.done = true;
-                    self.event(Event::Outcome { hop: label, outcome });
+                    self.event(Event::Outcome { outcome });
                 }
                 Role::Relay { aggregate: true, .. } if !self.down[pos].reported => {
                     self.down[pos].failed = true;
                     self.down[pos].outcome = Some(status);
-                    self.event(Event::MemberOutcome { hop: label, outcome });
+                    let member = self.down[pos].member.clone();
+                    self.event(Event::MemberOutcome { member, outcome });
                     self.member_imdns();
                     let messages: Vec<MessageId> = self.relayed.keys().cloned().collect();
                     for message_id in messages {
@@ -337,8 +337,7 @@ impl Step<'_> {
         } else if let Some(pos) = self.down.iter().position(|l| l.hop == index && !l.ended) {
             if matches!(self.role, Role::Sender { .. }) && !self.done {
                 self.done = true;
-                let label = self.hops[index].label.clone();
-                self.event(Event::Outcome { hop: label, outcome: Outcome::LinkLost });
+                self.event(Event::Outcome { outcome: Outcome::LinkLost });
             }
             self.end_down(pos);
         }

@@ -27,8 +27,8 @@ impl Step<'_> {
             let since = *self.down[pos].full_since.get_or_insert(now);
             if since + slow.after <= now {
                 self.down[pos].full_since = None;
-                let hop = self.hops[index].label.clone();
-                self.event(Event::HopFailed { hop });
+                let member = Some(self.down[pos].member.clone());
+                self.event(Event::HopFailed { member });
                 self.hops[index].done = true;
                 self.end_down(pos);
             }
@@ -86,9 +86,8 @@ impl Step<'_> {
     /// outcome, or one member's at the controlling function.
     pub(super) fn settled(&mut self, index: usize, message_id: Option<MessageId>, outcome: Outcome) {
         self.hops[index].done = true;
-        let label = self.hops[index].label.clone();
         match &self.role {
-            Role::Sender { .. } => self.finish_sender(label, outcome),
+            Role::Sender { .. } => self.finish_sender(outcome),
             Role::Relay { aggregate: true, .. } => {
                 // One outcome per member: a REPORT after the member's leg
                 // already failed changes nothing.
@@ -98,7 +97,8 @@ impl Step<'_> {
                 let status = outcome.status();
                 leg.reported = true;
                 leg.outcome = Some(status);
-                self.event(Event::MemberOutcome { hop: label, outcome });
+                let member = leg.member.clone();
+                self.event(Event::MemberOutcome { member, outcome });
                 let Some(message_id) = message_id else { return };
                 self.outcomes.entry(message_id.clone()).or_default().push(status);
                 self.member_imdns();

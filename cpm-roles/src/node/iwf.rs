@@ -17,8 +17,7 @@ impl Step<'_> {
     ) {
         let Role::Iwf { iwf, .. } = self.role.clone() else { return };
         self.hops[index].done = true;
-        let label = self.hops[index].label.clone();
-        self.event(Event::MessageDelivered { hop: label, body: body.clone() });
+        self.event(Event::MessageDelivered { body: body.clone() });
         let mut message = NonCpmMessage::new(
             self.peer_uri.clone(),
             self.recipient_uri.clone(),

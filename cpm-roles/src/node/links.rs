@@ -23,8 +23,8 @@ impl Step<'_> {
         let ended_here = hop.closed;
         hop.closed = true;
         if !ended_here && !hop.done {
-            let label = hop.label.clone();
-            self.event(Event::HopFailed { hop: label });
+            let member = self.member_of(index);
+            self.event(Event::HopFailed { member });
             self.hop_lost(index);
         }
     }

@@ -413,8 +413,8 @@ impl Step<'_> {
 
     fn hop_input(&mut self, index: usize, input: HopInput) {
         if self.hops[index].link.handle(input).is_err() {
-            let hop = self.hops[index].label.clone();
-            self.event(Event::HopFailed { hop });
+            let member = self.member_of(index);
+            self.event(Event::HopFailed { member });
         }
     }
 
@@ -457,6 +457,12 @@ impl Step<'_> {
             }
             None => self.hops[index].pending.push(command),
         }
+    }
+
+    /// The member (the Request-URI of its leg) hop `index` leads to; `None`
+    /// for the upstream hop.
+    fn member_of(&self, index: usize) -> Option<String> {
+        self.down.iter().find(|l| l.hop == index).map(|l| l.member.clone())
     }
 
     /// The session of hop `index`.
@@ -570,8 +576,8 @@ impl Step<'_> {
                 self.out.push_back(Output::Connect { hop, label, params, trigger });
             }
             HopOutput::Failed(_) => {
-                let hop = self.hops[index].label.clone();
-                self.event(Event::HopFailed { hop });
+                let member = self.member_of(index);
+                self.event(Event::HopFailed { member });
                 // A hop without its link ends its SIP leg; the relay rules then
                 // end the other side (all members gone, or the upstream gone).
                 if let Some(leg) = self.up.as_ref().filter(|l| l.hop == index && !l.ended).map(|l| l.leg) {
@@ -605,8 +611,7 @@ impl Step<'_> {
             }
             MsrpEvent::MessageReceived { message_id, body, .. } if !matches!(self.role, Role::Relay { .. }) => {
                 self.hops[index].done = true;
-                let hop = self.hops[index].label.clone();
-                self.event(Event::MessageDelivered { hop, body });
+                self.event(Event::MessageDelivered { body });
                 // Issue 8: the receiver "sends the delivery REPORT and IMDN" (the
                 // session queued the REPORT; RFC 5438 s.7.2.1 the IMDN, from the member).
                 if matches!(self.role, Role::Receiver { .. }) && upstream {
@@ -662,18 +667,18 @@ impl Step<'_> {
                 self.settled(index, message_id, Outcome::TimedOut);
             }
             MsrpEvent::SendFailed { status, .. } => {
-                let label = self.hops[index].label.clone();
                 if matches!(self.role, Role::Sender { .. }) {
                     let outcome = match status {
                         0 => Outcome::LinkLost,
                         408 => Outcome::TimedOut,
                         status => Outcome::Failed { status },
                     };
-                    self.finish_sender(label, outcome);
+                    self.finish_sender(outcome);
                 } else if self.hops[index].done {
                     // Something sent after the hop's work (an IMDN) is lost: nothing to end.
                 } else {
-                    self.event(Event::HopFailed { hop: label });
+                    let member = self.member_of(index);
+                    self.event(Event::HopFailed { member });
                     // The message cannot cross this hop: its SIP leg ends (a
                     // member's failure is then that member's outcome).
                     self.hop_lost(index);

@@ -49,12 +49,12 @@ impl Step<'_> {
     }
     /// The sender's one outcome (the first of a REPORT, a failed send or the
     /// end of its leg), then its BYE.
-    pub(super) fn finish_sender(&mut self, hop: String, outcome: Outcome) {
+    pub(super) fn finish_sender(&mut self, outcome: Outcome) {
         if self.done {
             return;
         }
         self.done = true;
-        self.event(Event::Outcome { hop, outcome });
+        self.event(Event::Outcome { outcome });
         // Seed 000 paragraph 0102: A sends BYE after the acknowledgement reached it.
         if let Some(pos) = self.down.first().map(|_| 0) {
             self.end_down(pos);
