@@ -1,14 +1,21 @@
-//! The `cpm-node` command line: `check` validates a node config; `run`,
-//! `send` and `demo` are declared with their options but not implemented in
-//! this build (they exit with status 2 and say so).
+//! The `cpm-node` command line: `check` validates a node config, `demo`
+//! runs the demo network on the runtime; `run`, `send`, `demo --transport
+//! tls` and `demo --processes` are declared with their options but not
+//! implemented in this build (they exit with status 2 and say so).
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use std::time::Duration;
+
 use clap::{Parser, Subcommand, ValueEnum};
+use cpm_negotiation::Trigger;
+use cpm_roles::scenario::Scenario;
+use cpm_roles::{NonCpmSystem, SipTransport};
 
 use crate::config::{ByteSize, LoadError, NodeConfig};
+use crate::demo::{self, DemoOptions};
 
 /// Exit status of `check` for a config with problems, and of a failed command.
 pub const EXIT_PROBLEMS: u8 = 1;
@@ -56,10 +63,40 @@ pub enum Command {
     /// Runs the whole demo network (A -> PF-A -> CF -> PF-B -> B, CF -> ISF
     /// -> IWF) on 127.0.0.1 and sends one message through it.
     Demo {
+        /// The figure whose strategy the network follows.
+        #[arg(long, default_value = "001-fig1")]
+        strategy: String,
+        /// The trigger of the PF's and the CF's connects (the figure's by default).
+        #[arg(long, value_enum)]
+        trigger: Option<DemoTrigger>,
+        /// CPM members of the group.
+        #[arg(long, default_value_t = 3)]
+        members: usize,
+        /// Non-CPM members (reached through the ISF and an IWF).
+        #[arg(long, default_value_t = 1)]
+        non_cpm: usize,
+        /// The non-CPM members' system.
+        #[arg(long, value_enum, default_value_t = DemoSystem::Email)]
+        non_cpm_system: DemoSystem,
         /// The message size: bytes, or with a unit (`5MiB`, `64MiB`, `17MiB`,
         /// `1024`); at least 1 byte.
         #[arg(long, default_value = "5MiB", value_parser = parse_size)]
         size: ByteSize,
+        /// The seed of the message and the ids.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// SIP over TCP or UDP.
+        #[arg(long, value_enum, default_value_t = DemoSip::Tcp)]
+        sip: DemoSip,
+        /// MSRP chunk size in bytes, or `whole` for one chunk per message.
+        #[arg(long, default_value = "2048")]
+        chunk_size: String,
+        /// Where the trace and the diagram go.
+        #[arg(long, default_value = "target/demo")]
+        out: PathBuf,
+        /// Seconds the run may take.
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
         /// The MSRP transport between the entities.
         #[arg(long, value_enum, default_value_t = DemoTransport::Tcp)]
         transport: DemoTransport,
@@ -67,6 +104,38 @@ pub enum Command {
         #[arg(long)]
         processes: bool,
     },
+}
+
+/// The trigger of `demo --trigger`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DemoTrigger {
+    /// On the 200 (OK) of the INVITE.
+    #[value(name = "200")]
+    Ok200,
+    /// On the ACK.
+    Ack,
+    /// On the first SEND.
+    Send,
+}
+
+/// The non-CPM system of `demo --non-cpm-system`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DemoSystem {
+    /// RFC 5322 email.
+    Email,
+    /// SMS over SMPP.
+    Sms,
+    /// MMS.
+    Mms,
+}
+
+/// The SIP transport of `demo --sip`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DemoSip {
+    /// SIP over TCP.
+    Tcp,
+    /// SIP over UDP (RFC 3261 retransmissions).
+    Udp,
 }
 
 /// The transport of `demo --transport`.
@@ -131,7 +200,70 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::Run { .. } => "run",
         Command::Send { .. } => "send",
-        Command::Demo { .. } => "demo",
+        Command::Demo { transport: DemoTransport::Tls, .. } => "demo --transport tls",
+        Command::Demo { processes: true, .. } => "demo --processes",
+        Command::Demo {
+            strategy,
+            trigger,
+            members,
+            non_cpm,
+            non_cpm_system,
+            size,
+            seed,
+            sip,
+            chunk_size,
+            out,
+            timeout,
+            ..
+        } => {
+            let chunk_size = if chunk_size == "whole" {
+                None
+            } else {
+                match parse_size(&chunk_size).and_then(|size| usize::try_from(size.get()).map_err(|e| e.to_string())) {
+                    Ok(size) => Some(size),
+                    Err(error) => {
+                        eprintln!("cpm-node demo: --chunk-size {chunk_size}: {error}");
+                        return ExitCode::from(EXIT_NOT_IMPLEMENTED);
+                    }
+                }
+            };
+            let mut scenario = match Scenario::figure(&strategy) {
+                Ok(scenario) => scenario,
+                Err(error) => {
+                    eprintln!("cpm-node demo: {error}");
+                    return ExitCode::from(EXIT_NOT_IMPLEMENTED);
+                }
+            };
+            scenario.members = members;
+            scenario.non_cpm = non_cpm;
+            let Ok(size) = usize::try_from(size.get()) else {
+                eprintln!("cpm-node demo: --size {size} does not fit this machine's memory");
+                return ExitCode::from(EXIT_NOT_IMPLEMENTED);
+            };
+            scenario.size = size;
+            scenario.seed = seed;
+            scenario.chunk_size = chunk_size;
+            scenario.iwf.system = match non_cpm_system {
+                DemoSystem::Email => NonCpmSystem::Email,
+                DemoSystem::Sms => NonCpmSystem::Sms,
+                DemoSystem::Mms => NonCpmSystem::Mms,
+            };
+            scenario.sip_transport = match sip {
+                DemoSip::Tcp => SipTransport::Reliable,
+                DemoSip::Udp => SipTransport::Unreliable,
+            };
+            if let Some(trigger) = trigger {
+                let trigger = match trigger {
+                    DemoTrigger::Ok200 => Trigger::OnSuccessResponse,
+                    DemoTrigger::Ack => Trigger::OnAck,
+                    DemoTrigger::Send => Trigger::OnFirstSend,
+                };
+                scenario.preset.pf_trigger = trigger;
+                scenario.preset.cf_trigger = trigger;
+            }
+            let options = DemoOptions { scenario, out, timeout: Duration::from_secs(timeout) };
+            return demo::run(&options);
+        }
     };
     eprintln!("cpm-node {name}: not implemented yet in this build (only `check` is)");
     ExitCode::from(EXIT_NOT_IMPLEMENTED)

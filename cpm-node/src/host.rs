@@ -54,6 +54,9 @@ const READ_SIZE: usize = 64 * 1024;
 /// Inputs waiting for an entity's machine before its readers wait.
 const QUEUE: usize = 1024;
 
+/// How far away an entity's next timer must be for it to count as settled.
+pub const SETTLED_AFTER: Duration = Duration::from_secs(5);
+
 /// What [`Host::start`] needs besides the topology.
 #[derive(Clone, Debug)]
 pub struct HostOptions {
@@ -76,8 +79,21 @@ impl Default for HostOptions {
 #[derive(Default)]
 pub struct Topology {
     entities: Vec<(String, Box<dyn Entity>)>,
-    flows: Vec<(usize, usize, FlowId, SipTransport)>,
+    flows: Vec<SipLink>,
     inputs: Vec<(usize, Input)>,
+}
+
+/// A SIP flow between two entities of a [`Topology`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SipLink {
+    /// The entities at its ends.
+    pub ends: [usize; 2],
+    /// The flow number (the same at both ends).
+    pub flow: FlowId,
+    /// Its name in traces.
+    pub hop: String,
+    /// Streams or datagrams.
+    pub transport: SipTransport,
 }
 
 impl Topology {
@@ -92,6 +108,18 @@ impl Topology {
     pub fn names(&self) -> Vec<String> {
         self.entities.iter().map(|(_, e)| e.name().to_owned()).collect()
     }
+
+    /// The host name each entity is reachable at, by index.
+    #[must_use]
+    pub fn hosts(&self) -> Vec<String> {
+        self.entities.iter().map(|(host, _)| host.clone()).collect()
+    }
+
+    /// The SIP flows.
+    #[must_use]
+    pub fn sip_links(&self) -> &[SipLink] {
+        &self.flows
+    }
 }
 
 impl Network for Topology {
@@ -100,12 +128,12 @@ impl Network for Topology {
         self.entities.len() - 1
     }
 
-    fn link_sip(&mut self, a: usize, b: usize, flow: FlowId, _hop: &str) {
-        self.flows.push((a, b, flow, SipTransport::Reliable));
+    fn link_sip(&mut self, a: usize, b: usize, flow: FlowId, hop: &str) {
+        self.link_sip_with(a, b, flow, hop, SipTransport::Reliable);
     }
 
-    fn link_sip_with(&mut self, a: usize, b: usize, flow: FlowId, _hop: &str, transport: SipTransport) {
-        self.flows.push((a, b, flow, transport));
+    fn link_sip_with(&mut self, a: usize, b: usize, flow: FlowId, hop: &str, transport: SipTransport) {
+        self.flows.push(SipLink { ends: [a, b], flow, hop: hop.to_owned(), transport });
     }
 
     fn input(&mut self, index: usize, input: Input) {
@@ -113,16 +141,49 @@ impl Network for Topology {
     }
 }
 
-/// What comes out of a running [`Host`].
+/// What comes out of a running [`Host`]: something one entity said or
+/// that happened to it.
 #[derive(Debug)]
 pub struct HostOutput {
-    /// The entity that said it (its index in the topology).
+    /// The entity (its index in the topology).
     pub entity: usize,
     /// When.
     pub at: Instant,
-    /// What it said: every output, as the entity gave it (frames share the
-    /// entity's buffers).
-    pub output: Output,
+    /// What.
+    pub event: HostEvent,
+}
+
+/// What a [`HostOutput`] reports.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum HostEvent {
+    /// One of the entity's outputs, as it gave it (frames share the
+    /// entity's buffers), after the runtime carried it out.
+    Output(Output),
+    /// An MSRP connection of the entity is up: one it asked for as `hop`,
+    /// or (`None`) one a peer opened.
+    LinkUp {
+        /// The runtime's name for it.
+        conn: ConnId,
+        /// The hop of the [`Output::Connect`] it answers.
+        hop: Option<HopId>,
+        /// This end's address.
+        local: SocketAddr,
+        /// The other end's.
+        peer: SocketAddr,
+    },
+    /// The entity read `bytes` MSRP bytes from `conn`.
+    Read {
+        /// The connection.
+        conn: ConnId,
+        /// How many.
+        bytes: usize,
+    },
+    /// The entity has nothing left to do soon (no session and no link, or
+    /// only timers more than [`SETTLED_AFTER`] away, such as a finished
+    /// transaction lingering for retransmissions, RFC 6026 s.8.4), or
+    /// (`false`) has again.
+    Settled(bool),
 }
 
 /// What a task tells an entity's machine.
@@ -137,6 +198,7 @@ enum Ev {
 /// Entities running on tokio.
 pub struct Host {
     names: Vec<String>,
+    msrp_addrs: Vec<SocketAddr>,
     queues: Vec<mpsc::Sender<Ev>>,
     outputs: mpsc::UnboundedReceiver<HostOutput>,
     tasks: JoinSet<()>,
@@ -171,6 +233,7 @@ impl Host {
             hosts.insert(host.clone(), listener.local_addr().addr);
             listeners.push((index, listener));
         }
+        let msrp_addrs = listeners.iter().map(|(_, l)| l.local_addr().addr).collect();
         let hosts = Arc::new(hosts);
         for (index, mut listener) in listeners {
             let queue = queues[index].clone();
@@ -184,10 +247,11 @@ impl Host {
         }
         // SIP flows.
         let mut sip: Vec<HashMap<FlowId, SipFlow>> = entities.iter().map(|_| HashMap::new()).collect();
-        for (a, b, flow, transport) in flows {
+        for SipLink { ends: [a, b], flow, transport, .. } in flows {
+            let (Some(queue_a), Some(queue_b)) = (queues.get(a), queues.get(b)) else { continue };
             let (end_a, end_b) = match transport {
-                SipTransport::Unreliable => udp_pair(&mut tasks, [&queues[a], &queues[b]], flow).await?,
-                _ => tcp_pair(&mut tasks, [&queues[a], &queues[b]], flow).await?,
+                SipTransport::Unreliable => udp_pair(&mut tasks, [queue_a, queue_b], flow).await?,
+                _ => tcp_pair(&mut tasks, [queue_a, queue_b], flow).await?,
             };
             sip[a].insert(flow, end_a);
             sip[b].insert(flow, end_b);
@@ -204,6 +268,7 @@ impl Host {
                 hosts: Arc::clone(&hosts),
                 options: options.clone(),
                 outputs: out_tx.clone(),
+                settled: false,
             };
             tasks.spawn(machine.run(rx));
         }
@@ -212,13 +277,19 @@ impl Host {
                 let _ = queue.send(Ev::Input(input)).await;
             }
         }
-        Ok(Self { names, queues, outputs, tasks })
+        Ok(Self { names, msrp_addrs, queues, outputs, tasks })
     }
 
     /// The entities' names, by index.
     #[must_use]
     pub fn names(&self) -> &[String] {
         &self.names
+    }
+
+    /// The address of entity `index`'s MSRP listener.
+    #[must_use]
+    pub fn msrp_addr(&self, index: usize) -> Option<SocketAddr> {
+        self.msrp_addrs.get(index).copied()
     }
 
     /// Hands `input` to entity `index` (a command, typically).
@@ -346,9 +417,15 @@ struct Machine {
     hosts: Arc<HashMap<String, SocketAddr>>,
     options: HostOptions,
     outputs: mpsc::UnboundedSender<HostOutput>,
+    /// Whether it was settled after its last input.
+    settled: bool,
 }
 
 impl Machine {
+    fn report(&self, at: Instant, event: HostEvent) {
+        let _ = self.outputs.send(HostOutput { entity: self.index, at, event });
+    }
+
     async fn run(mut self, mut rx: mpsc::Receiver<Ev>) {
         loop {
             let timer = self.entity.poll_timeout();
@@ -372,11 +449,11 @@ impl Machine {
                 }
                 Some(Ev::Sip { flow, message }) => Input::SipReceived { flow, message },
                 Some(Ev::Accepted(conn)) => {
-                    let id = self.open(conn);
+                    let id = self.open(conn, None);
                     Input::Accepted { conn: id }
                 }
                 Some(Ev::ConnectDone { hop, conn: Ok(conn) }) => {
-                    let id = self.open(conn);
+                    let id = self.open(conn, Some(hop));
                     Input::Connected { hop, conn: id }
                 }
                 Some(Ev::ConnectDone { hop, conn: Err(error) }) => {
@@ -385,18 +462,29 @@ impl Machine {
                 }
             };
             let at = now();
+            if let Input::MsrpReceived { conn, data } = &input {
+                self.report(at, HostEvent::Read { conn: *conn, bytes: data.len() });
+            }
             if let Err(error) = self.entity.handle(at, input) {
                 tracing::error!(entity = self.entity.name(), %error, "input refused");
             }
             while let Some(output) = self.entity.poll_output() {
                 self.carry_out(at, output);
             }
+            let settled = self.entity.is_idle()
+                || self.entity.poll_timeout().is_none_or(|t| t.saturating_duration_since(at) > SETTLED_AFTER);
+            if settled != self.settled {
+                self.settled = settled;
+                self.report(at, HostEvent::Settled(settled));
+            }
         }
     }
 
     /// Starts the reader and writer of a new connection and names it.
-    fn open(&mut self, conn: Conn) -> ConnId {
+    fn open(&mut self, conn: Conn, hop: Option<HopId>) -> ConnId {
         let id = ConnId::new(self.next_conn.fetch_add(1, Ordering::Relaxed));
+        let (local, peer) = (conn.local_addr(), conn.peer_addr());
+        self.report(now(), HostEvent::LinkUp { conn: id, hop, local, peer });
         let (reader, writer) = conn.into_split();
         let (reading, paused) = watch::channel(true);
         let reader = tokio::spawn(read_msrp(reader, id, paused, self.queue.clone())).abort_handle();
@@ -456,7 +544,7 @@ impl Machine {
             }
             _ => {}
         }
-        let _ = self.outputs.send(HostOutput { entity: self.index, at, output });
+        self.report(at, HostEvent::Output(output));
     }
 }
 

@@ -14,9 +14,15 @@
 //!   the SHA-256 fingerprint from its SDP (RFC 4975 s.14.4); every connect
 //!   and handshake has a deadline, and every failure is a typed
 //!   [`TransportError`].
-//! - [`cli`]: the command line. `cpm-node check CONFIG` validates a config;
-//!   `run`, `send` and `demo` are declared but not implemented in this build
-//!   (hosting the `cpm-roles` entities comes next).
+//! - [`host`]: the runtime. [`Host`] runs `cpm-roles` entities on tokio,
+//!   each machine on its own task, each connection with a reader and a
+//!   writer task that never block it: frames written with vectored writes
+//!   and acknowledged, reading paused and resumed as the machine asks,
+//!   connects and handshakes on their own tasks with a deadline.
+//! - [`demo`]: `cpm-node demo`, a figure's whole network on the host.
+//! - [`cli`]: the command line. `cpm-node check CONFIG` validates a config,
+//!   `cpm-node demo` runs the demo; `run` and `send` are declared but not
+//!   implemented in this build.
 //!
 //! # Example
 //!
@@ -64,11 +70,12 @@
 
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod host;
 pub mod transport;
 
 pub use config::{ConfigError, LoadError, NodeConfig, Problem, ProblemKind, Role};
-pub use host::{Host, HostOptions, HostOutput, Topology};
+pub use host::{Host, HostEvent, HostOptions, HostOutput, SipLink, Topology};
 pub use transport::{
     connect, Conn, ConnReader, ConnWriter, DatagramSocket, Fingerprint, ListenAddr, Listener, TlsClient, TlsMode,
     TlsServerConfig, Transport, TransportError,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use cpm_node::host::{now, Host, HostOptions, Topology};
+use cpm_node::host::{now, Host, HostEvent, HostOptions, Topology};
 use cpm_roles::scenario::{Scenario, SCENARIO_SESSION};
 use cpm_roles::{Event, Outcome, Output};
 
@@ -26,7 +26,8 @@ async fn run(scenario: &Scenario, limit: Duration) -> Run {
     while run.outcome.is_none() || run.delivered.len() < members {
         let Ok(Some(said)) = tokio::time::timeout_at(deadline, host.next_output()).await else { break };
         let name = host.names()[said.entity].clone();
-        match said.output {
+        let HostEvent::Output(output) = said.event else { continue };
+        match output {
             Output::Event { event: Event::MessageDelivered { body: got, .. }, .. } => {
                 run.delivered.push((name, got.len(), got == body));
             }

@@ -1,0 +1,410 @@
+//! `cpm-node demo`: the whole chain of a figure on 127.0.0.1, every entity
+//! on the [`Host`] (A, PF-A, the CF, PF-B1..n, B1..n, the ISF and
+//! IWF1..m), carrying one large message from A to a group over real TCP.
+//!
+//! It shows a progress bar per member while the message is relayed (plain
+//! lines when stdout is not a terminal), then prints the ladder diagram
+//! (first and last rows for a long trace), a table per member and, as its
+//! last line, `result: K/N members received the message intact`. It writes
+//! the trace as JSON lines and as an SVG sequence diagram. The exit status
+//! is 0 only when every member received the message intact.
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write as _};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cpm_negotiation::LinkKey;
+use cpm_roles::diagram::{self, TraceRecorder};
+use cpm_roles::scenario::{Scenario, SCENARIO_SESSION};
+use cpm_roles::sim::{crc32, shared_link_hop, TraceEvent};
+use cpm_roles::{ConnId, Event, HopId, Input, Output, SimulationIds};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::host::{now, Host, HostEvent, HostOptions, HostOutput, SipLink, Topology};
+
+/// What `cpm-node demo` runs.
+#[derive(Debug)]
+pub struct DemoOptions {
+    /// The figure, its members and the message.
+    pub scenario: Scenario,
+    /// Where `trace.jsonl` and `sequence.svg` go.
+    pub out: PathBuf,
+    /// How long the run may take.
+    pub timeout: Duration,
+}
+
+/// `n` bytes from `seed`: a message whose CRC-32 no other run shares.
+#[must_use]
+pub fn random_bytes(seed: u64, n: usize) -> Bytes {
+    let mut ids = SimulationIds::new(seed);
+    let mut out = Vec::with_capacity(n + 8);
+    while out.len() < n {
+        out.extend_from_slice(&ids.next_u64().to_le_bytes());
+    }
+    out.truncate(n);
+    Bytes::from(out)
+}
+
+/// The members' entity names (the receivers): B.. and IWF..
+fn members(columns: &[String]) -> Vec<String> {
+    columns.iter().filter(|c| c.starts_with('B') || c.starts_with("IWF")).cloned().collect()
+}
+
+/// One MSRP connection as the trace names it.
+struct TraceLink {
+    /// The entity at the other end.
+    peer: Option<usize>,
+    /// The hop it was opened for.
+    label: String,
+    /// Opened here: the hops on it (label, first URI of the peer's path) and
+    /// the key reuse matches. Accepted here: the opener's end.
+    hops: Vec<(String, String)>,
+    key: Option<LinkKey>,
+    opener: Option<(usize, ConnId)>,
+}
+
+/// Turns what the host reports into the simulator's trace.
+struct Observer {
+    names: Vec<String>,
+    hosts: HashMap<String, usize>,
+    sip: Vec<SipLink>,
+    recorder: TraceRecorder,
+    /// Connects asked for, by entity and hop: label, key, first path URI.
+    asked: HashMap<(usize, HopId), (String, LinkKey, String)>,
+    links: HashMap<(usize, ConnId), TraceLink>,
+    /// Where each opened connection's local end is.
+    by_addr: HashMap<SocketAddr, (usize, ConnId)>,
+    /// MSRP bytes each entity read.
+    read: Vec<u64>,
+    /// Each member's outcome at the controlling function: its URI and status.
+    member_reports: Vec<(String, u16)>,
+}
+
+impl Observer {
+    fn new(names: Vec<String>, hosts: Vec<String>, sip: Vec<SipLink>) -> Self {
+        let read = vec![0; names.len()];
+        let hosts = hosts.into_iter().enumerate().map(|(index, host)| (host, index)).collect();
+        Self {
+            names,
+            hosts,
+            sip,
+            recorder: TraceRecorder::new(),
+            asked: HashMap::new(),
+            links: HashMap::new(),
+            by_addr: HashMap::new(),
+            read,
+            member_reports: Vec::new(),
+        }
+    }
+
+    fn name(&self, index: Option<usize>) -> String {
+        index.and_then(|i| self.names.get(i)).cloned().unwrap_or_else(|| "peer".to_owned())
+    }
+
+    fn record(&mut self, said: &HostOutput) {
+        let (index, at) = (said.entity, said.at);
+        let from = self.name(Some(index));
+        match &said.event {
+            HostEvent::Read { bytes, .. } => {
+                if let Some(read) = self.read.get_mut(index) {
+                    *read += *bytes as u64;
+                }
+            }
+            HostEvent::LinkUp { conn, hop: Some(hop), local, .. } => {
+                let Some((label, key, uri)) = self.asked.remove(&(index, *hop)) else { return };
+                let peer = self.hosts.get(key.host()).copied();
+                self.by_addr.insert(*local, (index, *conn));
+                let link =
+                    TraceLink { peer, label: label.clone(), hops: vec![(label, uri)], key: Some(key), opener: None };
+                self.links.insert((index, *conn), link);
+            }
+            HostEvent::LinkUp { conn, hop: None, peer, .. } => {
+                let opener = self.by_addr.get(peer).copied();
+                let label = opener.and_then(|o| self.links.get(&o)).map(|l| l.label.clone()).unwrap_or_default();
+                let link = TraceLink { peer: opener.map(|o| o.0), label, hops: Vec::new(), key: None, opener };
+                self.links.insert((index, *conn), link);
+            }
+            HostEvent::Output(output) => self.output(at, index, &from, output),
+            _ => {}
+        }
+    }
+
+    fn output(&mut self, at: Instant, index: usize, from: &str, output: &Output) {
+        match output {
+            Output::SipTransmit { flow, bytes } => {
+                let Some(link) = self.sip.iter().find(|l| l.flow == *flow && l.ends.contains(&index)) else { return };
+                let peer = link.ends.iter().copied().find(|&e| e != index).unwrap_or(index);
+                let (to, hop) = (self.name(Some(peer)), link.hop.clone());
+                let _ = self.recorder.sip(at, index, [from, &to, &hop], bytes);
+            }
+            Output::Connect { hop, label, params, trigger } => {
+                let uri = params.path.first().map(ToString::to_string).unwrap_or_default();
+                let to = self
+                    .hosts
+                    .get(params.key.host())
+                    .map_or_else(|| params.key.host().to_owned(), |&p| self.name(Some(p)));
+                self.recorder.connect(at, from, &to, label, *trigger, false);
+                self.asked.insert((index, *hop), (label.clone(), params.key.clone(), uri));
+            }
+            Output::MsrpTransmit { conn, transmit } => {
+                let Some(link) = self.links.get(&(index, *conn)) else { return };
+                let to = self.name(link.peer);
+                let opener = link.opener.unwrap_or((index, *conn));
+                // On a link several hops share (reuse), the frame's own hop.
+                let hop = match self.links.get(&opener) {
+                    Some(l) if l.hops.len() > 1 => {
+                        shared_link_hop(&l.hops, &transmit.head).unwrap_or(&link.label).to_owned()
+                    }
+                    _ => link.label.clone(),
+                };
+                self.recorder.msrp(at, index, *conn, [from, &to, &hop], transmit);
+            }
+            Output::CloseLink { conn } => {
+                if let Some(link) = self.links.get(&(index, *conn)) {
+                    // The last hop on the link closes it.
+                    let hop = link.hops.first().map_or_else(|| link.label.clone(), |(label, _)| label.clone());
+                    self.recorder.close(at, &hop);
+                }
+            }
+            Output::Event { event, .. } => match event {
+                Event::MessageDelivered { body } => self.recorder.deliver(at, from, body),
+                Event::LinkReused { hop, trigger, params, .. } => {
+                    let uri = params.path.first().map(ToString::to_string).unwrap_or_default();
+                    let mine = self
+                        .links
+                        .iter_mut()
+                        .find(|((owner, _), l)| *owner == index && l.key.as_ref() == Some(&params.key));
+                    if let Some((_, link)) = mine {
+                        link.hops.push((hop.clone(), uri));
+                    }
+                    let host = params.key.host();
+                    let to = self.hosts.get(host).map_or_else(|| host.to_owned(), |&p| self.name(Some(p)));
+                    self.recorder.connect(at, from, &to, hop, *trigger, true);
+                }
+                Event::LinkReleased { hop, conn } => {
+                    if let Some(link) = self.links.get_mut(&(index, *conn)) {
+                        link.hops.retain(|(label, _)| label != hop);
+                    }
+                    self.recorder.close(at, hop);
+                }
+                Event::DeliverToNonCpm { format, parts, .. } => self.recorder.non_cpm(at, from, format, parts.len()),
+                Event::MemberOutcome { member, outcome } => {
+                    self.member_reports.push((member.clone(), outcome.status()))
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+}
+
+/// Runs the demo and prints its report; the exit status says whether every
+/// member received the message intact.
+#[must_use]
+pub fn run(options: &DemoOptions) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime.block_on(demo(options)),
+        Err(error) => {
+            eprintln!("demo: cannot start the runtime: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn demo(options: &DemoOptions) -> ExitCode {
+    let scenario = &options.scenario;
+    let body = random_bytes(scenario.seed ^ 0xD3E0, scenario.size);
+    let sent_crc = crc32(&body);
+    let columns = diagram::columns(scenario);
+    let members = members(&columns);
+
+    let mut topology = Topology::new();
+    let epoch = now();
+    if let Err(error) = scenario.populate(&mut topology, epoch, body.clone()) {
+        eprintln!("demo: {error}");
+        return ExitCode::from(2);
+    }
+    let mut observer = Observer::new(topology.names(), topology.hosts(), topology.sip_links().to_vec());
+    let mut host = match Host::start(topology, HostOptions::default()).await {
+        Ok(host) => host,
+        Err(error) => {
+            eprintln!("demo: cannot start the entities: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    observer.recorder.submit(epoch, "A", &body);
+    println!(
+        "demo: {} from A to {} CPM and {} non-CPM member(s), {} bytes (crc {sent_crc:08x}), {} entities on 127.0.0.1",
+        scenario.name,
+        scenario.members,
+        scenario.non_cpm,
+        scenario.size,
+        host.names().len()
+    );
+    for (index, name) in host.names().iter().enumerate() {
+        if let Some(msrp) = host.msrp_addr(index) {
+            println!("  {name:<6} MSRP listener tcp {msrp}");
+        }
+    }
+
+    // Progress: MSRP bytes read by each member (heads included), capped.
+    let tty = std::io::stdout().is_terminal();
+    let multi =
+        MultiProgress::with_draw_target(if tty { ProgressDrawTarget::stdout() } else { ProgressDrawTarget::hidden() });
+    let style = ProgressStyle::with_template("{prefix:>5} [{bar:40}] {bytes:>10}/{total_bytes:<10} {bytes_per_sec}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    let bars: Vec<(usize, ProgressBar)> = members
+        .iter()
+        .filter_map(|name| {
+            let index = host.names().iter().position(|n| n == name)?;
+            let bar = multi.add(ProgressBar::new(scenario.size as u64));
+            bar.set_style(style.clone());
+            bar.set_prefix(name.clone());
+            Some((index, bar))
+        })
+        .collect();
+    let mut reported = vec![0u64; bars.len()];
+    let size = scenario.size.max(1) as u64;
+
+    let started = now();
+    let deadline = tokio::time::Instant::now() + options.timeout;
+    let mut settled = vec![false; host.names().len()];
+    let mut outcome = None;
+    let mut timed_out = false;
+    loop {
+        let done = outcome.is_some() && settled.iter().all(|s| *s);
+        // Once everything settled, a short quiet spell lets the last
+        // answers cross the sockets before the run ends.
+        let wait = if done { tokio::time::Instant::now() + Duration::from_millis(100) } else { deadline };
+        let said = match tokio::time::timeout_at(wait.min(deadline), host.next_output()).await {
+            Ok(Some(said)) => said,
+            Ok(None) => break,
+            Err(_) => {
+                timed_out = !done;
+                break;
+            }
+        };
+        observer.record(&said);
+        match &said.event {
+            HostEvent::Settled(now_settled) => {
+                if let Some(s) = settled.get_mut(said.entity) {
+                    *s = *now_settled;
+                }
+            }
+            HostEvent::Output(Output::Event { session, event: Event::Outcome { outcome: o } })
+                if said.entity == 0 && *session == Some(SCENARIO_SESSION) =>
+            {
+                outcome = Some(*o);
+            }
+            HostEvent::Output(Output::Event { event: Event::DeliverToNonCpm { delivery, .. }, .. }) => {
+                // The non-CPM system takes every message.
+                host.input(said.entity, Input::NonCpmAck { delivery: *delivery, status: 200 }).await;
+            }
+            HostEvent::Read { .. } => {
+                for (k, (index, bar)) in bars.iter().enumerate() {
+                    let got = observer.read.get(*index).copied().unwrap_or(0).min(size);
+                    if tty {
+                        bar.set_position(got);
+                    } else {
+                        // Plain lines: one per quarter.
+                        let quarter = got * 4 / size;
+                        while reported[k] < quarter {
+                            reported[k] += 1;
+                            println!("progress: {:<5} {:>3}% ({got} bytes read)", members[k], reported[k] * 25);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let elapsed = now().duration_since(started);
+    for (_, bar) in &bars {
+        bar.finish();
+    }
+    drop(multi);
+    host.shutdown().await;
+    if timed_out {
+        println!("run: timed out after {}s", options.timeout.as_secs());
+    }
+    let trace = observer.recorder.events();
+    println!("run: {:.3} s wall clock, {} trace events", elapsed.as_secs_f64(), trace.len());
+
+    // The ladder (first and last rows when long).
+    let ladder = diagram::ladder(&columns, trace);
+    let lines: Vec<&str> = ladder.lines().collect();
+    println!();
+    if lines.len() <= 120 {
+        print!("{ladder}");
+    } else {
+        for line in lines.iter().take(60) {
+            println!("{line}");
+        }
+        println!("... {} rows omitted ...", lines.len() - 100);
+        for line in lines.iter().skip(lines.len() - 40) {
+            println!("{line}");
+        }
+    }
+    match write_files(&options.out, &columns, trace) {
+        Ok((json, svg)) => println!("\ntrace: {}\ndiagram: {}", json.display(), svg.display()),
+        Err(error) => println!("\ntrace files: {error}"),
+    }
+
+    // The table per member.
+    let times = observer.recorder.times();
+    let submitted = trace.iter().zip(times).find_map(|(e, t)| matches!(e, TraceEvent::Submit { .. }).then_some(*t));
+    let reports = &observer.member_reports;
+    println!("\nmember  bytes received  crc-32    intact  time (ms)  throughput   CF report");
+    let mut intact = 0;
+    for name in &members {
+        let delivered = trace.iter().zip(times).find_map(|(e, t)| match e {
+            TraceEvent::Deliver { at, bytes, crc32 } if at == name => Some((*bytes, *crc32, *t)),
+            _ => None,
+        });
+        let uri = scenario.member_uri(name);
+        let status = reports.iter().find(|(m, _)| Some(m) == uri.as_ref()).map(|(_, s)| *s);
+        let report = status.map_or_else(|| "-".to_owned(), |s| s.to_string());
+        match delivered {
+            Some((bytes, crc, at)) => {
+                // Intact: every byte, and the member's own delivery report
+                // (for a non-CPM member: its system took the message).
+                let ok = bytes == scenario.size && crc == sent_crc && status == Some(200);
+                intact += usize::from(ok);
+                let time = submitted.map_or(Duration::ZERO, |s| at.saturating_duration_since(s));
+                let rate = bytes as f64 / time.as_secs_f64().max(1e-9) / (1024.0 * 1024.0);
+                println!(
+                    "{name:<6}  {bytes:>14}  {crc:08x}  {:<6}  {:>9.1}  {rate:>7.1} MiB/s  {report}",
+                    if ok { "yes" } else { "NO" },
+                    time.as_secs_f64() * 1000.0
+                );
+            }
+            None => println!("{name:<6}  {:>14}  {:<8}  {:<6}  {:>9}  {:>13}  {report}", 0, "-", "NO", "-", "-"),
+        }
+    }
+    let _ = std::io::stdout().flush();
+    println!("result: {intact}/{} members received the message intact", members.len());
+    if intact == members.len() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn write_files(dir: &Path, columns: &[String], trace: &[TraceEvent]) -> std::io::Result<(PathBuf, PathBuf)> {
+    std::fs::create_dir_all(dir)?;
+    let json = dir.join("trace.jsonl");
+    let mut text = String::new();
+    for (seq, event) in trace.iter().enumerate() {
+        text.push_str(&event.to_json(seq));
+        text.push('\n');
+    }
+    std::fs::write(&json, text)?;
+    let svg = dir.join("sequence.svg");
+    std::fs::write(&svg, diagram::svg(columns, trace))?;
+    Ok((json, svg))
+}
