@@ -82,6 +82,11 @@ pub enum Command {
         /// `1024`); at least 1 byte.
         #[arg(long, default_value = "5MiB", value_parser = parse_size)]
         size: ByteSize,
+        /// The largest message every entity accepts (its SDP `a=max-size`
+        /// and reassembly limit); by default the message's size, and at
+        /// least 64 MiB.
+        #[arg(long, value_parser = parse_size)]
+        max_size: Option<ByteSize>,
         /// The seed of the message and the ids.
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -209,6 +214,7 @@ pub fn run(cli: Cli) -> ExitCode {
             non_cpm,
             non_cpm_system,
             size,
+            max_size,
             seed,
             sip,
             chunk_size,
@@ -242,6 +248,7 @@ pub fn run(cli: Cli) -> ExitCode {
             };
             scenario.size = size;
             scenario.seed = seed;
+            scenario.max_size = Some(max_size.map_or_else(|| (size as u64).max(64 << 20), ByteSize::get));
             scenario.chunk_size = chunk_size;
             scenario.iwf.system = match non_cpm_system {
                 DemoSystem::Email => NonCpmSystem::Email,

@@ -21,7 +21,7 @@ use cpm_negotiation::LinkKey;
 use cpm_roles::diagram::{self, TraceRecorder};
 use cpm_roles::scenario::{Scenario, SCENARIO_SESSION};
 use cpm_roles::sim::{crc32, shared_link_hop, TraceEvent};
-use cpm_roles::{ConnId, Event, HopId, Input, Output, SimulationIds};
+use cpm_roles::{ConnId, Event, HopId, Input, Outcome, Output, SimulationIds};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::host::{now, Host, HostEvent, HostOptions, HostOutput, SipLink, Topology};
@@ -328,10 +328,12 @@ async fn demo(options: &DemoOptions) -> ExitCode {
         bar.finish();
     }
     drop(multi);
-    host.shutdown().await;
+    let busy: Vec<&str> =
+        host.names().iter().zip(&settled).filter(|(_, s)| !**s).map(|(name, _)| name.as_str()).collect();
     if timed_out {
-        println!("run: timed out after {}s", options.timeout.as_secs());
+        println!("run: timed out after {}s (still busy: {})", options.timeout.as_secs(), busy.join(", "));
     }
+    host.shutdown().await;
     let trace = observer.recorder.events();
     println!("run: {:.3} s wall clock, {} trace events", elapsed.as_secs_f64(), trace.len());
 
@@ -386,6 +388,9 @@ async fn demo(options: &DemoOptions) -> ExitCode {
             None => println!("{name:<6}  {:>14}  {:<8}  {:<6}  {:>9}  {:>13}  {report}", 0, "-", "NO", "-", "-"),
         }
     }
+    if let Some(why) = refusal(scenario, outcome) {
+        println!("{why}");
+    }
     let _ = std::io::stdout().flush();
     println!("result: {intact}/{} members received the message intact", members.len());
     if intact == members.len() {
@@ -393,6 +398,21 @@ async fn demo(options: &DemoOptions) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// Why A's message went nowhere, when a limit refused it.
+fn refusal(scenario: &Scenario, outcome: Option<Outcome>) -> Option<String> {
+    let Some(Outcome::Refused { status: 488 }) = outcome else { return None };
+    let max_size = scenario.max_size?;
+    // RFC 4975 s.8.6: an offer for a message over the answerer's max-size
+    // is refused (RFC 3261 s.21.4.26, 488 Not Acceptable Here).
+    (scenario.size as u64 > max_size).then(|| {
+        format!(
+            "refused: the INVITE was answered 488 (Not Acceptable Here): the message ({} bytes) is larger than \
+             the max-size of {max_size} bytes the entities accept; raise it with --max-size",
+            scenario.size
+        )
+    })
 }
 
 fn write_files(dir: &Path, columns: &[String], trace: &[TraceEvent]) -> std::io::Result<(PathBuf, PathBuf)> {

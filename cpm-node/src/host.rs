@@ -269,6 +269,7 @@ impl Host {
                 options: options.clone(),
                 outputs: out_tx.clone(),
                 settled: false,
+                started: false,
             };
             tasks.spawn(machine.run(rx));
         }
@@ -419,6 +420,8 @@ struct Machine {
     outputs: mpsc::UnboundedSender<HostOutput>,
     /// Whether it was settled after its last input.
     settled: bool,
+    /// Whether it said so once.
+    started: bool,
 }
 
 impl Machine {
@@ -427,6 +430,7 @@ impl Machine {
     }
 
     async fn run(mut self, mut rx: mpsc::Receiver<Ev>) {
+        self.check_settled(now());
         loop {
             let timer = self.entity.poll_timeout();
             let ev = match timer {
@@ -471,12 +475,18 @@ impl Machine {
             while let Some(output) = self.entity.poll_output() {
                 self.carry_out(at, output);
             }
-            let settled = self.entity.is_idle()
-                || self.entity.poll_timeout().is_none_or(|t| t.saturating_duration_since(at) > SETTLED_AFTER);
-            if settled != self.settled {
-                self.settled = settled;
-                self.report(at, HostEvent::Settled(settled));
-            }
+            self.check_settled(at);
+        }
+    }
+
+    /// Reports whether the entity settled, when that changed (and at start).
+    fn check_settled(&mut self, at: Instant) {
+        let settled = self.entity.is_idle()
+            || self.entity.poll_timeout().is_none_or(|t| t.saturating_duration_since(at) > SETTLED_AFTER);
+        if settled != self.settled || !self.started {
+            self.started = true;
+            self.settled = settled;
+            self.report(at, HostEvent::Settled(settled));
         }
     }
 

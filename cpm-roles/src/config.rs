@@ -28,7 +28,10 @@ pub struct EntityConfig {
     pub msrp_port: u16,
     /// Link-establishment strategy, openers and triggers (seed 001).
     pub preset: Preset,
-    /// Media capabilities written into offers and answers.
+    /// Media capabilities written into offers and answers. Its `max_size`
+    /// (the SDP `a=max-size`, RFC 4975 s.8.6; 16 MiB by default) is the one
+    /// size knob: an offer announcing a larger message is refused 488, and
+    /// the entity's MSRP sessions reassemble (and may hold) at most that.
     pub capabilities: Capabilities,
     /// B2BUA only: when the downstream ACK is generated. A preset carries
     /// one per B2BUA: `preset.ack_policy[0]` for PF(A), `[1]` for the CF,

@@ -115,6 +115,10 @@ pub struct Scenario {
     pub shared_pf_b: bool,
     /// Every entity's [`EntityConfig::reuse_links`] (on by default).
     pub reuse_links: bool,
+    /// The largest message every entity accepts (its `a=max-size`, RFC 4975
+    /// s.8.6, and its reassembly limit); `None` keeps
+    /// [`EntityConfig::new`]'s 16 MiB.
+    pub max_size: Option<u64>,
 }
 
 impl Scenario {
@@ -154,6 +158,7 @@ impl Scenario {
             slow_member: None,
             shared_pf_b: false,
             reuse_links: true,
+            max_size: None,
         })
     }
 
@@ -208,6 +213,9 @@ impl Scenario {
             c.max_chunk_size = self.chunk_size;
             c.flow_transports.clone_from(&transports);
             c.reuse_links = self.reuse_links;
+            if let Some(max_size) = self.max_size {
+                c.capabilities.max_size = Some(max_size);
+            }
             c
         };
         let a = Client::sender(

@@ -424,9 +424,15 @@ impl Step<'_> {
         let mut config = session::SessionConfig::new(hop.local_uri.clone(), remote_path, role);
         config.chunk_size = self.config.chunk_size;
         config.max_chunk_size = self.config.max_chunk_size;
+        // The largest message this entity accepts (its a=max-size, RFC 4975
+        // s.8.6) is also what its sessions reassemble, and may hold.
+        let defaults = ReassemblyConfig::default();
+        let max_size = self.config.capabilities.max_size.unwrap_or(u64::MAX);
         config.reassembly = ReassemblyConfig {
             mode: if streaming { DeliveryMode::Streaming } else { DeliveryMode::Buffered },
-            ..ReassemblyConfig::default()
+            max_message_size: max_size,
+            max_held_bytes: usize::try_from(max_size).unwrap_or(usize::MAX).max(defaults.max_held_bytes),
+            ..defaults
         };
         config.report_timeout = self.config.report_timeout;
         // A relay hop does not report itself: the final receiver does, and
