@@ -1,17 +1,16 @@
 //! `e2e/loopback_5MiB`: the demo's delivery without printing: A, PF-A, CF,
-//! PF-B1..3, B1..3, the ISF and an IWF on 127.0.0.1 sockets (the examples'
-//! driver) carry 5 MiB from A to three CPM members and one non-CPM member
-//! (001-fig1, SIP and MSRP over TCP, setup and teardown included, and the
-//! driver's 200 ms of quiet that tells the end; 2048-byte chunks as in the
-//! figures). `e2e/loopback_5MiB_one_chunk`: the same, the message in one chunk.
+//! PF-B1..3, B1..3, the ISF and an IWF on the `cpm-node` runtime (tokio,
+//! 127.0.0.1 sockets) carry 5 MiB from A to three CPM members and one
+//! non-CPM member (001-fig1, SIP and MSRP over TCP, 2048-byte chunks as in
+//! the figures), from the first INVITE to A's outcome after every member's
+//! delivery; starting the entities and stopping them are outside the
+//! measured time, and no quiet wait is inside it.
+//! `e2e/loopback_5MiB_one_chunk`: the same, the message in one chunk.
 //!
 //! Reference row `e2e/tcp_forwarders_5MiB`: the same topology of plain TCP
 //! forwarders (`std::io::copy`), the same hops (A -> PF-A -> CF, the CF
 //! copying to four links, PF-B -> B for the CPM members, straight to the
 //! IWF for the non-CPM one) carrying the same bytes, with no protocol.
-
-#[path = "../../cpm-roles/examples/driver/mod.rs"]
-mod driver;
 
 use std::hint::black_box;
 use std::io::{self, Read, Write};
@@ -20,7 +19,10 @@ use std::thread;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cpm_roles::sim::{crc32, Scenario};
+use cpm_node::demo::random_bytes;
+use cpm_node::host::{now, Host, HostEvent, HostOptions, Topology};
+use cpm_roles::scenario::{Scenario, SCENARIO_SESSION};
+use cpm_roles::{Event, Input, Outcome, Output};
 use criterion::{criterion_main, Criterion, Throughput};
 
 const SIZE: usize = 5 * 1024 * 1024;
@@ -33,17 +35,43 @@ fn scenario() -> Scenario {
     scenario
 }
 
-/// One delivery through the entities; panics unless all four members got
-/// the message intact.
-fn loopback(scenario: &Scenario, body: &Bytes) -> usize {
-    let mut net = driver::Driver::new();
-    scenario.populate(&mut net, driver::now(), body.clone()).unwrap_or_else(|e| panic!("{e}"));
-    net.run_to_end(Duration::from_secs(60), &mut |_| {}).unwrap_or_else(|e| panic!("{e}"));
-    net.shutdown();
-    let expected = (body.len(), crc32(body));
-    let intact = driver::deliveries(net.trace()).values().filter(|d| **d == expected).count();
-    assert_eq!(intact, 4, "errors {:?}", net.errors());
-    intact
+/// `iterations` deliveries through the entities, each timed from the
+/// command to A's outcome (every member got the message intact, or it
+/// panics).
+fn loopback(runtime: &tokio::runtime::Runtime, scenario: &Scenario, body: &Bytes, iterations: u64) -> Duration {
+    let mut measured = Duration::ZERO;
+    for _ in 0..iterations {
+        measured += runtime.block_on(async {
+            let mut topology = Topology::new();
+            scenario.populate(&mut topology, now(), body.clone()).unwrap_or_else(|e| panic!("{e}"));
+            // The scenario's command to A waits until the clock starts.
+            let command = topology.take_inputs();
+            let mut host = Host::start(topology, HostOptions::default()).await.unwrap_or_else(|e| panic!("{e}"));
+            let start = now();
+            for (index, input) in command {
+                host.input(index, input).await;
+            }
+            let (mut intact, mut outcome) = (0, None);
+            while intact < 4 || outcome.is_none() {
+                let said = host.next_output().await.unwrap_or_else(|| panic!("the host stopped"));
+                let HostEvent::Output(Output::Event { session, event }) = said.event else { continue };
+                match event {
+                    Event::MessageDelivered { body: got } => intact += usize::from(got == *body),
+                    Event::DeliverToNonCpm { delivery, payload, .. } => {
+                        intact += usize::from(payload == *body);
+                        host.input(said.entity, Input::NonCpmAck { delivery, status: 200 }).await;
+                    }
+                    Event::Outcome { outcome: o } if session == Some(SCENARIO_SESSION) => outcome = Some(o),
+                    _ => {}
+                }
+            }
+            let elapsed = now().duration_since(start);
+            assert_eq!(outcome, Some(Outcome::Delivered));
+            host.shutdown().await;
+            elapsed
+        });
+    }
+    measured
 }
 
 /// Writes everything read to several streams.
@@ -130,17 +158,18 @@ fn forwarders(body: &[u8]) -> io::Result<u64> {
 /// `e2e/loopback_5MiB` and its reference row.
 fn e2e(c: &mut Criterion) {
     let scenario = scenario();
-    let body = driver::random_bytes(1, SIZE);
+    let body = random_bytes(1, SIZE);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
     let mut group = c.benchmark_group("e2e");
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(20));
     group.throughput(Throughput::Bytes(SIZE as u64));
-    group.bench_function("loopback_5MiB", |b| b.iter(|| black_box(loopback(&scenario, &body))));
+    group.bench_function("loopback_5MiB", |b| b.iter_custom(|n| loopback(&runtime, &scenario, &body, n)));
     // The same with the message in one chunk (the entities' own default,
     // RFC 4975 s.7.1.1) instead of the figures' 2048-byte chunks.
     let mut whole = scenario.clone();
     whole.chunk_size = None;
-    group.bench_function("loopback_5MiB_one_chunk", |b| b.iter(|| black_box(loopback(&whole, &body))));
+    group.bench_function("loopback_5MiB_one_chunk", |b| b.iter_custom(|n| loopback(&runtime, &whole, &body, n)));
     group.bench_function("tcp_forwarders_5MiB", |b| {
         b.iter(|| black_box(forwarders(&body).unwrap_or_else(|e| panic!("{e}"))));
     });

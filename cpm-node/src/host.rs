@@ -120,6 +120,13 @@ impl Topology {
     pub fn sip_links(&self) -> &[SipLink] {
         &self.flows
     }
+
+    /// Takes the inputs queued for the entities (a scenario's command to
+    /// its sender), for a caller that hands them over itself
+    /// ([`Host::input`]) once the entities run.
+    pub fn take_inputs(&mut self) -> Vec<(usize, Input)> {
+        std::mem::take(&mut self.inputs)
+    }
 }
 
 impl Network for Topology {
