@@ -1,7 +1,8 @@
-//! The `cpm-node` command line: `check` validates a node config, `demo`
-//! runs the demo network on the runtime; `run`, `send`, `demo --transport
-//! tls` and `demo --processes` are declared with their options but not
-//! implemented in this build (they exit with status 2 and say so).
+//! The `cpm-node` command line: `check` validates a node config, `run`
+//! serves one, `demo` runs the demo network on the runtime; `send`, `demo
+//! --transport tls` and `demo --processes` (and `run` of an IWF, or with
+//! TLS listeners) are declared but not implemented in this build (they exit
+//! with status 2 and say so).
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -16,6 +17,17 @@ use cpm_roles::{NonCpmSystem, SipTransport};
 
 use crate::config::{ByteSize, LoadError, NodeConfig};
 use crate::demo::{self, DemoOptions};
+use crate::serve;
+
+/// Logs to stderr with `filter` (tracing `EnvFilter` syntax), or `RUST_LOG`
+/// when it is set.
+fn init_logs(filter: &str) {
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| filter.to_owned());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(io::stderr)
+        .try_init();
+}
 
 /// Exit status of `check` for a config with problems, and of a failed command.
 pub const EXIT_PROBLEMS: u8 = 1;
@@ -203,7 +215,18 @@ pub fn run(cli: Cli) -> ExitCode {
                 Ok(false) | Err(_) => ExitCode::from(EXIT_PROBLEMS),
             };
         }
-        Command::Run { .. } => "run",
+        Command::Run { config } => {
+            return match NodeConfig::load(&config) {
+                Ok(node) => {
+                    init_logs(&node.log);
+                    serve::run(&node)
+                }
+                Err(error) => {
+                    eprintln!("cpm-node run: {}: {error}", config.display());
+                    ExitCode::from(EXIT_PROBLEMS)
+                }
+            };
+        }
         Command::Send { .. } => "send",
         Command::Demo { transport: DemoTransport::Tls, .. } => "demo --transport tls",
         Command::Demo { processes: true, .. } => "demo --processes",

@@ -35,7 +35,7 @@ use cpm_roles::scenario::Network;
 use cpm_roles::{ConnId, Entity, FlowId, HopId, Input, Output, SipTransport};
 use msrp_core::Transmit;
 use sip_lite::sip::{Framer, FramerEvent, Limits, Message};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -196,9 +196,30 @@ pub enum HostEvent {
 /// What a task tells an entity's machine.
 enum Ev {
     Input(Input),
-    Sip { flow: FlowId, message: Message },
+    Sip {
+        flow: FlowId,
+        message: Message,
+    },
+    /// A datagram on listening socket `socket` from `from`.
+    Datagram {
+        socket: usize,
+        from: SocketAddr,
+        bytes: Bytes,
+    },
+    /// A peer opened a SIP stream to a listener.
+    SipAccepted(Conn),
+    /// A SIP stream a route asked for failed to open.
+    SipRouteFailed {
+        flow: FlowId,
+        address: ListenAddr,
+    },
     Accepted(Conn),
-    ConnectDone { hop: HopId, conn: Result<Conn, transport::TransportError> },
+    /// End every session (a stopping node).
+    EndAll,
+    ConnectDone {
+        hop: HopId,
+        conn: Result<Conn, transport::TransportError>,
+    },
     Stop,
 }
 
@@ -277,6 +298,10 @@ impl Host {
                 outputs: out_tx.clone(),
                 settled: false,
                 started: false,
+                udp: Vec::new(),
+                by_addr: HashMap::new(),
+                next_flow: 0,
+                max_flows: usize::MAX,
             };
             tasks.spawn(machine.run(rx));
         }
@@ -286,6 +311,93 @@ impl Host {
             }
         }
         Ok(Self { names, msrp_addrs, queues, outputs, tasks })
+    }
+
+    /// One deployable node: `entity` (index 0) served on its own sockets.
+    /// SIP comes in on `sip_listen` (each stream a peer opens, and each
+    /// peer address sending datagrams, is its own flow, up to
+    /// `max_flows`); SIP the entity sends on flow `f` of `routes` goes to
+    /// that next hop (a datagram from the first `udp://` listener, or a
+    /// stream opened on first use); MSRP comes in on `msrp` and goes out
+    /// to the address in each URI.
+    ///
+    /// # Errors
+    ///
+    /// A listener that cannot be bound.
+    pub async fn serve(
+        entity: Box<dyn Entity>,
+        sip_listen: &[ListenAddr],
+        msrp: Vec<Listener>,
+        routes: Vec<(FlowId, ListenAddr)>,
+        max_flows: usize,
+        options: HostOptions,
+    ) -> Result<Self, transport::TransportError> {
+        let mut tasks = JoinSet::new();
+        let (out_tx, outputs) = mpsc::unbounded_channel();
+        let (queue, rx) = mpsc::channel(QUEUE);
+        let mut udp = Vec::new();
+        for addr in sip_listen {
+            if addr.transport == transport::Transport::Udp {
+                let socket = UdpSocket::bind(addr.addr)
+                    .await
+                    .map_err(|source| transport::TransportError::Bind { addr: *addr, source })?;
+                let socket = Arc::new(socket);
+                let (index, reader, queue) = (udp.len(), Arc::clone(&socket), queue.clone());
+                tasks.spawn(async move {
+                    let mut buf = vec![0u8; 65_535];
+                    loop {
+                        let Ok((n, from)) = reader.recv_from(&mut buf).await else { continue };
+                        let bytes = Bytes::copy_from_slice(buf.get(..n).unwrap_or_default());
+                        if queue.send(Ev::Datagram { socket: index, from, bytes }).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+                udp.push(socket);
+            } else {
+                let mut listener = Listener::bind(addr, options.tls_server.clone()).await?;
+                let queue = queue.clone();
+                tasks.spawn(async move {
+                    while let Ok((conn, _)) = listener.accept().await {
+                        if queue.send(Ev::SipAccepted(conn)).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        }
+        let msrp_addrs = msrp.iter().map(|l| l.local_addr().addr).collect();
+        for mut listener in msrp {
+            let queue = queue.clone();
+            tasks.spawn(async move {
+                while let Ok((conn, _)) = listener.accept().await {
+                    if queue.send(Ev::Accepted(conn)).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        let names = vec![entity.name().to_owned()];
+        let sip = routes.into_iter().map(|(flow, address)| (flow, SipFlow::Route(address))).collect();
+        let machine = Machine {
+            index: 0,
+            entity,
+            queue: queue.clone(),
+            sip,
+            conns: HashMap::new(),
+            next_conn: Arc::new(AtomicU64::new(0)),
+            hosts: Arc::new(HashMap::new()),
+            options,
+            outputs: out_tx,
+            settled: false,
+            started: false,
+            udp,
+            by_addr: HashMap::new(),
+            next_flow: 0,
+            max_flows,
+        };
+        tasks.spawn(machine.run(rx));
+        Ok(Self { names, msrp_addrs, queues: vec![queue], outputs, tasks })
     }
 
     /// The entities' names, by index.
@@ -304,6 +416,14 @@ impl Host {
     pub async fn input(&self, index: usize, input: Input) {
         if let Some(queue) = self.queues.get(index) {
             let _ = queue.send(Ev::Input(input)).await;
+        }
+    }
+
+    /// Ends every session of every entity (CANCEL, refusal or BYE, as each
+    /// session's state asks): a node that stops.
+    pub async fn end_all(&self) {
+        for queue in &self.queues {
+            let _ = queue.send(Ev::EndAll).await;
         }
     }
 
@@ -326,6 +446,9 @@ impl Host {
 enum SipFlow {
     /// The writer task's queue (messages are written whole, in order).
     Stream(mpsc::UnboundedSender<Bytes>),
+    /// A configured next hop not reached yet: a stream is opened on the
+    /// first message, a datagram goes from the first listening socket.
+    Route(ListenAddr),
     /// A datagram socket and the peer's address (RFC 3261 s.18.1.1: a lost
     /// datagram is retransmitted by the transaction, so a full socket
     /// buffer drops it).
@@ -344,40 +467,57 @@ async fn tcp_pair(
     let mut ends = Vec::new();
     for (stream, queue) in [a, b].into_iter().zip(queues) {
         stream.set_nodelay(true)?;
-        let (mut read, mut write) = stream.into_split();
-        let queue = queue.clone();
-        tasks.spawn(async move {
-            let mut framer = Framer::new(Limits::default());
-            let mut buf = BytesMut::with_capacity(READ_SIZE);
-            loop {
-                buf.reserve(READ_SIZE);
-                match read.read_buf(&mut buf).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => framer.handle_segment(buf.split().freeze()),
-                }
-                while let Some(event) = framer.poll_event() {
-                    // A rejected message was answered by nobody: the peer is
-                    // one of ours, and its transaction retransmits or times out.
-                    let Ok(FramerEvent::Message(message)) = event else { continue };
-                    if queue.send(Ev::Sip { flow, message }).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        });
-        let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
-        tasks.spawn(async move {
-            while let Some(bytes) = rx.recv().await {
-                if write.write_all(&bytes).await.is_err() {
-                    return;
-                }
-            }
-        });
+        let (read, write) = stream.into_split();
+        tasks.spawn(read_sip(read, flow, queue.clone()));
+        let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
+        tasks.spawn(write_sip(write, rx));
         ends.push(SipFlow::Stream(tx));
     }
     let b = ends.pop().ok_or_else(|| io::Error::other("no end"))?;
     let a = ends.pop().ok_or_else(|| io::Error::other("no end"))?;
     Ok((a, b))
+}
+
+/// Reads SIP messages from a stream (RFC 3261 s.18.3: framed by
+/// Content-Length) for flow `flow`.
+async fn read_sip<R: AsyncRead + Unpin>(mut read: R, flow: FlowId, queue: mpsc::Sender<Ev>) {
+    let mut framer = Framer::new(Limits::default());
+    let mut buf = BytesMut::with_capacity(READ_SIZE);
+    loop {
+        buf.reserve(READ_SIZE);
+        match read.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => framer.handle_segment(buf.split().freeze()),
+        }
+        while let Some(event) = framer.poll_event() {
+            match event {
+                Ok(FramerEvent::Message(message)) => {
+                    if queue.send(Ev::Sip { flow, message }).await.is_err() {
+                        return;
+                    }
+                }
+                // A message that breaks the limits is dropped: nothing in it
+                // can be trusted to answer (its transaction times out).
+                Ok(FramerEvent::Rejected { error, .. }) => tracing::warn!(%flow, %error, "SIP message rejected"),
+                // RFC 3261 s.18.3: with the framing lost, nothing more on the
+                // stream can be read: it is closed.
+                Err(error) => {
+                    tracing::warn!(%flow, %error, "SIP stream framing lost: closed");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Writes a stream flow's messages whole, in order.
+async fn write_sip<W: AsyncWrite + Unpin>(mut write: W, mut messages: mpsc::UnboundedReceiver<Bytes>) {
+    while let Some(bytes) = messages.recv().await {
+        if write.write_all(&bytes).await.is_err() {
+            return;
+        }
+    }
+    let _ = write.shutdown().await;
 }
 
 /// Two UDP ends of flow `flow`, each sending to the other.
@@ -429,7 +569,20 @@ struct Machine {
     settled: bool,
     /// Whether it said so once.
     started: bool,
+    /// The SIP listening datagram sockets of a served node.
+    udp: Vec<Arc<UdpSocket>>,
+    /// The datagram flow of each peer address (a peer that sends from one
+    /// address is one flow, RFC 3261 s.18.2.2: responses go back to it).
+    by_addr: HashMap<SocketAddr, FlowId>,
+    /// The next SIP flow number for a new peer.
+    next_flow: u64,
+    /// The most SIP flows peers may open (streams and datagram sources).
+    max_flows: usize,
 }
+
+/// The first flow number a served node gives its peers (below it: the
+/// configured routes).
+const PEER_FLOWS: u64 = 1 << 32;
 
 impl Machine {
     fn report(&self, at: Instant, event: HostEvent) {
@@ -459,6 +612,35 @@ impl Machine {
                     input
                 }
                 Some(Ev::Sip { flow, message }) => Input::SipReceived { flow, message },
+                Some(Ev::EndAll) => {
+                    let at = now();
+                    for session in self.entity.sessions() {
+                        let _ = self.entity.handle(at, Input::Command(cpm_roles::Command::End { session }));
+                        while let Some(output) = self.entity.poll_output() {
+                            self.carry_out(at, output);
+                        }
+                    }
+                    // Said even when unchanged: the caller waits for it.
+                    self.started = false;
+                    self.check_settled(at);
+                    continue;
+                }
+                Some(Ev::Datagram { socket, from, bytes }) => {
+                    let Some(flow) = self.datagram_flow(socket, from) else { continue };
+                    Input::SipDatagram { flow, bytes }
+                }
+                Some(Ev::SipAccepted(conn)) => {
+                    self.accept_sip(conn);
+                    continue;
+                }
+                Some(Ev::SipRouteFailed { flow, address }) => {
+                    // The messages queued for it are lost; their transactions
+                    // time out (RFC 3261 s.17.1.1.2, s.17.1.2.2). The next
+                    // message tries again.
+                    tracing::warn!(entity = self.entity.name(), %flow, %address, "SIP route unreachable");
+                    self.sip.insert(flow, SipFlow::Route(address));
+                    continue;
+                }
                 Some(Ev::Accepted(conn)) => {
                     let id = self.open(conn, None);
                     Input::Accepted { conn: id }
@@ -497,6 +679,77 @@ impl Machine {
         }
     }
 
+    /// The flow of datagrams from `from` on listening socket `socket`: the
+    /// same for every datagram of that peer; `None` (dropped) past the
+    /// flow bound.
+    fn datagram_flow(&mut self, socket: usize, from: SocketAddr) -> Option<FlowId> {
+        if let Some(flow) = self.by_addr.get(&from) {
+            return Some(*flow);
+        }
+        let socket = self.udp.get(socket)?.clone();
+        let flow = self.new_peer_flow()?;
+        self.by_addr.insert(from, flow);
+        self.sip.insert(flow, SipFlow::Datagram(socket, from));
+        Some(flow)
+    }
+
+    /// A flow number for a new peer, `None` past the bound.
+    fn new_peer_flow(&mut self) -> Option<FlowId> {
+        if self.sip.len() >= self.max_flows {
+            tracing::warn!(entity = self.entity.name(), flows = self.sip.len(), "SIP flow bound reached: dropped");
+            return None;
+        }
+        let flow = FlowId::new(PEER_FLOWS + self.next_flow);
+        self.next_flow += 1;
+        Some(flow)
+    }
+
+    /// A peer opened a SIP stream: its own flow, read and written by tasks.
+    fn accept_sip(&mut self, conn: Conn) {
+        let Some(flow) = self.new_peer_flow() else { return };
+        let (read, write) = conn.into_split();
+        tokio::spawn(read_sip(read, flow, self.queue.clone()));
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(write_sip(write, rx));
+        self.sip.insert(flow, SipFlow::Stream(tx));
+    }
+
+    /// The first message on a configured next hop: a datagram from the first
+    /// listening socket, or a stream opened for it (the message waits in
+    /// the writer's queue until it is up).
+    fn open_route(&mut self, flow: FlowId, address: ListenAddr, first: Bytes) {
+        if address.transport == transport::Transport::Udp {
+            let Some(socket) = self.udp.first().cloned() else {
+                tracing::warn!(entity = self.entity.name(), %address, "no datagram socket for the route");
+                return;
+            };
+            let _ = socket.try_send_to(&first, address.addr);
+            self.by_addr.insert(address.addr, flow);
+            self.sip.insert(flow, SipFlow::Datagram(socket, address.addr));
+            return;
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let _ = tx.send(first);
+        self.sip.insert(flow, SipFlow::Stream(tx));
+        let (queue, options) = (self.queue.clone(), self.options.clone());
+        tokio::spawn(async move {
+            let host = address.addr.ip().to_string();
+            let mode =
+                if address.transport == transport::Transport::Tls { options.tls.clone() } else { TlsMode::Plain };
+            match transport::connect(address.addr, &host, &mode, options.connect_timeout).await {
+                Ok(conn) => {
+                    let (read, write) = conn.into_split();
+                    tokio::spawn(read_sip(read, flow, queue));
+                    write_sip(write, rx).await;
+                }
+                Err(error) => {
+                    tracing::warn!(%flow, %error, "SIP route connect failed");
+                    let _ = queue.send(Ev::SipRouteFailed { flow, address }).await;
+                }
+            }
+        });
+    }
+
     /// Starts the reader and writer of a new connection and names it.
     fn open(&mut self, conn: Conn, hop: Option<HopId>) -> ConnId {
         let id = ConnId::new(self.next_conn.fetch_add(1, Ordering::Relaxed));
@@ -516,6 +769,10 @@ impl Machine {
             Output::SipTransmit { flow, bytes } => match self.sip.get(flow) {
                 Some(SipFlow::Stream(writer)) => {
                     let _ = writer.send(bytes.clone());
+                }
+                Some(SipFlow::Route(address)) => {
+                    let address = *address;
+                    self.open_route(*flow, address, bytes.clone());
                 }
                 Some(SipFlow::Datagram(socket, peer)) => {
                     // Lost if the socket buffer is full: the transaction retransmits.

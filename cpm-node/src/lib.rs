@@ -20,9 +20,11 @@
 //!   and acknowledged, reading paused and resumed as the machine asks,
 //!   connects and handshakes on their own tasks with a deadline.
 //! - [`demo`]: `cpm-node demo`, a figure's whole network on the host.
+//! - [`serve`]: `cpm-node run CONFIG`, one deployable node (its role's
+//!   entity on its listeners) until SIGTERM or Ctrl-C.
 //! - [`cli`]: the command line. `cpm-node check CONFIG` validates a config,
-//!   `cpm-node demo` runs the demo; `run` and `send` are declared but not
-//!   implemented in this build.
+//!   `cpm-node run CONFIG` serves it, `cpm-node demo` runs the demo; `send`
+//!   is declared but not implemented in this build.
 //!
 //! # Example
 //!
@@ -72,6 +74,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod host;
+pub mod serve;
 pub mod transport;
 
 pub use config::{ConfigError, LoadError, NodeConfig, Problem, ProblemKind, Role};

@@ -113,12 +113,12 @@ fn size_zero_is_rejected() {
 }
 
 #[test]
-fn run_send_and_the_demo_s_tls_and_processes_say_they_are_not_implemented() {
+fn send_an_iwf_node_and_the_demo_s_tls_and_processes_say_they_are_not_implemented() {
     let a = configs_dir().join("a.toml");
     let a = a.to_str().expect("a UTF-8 path");
-    let cases: [&[&str]; 4] = [
-        &["run", a],
-        &["send", "--config", a, "--to", "sip:friends@cf.example", "--file", "Cargo.toml"],
+    let iwf = configs_dir().join("iwf.toml");
+    let cases: [&[&str]; 3] = [
+        &["run", iwf.to_str().expect("a UTF-8 path")],
         &["demo", "--size", "17MiB", "--transport", "tls"],
         &["demo", "--size", "1024", "--processes"],
     ];
@@ -128,6 +128,8 @@ fn run_send_and_the_demo_s_tls_and_processes_say_they_are_not_implemented() {
         let stderr = text(&output.stderr);
         assert!(stderr.contains("not implemented yet in this build"), "{args:?}: {stderr}");
     }
+    let output = cpm_node(&["send", "--config", a, "--to", "sip:friends@cf.example", "--file", "Cargo.toml"]);
+    assert_eq!(output.status.code(), Some(2));
     // A missing option is a usage error, not "not implemented".
     let output = cpm_node(&["send", "--config", a]);
     assert_eq!(output.status.code(), Some(2));
@@ -184,4 +186,45 @@ fn the_demo_carries_a_20_mib_message() {
     let stdout = text(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{stdout}");
     assert_eq!(stdout.lines().last(), Some("result: 4/4 members received the message intact"), "{stdout}");
+}
+
+/// `cpm-node run` serves a node until SIGTERM, then ends its sessions and
+/// exits 0 (the receiver of the shipped configs, on ports chosen here).
+#[cfg(unix)]
+#[test]
+fn run_serves_until_sigterm() {
+    let dir = tempfile::tempdir().expect("a scratch directory");
+    let config = dir.path().join("b.toml");
+    let [sip, msrp] = [free_port(), free_port()];
+    let text_config = std::fs::read_to_string(configs_dir().join("b.toml"))
+        .expect("b.toml")
+        .replace("5164", &sip.to_string())
+        .replace("7164", &msrp.to_string());
+    std::fs::write(&config, text_config).expect("written");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cpm-node"))
+        .args(["run", config.to_str().expect("a UTF-8 path")])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cpm-node runs");
+    // It serves: its MSRP port takes connections.
+    let reachable = (0..50).any(|_| {
+        pause(100);
+        std::net::TcpStream::connect(("127.0.0.1", msrp)).is_ok()
+    });
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let status = child.wait().expect("it ends");
+    assert!(reachable, "the node never listened on {msrp}");
+    assert!(killed.is_ok_and(|s| s.success()));
+    assert_eq!(status.code(), Some(0), "SIGTERM ends it cleanly");
+}
+
+/// Waits for a process outside the test.
+#[expect(clippy::disallowed_methods, reason = "the test waits for another process")]
+fn pause(ms: u64) {
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+}
+
+/// A port free now (bound, then released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }

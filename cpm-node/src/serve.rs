@@ -1,0 +1,313 @@
+//! `cpm-node run CONFIG`: one deployable node. The config's role becomes a
+//! `cpm-roles` entity (its identity, policies, limits, groups, routes and
+//! rules), served by the [`Host`] on the config's listeners until SIGTERM
+//! or Ctrl-C; then it stops accepting and ends within a deadline.
+//!
+//! SIP routes: the entity reaches next hop `k` of `[[sip_route]]` on flow
+//! `k + 1`; a route's `host` is matched against the host of a Request-URI
+//! (`*` matches any). Session ids and tags come from the operating
+//! system's CSPRNG (RFC 4975 s.14.1, RFC 3261 s.19.3).
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use cpm_negotiation::{Figure, Hop, Preset};
+use cpm_roles::{
+    AddressRule, Client, Controlling, CryptoIds, Downstream, Entity, EntityConfig, FlowId, Isf, IsfConfig,
+    Participating, SipTransport,
+};
+use rand_core::OsRng;
+use thiserror::Error;
+
+use crate::config::{self, NodeConfig, Role, Side, SipRoute, Strategy};
+use crate::host::{now, Host, HostEvent, HostOptions};
+use crate::transport::{Listener, Transport, TransportError};
+
+/// How long a stopping node may take to end its sessions.
+const STOP_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Why a node cannot run.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The config asks for what this build cannot do yet.
+    #[error("{0} is not implemented yet in this build")]
+    NotImplemented(&'static str),
+    /// The config lacks what its role needs.
+    #[error("{0}")]
+    Incomplete(String),
+    /// A listener cannot be bound.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The runtime cannot start.
+    #[error("cannot start the runtime: {0}")]
+    Runtime(#[from] std::io::Error),
+}
+
+/// The flow of route `k` (0-based) of a config.
+fn route_flow(k: usize) -> FlowId {
+    FlowId::new(k as u64 + 1)
+}
+
+/// The preset of a strategy: solution 1, 2 or 3 of seed 001 (its FIG. 1, 3
+/// and 5).
+fn preset(strategy: Strategy) -> Preset {
+    Preset::figure(match strategy {
+        Strategy::InviteInitiator => Figure::Seed001Fig1,
+        Strategy::InviteReceiver => Figure::Seed001Fig3,
+        Strategy::ClientInitiative => Figure::Seed001Fig5,
+    })
+}
+
+/// The host part of a SIP URI (`sip:bob@b.example` -> `b.example`).
+fn uri_host(uri: &str) -> &str {
+    let rest = uri.split_once(':').map_or(uri, |(_, rest)| rest);
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    host.split([';', ':', '>']).next().unwrap_or(host)
+}
+
+/// The route toward `uri`: the first whose host is the URI's, else a `*`.
+fn route_for(routes: &[SipRoute], uri: &str) -> Option<usize> {
+    let host = uri_host(uri);
+    routes.iter().position(|r| r.host.eq_ignore_ascii_case(host)).or_else(|| routes.iter().position(|r| r.host == "*"))
+}
+
+/// The entity a config describes, and the next hops its flows lead to.
+///
+/// # Errors
+///
+/// [`ServeError`] for a role this build cannot host, or a config that lacks
+/// what the role needs.
+pub fn entity(config: &NodeConfig, msrp_port: u16, at: Instant) -> Result<Box<dyn Entity>, ServeError> {
+    let ids = CryptoIds::new(OsRng);
+    let name = &config.identity.name;
+    let mut entity_config = EntityConfig::new(name, &config.identity.host, msrp_port, preset(config.policy.strategy));
+    entity_config.aor.clone_from(&config.identity.uri);
+    entity_config.capabilities.max_size = Some(config.limits.max_message_size.get());
+    entity_config.max_sessions = config.limits.max_sessions;
+    entity_config.ack_policy = match config.policy.ack {
+        config::AckPolicy::AfterAck => cpm_negotiation::AckPolicy::AfterUpstreamAck,
+        config::AckPolicy::On200 => cpm_negotiation::AckPolicy::OnDownstreamSuccess,
+    };
+    entity_config.answer_policy = match config.policy.answer {
+        config::AnswerPolicy::Immediate => cpm_negotiation::AnswerPolicy::Immediate,
+        config::AnswerPolicy::AfterFirstDestination => cpm_negotiation::AnswerPolicy::AfterFirstDestination,
+    };
+    entity_config.relay_window = usize::try_from(config.limits.window.get()).unwrap_or(usize::MAX);
+    let routes = &config.sip_routes;
+    for (k, route) in routes.iter().enumerate() {
+        if route.address.transport == Transport::Udp {
+            entity_config.set_flow_transport(route_flow(k), SipTransport::Unreliable);
+        }
+    }
+    let downstream = |target: &str, hop: Hop, label: &str| -> Result<Downstream, ServeError> {
+        let k = route_for(routes, target)
+            .ok_or_else(|| ServeError::Incomplete(format!("no [[sip_route]] reaches {target:?}")))?;
+        Ok(Downstream { target: target.to_owned(), flow: route_flow(k), hop, label: label.to_owned() })
+    };
+    let entity: Box<dyn Entity> = match config.role {
+        Role::Sender => {
+            let k = routes
+                .first()
+                .map(|_| 0)
+                .ok_or_else(|| ServeError::Incomplete("a sender needs a [[sip_route]]".into()))?;
+            Box::new(Client::sender(entity_config, route_flow(k), Hop::L1, "L1", at, ids))
+        }
+        Role::Receiver => Box::new(Client::receiver(entity_config, Hop::L4, "L4", at, ids)),
+        Role::Participating => match config.participating.as_ref().map(|p| (p.side, &p.users)) {
+            Some((Side::Terminating, users)) if !users.is_empty() => {
+                let mut served = Vec::new();
+                for user in users {
+                    served.push((user.clone(), "L3".to_owned(), downstream(user, Hop::L4, "L4")?));
+                }
+                Box::new(Participating::serving(entity_config, Hop::L3, served, at, ids))
+            }
+            Some((Side::Terminating, _)) => Box::new(Participating::new(
+                entity_config,
+                Hop::L3,
+                "L3",
+                Downstream { target: String::new(), ..downstream("*", Hop::L4, "L4")? },
+                at,
+                ids,
+            )),
+            _ => {
+                let k = routes
+                    .first()
+                    .map(|_| 0)
+                    .ok_or_else(|| ServeError::Incomplete("a PF needs a [[sip_route]]".into()))?;
+                let down =
+                    Downstream { target: String::new(), flow: route_flow(k), hop: Hop::L2, label: "L2".to_owned() };
+                Box::new(Participating::new(entity_config, Hop::L1, "L1", down, at, ids))
+            }
+        },
+        Role::Controlling => {
+            let mut groups = Vec::new();
+            for group in &config.groups {
+                let mut members = Vec::new();
+                for member in &group.members {
+                    let hop = member_hop(routes, member);
+                    members.push(downstream(member, hop, "L3")?);
+                }
+                groups.push((group.uri.clone(), members));
+            }
+            let rules = routes
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.host != "*")
+                .map(|(k, r)| AddressRule {
+                    suffix: format!("@{}", r.host),
+                    flow: route_flow(k),
+                    hop: if r.non_cpm { Hop::L3Iwf } else { Hop::L3 },
+                    label: "L3".to_owned(),
+                })
+                .collect();
+            Box::new(Controlling::with_directory(entity_config, Hop::L2, "L2", groups, rules, at, ids))
+        }
+        Role::Isf => {
+            let isf = IsfConfig {
+                name: name.clone(),
+                host: config.identity.host.clone(),
+                routes: routes.iter().enumerate().map(|(k, r)| (r.host.clone(), route_flow(k))).collect(),
+                rules: Vec::new(),
+                selection: config
+                    .iwf_rules
+                    .iter()
+                    .map(|r| cpm_roles::IwfRule {
+                        receiver_suffix: r.receiver_suffix.clone(),
+                        content_type: r.content_type.clone(),
+                        min_size: r.min_size.map(config::ByteSize::get),
+                        max_size: r.max_size.map(config::ByteSize::get),
+                        iwf: r.iwf.clone(),
+                    })
+                    .collect(),
+                flow_transports: entity_config.flow_transports.clone(),
+                stateless: false,
+            };
+            Box::new(Isf::new(isf, at, ids))
+        }
+        // The IWF hands each message to an SMSC, an SMTP server or an MMSC:
+        // those clients come with the IWF's real systems.
+        Role::Iwf => return Err(ServeError::NotImplemented("the IWF's connection to its non-CPM system")),
+    };
+    Ok(entity)
+}
+
+/// A member reached through a route marked `non_cpm` is an interworking
+/// hop.
+fn member_hop(routes: &[SipRoute], member: &str) -> Hop {
+    match route_for(routes, member).and_then(|k| routes.get(k)) {
+        Some(route) if route.non_cpm => Hop::L3Iwf,
+        _ => Hop::L3,
+    }
+}
+
+/// Runs the node of `config` until SIGTERM or Ctrl-C; the exit status.
+#[must_use]
+pub fn run(config: &NodeConfig) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cpm-node run: {}", ServeError::Runtime(error));
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(config, shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(ServeError::NotImplemented(what)) => {
+            eprintln!("cpm-node run: {what} is not implemented yet in this build");
+            ExitCode::from(crate::cli::EXIT_NOT_IMPLEMENTED)
+        }
+        Err(error) => {
+            eprintln!("cpm-node run: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Serves `config`'s node until `stop` completes, then ends its sessions
+/// (BYE, CANCEL) and stops within a deadline.
+///
+/// # Errors
+///
+/// [`ServeError`] when the node cannot start.
+pub async fn serve(config: &NodeConfig, stop: impl std::future::Future<Output = ()>) -> Result<(), ServeError> {
+    let tls = None;
+    let mut msrp = Vec::new();
+    for addr in &config.msrp_listen {
+        if addr.transport == Transport::Tls {
+            return Err(ServeError::NotImplemented("a node's MSRP over TLS (`tls://` in msrp_listen)"));
+        }
+        msrp.push(Listener::bind(addr, tls.clone()).await?);
+    }
+    if config.sip_listen.iter().any(|a| a.transport == Transport::Tls) {
+        return Err(ServeError::NotImplemented("a node's SIP over TLS (`tls://` in sip_listen)"));
+    }
+    let msrp_port = msrp.first().map_or(0, |l| l.local_addr().addr.port());
+    let entity = entity(config, msrp_port, now())?;
+    let routes = config.sip_routes.iter().enumerate().map(|(k, r)| (route_flow(k), r.address)).collect();
+    let max_flows = config.limits.max_sessions.saturating_mul(2).max(16);
+    let options = HostOptions { connect_timeout: config.limits.handshake_timeout, ..HostOptions::default() };
+    let mut host = Host::serve(entity, &config.sip_listen, msrp, routes, max_flows, options).await?;
+    tracing::info!(node = %config.identity.name, role = %config.role, sip = ?config.sip_listen, msrp = ?host.msrp_addr(0), "serving");
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            said = host.next_output() => {
+                let Some(said) = said else { break };
+                if let HostEvent::Output(cpm_roles::Output::Event { session, event }) = said.event {
+                    tracing::info!(?session, ?event, "event");
+                }
+            }
+        }
+    }
+    tracing::info!(node = %config.identity.name, "stopping: ending every session");
+    host.end_all().await;
+    let deadline = tokio::time::Instant::now() + STOP_DEADLINE;
+    while let Ok(Some(said)) = tokio::time::timeout_at(deadline, host.next_output()).await {
+        if matches!(said.event, HostEvent::Settled(true)) {
+            break;
+        }
+    }
+    host.shutdown().await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_match_the_request_uri_host_then_the_wildcard() {
+        let route = |host: &str| SipRoute {
+            host: host.to_owned(),
+            address: "udp://127.0.0.1:5060".parse().unwrap_or_else(|_| unreachable!()),
+            non_cpm: false,
+        };
+        let routes = [route("b.example"), route("*")];
+        assert_eq!(route_for(&routes, "sip:bob@b.example"), Some(0));
+        assert_eq!(route_for(&routes, "sip:bob@B.Example;transport=udp"), Some(0));
+        assert_eq!(route_for(&routes, "sip:carol@c.example"), Some(1));
+        assert_eq!(route_for(&routes[..1], "sip:carol@c.example"), None);
+        assert_eq!(uri_host("sip:+15550100@sms.example"), "sms.example");
+    }
+}
