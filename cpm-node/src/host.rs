@@ -208,6 +208,10 @@ enum Ev {
     },
     /// A peer opened a SIP stream to a listener.
     SipAccepted(Conn),
+    /// A SIP stream ended (the peer closed it, or its framing was lost).
+    SipClosed {
+        flow: FlowId,
+    },
     /// A SIP stream a route asked for failed to open.
     SipRouteFailed {
         flow: FlowId,
@@ -302,6 +306,7 @@ impl Host {
                 by_addr: HashMap::new(),
                 next_flow: 0,
                 max_flows: usize::MAX,
+                flow_used: HashMap::new(),
             };
             tasks.spawn(machine.run(rx));
         }
@@ -395,6 +400,7 @@ impl Host {
             by_addr: HashMap::new(),
             next_flow: 0,
             max_flows,
+            flow_used: HashMap::new(),
         };
         tasks.spawn(machine.run(rx));
         Ok(Self { names, msrp_addrs, queues: vec![queue], outputs, tasks })
@@ -480,7 +486,12 @@ async fn tcp_pair(
 
 /// Reads SIP messages from a stream (RFC 3261 s.18.3: framed by
 /// Content-Length) for flow `flow`.
-async fn read_sip<R: AsyncRead + Unpin>(mut read: R, flow: FlowId, queue: mpsc::Sender<Ev>) {
+async fn read_sip<R: AsyncRead + Unpin>(read: R, flow: FlowId, queue: mpsc::Sender<Ev>) {
+    read_sip_messages(read, flow, &queue).await;
+    let _ = queue.send(Ev::SipClosed { flow }).await;
+}
+
+async fn read_sip_messages<R: AsyncRead + Unpin>(mut read: R, flow: FlowId, queue: &mpsc::Sender<Ev>) {
     let mut framer = Framer::new(Limits::default());
     let mut buf = BytesMut::with_capacity(READ_SIZE);
     loop {
@@ -578,6 +589,8 @@ struct Machine {
     next_flow: u64,
     /// The most SIP flows peers may open (streams and datagram sources).
     max_flows: usize,
+    /// When each peer flow was last used (a counter, not a clock).
+    flow_used: HashMap<FlowId, u64>,
 }
 
 /// The first flow number a served node gives its peers (below it: the
@@ -633,6 +646,14 @@ impl Machine {
                     self.accept_sip(conn);
                     continue;
                 }
+                Some(Ev::SipClosed { flow }) => {
+                    // A peer's stream is gone (a route's opens again on demand).
+                    if flow.get() >= PEER_FLOWS {
+                        self.sip.remove(&flow);
+                        self.flow_used.remove(&flow);
+                    }
+                    continue;
+                }
                 Some(Ev::SipRouteFailed { flow, address }) => {
                     // The messages queued for it are lost; their transactions
                     // time out (RFC 3261 s.17.1.1.2, s.17.1.2.2). The next
@@ -683,8 +704,10 @@ impl Machine {
     /// same for every datagram of that peer; `None` (dropped) past the
     /// flow bound.
     fn datagram_flow(&mut self, socket: usize, from: SocketAddr) -> Option<FlowId> {
-        if let Some(flow) = self.by_addr.get(&from) {
-            return Some(*flow);
+        if let Some(&flow) = self.by_addr.get(&from) {
+            self.next_flow += 1;
+            self.flow_used.insert(flow, self.next_flow);
+            return Some(flow);
         }
         let socket = self.udp.get(socket)?.clone();
         let flow = self.new_peer_flow()?;
@@ -693,14 +716,30 @@ impl Machine {
         Some(flow)
     }
 
-    /// A flow number for a new peer, `None` past the bound.
+    /// A flow number for a new peer. At the bound, the datagram peer heard
+    /// from least recently is forgotten (a flood of new source addresses
+    /// cannot lock the node out); `None` when every flow is a stream.
     fn new_peer_flow(&mut self) -> Option<FlowId> {
         if self.sip.len() >= self.max_flows {
-            tracing::warn!(entity = self.entity.name(), flows = self.sip.len(), "SIP flow bound reached: dropped");
-            return None;
+            let oldest = self
+                .flow_used
+                .iter()
+                .filter(|(flow, _)| {
+                    flow.get() >= PEER_FLOWS && matches!(self.sip.get(flow), Some(SipFlow::Datagram(..)))
+                })
+                .min_by_key(|(_, at)| **at)
+                .map(|(flow, _)| *flow);
+            let Some(oldest) = oldest else {
+                tracing::warn!(entity = self.entity.name(), flows = self.sip.len(), "SIP flow bound reached: dropped");
+                return None;
+            };
+            self.sip.remove(&oldest);
+            self.flow_used.remove(&oldest);
+            self.by_addr.retain(|_, flow| *flow != oldest);
         }
         let flow = FlowId::new(PEER_FLOWS + self.next_flow);
         self.next_flow += 1;
+        self.flow_used.insert(flow, self.next_flow);
         Some(flow)
     }
 

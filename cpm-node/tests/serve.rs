@@ -78,3 +78,49 @@ async fn a_served_receiver_takes_a_large_message() {
     let served = tokio::time::timeout(Duration::from_secs(10), node).await.expect("the node stops");
     assert!(matches!(served, Ok(Ok(()))), "{served:?}");
 }
+
+/// An OPTIONS request from `port`'s socket, with its own Call-ID.
+fn options(n: usize, port: u16) -> String {
+    format!(
+        "OPTIONS sip:bob@b.example SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKflood{n}\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:x@x.example>;tag=f{n}\r\nTo: <sip:bob@b.example>\r\n\
+         Call-ID: flood{n}@x.example\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+/// A flood of datagrams from many source addresses cannot lock a node out:
+/// past its bound of peer flows, the peer heard from least recently is
+/// forgotten, and every new peer is still answered (RFC 3261 s.11.2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_datagram_peers_past_the_flow_bound_are_still_answered() {
+    let [b_sip, b_msrp] = [free_port(), free_port()];
+    let config = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/b.toml"))
+        .expect("b.toml")
+        .replace("5164", &b_sip.to_string())
+        .replace("7164", &b_msrp.to_string())
+        + "\n[limits]\nmax_sessions = 4\n";
+    let b = NodeConfig::parse(&config).expect("a valid config");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let node = tokio::spawn(async move {
+        cpm_node::serve::serve(&b, async {
+            let _ = stop_rx.await;
+        })
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // 4 sessions allow 16 peer flows; 40 peers each send one OPTIONS.
+    let mut answered = 0;
+    for n in 0..40 {
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("bound");
+        let port = socket.local_addr().expect("an address").port();
+        socket.send_to(options(n, port).as_bytes(), ("127.0.0.1", b_sip)).await.expect("sent");
+        let mut buf = vec![0u8; 4096];
+        if let Ok(Ok((len, _))) = tokio::time::timeout(Duration::from_secs(2), socket.recv_from(&mut buf)).await {
+            answered += usize::from(buf[..len].starts_with(b"SIP/2.0 200"));
+        }
+    }
+    assert_eq!(answered, 40, "every peer is answered");
+    let _ = stop_tx.send(());
+    let served = tokio::time::timeout(Duration::from_secs(10), node).await.expect("the node stops");
+    assert!(matches!(served, Ok(Ok(()))), "{served:?}");
+}
