@@ -587,7 +587,8 @@ struct Machine {
     by_addr: HashMap<SocketAddr, FlowId>,
     /// The next SIP flow number for a new peer.
     next_flow: u64,
-    /// The most SIP flows peers may open (streams and datagram sources).
+    /// The most SIP flows peers may open (streams and datagram sources),
+    /// and the most MSRP connections.
     max_flows: usize,
     /// When each peer flow was last used (a counter, not a clock).
     flow_used: HashMap<FlowId, u64>,
@@ -663,6 +664,16 @@ impl Machine {
                     continue;
                 }
                 Some(Ev::Accepted(conn)) => {
+                    if self.conns.len() >= self.max_flows {
+                        // Past the bound a peer's new connection is closed at
+                        // once (dropped): open links cannot exhaust the node.
+                        tracing::warn!(
+                            entity = self.entity.name(),
+                            links = self.conns.len(),
+                            "MSRP link bound reached: closed"
+                        );
+                        continue;
+                    }
                     let id = self.open(conn, None);
                     Input::Accepted { conn: id }
                 }

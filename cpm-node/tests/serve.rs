@@ -124,3 +124,44 @@ async fn new_datagram_peers_past_the_flow_bound_are_still_answered() {
     let served = tokio::time::timeout(Duration::from_secs(10), node).await.expect("the node stops");
     assert!(matches!(served, Ok(Ok(()))), "{served:?}");
 }
+
+/// MSRP connections past the node's bound are closed at once: a peer that
+/// opens connections and says nothing cannot exhaust the node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn msrp_connections_past_the_bound_are_closed() {
+    use tokio::io::AsyncReadExt;
+    let [b_sip, b_msrp] = [free_port(), free_port()];
+    let config = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/b.toml"))
+        .expect("b.toml")
+        .replace("5164", &b_sip.to_string())
+        .replace("7164", &b_msrp.to_string())
+        + "\n[limits]\nmax_sessions = 4\n";
+    let b = NodeConfig::parse(&config).expect("a valid config");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let node = tokio::spawn(async move {
+        cpm_node::serve::serve(&b, async {
+            let _ = stop_rx.await;
+        })
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut open = Vec::new();
+    for _ in 0..24 {
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", b_msrp)).await.expect("connected");
+        open.push(stream);
+        // Accepted one by one, in order.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut closed = Vec::new();
+    for stream in &mut open {
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_millis(100), stream.read(&mut byte)).await;
+        closed.push(matches!(read, Ok(Ok(0) | Err(_))));
+    }
+    // 4 sessions allow 16 links: the first 16 wait for a request, the rest are closed.
+    assert_eq!(closed.iter().filter(|c| **c).count(), 8, "{closed:?}");
+    assert!(closed[..16].iter().all(|c| !c), "{closed:?}");
+    let _ = stop_tx.send(());
+    let served = tokio::time::timeout(Duration::from_secs(10), node).await.expect("the node stops");
+    assert!(matches!(served, Ok(Ok(()))), "{served:?}");
+}
