@@ -1,8 +1,8 @@
 //! The `cpm-node` command line: `check` validates a node config, `run`
-//! serves one, `demo` runs the demo network on the runtime; `send`, `demo
-//! --transport tls` and `demo --processes` (and `run` of an IWF, or with
-//! TLS listeners) are declared but not implemented in this build (they exit
-//! with status 2 and say so).
+//! serves one, `send` sends a file from a sender's config, `demo` runs the
+//! demo network on the runtime; `demo --transport tls` and `demo
+//! --processes` (and `run` of an IWF, or with TLS listeners) are declared
+//! but not implemented in this build (they exit with status 2 and say so).
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -71,6 +71,12 @@ pub enum Command {
         /// The file to send.
         #[arg(long)]
         file: PathBuf,
+        /// Its MSRP Content-Type.
+        #[arg(long, default_value = "text/plain")]
+        content_type: String,
+        /// Seconds to wait for the outcome.
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
     },
     /// Runs the whole demo network (A -> PF-A -> CF -> PF-B -> B, CF -> ISF
     /// -> IWF) on 127.0.0.1 and sends one message through it.
@@ -227,7 +233,9 @@ pub fn run(cli: Cli) -> ExitCode {
                 }
             };
         }
-        Command::Send { .. } => "send",
+        Command::Send { config, to, file, content_type, timeout } => {
+            return send(&config, &to, &file, &content_type, Duration::from_secs(timeout));
+        }
         Command::Demo { transport: DemoTransport::Tls, .. } => "demo --transport tls",
         Command::Demo { processes: true, .. } => "demo --processes",
         Command::Demo {
@@ -297,6 +305,53 @@ pub fn run(cli: Cli) -> ExitCode {
     };
     eprintln!("cpm-node {name}: not implemented yet in this build (only `check` is)");
     ExitCode::from(EXIT_NOT_IMPLEMENTED)
+}
+
+/// `cpm-node send`: prints one line per member, then `result: K/N members
+/// received the message intact`; exit status 0 only when all did.
+fn send(config: &Path, to: &str, file: &Path, content_type: &str, limit: Duration) -> ExitCode {
+    let node = match NodeConfig::load(config) {
+        Ok(node) => node,
+        Err(error) => {
+            eprintln!("cpm-node send: {}: {error}", config.display());
+            return ExitCode::from(EXIT_PROBLEMS);
+        }
+    };
+    let body = match std::fs::read(file) {
+        Ok(body) => bytes::Bytes::from(body),
+        Err(error) => {
+            eprintln!("cpm-node send: {}: {error}", file.display());
+            return ExitCode::from(EXIT_PROBLEMS);
+        }
+    };
+    init_logs(&node.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cpm-node send: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut stdout = io::stdout();
+    let report = runtime.block_on(serve::send(&node, to, content_type, body, limit, &mut stdout));
+    match report {
+        Ok(report) => {
+            if report.outcome.is_none() {
+                println!("outcome: none within {}s", limit.as_secs());
+            }
+            let (delivered, members) = report.tally();
+            println!("result: {delivered}/{members} members received the message intact");
+            if delivered == members && report.outcome.is_some_and(cpm_roles::Outcome::is_delivered) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(error) => {
+            eprintln!("cpm-node send: {error}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// The binary's entry point: parses `std::env::args` (clap prints help and

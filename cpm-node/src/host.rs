@@ -54,8 +54,10 @@ const READ_SIZE: usize = 64 * 1024;
 /// Inputs waiting for an entity's machine before its readers wait.
 const QUEUE: usize = 1024;
 
-/// How far away an entity's next timer must be for it to count as settled.
-pub const SETTLED_AFTER: Duration = Duration::from_secs(5);
+/// How far away an entity's next timer must be for it to count as settled:
+/// past RFC 3261's T2 (4 s, the longest retransmission interval), a timer
+/// only waits out a finished transaction (Timer K = T4 = 5 s, Timer M ...).
+pub const SETTLED_AFTER: Duration = Duration::from_millis(4500);
 
 /// What [`Host::start`] needs besides the topology.
 #[derive(Clone, Debug)]

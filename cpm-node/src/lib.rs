@@ -23,8 +23,8 @@
 //! - [`serve`]: `cpm-node run CONFIG`, one deployable node (its role's
 //!   entity on its listeners) until SIGTERM or Ctrl-C.
 //! - [`cli`]: the command line. `cpm-node check CONFIG` validates a config,
-//!   `cpm-node run CONFIG` serves it, `cpm-node demo` runs the demo; `send`
-//!   is declared but not implemented in this build.
+//!   `cpm-node run CONFIG` serves it, `cpm-node send` sends a file from a
+//!   sender's config, `cpm-node demo` runs the demo.
 //!
 //! # Example
 //!

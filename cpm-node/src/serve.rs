@@ -224,6 +224,94 @@ pub fn run(config: &NodeConfig) -> ExitCode {
     }
 }
 
+/// What `cpm-node send` reports.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct SendReport {
+    /// Each member heard of (its IMDN, RFC 5438), and whether it was
+    /// delivered.
+    pub members: Vec<(String, bool)>,
+    /// The sender's outcome, when it came.
+    pub outcome: Option<cpm_roles::Outcome>,
+}
+
+impl SendReport {
+    /// Members that received the message, and members heard of (a single
+    /// user that sent no IMDN counts as one, delivered when the outcome is).
+    #[must_use]
+    pub fn tally(&self) -> (usize, usize) {
+        if self.members.is_empty() {
+            let delivered = self.outcome.is_some_and(cpm_roles::Outcome::is_delivered);
+            return (usize::from(delivered), 1);
+        }
+        (self.members.iter().filter(|(_, ok)| *ok).count(), self.members.len())
+    }
+}
+
+/// Sends `body` to `to` from the sender node of `config`, printing one line
+/// per member as its IMDN arrives (`member URI: delivered` or `failed`),
+/// until the outcome or `limit`.
+///
+/// # Errors
+///
+/// [`ServeError`] when the node cannot start or is no sender.
+pub async fn send(
+    config: &NodeConfig,
+    to: &str,
+    content_type: &str,
+    body: bytes::Bytes,
+    limit: Duration,
+    out: &mut (dyn std::io::Write + Send),
+) -> Result<SendReport, ServeError> {
+    if config.role != Role::Sender {
+        return Err(ServeError::Incomplete(format!("`send` needs a sender's config, not a {}'s", config.role)));
+    }
+    let mut msrp = Vec::new();
+    for addr in &config.msrp_listen {
+        msrp.push(Listener::bind(addr, None).await?);
+    }
+    let msrp_port = msrp.first().map_or(0, |l| l.local_addr().addr.port());
+    let entity = entity(config, msrp_port, now())?;
+    let routes = config.sip_routes.iter().enumerate().map(|(k, r)| (route_flow(k), r.address)).collect();
+    let options = HostOptions { connect_timeout: config.limits.handshake_timeout, ..HostOptions::default() };
+    let mut host = Host::serve(entity, &config.sip_listen, msrp, routes, 64, options).await?;
+    let session = cpm_roles::SessionId::new(1);
+    let command = cpm_roles::Command::SendMessage {
+        session,
+        target: to.to_owned(),
+        recipients: Vec::new(),
+        content_type: content_type.to_owned(),
+        body,
+    };
+    host.input(0, cpm_roles::Input::Command(command)).await;
+    let mut report = SendReport::default();
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut settle = deadline;
+    loop {
+        let Ok(Some(said)) = tokio::time::timeout_at(settle.min(deadline), host.next_output()).await else { break };
+        let event = match said.event {
+            // After the outcome, the IMDNs still on their way, until the
+            // sender settles (its BYE answered).
+            HostEvent::Settled(true) if report.outcome.is_some() => break,
+            HostEvent::Output(cpm_roles::Output::Event { event, .. }) => event,
+            _ => continue,
+        };
+        match event {
+            cpm_roles::Event::Delivery { member, status } => {
+                let delivered = status == cpm_negotiation::imdn::DeliveryStatus::Delivered;
+                let _ = writeln!(out, "member {member}: {}", if delivered { "delivered" } else { "failed" });
+                report.members.push((member, delivered));
+            }
+            cpm_roles::Event::Outcome { outcome } => {
+                report.outcome = Some(outcome);
+                settle = tokio::time::Instant::now() + STOP_DEADLINE;
+            }
+            _ => {}
+        }
+    }
+    host.shutdown().await;
+    Ok(report)
+}
+
 /// SIGTERM or Ctrl-C.
 async fn shutdown_signal() {
     #[cfg(unix)]

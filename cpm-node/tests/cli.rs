@@ -113,7 +113,7 @@ fn size_zero_is_rejected() {
 }
 
 #[test]
-fn send_an_iwf_node_and_the_demo_s_tls_and_processes_say_they_are_not_implemented() {
+fn an_iwf_node_and_the_demo_s_tls_and_processes_say_they_are_not_implemented() {
     let a = configs_dir().join("a.toml");
     let a = a.to_str().expect("a UTF-8 path");
     let iwf = configs_dir().join("iwf.toml");
@@ -128,8 +128,6 @@ fn send_an_iwf_node_and_the_demo_s_tls_and_processes_say_they_are_not_implemente
         let stderr = text(&output.stderr);
         assert!(stderr.contains("not implemented yet in this build"), "{args:?}: {stderr}");
     }
-    let output = cpm_node(&["send", "--config", a, "--to", "sip:friends@cf.example", "--file", "Cargo.toml"]);
-    assert_eq!(output.status.code(), Some(2));
     // A missing option is a usage error, not "not implemented".
     let output = cpm_node(&["send", "--config", a]);
     assert_eq!(output.status.code(), Some(2));
@@ -227,4 +225,56 @@ fn pause(ms: u64) {
 /// A port free now (bound, then released).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// The shipped config of `name`, its ports moved to `ports` (old, new).
+fn config_with_ports(dir: &Path, name: &str, ports: &[(u16, u16)]) -> PathBuf {
+    let mut text = std::fs::read_to_string(configs_dir().join(name)).expect("a shipped config");
+    for (old, new) in ports {
+        text = text.replace(&old.to_string(), &new.to_string());
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("written");
+    path
+}
+
+/// `cpm-node send` from the shipped sender config to a `cpm-node run`
+/// receiver: one line for the member (from its IMDN), then the result.
+#[cfg(unix)]
+#[test]
+fn send_reaches_a_running_receiver() {
+    let dir = tempfile::tempdir().expect("a scratch directory");
+    let [b_sip, b_msrp, a_sip, a_msrp] = [free_port(), free_port(), free_port(), free_port()];
+    let b = config_with_ports(dir.path(), "b.toml", &[(5164, b_sip), (7164, b_msrp)]);
+    // A's route leads straight to B (no PF or CF in between).
+    let a = config_with_ports(dir.path(), "a.toml", &[(5160, a_sip), (7160, a_msrp), (5161, b_sip)]);
+    let file = dir.path().join("message.txt");
+    std::fs::write(&file, "x".repeat(200_000)).expect("written");
+    let mut node = Command::new(env!("CARGO_BIN_EXE_cpm-node"))
+        .args(["run", b.to_str().expect("a UTF-8 path")])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("cpm-node runs");
+    let reachable = (0..50).any(|_| {
+        pause(100);
+        std::net::TcpStream::connect(("127.0.0.1", b_msrp)).is_ok()
+    });
+    let output = cpm_node(&[
+        "send",
+        "--config",
+        a.to_str().expect("a UTF-8 path"),
+        "--to",
+        "sip:bob@b.example",
+        "--file",
+        file.to_str().expect("a UTF-8 path"),
+        "--timeout",
+        "20",
+    ]);
+    let _ = Command::new("kill").args(["-TERM", &node.id().to_string()]).status();
+    let _ = node.wait();
+    assert!(reachable);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{}", text(&output.stderr));
+    assert!(stdout.contains("member sip:bob@b.example: delivered"), "{stdout}");
+    assert_eq!(stdout.lines().last(), Some("result: 1/1 members received the message intact"), "{stdout}");
 }
