@@ -7,7 +7,7 @@ use cpm_negotiation::Hop;
 use crate::config::{AddressRule, Downstream, EntityConfig, IwfConfig};
 use crate::error::UsageError;
 use crate::ids::{FlowId, SessionId, SharedIds};
-use crate::node::Role;
+use crate::node::{Role, Routing};
 use crate::server::Server;
 use crate::stats::Stats;
 use crate::{Input, Output};
@@ -192,15 +192,14 @@ impl Participating {
         now: Instant,
         ids: impl IdSource + Send + 'static,
     ) -> Self {
-        let role = Role::Relay {
+        let role = Role::Participating(Routing {
             up_hop: up,
             up_label: up_label.to_owned(),
             down: vec![down],
-            aggregate: false,
             groups: Vec::new(),
             rules: Vec::new(),
             user_labels: Vec::new(),
-        };
+        });
         Self(Server::new(config, role, now, SharedIds::new(ids)))
     }
 }
@@ -224,15 +223,14 @@ impl Participating {
         let up_label = users.first().map(|(_, label, _)| label.clone()).unwrap_or_default();
         let user_labels = users.iter().map(|(user, label, _)| (user.clone(), label.clone())).collect();
         let groups = users.into_iter().map(|(user, _, down)| (user, vec![down])).collect();
-        let role = Role::Relay {
+        let role = Role::Participating(Routing {
             up_hop: up,
             up_label,
             down: Vec::new(),
-            aggregate: false,
             groups,
             rules: Vec::new(),
             user_labels,
-        };
+        });
         Self(Server::new(config, role, now, SharedIds::new(ids)))
     }
 }
@@ -261,15 +259,14 @@ impl Controlling {
         now: Instant,
         ids: impl IdSource + Send + 'static,
     ) -> Self {
-        let role = Role::Relay {
+        let role = Role::Controlling(Routing {
             up_hop: up,
             up_label: up_label.to_owned(),
             down: members,
-            aggregate: true,
             groups: Vec::new(),
             rules: Vec::new(),
             user_labels: Vec::new(),
-        };
+        });
         Self(Server::new(config, role, now, SharedIds::new(ids)))
     }
 
@@ -304,15 +301,14 @@ impl Controlling {
         now: Instant,
         ids: impl IdSource + Send + 'static,
     ) -> Self {
-        let role = Role::Relay {
+        let role = Role::Controlling(Routing {
             up_hop: up,
             up_label: up_label.to_owned(),
             down: Vec::new(),
-            aggregate: true,
             groups,
             rules,
             user_labels: Vec::new(),
-        };
+        });
         Self(Server::new(config, role, now, SharedIds::new(ids)))
     }
 }

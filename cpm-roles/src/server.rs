@@ -302,7 +302,7 @@ impl Server {
     /// A new session: `id` for one the caller starts, else the next inbound
     /// one, reported with [`Event::SessionStarted`].
     fn new_session(&mut self, id: SessionId) {
-        let node = Node::new(self.config.clone(), self.role.clone(), self.now, self.ids.clone());
+        let node = Node::new(self.config.clone(), &self.role, self.now, self.ids.clone());
         self.sessions.insert(id, node);
     }
 

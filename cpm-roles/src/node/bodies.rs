@@ -43,3 +43,26 @@ pub(super) fn delivery_notification(content_type: Option<&str>, body: Bytes) -> 
     let member = imdn.recipient_uri.unwrap_or_else(|| message.from().uri);
     Some((member, status))
 }
+
+impl Step<'_> {
+    /// An IMDN delivery notification (RFC 5438 s.7.2.1: `message/imdn+xml` in
+    /// CPIM with `Content-Disposition: notification`) from `member` to `to`
+    /// about `message_id`.
+    pub(super) fn imdn(&mut self, member: &str, to: &str, message_id: &MessageId, delivered: bool) -> Option<Bytes> {
+        let notification =
+            Notification::Delivery(if delivered { DeliveryStatus::Delivered } else { DeliveryStatus::Failed });
+        let imdn = Imdn {
+            message_id: message_id.as_str().to_owned(),
+            datetime: UNKNOWN_DATETIME.to_owned(),
+            // RFC 5438 s.11.1.3: the final recipient, which names the member.
+            recipient_uri: (!member.is_empty()).then(|| member.to_owned()),
+            original_recipient_uri: None,
+            subject: None,
+            notification,
+        };
+        let id = MessageId::generate(&mut self.ids);
+        let from = if member.is_empty() { to } else { member };
+        let builder = imdn::wrap(&imdn, Address::new(from), Address::new(to), id.as_str(), None).ok()?;
+        builder.build().ok()
+    }
+}

@@ -21,24 +21,6 @@ impl Step<'_> {
         let _ = self.ua_input(ua::Input::Command(ua::Command::Respond { leg, code, body, content_type }));
     }
     pub(super) fn incoming_call(&mut self, leg: LegId, request: &Message) {
-        let (up_hop, up_label, streaming) = match &self.role {
-            Role::Sender { .. } => {
-                self.respond(leg, 488, Bytes::new());
-                return;
-            }
-            Role::Receiver { reject: Some(code), .. } => {
-                let code = *code;
-                self.respond(leg, code, Bytes::new());
-                return;
-            }
-            Role::Receiver { hop, label, .. } | Role::Iwf { hop, label, .. } => (*hop, label.clone(), false),
-            Role::Relay { up_hop, up_label, user_labels, .. } => {
-                // A PF serving several users names each user's upstream hop.
-                let uri = request.request_uri_str().unwrap_or_default();
-                let label = user_labels.iter().find(|(user, _)| user == uri).map_or(up_label, |(_, label)| label);
-                (*up_hop, label.clone(), true)
-            }
-        };
         if self.up.is_some() {
             // One SIP session per machine: a new INVITE in this dialog (a
             // re-INVITE) is not supported (a [`crate::Server`] gives every
@@ -46,44 +28,20 @@ impl Step<'_> {
             self.respond(leg, 486, Bytes::new());
             return;
         }
-        // Pre-defined groups: the Request-URI names the group (its members come
-        // from the directory); an unknown group is answered 404.
-        let mut selected = None;
-        if let Role::Relay { groups, .. } = &self.role {
-            let ad_hoc = request.content_type_str().is_some_and(|t| t.to_ascii_lowercase().starts_with("multipart/"));
-            if !groups.is_empty() && !ad_hoc {
-                let uri = request.request_uri_str().unwrap_or_default();
-                match groups.iter().find(|(group, _)| group == uri) {
-                    Some((_, members)) => selected = Some(members.clone()),
-                    None => {
-                        self.respond(leg, 404, Bytes::new());
-                        return;
-                    }
-                }
-            }
-        }
         let Some((sdp_body, list)) = split_body(request) else {
             self.respond(leg, 400, Bytes::new());
             return;
         };
-        // Ad-hoc group at the CF: one member per entry, routed by the address rules.
-        if let (Role::Relay { aggregate: true, rules, .. }, Some((_, entries))) = (&self.role, &list) {
-            let mut members = Vec::with_capacity(entries.len());
-            for entry in entries {
-                let Some(rule) = rules.iter().find(|r| entry.uri.ends_with(&r.suffix)) else {
-                    // No route for a member: refuse the whole request (a member can't be dropped silently).
-                    self.respond(leg, 404, Bytes::new());
-                    return;
-                };
-                members.push(Downstream {
-                    target: entry.uri.clone(),
-                    flow: rule.flow,
-                    hop: rule.hop,
-                    label: rule.label.clone(),
-                });
+        let entries = list.as_ref().map(|(_, entries)| entries.as_slice());
+        let plan = match self.node.role.as_ref().map(|role| role.plan(request, entries, &self.node.config)) {
+            Some(Ok(plan)) => plan,
+            Some(Err(status)) => {
+                self.respond(leg, status, Bytes::new());
+                return;
             }
-            selected = Some(members);
-        }
+            None => return,
+        };
+        let Plan { up_hop, up_label, streaming, down, answer_now, pass_list } = plan;
         let Ok(offer) = MsrpSdp::parse(sdp_body) else {
             self.respond(leg, 488, Bytes::new());
             return;
@@ -111,23 +69,13 @@ impl Step<'_> {
         self.peer_uri = request.from().map(|f| f.uri().to_string()).unwrap_or_default();
         self.recipient_uri = request.to().map(|t| t.uri().to_string()).unwrap_or_default();
         let intent = answer.intent;
-        let (down, answer_now) = match &self.role {
-            Role::Relay { down, aggregate, .. } => (
-                selected.unwrap_or_else(|| down.clone()),
-                *aggregate && self.config.answer_policy == AnswerPolicy::Immediate,
-            ),
-            _ => (Vec::new(), true),
-        };
         for (n, d) in down.iter().enumerate() {
             let Ok(index) = self.new_hop(d.hop, &d.label, Side::Offerer) else { continue };
             let offer = build_offer(self.hops[index].local_uri.clone(), &self.config.capabilities, intent.as_ref());
             let sdp = self.sdp(&offer);
             // PF(A) passes an ad-hoc list on to the CF; the CF's INVITE#3 has none.
-            let pass_list = match &self.role {
-                Role::Relay { aggregate: false, .. } => list.as_ref().map(|(part, _)| part),
-                _ => None,
-            };
-            let Some((sdp, sdp_type)) = with_list(sdp, pass_list) else { continue };
+            let passed = list.as_ref().filter(|_| pass_list).map(|(part, _)| part);
+            let Some((sdp, sdp_type)) = with_list(sdp, passed) else { continue };
             let setup = offer.setup;
             self.hops[index].offer = Some(offer);
             let out_leg = LegId::new(n as u64 + 1);
@@ -189,32 +137,12 @@ impl Step<'_> {
         let setup = MsrpSdp::parse(response.body()).ok().and_then(|s| s.first_active().and_then(|m| m.setup()));
         self.hop_input(index, HopInput::AnswerReceived { setup, peer: negotiated.peer.clone() });
         self.make_session(index, remote_path, negotiated.opener, false);
-        let ack_now = match &self.role {
-            Role::Sender { .. } => true,
-            _ => self.config.ack_policy == AckPolicy::OnDownstreamSuccess || self.upstream_acked,
-        };
-        if ack_now {
+        let at_once = self.node.role.as_ref().is_some_and(|role| role.acks_at_once());
+        if at_once || self.config.ack_policy == AckPolicy::OnDownstreamSuccess || self.upstream_acked {
             self.send_ack(pos);
         }
         self.hop_input(index, HopInput::SuccessReceived);
-        if let Some((content_type, body)) = self.message.take() {
-            let handle = MessageHandle::new(self.next_handle);
-            self.next_handle += 1;
-            self.event(Event::Submitted { bytes: body.clone() });
-            self.session_command(
-                index,
-                MsrpCommand::Send {
-                    handle,
-                    content_type,
-                    body,
-                    success_report: true,
-                    failure_report: FailureReport::Yes,
-                },
-            );
-        }
-        if matches!(self.role, Role::Relay { .. }) {
-            self.answer_upstream();
-        }
+        self.with_role(|role, step| role.answered(step, index));
     }
     pub(super) fn send_ack(&mut self, pos: usize) {
         if self.down[pos].acked {
@@ -268,24 +196,7 @@ impl Step<'_> {
             self.down[pos].ended = true;
             let index = self.down[pos].hop;
             self.close_hop(index);
-            match &self.role {
-                Role::Sender { .. } if !self.done => {
-                    self.done = true;
-                    self.event(Event::Outcome { outcome });
-                }
-                Role::Relay { aggregate: true, .. } if !self.down[pos].reported => {
-                    self.down[pos].failed = true;
-                    self.down[pos].outcome = Some(status);
-                    let member = self.down[pos].member.clone();
-                    self.event(Event::MemberOutcome { member, outcome });
-                    self.member_imdns();
-                    let messages: Vec<MessageId> = self.relayed.keys().cloned().collect();
-                    for message_id in messages {
-                        self.report_upstream(message_id, None);
-                    }
-                }
-                _ => {}
-            }
+            self.with_role(|role, step| role.leg_ended(step, pos, outcome));
         }
         if self.down.iter().all(|l| l.ended) {
             if let Some(up) = self.up.as_ref() {
@@ -335,10 +246,7 @@ impl Step<'_> {
         if let Some(leg) = self.up.as_ref().filter(|l| l.hop == index && !l.ended).map(|l| l.leg) {
             let _ = self.ua_input(ua::Input::Command(ua::Command::End { leg }));
         } else if let Some(pos) = self.down.iter().position(|l| l.hop == index && !l.ended) {
-            if matches!(self.role, Role::Sender { .. }) && !self.done {
-                self.done = true;
-                self.event(Event::Outcome { outcome: Outcome::LinkLost });
-            }
+            self.with_role(|role, step| role.leg_lost(step, pos));
             self.end_down(pos);
         }
     }

@@ -1,13 +1,16 @@
-//! The machine every entity is built on: a SIP user agent (one inbound leg,
-//! any number of outbound legs), one [`HopLink`] plus one MSRP [`Session`]
-//! per hop (kept in the element's [`Links`], msrp-core's endpoint), and the
-//! role's glue (sender, receiver, or back-to-back relay).
+//! The machine every entity is built on: the call core, shared by every
+//! role (a SIP user agent with one inbound leg and any number of outbound
+//! legs, one [`HopLink`] plus one MSRP [`Session`] per hop, kept in the
+//! element's [`Links`], msrp-core's endpoint), and the session's role,
+//! asked at each decision point ([`RoleLogic`]).
 //!
-//! This module holds the state and the plumbing (inputs, hops, sessions,
-//! the output pump); `call` the SIP legs; `links` a hop's link; `relay`
-//! the cut-through; `sender`, `controlling` and `iwf` what only those roles
-//! decide; `bodies` the INVITE bodies and IMDNs. A [`Step`] is a session's
-//! machine together with the element's links, for the length of one input.
+//! The core: this module (state, inputs, hops, sessions, the output pump),
+//! `call` (the SIP legs), `links` (a hop's link), `bodies` (INVITE bodies
+//! and IMDNs). The roles, each with only its own state and decisions:
+//! `sender`, `receiver`, `participating`, `controlling`, `iwf` (the two
+//! relays share `relay`, the cut-through); `role` holds the trait and the
+//! role configuration. A [`Step`] is a session's machine together with the
+//! element's links, for the length of one input.
 
 use std::collections::{HashMap, VecDeque};
 use std::ops::{Deref, DerefMut};
@@ -42,34 +45,17 @@ mod call;
 mod controlling;
 mod iwf;
 mod links;
+mod participating;
+mod receiver;
 mod relay;
+mod role;
 mod sender;
 
-use bodies::{delivery_notification, split_body, with_list};
+use relay::Relay;
+use role::{Plan, RoleLogic};
+pub(crate) use role::{Role, Routing};
 
-#[derive(Clone, Debug)]
-pub(crate) enum Role {
-    /// Client A: sends one message on its outbound leg.
-    Sender { flow: FlowId, hop: Hop, label: String },
-    /// Client B: answers (or rejects with `reject`), reassembles, reports.
-    Receiver { hop: Hop, label: String, reject: Option<u16> },
-    /// IWF: UAS + MSRP endpoint handing whole messages to a non-CPM system.
-    Iwf { hop: Hop, label: String, iwf: IwfConfig },
-    /// PF or CF: inbound leg relayed to one or more outbound legs.
-    /// With `groups`, `down` is chosen per INVITE by its Request-URI; an
-    /// ad-hoc list (CF) is routed member by member with `rules`.
-    Relay {
-        up_hop: Hop,
-        up_label: String,
-        down: Vec<Downstream>,
-        aggregate: bool,
-        groups: Vec<(String, Vec<Downstream>)>,
-        rules: Vec<AddressRule>,
-        /// The upstream hop's label per Request-URI (a PF serving several
-        /// users); `up_label` otherwise.
-        user_labels: Vec<(String, String)>,
-    },
-}
+use bodies::{delivery_notification, split_body, with_list};
 
 struct HopState {
     label: String,
@@ -181,7 +167,8 @@ impl DerefMut for Step<'_> {
 
 pub(crate) struct Node {
     config: EntityConfig,
-    role: Role,
+    /// The role's state and decisions (out of the node while a hook runs).
+    role: Option<Box<dyn RoleLogic>>,
     ua: UserAgent,
     ids: SharedIds,
     hops: Vec<HopState>,
@@ -191,27 +178,11 @@ pub(crate) struct Node {
     upstream_acked: bool,
     answer: Option<Bytes>,
     answer_sent: bool,
-    /// Sender: the message to send once the session exists.
-    message: Option<(String, Bytes)>,
     next_handle: u64,
-    /// Relay: downstream handle per upstream Message-ID, until the message
-    /// is settled.
-    relayed: HashMap<MessageId, MessageHandle>,
-    /// Controlling: member outcomes per message (REPORT statuses), until the
-    /// REPORT went upstream.
-    outcomes: HashMap<MessageId, Vec<u16>>,
-    /// IWF: delivered messages waiting for the non-CPM acknowledgement.
-    iwf_pending: Vec<(DeliveryId, usize, MessageId, u64)>,
-    /// The next [`DeliveryId`] this session hands out (the element renames it).
-    next_delivery: u64,
-    /// Sender: outcomes received.
-    done: bool,
     /// The From URI of the upstream INVITE (the sender, for IMDNs).
     peer_uri: String,
     /// The To URI of the upstream INVITE (an IWF's non-CPM recipient).
     recipient_uri: String,
-    /// IWF: the SMPP sequence number of the next `submit_sm`.
-    sms_sequence: u32,
     /// REPORTs held until the messages sent before them on the same hop are
     /// through (a REPORT must not overtake the IMDNs it concludes).
     deferred_reports: Vec<(usize, MsrpCommand)>,
@@ -221,14 +192,14 @@ pub(crate) struct Node {
 }
 
 impl Node {
-    pub(crate) fn new(config: EntityConfig, role: Role, now: Instant, ids: SharedIds) -> Self {
+    pub(crate) fn new(config: EntityConfig, role: &Role, now: Instant, ids: SharedIds) -> Self {
         let contact = format!("sip:{}", config.host);
         let mut ua_config = UaConfig::new(&config.host, &contact);
         ua_config.set_auto_ack(false).set_capabilities(entity_capabilities());
         let ua = UserAgent::new(ua_config, now, Box::new(ids.clone()));
         Self {
             config,
-            role,
+            role: Some(role.start()),
             ua,
             ids,
             hops: Vec::new(),
@@ -238,16 +209,9 @@ impl Node {
             upstream_acked: false,
             answer: None,
             answer_sent: false,
-            message: None,
             next_handle: 1,
-            relayed: HashMap::new(),
-            outcomes: HashMap::new(),
-            done: false,
-            iwf_pending: Vec::new(),
-            next_delivery: 0,
             peer_uri: String::new(),
             recipient_uri: String::new(),
-            sms_sequence: 1,
             deferred_reports: Vec::new(),
             end_up_pending: false,
         }
@@ -302,7 +266,7 @@ impl Node {
     /// A relay's upstream hop and the most bytes any of its downstream
     /// sessions has queued (what a slow member holds back).
     pub(crate) fn relay_backlog(&self, links: &Links) -> Option<(SessionKey, usize)> {
-        if !matches!(self.role, Role::Relay { .. }) {
+        if !self.role.as_ref().is_some_and(|r| r.relays()) {
             return None;
         }
         let up = self.up.as_ref().and_then(|l| self.hops.get(l.hop)).and_then(|h| h.session)?;
@@ -335,6 +299,18 @@ impl Step<'_> {
         self.out.push_back(Output::Event { session: Some(self.slot), event });
     }
 
+    /// Runs a hook of the session's role (taken out of the node meanwhile:
+    /// a hook never calls a hook).
+    fn with_role<T>(&mut self, hook: impl FnOnce(&mut dyn RoleLogic, &mut Self) -> T) -> Option<T> {
+        let Some(mut role) = self.node.role.take() else {
+            debug_assert!(false, "a role hook inside a role hook");
+            return None;
+        };
+        let out = hook(role.as_mut(), self);
+        self.node.role = Some(role);
+        Some(out)
+    }
+
     /// Takes what the links did for this step, in order.
     fn links_said(&mut self) {
         self.links.drain(self.out, self.work);
@@ -364,10 +340,13 @@ impl Step<'_> {
                 // On a datagram transport each read is one message (RFC 3261 s.18.3).
                 self.ua_input(ua::Input::Datagram { flow, bytes })?;
             }
-            Input::NonCpmAck { delivery, status } => self.non_cpm_ack(delivery, status)?,
+            Input::NonCpmAck { delivery, status } => {
+                self.with_role(|role, step| role.non_cpm_ack(step, delivery, status)).unwrap_or(Ok(()))?;
+            }
             Input::Timeout => self.ua_input(ua::Input::Timeout)?,
             Input::Command(Command::SendMessage { target, recipients, content_type, body, .. }) => {
-                self.send_message(target, &recipients, content_type, body)?;
+                self.with_role(|role, step| role.send_message(step, target, &recipients, content_type, body))
+                    .unwrap_or(Ok(()))?;
             }
             Input::Command(Command::End { .. }) => self.end_session(),
             // The [`crate::Server`] around this machine runs the MSRP links;
@@ -437,11 +416,7 @@ impl Step<'_> {
         config.report_timeout = self.config.report_timeout;
         // A relay hop does not report itself: the final receiver does, and
         // the relay re-addresses that REPORT upstream (SPEC "Acknowledgements").
-        config.success_reports = match &self.role {
-            Role::Relay { .. } => false,
-            Role::Iwf { iwf, .. } => iwf.report == IwfReport::AtMediaEnd,
-            _ => true,
-        };
+        config.success_reports = self.role.as_ref().map_or(true, |r| r.success_reports());
         let now = self.now;
         let session = Session::new(config, now, Box::new(self.ids.clone()));
         let slot = self.slot;
@@ -566,7 +541,7 @@ impl Step<'_> {
         }
         if self.config.slow_member.is_some() {
             let before = self.out.len();
-            self.check_slow_members();
+            self.with_role(|role, step| role.after_input(step));
             if self.out.len() != before {
                 self.pump();
             }
@@ -600,102 +575,32 @@ impl Step<'_> {
         }
     }
 
+    /// An event of hop `index`'s MSRP session: the link's and the errors
+    /// here, the rest the role's.
     fn msrp_event(&mut self, index: usize, event: MsrpEvent) {
-        let upstream = self.up.as_ref().is_some_and(|l| l.hop == index);
         match event {
-            MsrpEvent::MessageReceived { message_id, body, total, content_type, .. }
-                if matches!(self.role, Role::Iwf { .. }) =>
-            {
-                self.hand_over(index, message_id, body, total, content_type);
-            }
-            MsrpEvent::MessageReceived { content_type, body, .. } if matches!(self.role, Role::Sender { .. }) => {
-                // The sender receives IMDNs only: one per member (SPEC "Acknowledgements").
-                match delivery_notification(content_type.as_deref(), body) {
-                    Some((member, status)) => self.event(Event::Delivery { member, status }),
-                    None => self.event(Event::PeerError { error: PeerError::NotANotification }),
-                }
-            }
-            MsrpEvent::MessageReceived { message_id, body, .. } if !matches!(self.role, Role::Relay { .. }) => {
-                self.hops[index].done = true;
-                self.event(Event::MessageDelivered { body });
-                // Issue 8: the receiver "sends the delivery REPORT and IMDN" (the
-                // session queued the REPORT; RFC 5438 s.7.2.1 the IMDN, from the member).
-                if matches!(self.role, Role::Receiver { .. }) && upstream {
-                    let member = self.up.as_ref().map(|l| l.member.clone()).unwrap_or_default();
-                    let to = self.peer_uri.clone();
-                    if let Some(imdn) = self.imdn(&member, &to, &message_id, true) {
-                        self.send_on(index, cpim::CONTENT_TYPE.to_owned(), imdn);
-                    }
-                }
-            }
-            MsrpEvent::MessageReceived { content_type, body, .. } if !upstream => {
-                // A relay got a message from downstream: a member's IMDN. A PF
-                // passes it upstream; the CF takes it in (it sends its own IMDN
-                // per member once the member's outcome is known).
-                if matches!(self.role, Role::Relay { aggregate: false, .. }) {
-                    if let Some(up) = self.up.as_ref().filter(|l| !l.ended).map(|l| l.hop) {
-                        let content_type = content_type.unwrap_or_else(|| cpim::CONTENT_TYPE.to_owned());
-                        self.send_on(up, content_type, body);
-                    }
-                }
-            }
-            MsrpEvent::MessageStarted { message_id, content_type, total, success_report, failure_report }
-                if upstream =>
-            {
-                let content_type = content_type.unwrap_or_else(|| "text/plain".to_owned());
-                self.relay_start(message_id, content_type, total, success_report, failure_report);
-            }
-            MsrpEvent::ChunkReceived { message_id, data, .. } if upstream => self.relay_data(&message_id, data, false),
-            MsrpEvent::MessageReceived { message_id, .. } if upstream => {
-                self.relay_data(&message_id, Bytes::new(), true);
-            }
-            MsrpEvent::ReportReceived { handle, message_id, status, byte_range } => match &self.role {
-                Role::Relay { aggregate: false, .. } => {
-                    // A PF passes every REPORT on as it is (RFC 4975 s.7.1.2: a
-                    // REPORT covers the Byte-Range it names).
-                    self.hops[index].done = true;
-                    let Some(up) = self.up.as_ref().map(|l| l.hop) else { return };
-                    self.send_report(up, MsrpCommand::Report { message_id, status, byte_range });
-                }
-                // RFC 4975 s.7.3.2: a REPORT is matched to its message by
-                // Message-ID (`handle`); a success REPORT settles the message only
-                // once success REPORTs cover all of it (MessageDelivered), a
-                // failure REPORT at once.
-                _ if status == 200 || handle.is_none() => {}
-                _ => self.settled(index, Some(message_id), Outcome::Failed { status }),
-            },
-            MsrpEvent::MessageDelivered { handle } => {
-                let message_id = self.message_of(handle);
-                self.settled(index, message_id, Outcome::Delivered);
-            }
-            MsrpEvent::ReportTimedOut { handle } => {
-                let message_id = self.message_of(handle);
-                self.settled(index, message_id, Outcome::TimedOut);
-            }
-            MsrpEvent::SendFailed { status, .. } => {
-                if matches!(self.role, Role::Sender { .. }) {
-                    let outcome = match status {
-                        0 => Outcome::LinkLost,
-                        408 => Outcome::TimedOut,
-                        status => Outcome::Failed { status },
-                    };
-                    self.finish_sender(outcome);
-                } else if self.hops[index].done {
-                    // Something sent after the hop's work (an IMDN) is lost: nothing to end.
-                } else {
-                    let member = self.member_of(index);
-                    self.event(Event::HopFailed { member });
-                    // The message cannot cross this hop: its SIP leg ends (a
-                    // member's failure is then that member's outcome).
-                    self.hop_lost(index);
-                }
-            }
+            // RFC 4975 s.5.4: the first request binds the session to its link.
+            MsrpEvent::Bound => self.link_up(index),
             MsrpEvent::PeerError { error } => {
                 self.event(Event::PeerError { error: PeerError::Msrp(error) });
             }
-            // RFC 4975 s.5.4: the first request binds the session to its link.
-            MsrpEvent::Bound => self.link_up(index),
-            _ => {}
+            MsrpEvent::SendFailed { status, .. } => {
+                if self.with_role(|role, step| role.send_failed(step, index, status)) == Some(true) {
+                    return;
+                }
+                if self.hops[index].done {
+                    // Something sent after the hop's work (an IMDN) is lost: nothing to end.
+                    return;
+                }
+                let member = self.member_of(index);
+                self.event(Event::HopFailed { member });
+                // The message cannot cross this hop: its SIP leg ends (a
+                // member's failure is then that member's outcome).
+                self.hop_lost(index);
+            }
+            event => {
+                self.with_role(|role, step| role.msrp_event(step, index, event));
+            }
         }
     }
 }
