@@ -25,7 +25,6 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Instant;
 
-use bytes::Bytes;
 use cpm_negotiation::Trigger;
 use msrp_core::link::{self, EndpointConfig};
 use sip_lite::ids::stateless_tag;
@@ -345,6 +344,10 @@ impl Server {
         let Some(node) = self.sessions.get_mut(&slot) else { return Ok(()) };
         let mut step = Step { node, links: &mut self.links, slot, out: &mut self.staged, work: &mut self.work };
         let result = step.handle(now, work);
+        // The legs it started come back with their Call-IDs (from its user agent).
+        for call_id in node.take_new_calls() {
+            self.calls.entry(call_id).or_insert(slot);
+        }
         self.measure(slot);
         self.drain(Some(slot));
         result
@@ -420,10 +423,6 @@ impl Server {
     fn drain(&mut self, slot: Option<Slot>) {
         while let Some(output) = self.staged.pop_front() {
             match (output, slot) {
-                (Output::SipTransmit { flow, bytes }, Some(slot)) => {
-                    self.learn_call(slot, &bytes);
-                    self.emit(Output::SipTransmit { flow, bytes });
-                }
                 (Output::Connect { hop, label, params, trigger }, Some(slot)) => {
                     let index = usize::try_from(hop.get()).unwrap_or(usize::MAX);
                     self.connect(slot, index, label, params, trigger);
@@ -453,21 +452,6 @@ impl Server {
         let before = self.buffered.insert(slot, now).unwrap_or((0, 0));
         self.buffered_total.0 = self.buffered_total.0 + now.0 - before.0;
         self.buffered_total.1 = self.buffered_total.1 + now.1 - before.1;
-    }
-
-    /// A request a session sends starts a dialog or transaction whose
-    /// responses and in-dialog requests come back with its Call-ID.
-    fn learn_call(&mut self, slot: Slot, bytes: &Bytes) {
-        if bytes.starts_with(b"SIP/") {
-            return;
-        }
-        if let Ok(message) = Message::parse(bytes.clone()) {
-            if let Some(call_id) = message.call_id() {
-                if !self.calls.contains_key(call_id) {
-                    self.calls.insert(call_id.to_owned(), slot);
-                }
-            }
-        }
     }
 
     /// Hop `index` of session `slot` is to connect: RFC 4975 s.5.4, "If the
@@ -526,6 +510,7 @@ mod tests {
     use super::*;
     use crate::ids::SimulationIds;
     use crate::Outcome;
+    use bytes::Bytes;
     use cpm_negotiation::{Figure, Hop, Preset};
     use std::time::Duration;
 

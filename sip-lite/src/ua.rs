@@ -656,6 +656,13 @@ impl UserAgent {
         result
     }
 
+    /// The Call-ID of leg `leg` (RFC 3261 s.8.1.1.4: an outbound leg's is
+    /// made here with its INVITE), `None` for no such leg.
+    #[must_use]
+    pub fn call_id(&self, leg: LegId) -> Option<&str> {
+        self.legs.get(&leg).and_then(|l| l.invite.call_id())
+    }
+
     /// The next output, `None` when there is nothing more to do now.
     #[must_use]
     pub fn poll_output(&mut self) -> Option<Output> {

@@ -466,3 +466,21 @@ fn endless_configured_waits_do_not_panic() {
     caller.advance(Duration::from_secs(3600));
     assert!(ended(&caller).is_empty());
 }
+
+/// A caller learns each outbound leg's Call-ID (RFC 3261 s.8.1.1.4) from its
+/// user agent, not by parsing the INVITE it sent.
+#[test]
+fn the_call_id_of_an_outbound_leg_is_the_one_its_invite_carries() {
+    let start = epoch();
+    let mut ua = UserAgent::new(UaConfig::new("a.example.com", "sip:a@a.example.com"), start, Box::new(Rng::new(7)));
+    assert_eq!(ua.call_id(LegId::new(1)), None);
+    ua.handle(start, ua::Input::Command(invite_command(1))).unwrap();
+    let sent = std::iter::from_fn(|| ua.poll_output())
+        .find_map(|o| match o {
+            Output::Transmit { bytes, .. } => Message::parse(bytes).ok(),
+            Output::Event(_) => None,
+        })
+        .expect("the INVITE");
+    assert_eq!(ua.call_id(LegId::new(1)), sent.call_id());
+    assert_eq!(ua.call_id(LegId::new(2)), None);
+}

@@ -189,6 +189,9 @@ pub(crate) struct Node {
     /// Relay: every downstream leg ended; the upstream leg ends (BYE) once
     /// what is owed upstream (IMDNs, REPORTs) is through.
     end_up_pending: bool,
+    /// Call-IDs of the legs this session started, for the element to route
+    /// their responses and requests here.
+    new_calls: Vec<String>,
 }
 
 impl Node {
@@ -214,7 +217,13 @@ impl Node {
             recipient_uri: String::new(),
             deferred_reports: Vec::new(),
             end_up_pending: false,
+            new_calls: Vec::new(),
         }
+    }
+
+    /// The Call-IDs of the legs it started since last asked.
+    pub(crate) fn take_new_calls(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.new_calls)
     }
 
     /// The bytes its MSRP sessions hold (reassembly) and have queued to
@@ -360,7 +369,17 @@ impl Step<'_> {
 
     fn ua_input(&mut self, input: ua::Input) -> Result<(), UsageError> {
         let now = self.now;
-        self.ua.handle(now, input).map_err(|_| UsageError::Sip)
+        let invited = match &input {
+            ua::Input::Command(ua::Command::Invite { leg, .. }) => Some(*leg),
+            _ => None,
+        };
+        self.ua.handle(now, input).map_err(|_| UsageError::Sip)?;
+        // A new leg's Call-ID, from the user agent that made it.
+        if let Some(call_id) = invited.and_then(|leg| self.ua.call_id(leg)) {
+            let call_id = call_id.to_owned();
+            self.new_calls.push(call_id);
+        }
+        Ok(())
     }
 
     fn new_hop(&mut self, hop: Hop, label: &str, side: Side) -> Result<usize, UsageError> {
