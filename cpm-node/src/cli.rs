@@ -1,8 +1,8 @@
 //! The `cpm-node` command line: `check` validates a node config, `run`
 //! serves one, `send` sends a file from a sender's config, `demo` runs the
-//! demo network on the runtime; `demo --transport tls` and `demo
-//! --processes` (and `run` of an IWF, or with TLS listeners) are declared
-//! but not implemented in this build (they exit with status 2 and say so).
+//! demo network on the runtime (over TCP or TLS); `demo --processes` (and
+//! `run` of an IWF, or with TLS listeners) are declared but not
+//! implemented in this build (they exit with status 2 and say so).
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -236,7 +236,6 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Send { config, to, file, content_type, timeout } => {
             return send(&config, &to, &file, &content_type, Duration::from_secs(timeout));
         }
-        Command::Demo { transport: DemoTransport::Tls, .. } => "demo --transport tls",
         Command::Demo { processes: true, .. } => "demo --processes",
         Command::Demo {
             strategy,
@@ -251,6 +250,7 @@ pub fn run(cli: Cli) -> ExitCode {
             chunk_size,
             out,
             timeout,
+            transport,
             ..
         } => {
             let chunk_size = if chunk_size == "whole" {
@@ -299,7 +299,14 @@ pub fn run(cli: Cli) -> ExitCode {
                 scenario.preset.pf_trigger = trigger;
                 scenario.preset.cf_trigger = trigger;
             }
-            let options = DemoOptions { scenario, out, timeout: Duration::from_secs(timeout) };
+            // RFC 4975 s.6: `msrps` URIs, links over TLS.
+            scenario.msrp_tls = transport == DemoTransport::Tls;
+            let options = DemoOptions {
+                scenario,
+                out,
+                timeout: Duration::from_secs(timeout),
+                tls: transport == DemoTransport::Tls,
+            };
             return demo::run(&options);
         }
     };

@@ -24,7 +24,13 @@ use cpm_roles::sim::{crc32, shared_link_hop, TraceEvent};
 use cpm_roles::{ConnId, Event, HopId, Input, Outcome, Output, SimulationIds};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use std::sync::Arc;
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+
 use crate::host::{now, Host, HostEvent, HostOptions, HostOutput, SipLink, Topology};
+use crate::transport::{TlsClient, TlsMode, TlsServerConfig};
 
 /// What `cpm-node demo` runs.
 #[derive(Debug)]
@@ -35,6 +41,27 @@ pub struct DemoOptions {
     pub out: PathBuf,
     /// How long the run may take.
     pub timeout: Duration,
+    /// MSRP over TLS (`msrps:`), with a CA and certificates made at start.
+    pub tls: bool,
+}
+
+/// A CA made now, and one certificate it signs naming every host (the
+/// demo's listeners all present it; a link checks its host against it,
+/// RFC 4975 s.5.4).
+fn demo_tls(hosts: &[String], handshake: Duration) -> Result<(TlsMode, Arc<TlsServerConfig>), String> {
+    let failed = |e: &dyn std::fmt::Display| format!("demo certificates: {e}");
+    let ca_key = KeyPair::generate().map_err(|e| failed(&e))?;
+    let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(|e| failed(&e))?;
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(DnType::CommonName, "cpm-node demo CA");
+    let ca = ca.self_signed(&ca_key).map_err(|e| failed(&e))?;
+    let key = KeyPair::generate().map_err(|e| failed(&e))?;
+    let leaf = CertificateParams::new(hosts.to_vec()).map_err(|e| failed(&e))?;
+    let leaf = leaf.signed_by(&key, &ca, &ca_key).map_err(|e| failed(&e))?;
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    let server = TlsServerConfig::new(vec![leaf.der().clone()], key, handshake).map_err(|e| failed(&e))?;
+    let client = TlsClient::with_roots(vec![ca.der().clone()]).map_err(|e| failed(&e))?;
+    Ok((TlsMode::Tls(Arc::new(client)), Arc::new(server)))
 }
 
 /// `n` bytes from `seed`: a message whose CRC-32 no other run shares.
@@ -229,7 +256,20 @@ async fn demo(options: &DemoOptions) -> ExitCode {
         return ExitCode::from(2);
     }
     let mut observer = Observer::new(topology.names(), topology.hosts(), topology.sip_links().to_vec());
-    let mut host = match Host::start(topology, HostOptions::default()).await {
+    let mut host_options = HostOptions::default();
+    if options.tls {
+        match demo_tls(&topology.hosts(), host_options.connect_timeout) {
+            Ok((client, server)) => {
+                host_options.tls = client;
+                host_options.tls_server = Some(server);
+            }
+            Err(error) => {
+                eprintln!("{error}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let mut host = match Host::start(topology, host_options).await {
         Ok(host) => host,
         Err(error) => {
             eprintln!("demo: cannot start the entities: {error}");
@@ -247,7 +287,7 @@ async fn demo(options: &DemoOptions) -> ExitCode {
     );
     for (index, name) in host.names().iter().enumerate() {
         if let Some(msrp) = host.msrp_addr(index) {
-            println!("  {name:<6} MSRP listener tcp {msrp}");
+            println!("  {name:<6} MSRP listener {} {msrp}", if options.tls { "tls" } else { "tcp" });
         }
     }
 

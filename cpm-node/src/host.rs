@@ -836,12 +836,22 @@ impl Machine {
                 let host = params.key.host().to_owned();
                 let addr = self.hosts.get(&host).copied().or_else(|| params.key.to_string().parse().ok());
                 let (hop, queue, options) = (*hop, self.queue.clone(), self.options.clone());
+                // RFC 4975 s.6: an `msrps` URI's link runs over TLS; without a
+                // TLS configuration it cannot be opened.
+                let mode = if params.key.is_tls() { Some(options.tls.clone()) } else { Some(TlsMode::Plain) };
+                let mode = mode.filter(|m| !(params.key.is_tls() && matches!(m, TlsMode::Plain)));
                 tokio::spawn(async move {
-                    let conn = match addr {
-                        Some(addr) => transport::connect(addr, &host, &options.tls, options.connect_timeout).await,
-                        None => Err(transport::TransportError::Io(io::Error::new(
+                    let conn = match (addr, mode) {
+                        (Some(addr), Some(mode)) => {
+                            transport::connect(addr, &host, &mode, options.connect_timeout).await
+                        }
+                        (None, _) => Err(transport::TransportError::Io(io::Error::new(
                             io::ErrorKind::NotFound,
                             format!("no address for MSRP host {host:?}"),
+                        ))),
+                        (Some(addr), None) => Err(transport::TransportError::Io(io::Error::new(
+                            io::ErrorKind::Unsupported,
+                            format!("msrps link to {addr}: no TLS client configuration"),
                         ))),
                     };
                     let _ = queue.send(Ev::ConnectDone { hop, conn }).await;

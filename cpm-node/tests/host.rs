@@ -1,6 +1,8 @@
 //! The runtime on loopback sockets: the figures' group deliveries end to
 //! end, and a member that reads slowly.
 
+mod support;
+
 use std::time::Duration;
 
 use cpm_node::host::{now, Host, HostEvent, HostOptions, Topology};
@@ -16,14 +18,19 @@ struct Run {
 /// Runs `scenario` on a [`Host`] until A has its outcome and every member
 /// its message, or `limit` passes.
 async fn run(scenario: &Scenario, limit: Duration) -> Run {
+    run_with(scenario, HostOptions::default(), limit).await
+}
+
+async fn run_with(scenario: &Scenario, options: HostOptions, limit: Duration) -> Run {
     let body = scenario.body();
     let mut topology = Topology::new();
     scenario.populate(&mut topology, now(), body.clone()).expect("a scenario");
-    let mut host = Host::start(topology, HostOptions::default()).await.expect("started");
+    let mut host = Host::start(topology, options).await.expect("started");
     let members = scenario.members + scenario.non_cpm;
     let mut run = Run { delivered: Vec::new(), outcome: None };
     let deadline = tokio::time::Instant::now() + limit;
-    while run.outcome.is_none() || run.delivered.len() < members {
+    // Until the outcome, and (when it says delivered) every member's delivery.
+    while run.outcome.is_none_or(|o| o.is_delivered() && run.delivered.len() < members) {
         let Ok(Some(said)) = tokio::time::timeout_at(deadline, host.next_output()).await else { break };
         let name = host.names()[said.entity].clone();
         let HostEvent::Output(output) = said.event else { continue };
@@ -64,4 +71,27 @@ async fn every_figure_delivers_over_loopback() {
         );
         assert_eq!(run.outcome, Some(Outcome::Delivered), "{name}");
     }
+}
+
+/// A certificate that does not name the host of the URI connected to fails
+/// the hop at once (RFC 4975 s.5.4), never a hang: every member fails and
+/// the sender learns it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_for_another_host_fails_the_hops() {
+    use cpm_node::transport::{TlsClient, TlsMode, TlsServerConfig};
+    use std::sync::Arc;
+    let ca = support::TestCa::new();
+    let leaf = ca.issue(&["wrong.example"]);
+    let server = TlsServerConfig::new(vec![leaf.der.clone()], leaf.key(), Duration::from_secs(5)).expect("a server");
+    let client = TlsClient::with_roots(vec![ca.der()]).expect("a client");
+    let options = HostOptions {
+        tls: TlsMode::Tls(Arc::new(client)),
+        tls_server: Some(Arc::new(server)),
+        ..HostOptions::default()
+    };
+    let mut scenario = Scenario::figure("001-fig1").expect("a figure");
+    scenario.msrp_tls = true;
+    let run = run_with(&scenario, options, Duration::from_secs(20)).await;
+    assert!(run.delivered.is_empty(), "{:?}", run.delivered);
+    assert!(matches!(run.outcome, Some(outcome) if !outcome.is_delivered()), "{:?}", run.outcome);
 }

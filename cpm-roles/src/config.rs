@@ -80,6 +80,10 @@ pub struct EntityConfig {
     /// with [`crate::Input::MsrpWritten`] (64 KiB by default): what does not
     /// fit waits in the sessions, as shared buffers.
     pub link_window: usize,
+    /// Whether its MSRP URIs are `msrps:` (RFC 4975 s.6: the session runs
+    /// over TLS, and a runtime opens its links with TLS); `msrp:` by
+    /// default.
+    pub msrp_tls: bool,
     /// A relay (PF, CF) whose slowest downstream session has more than this
     /// many bytes queued stops reading its upstream link
     /// ([`crate::Output::PauseReading`]) until that session has half of it
@@ -131,6 +135,7 @@ impl EntityConfig {
             bind_timeout: Duration::from_secs(30),
             report_timeout: Duration::from_secs(300),
             link_window: 64 * 1024,
+            msrp_tls: false,
             relay_window: 1 << 20,
         }
     }

@@ -119,6 +119,8 @@ pub struct Scenario {
     /// s.8.6, and its reassembly limit); `None` keeps
     /// [`EntityConfig::new`]'s 16 MiB.
     pub max_size: Option<u64>,
+    /// Every entity's [`EntityConfig::msrp_tls`] (MSRP over TLS, `msrps:`).
+    pub msrp_tls: bool,
 }
 
 impl Scenario {
@@ -159,6 +161,7 @@ impl Scenario {
             shared_pf_b: false,
             reuse_links: true,
             max_size: None,
+            msrp_tls: false,
         })
     }
 
@@ -216,6 +219,7 @@ impl Scenario {
             if let Some(max_size) = self.max_size {
                 c.capabilities.max_size = Some(max_size);
             }
+            c.msrp_tls = self.msrp_tls;
             c
         };
         let a = Client::sender(

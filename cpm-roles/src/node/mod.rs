@@ -387,7 +387,14 @@ impl Step<'_> {
         let link = HopLink::new(HopConfig { side, opener, trigger }).map_err(|_| UsageError::Preset)?;
         let node = &mut *self.node;
         let local_uri =
-            session::new_local_uri(Scheme::Msrp, &node.config.host, node.config.msrp_port, "tcp", &mut node.ids)
+            // RFC 4975 s.6: `msrps` asks for TLS on the session's links.
+            session::new_local_uri(
+                if node.config.msrp_tls { Scheme::Msrps } else { Scheme::Msrp },
+                &node.config.host,
+                node.config.msrp_port,
+                "tcp",
+                &mut node.ids,
+            )
                 .map_err(|_| UsageError::Host)?;
         self.hops.push(HopState {
             label: label.to_owned(),
