@@ -222,6 +222,8 @@ enum Ev {
     Accepted(Conn),
     /// End every session (a stopping node).
     EndAll,
+    /// Stop (or resume) reading every MSRP connection.
+    Hold(bool),
     ConnectDone {
         hop: HopId,
         conn: Result<Conn, transport::TransportError>,
@@ -309,6 +311,7 @@ impl Host {
                 next_flow: 0,
                 max_flows: usize::MAX,
                 flow_used: HashMap::new(),
+                held: false,
             };
             tasks.spawn(machine.run(rx));
         }
@@ -403,6 +406,7 @@ impl Host {
             next_flow: 0,
             max_flows,
             flow_used: HashMap::new(),
+            held: false,
         };
         tasks.spawn(machine.run(rx));
         Ok(Self { names, msrp_addrs, queues: vec![queue], outputs, tasks })
@@ -424,6 +428,16 @@ impl Host {
     pub async fn input(&self, index: usize, input: Input) {
         if let Some(queue) = self.queues.get(index) {
             let _ = queue.send(Ev::Input(input)).await;
+        }
+    }
+
+    /// Stops (`true`) or resumes reading every MSRP connection of entity
+    /// `index`, whatever the entity asks: to its neighbours it is then a
+    /// peer that stopped reading (an operator's or a test's lever; the
+    /// entity's own pauses still hold when it resumes).
+    pub async fn hold_reading(&self, index: usize, hold: bool) {
+        if let Some(queue) = self.queues.get(index) {
+            let _ = queue.send(Ev::Hold(hold)).await;
         }
     }
 
@@ -565,6 +579,8 @@ struct Link {
     /// Whether the reader may read.
     reading: watch::Sender<bool>,
     reader: tokio::task::AbortHandle,
+    /// The entity asked to stop reading it.
+    paused: bool,
 }
 
 /// One entity's machine and what it owns.
@@ -592,6 +608,8 @@ struct Machine {
     /// The most SIP flows peers may open (streams and datagram sources),
     /// and the most MSRP connections.
     max_flows: usize,
+    /// Nothing is read from its MSRP connections ([`Host::hold_reading`]).
+    held: bool,
     /// When each peer flow was last used (a counter, not a clock).
     flow_used: HashMap<FlowId, u64>,
 }
@@ -628,6 +646,13 @@ impl Machine {
                     input
                 }
                 Some(Ev::Sip { flow, message }) => Input::SipReceived { flow, message },
+                Some(Ev::Hold(held)) => {
+                    self.held = held;
+                    for link in self.conns.values() {
+                        let _ = link.reading.send(!link.paused && !held);
+                    }
+                    continue;
+                }
                 Some(Ev::EndAll) => {
                     let at = now();
                     for session in self.entity.sessions() {
@@ -808,11 +833,11 @@ impl Machine {
         let (local, peer) = (conn.local_addr(), conn.peer_addr());
         self.report(now(), HostEvent::LinkUp { conn: id, hop, local, peer });
         let (reader, writer) = conn.into_split();
-        let (reading, paused) = watch::channel(true);
-        let reader = tokio::spawn(read_msrp(reader, id, paused, self.queue.clone())).abort_handle();
+        let (reading, allowed) = watch::channel(!self.held);
+        let reader = tokio::spawn(read_msrp(reader, id, allowed, self.queue.clone())).abort_handle();
         let (frames, rx) = mpsc::unbounded_channel();
         tokio::spawn(write_msrp(writer, id, rx, self.queue.clone()));
-        self.conns.insert(id, Link { writer: frames, reading, reader });
+        self.conns.insert(id, Link { writer: frames, reading, reader, paused: false });
         id
     }
 
@@ -868,14 +893,11 @@ impl Machine {
                     link.reader.abort();
                 }
             }
-            Output::PauseReading { conn } => {
-                if let Some(link) = self.conns.get(conn) {
-                    let _ = link.reading.send(false);
-                }
-            }
-            Output::ResumeReading { conn } => {
-                if let Some(link) = self.conns.get(conn) {
-                    let _ = link.reading.send(true);
+            Output::PauseReading { conn } | Output::ResumeReading { conn } => {
+                let held = self.held;
+                if let Some(link) = self.conns.get_mut(conn) {
+                    link.paused = matches!(output, Output::PauseReading { .. });
+                    let _ = link.reading.send(!link.paused && !held);
                 }
             }
             _ => {}

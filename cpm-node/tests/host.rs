@@ -95,3 +95,47 @@ async fn a_certificate_for_another_host_fails_the_hops() {
     assert!(run.delivered.is_empty(), "{:?}", run.delivered);
     assert!(matches!(run.outcome, Some(outcome) if !outcome.is_delivered()), "{:?}", run.outcome);
 }
+
+/// A member that never reads: its PF's connections are not read at all, so
+/// the CF's writes to it stall in the kernel and its window stays full.
+/// Nothing blocks a machine: the CF drops that member after the
+/// slow-member deadline (its leg ends, the sender gets its failed IMDN) and
+/// the others get the whole message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_never_reads_is_dropped_and_the_others_complete() {
+    use cpm_negotiation::imdn::DeliveryStatus;
+    use cpm_roles::SlowMember;
+    let mut scenario = Scenario::figure("001-fig1").expect("a figure");
+    scenario.members = 3;
+    scenario.non_cpm = 0;
+    scenario.size = 4 << 20;
+    scenario.slow_member = Some(SlowMember { window: 8, after: Duration::from_secs(2) });
+    let body = scenario.body();
+    let mut topology = Topology::new();
+    scenario.populate(&mut topology, now(), body.clone()).expect("a scenario");
+    let command = topology.take_inputs();
+    let mut host = Host::start(topology, HostOptions::default()).await.expect("started");
+    let pf_b2 = host.names().iter().position(|n| n == "PF-B2").expect("PF-B2");
+    host.hold_reading(pf_b2, true).await;
+    for (index, input) in command {
+        host.input(index, input).await;
+    }
+    let (mut delivered, mut imdns, mut outcome) = (Vec::new(), Vec::new(), None);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while outcome.is_none() {
+        let Ok(Some(said)) = tokio::time::timeout_at(deadline, host.next_output()).await else { break };
+        let name = host.names()[said.entity].clone();
+        let HostEvent::Output(Output::Event { session, event }) = said.event else { continue };
+        match event {
+            Event::MessageDelivered { body: got } => delivered.push((name, got == body)),
+            Event::Delivery { member, status } => imdns.push((member, status)),
+            Event::Outcome { outcome: o } if name == "A" && session == Some(SCENARIO_SESSION) => outcome = Some(o),
+            _ => {}
+        }
+    }
+    host.shutdown().await;
+    delivered.sort();
+    assert_eq!(delivered, [("B1".to_owned(), true), ("B3".to_owned(), true)]);
+    assert!(imdns.contains(&("sip:b2@example.com".to_owned(), DeliveryStatus::Failed)), "{imdns:?}");
+    assert!(outcome.is_some(), "the sender got its outcome");
+}
