@@ -165,3 +165,66 @@ async fn msrp_connections_past_the_bound_are_closed() {
     let served = tokio::time::timeout(Duration::from_secs(10), node).await.expect("the node stops");
     assert!(matches!(served, Ok(Ok(()))), "{served:?}");
 }
+
+/// A node told to stop while a message is on its way (here the sender
+/// stops reading, so the transfer is stuck half way): it ends its session
+/// with BYE, the sender learns the session ended before the message
+/// arrived, and the node stops cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_stopped_during_a_transfer_ends_its_session() {
+    let [b_sip, b_msrp] = [free_port(), free_port()];
+    let config = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/b.toml"))
+        .expect("b.toml")
+        .replace("5164", &b_sip.to_string())
+        .replace("7164", &b_msrp.to_string());
+    let b = NodeConfig::parse(&config).expect("a valid config");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let node = tokio::spawn(async move {
+        cpm_node::serve::serve(&b, async {
+            let _ = stop_rx.await;
+        })
+        .await
+    });
+    let mut config = EntityConfig::new("A", "127.0.0.1", 0, Preset::figure(Figure::Seed001Fig1));
+    let route = FlowId::new(1);
+    config.set_flow_transport(route, SipTransport::Unreliable);
+    let msrp = Listener::bind(&addr("tcp://127.0.0.1:0"), None).await.expect("bound");
+    config.msrp_port = msrp.local_addr().addr.port();
+    let a = Client::sender(config, route, Hop::L1, "L1", now(), SimulationIds::new(4));
+    let routes = vec![(route, addr(&format!("udp://127.0.0.1:{b_sip}")))];
+    let mut host =
+        Host::serve(Box::new(a), &[addr("udp://127.0.0.1:0")], vec![msrp], routes, 64, HostOptions::default())
+            .await
+            .expect("served");
+    // A never reads B's answers: B stops reading once 1024 are owed, and
+    // the 16 MiB message stays half way.
+    host.hold_reading(0, true).await;
+    let session = SessionId::new(1);
+    let send = Command::SendMessage {
+        session,
+        target: "sip:bob@b.example".into(),
+        recipients: Vec::new(),
+        content_type: "text/plain".into(),
+        body: Bytes::from(vec![b'x'; 16 << 20]),
+    };
+    host.input(0, Input::Command(send)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _ = stop_tx.send(());
+    let outcome = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let said = host.next_output().await.expect("running");
+            if let HostEvent::Output(Output::Event { session: Some(s), event: Event::Outcome { outcome } }) = said.event
+            {
+                if s == session {
+                    return outcome;
+                }
+            }
+        }
+    })
+    .await
+    .expect("an outcome in time");
+    assert_eq!(outcome, Outcome::SessionEnded, "B ended the session (BYE) before the message arrived");
+    let served = tokio::time::timeout(Duration::from_secs(10), node).await.expect("the node stops");
+    assert!(matches!(served, Ok(Ok(()))), "{served:?}");
+    host.shutdown().await;
+}
