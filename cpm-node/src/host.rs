@@ -543,6 +543,10 @@ async fn write_sip<W: AsyncWrite + Unpin>(mut write: W, mut messages: mpsc::Unbo
         if write.write_all(&bytes).await.is_err() {
             return;
         }
+        // A TLS stream's last records go out now (a no-op over TCP).
+        if messages.is_empty() && write.flush().await.is_err() {
+            return;
+        }
     }
     let _ = write.shutdown().await;
 }
@@ -938,6 +942,11 @@ async fn write_msrp(
         let parts = [transmit.head, transmit.body, transmit.end_line];
         if writer.write_all_parts(&parts).await.is_err() {
             // The reader sees the connection die and reports it.
+            return;
+        }
+        // TLS keeps records it could not send yet: they go out when nothing
+        // more is queued behind them (a no-op over TCP).
+        if frames.is_empty() && writer.flush().await.is_err() {
             return;
         }
         if queue.send(Ev::Input(Input::MsrpWritten { conn, bytes })).await.is_err() {
