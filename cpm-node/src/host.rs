@@ -68,11 +68,14 @@ pub struct HostOptions {
     pub tls: TlsMode,
     /// The TLS configuration of every entity's MSRP listener (`None`: TCP).
     pub tls_server: Option<Arc<transport::TlsServerConfig>>,
+    /// A SIP stream a peer opened that carries nothing for this long is
+    /// closed (its flow freed for others); `None`: never.
+    pub sip_idle_timeout: Option<Duration>,
 }
 
 impl Default for HostOptions {
     fn default() -> Self {
-        Self { connect_timeout: Duration::from_secs(5), tls: TlsMode::Plain, tls_server: None }
+        Self { connect_timeout: Duration::from_secs(5), tls: TlsMode::Plain, tls_server: None, sip_idle_timeout: None }
     }
 }
 
@@ -490,7 +493,7 @@ async fn tcp_pair(
     for (stream, queue) in [a, b].into_iter().zip(queues) {
         stream.set_nodelay(true)?;
         let (read, write) = stream.into_split();
-        tasks.spawn(read_sip(read, flow, queue.clone()));
+        tasks.spawn(read_sip(read, flow, queue.clone(), None));
         let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
         tasks.spawn(write_sip(write, rx));
         ends.push(SipFlow::Stream(tx));
@@ -502,17 +505,27 @@ async fn tcp_pair(
 
 /// Reads SIP messages from a stream (RFC 3261 s.18.3: framed by
 /// Content-Length) for flow `flow`.
-async fn read_sip<R: AsyncRead + Unpin>(read: R, flow: FlowId, queue: mpsc::Sender<Ev>) {
-    read_sip_messages(read, flow, &queue).await;
+/// A stream silent for `idle` ends (its flow is freed).
+async fn read_sip<R: AsyncRead + Unpin>(read: R, flow: FlowId, queue: mpsc::Sender<Ev>, idle: Option<Duration>) {
+    read_sip_messages(read, flow, &queue, idle).await;
     let _ = queue.send(Ev::SipClosed { flow }).await;
 }
 
-async fn read_sip_messages<R: AsyncRead + Unpin>(mut read: R, flow: FlowId, queue: &mpsc::Sender<Ev>) {
+async fn read_sip_messages<R: AsyncRead + Unpin>(
+    mut read: R,
+    flow: FlowId,
+    queue: &mpsc::Sender<Ev>,
+    idle: Option<Duration>,
+) {
     let mut framer = Framer::new(Limits::default());
     let mut buf = BytesMut::with_capacity(READ_SIZE);
     loop {
         buf.reserve(READ_SIZE);
-        match read.read_buf(&mut buf).await {
+        let read = match idle {
+            Some(idle) => tokio::time::timeout(idle, read.read_buf(&mut buf)).await.unwrap_or(Ok(0)),
+            None => read.read_buf(&mut buf).await,
+        };
+        match read {
             Ok(0) | Err(_) => return,
             Ok(_) => framer.handle_segment(buf.split().freeze()),
         }
@@ -789,7 +802,7 @@ impl Machine {
     fn accept_sip(&mut self, conn: Conn) {
         let Some(flow) = self.new_peer_flow() else { return };
         let (read, write) = conn.into_split();
-        tokio::spawn(read_sip(read, flow, self.queue.clone()));
+        tokio::spawn(read_sip(read, flow, self.queue.clone(), self.options.sip_idle_timeout));
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(write_sip(write, rx));
         self.sip.insert(flow, SipFlow::Stream(tx));
@@ -820,7 +833,7 @@ impl Machine {
             match transport::connect(address.addr, &host, &mode, options.connect_timeout).await {
                 Ok(conn) => {
                     let (read, write) = conn.into_split();
-                    tokio::spawn(read_sip(read, flow, queue));
+                    tokio::spawn(read_sip(read, flow, queue, None));
                     write_sip(write, rx).await;
                 }
                 Err(error) => {

@@ -353,7 +353,11 @@ pub async fn serve(config: &NodeConfig, stop: impl std::future::Future<Output = 
     let entity = entity(config, msrp_port, now())?;
     let routes = config.sip_routes.iter().enumerate().map(|(k, r)| (route_flow(k), r.address)).collect();
     let max_flows = config.limits.max_sessions.saturating_mul(2).max(16);
-    let options = HostOptions { connect_timeout: config.limits.handshake_timeout, ..HostOptions::default() };
+    let options = HostOptions {
+        connect_timeout: config.limits.handshake_timeout,
+        sip_idle_timeout: Some(config.limits.idle_timeout),
+        ..HostOptions::default()
+    };
     let mut host = Host::serve(entity, &config.sip_listen, msrp, routes, max_flows, options).await?;
     tracing::info!(node = %config.identity.name, role = %config.role, sip = ?config.sip_listen, msrp = ?host.msrp_addr(0), "serving");
     tokio::pin!(stop);

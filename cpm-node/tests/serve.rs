@@ -228,3 +228,49 @@ async fn a_node_stopped_during_a_transfer_ends_its_session() {
     assert!(matches!(served, Ok(Ok(()))), "{served:?}");
     host.shutdown().await;
 }
+
+/// SIP streams a peer opens and keeps silent are closed after the idle
+/// timeout, which frees their flows: a peer holding connections cannot lock
+/// others out for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_sip_streams_are_closed_after_the_idle_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let [b_sip, b_msrp] = [free_port(), free_port()];
+    let config = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/b.toml"))
+        .expect("b.toml")
+        .replace("5164", &b_sip.to_string())
+        .replace("7164", &b_msrp.to_string())
+        + "\n[limits]\nmax_sessions = 4\nidle_timeout_secs = 1\n";
+    let b = NodeConfig::parse(&config).expect("a valid config");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let node = tokio::spawn(async move {
+        cpm_node::serve::serve(&b, async {
+            let _ = stop_rx.await;
+        })
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // 16 silent streams fill the node's flows.
+    let mut silent = Vec::new();
+    for _ in 0..16 {
+        silent.push(tokio::net::TcpStream::connect(("127.0.0.1", b_sip)).await.expect("connected"));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Past the idle timeout they are closed, and a new peer is served.
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    for stream in &mut silent {
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_millis(200), stream.read(&mut byte)).await;
+        assert!(matches!(read, Ok(Ok(0) | Err(_))), "a silent stream stays open: {read:?}");
+    }
+    let mut peer = tokio::net::TcpStream::connect(("127.0.0.1", b_sip)).await.expect("connected");
+    let port = peer.local_addr().expect("an address").port();
+    peer.write_all(options(99, port).replace("UDP", "TCP").as_bytes()).await.expect("sent");
+    let mut buf = vec![0u8; 4096];
+    let len =
+        tokio::time::timeout(Duration::from_secs(2), peer.read(&mut buf)).await.expect("an answer").expect("read");
+    assert!(buf[..len].starts_with(b"SIP/2.0 200"), "{}", String::from_utf8_lossy(&buf[..len]));
+    let _ = stop_tx.send(());
+    let served = tokio::time::timeout(Duration::from_secs(10), node).await.expect("the node stops");
+    assert!(matches!(served, Ok(Ok(()))), "{served:?}");
+}
