@@ -392,8 +392,10 @@ async fn demo(options: &DemoOptions) -> ExitCode {
             println!("{line}");
         }
     }
-    match write_files(&options.out, &columns, trace) {
-        Ok((json, svg)) => println!("\ntrace: {}\ndiagram: {}", json.display(), svg.display()),
+    match write_files(&options.out, &columns, trace, observer.recorder.times()) {
+        Ok((json, svg, throughput)) => {
+            println!("\ntrace: {}\ndiagram: {}\nthroughput: {}", json.display(), svg.display(), throughput.display())
+        }
         Err(error) => println!("\ntrace files: {error}"),
     }
 
@@ -455,7 +457,12 @@ fn refusal(scenario: &Scenario, outcome: Option<Outcome>) -> Option<String> {
     })
 }
 
-fn write_files(dir: &Path, columns: &[String], trace: &[TraceEvent]) -> std::io::Result<(PathBuf, PathBuf)> {
+fn write_files(
+    dir: &Path,
+    columns: &[String],
+    trace: &[TraceEvent],
+    times: &[Instant],
+) -> std::io::Result<(PathBuf, PathBuf, PathBuf)> {
     std::fs::create_dir_all(dir)?;
     let json = dir.join("trace.jsonl");
     let mut text = String::new();
@@ -466,5 +473,7 @@ fn write_files(dir: &Path, columns: &[String], trace: &[TraceEvent]) -> std::io:
     std::fs::write(&json, text)?;
     let svg = dir.join("sequence.svg");
     std::fs::write(&svg, diagram::svg(columns, trace))?;
-    Ok((json, svg))
+    let throughput = dir.join("throughput.svg");
+    std::fs::write(&throughput, diagram::throughput_svg(columns, trace, times))?;
+    Ok((json, svg, throughput))
 }

@@ -149,6 +149,8 @@ fn the_demo_delivers_to_every_member() {
     let trace = std::fs::read_to_string(out.path().join("trace.jsonl")).expect("the trace");
     assert!(trace.lines().any(|l| l.contains(r#""kind":"deliver","at":"B2","bytes":307200"#)), "{trace}");
     assert!(out.path().join("sequence.svg").is_file());
+    let throughput = std::fs::read_to_string(out.path().join("throughput.svg")).expect("the throughput chart");
+    assert_eq!(throughput.matches("<polyline").count(), 3, "one line per member");
 }
 
 /// A message over the configured limit is refused at once, and the demo

@@ -1,5 +1,6 @@
-//! Pictures of a trace: a ladder diagram for terminals ([`ladder`]) and an
-//! SVG sequence diagram ([`svg`]), plus [`TraceRecorder`], which turns the
+//! Pictures of a trace: a ladder diagram for terminals ([`ladder`]), an
+//! SVG sequence diagram ([`svg`]) and an SVG chart of the bytes each member
+//! received over time ([`throughput_svg`]), plus [`TraceRecorder`], which turns the
 //! outputs an entity emits into [`TraceEvent`]s the way the simulator does,
 //! so that a runtime on real sockets records the same trace (same JSON
 //! schema, [`TraceEvent::to_json`]).
@@ -133,19 +134,62 @@ fn xml_escape(s: &str) -> String {
     out
 }
 
+/// One row of the sequence diagram: an event, or a run of MSRP frames of
+/// one kind on one hop (`count` of them, `bytes` of body).
+enum Row<'a> {
+    Event(&'a TraceEvent),
+    Frames { from: &'a str, to: &'a str, hop: &'a str, msg: &'a str, count: usize, bytes: usize },
+}
+
+/// The rows of `trace`: between two events that are not MSRP frames, the
+/// frames of one kind (a method, or a status) on one hop in one direction
+/// become one row, placed where the first of them was. A 64 MiB message
+/// is then a few rows per hop, not one per chunk.
+fn rows(trace: &[TraceEvent]) -> Vec<Row<'_>> {
+    let mut rows = Vec::new();
+    // The rows of the current run of frames, by hop, direction and kind.
+    let mut open: HashMap<(&str, &str, &str, &str), usize> = HashMap::new();
+    for event in trace {
+        match event {
+            TraceEvent::Msrp { from, to, hop, msg, bytes } => {
+                let key = (from.as_str(), to.as_str(), hop.as_str(), msg.as_str());
+                match open.get(&key).and_then(|&at| rows.get_mut(at)) {
+                    Some(Row::Frames { count, bytes: total, .. }) => {
+                        *count += 1;
+                        *total += *bytes;
+                    }
+                    _ => {
+                        open.insert(key, rows.len());
+                        rows.push(Row::Frames { from, to, hop, msg, count: 1, bytes: *bytes });
+                    }
+                }
+            }
+            other => {
+                open.clear();
+                rows.push(Row::Event(other));
+            }
+        }
+    }
+    rows
+}
+
 /// An SVG sequence diagram of `trace` over `columns` (see [`columns`]): one
-/// lifeline per column, one row per event. Every SIP message, connect and
-/// MSRP request or response is one `<g class="arrow ...">` (kinds `sip`,
-/// `connect`, `msrp`); submits, deliveries and hand-overs to a non-CPM
-/// system are notes on their entity's lifeline, closes a line of text.
+/// lifeline per column, one row per event, except that between two events
+/// that are not MSRP frames, the frames of one kind on one hop share a row
+/// (`SEND x1024 2097152 B`). Every SIP message and connect is one `<g
+/// class="arrow ...">` (kinds `sip`, `connect`), every row of frames one of
+/// kind `msrp` whose `data-messages` says how many frames it stands for;
+/// submits, deliveries and hand-overs to a non-CPM system are notes on
+/// their entity's lifeline, closes a line of text.
 #[must_use]
 pub fn svg(columns: &[String], trace: &[TraceEvent]) -> String {
     const COLUMN: usize = 130;
     const ROW: usize = 22;
     const TOP: usize = 50;
     const LEFT: usize = 70;
+    let rows = rows(trace);
     let width = LEFT * 2 + COLUMN * columns.len().saturating_sub(1) + 120;
-    let height = TOP + ROW * (trace.len() + 2);
+    let height = TOP + ROW * (rows.len() + 2);
     let x = |name: &str| LEFT + COLUMN * columns.iter().position(|c| c == name).unwrap_or(0);
     let mut out = String::new();
     let _ = writeln!(
@@ -174,21 +218,22 @@ pub fn svg(columns: &[String], trace: &[TraceEvent]) -> String {
             height - 10
         );
     }
-    for (row, event) in trace.iter().enumerate() {
+    for (row, item) in rows.iter().enumerate() {
         let y = TOP + ROW * (row + 1);
-        let (kind, from, to, label) = match event {
-            TraceEvent::Sip { from, to, msg, hop, retransmission } => {
+        let (kind, from, to, label, messages) = match item {
+            Row::Frames { from, to, hop, msg, count, bytes } => {
+                let size = if *bytes > 0 { format!(" {bytes} B") } else { String::new() };
+                let times = if *count > 1 { format!(" x{count}") } else { String::new() };
+                ("msrp", *from, *to, format!("{msg}{times}{size} {hop}"), *count)
+            }
+            Row::Event(TraceEvent::Sip { from, to, msg, hop, retransmission }) => {
                 let again = if *retransmission { " (retransmission)" } else { "" };
-                ("sip", from, to, format!("{msg} {hop}{again}"))
+                ("sip", from.as_str(), to.as_str(), format!("{msg} {hop}{again}"), 1)
             }
-            TraceEvent::Connect { from, to, hop, trigger, .. } => {
-                ("connect", from, to, format!("TCP {hop} open on {trigger}"))
+            Row::Event(TraceEvent::Connect { from, to, hop, trigger, .. }) => {
+                ("connect", from.as_str(), to.as_str(), format!("TCP {hop} open on {trigger}"), 1)
             }
-            TraceEvent::Msrp { from, to, hop, msg, bytes } => {
-                let size = if *bytes > 0 { format!(" {bytes}") } else { String::new() };
-                ("msrp", from, to, format!("{msg}{size} {hop}"))
-            }
-            TraceEvent::Submit { at, bytes, crc32 } => {
+            Row::Event(TraceEvent::Submit { at, bytes, crc32 }) => {
                 let _ = writeln!(
                     out,
                     "<text class=\"note\" x=\"{}\" y=\"{y}\">submit {bytes} B crc {crc32:08x}</text>",
@@ -196,7 +241,7 @@ pub fn svg(columns: &[String], trace: &[TraceEvent]) -> String {
                 );
                 continue;
             }
-            TraceEvent::Deliver { at, bytes, crc32 } => {
+            Row::Event(TraceEvent::Deliver { at, bytes, crc32 }) => {
                 let _ = writeln!(
                     out,
                     "<text class=\"note\" x=\"{}\" y=\"{y}\">deliver {bytes} B crc {crc32:08x}</text>",
@@ -204,7 +249,7 @@ pub fn svg(columns: &[String], trace: &[TraceEvent]) -> String {
                 );
                 continue;
             }
-            TraceEvent::NonCpm { at, format, parts } => {
+            Row::Event(TraceEvent::NonCpm { at, format, parts }) => {
                 let _ = writeln!(
                     out,
                     "<text class=\"note\" x=\"{}\" y=\"{y}\">to non-CPM: {} in {parts} part(s)</text>",
@@ -213,21 +258,88 @@ pub fn svg(columns: &[String], trace: &[TraceEvent]) -> String {
                 );
                 continue;
             }
-            TraceEvent::Close { hop } => {
+            Row::Event(TraceEvent::Close { hop }) => {
                 let _ = writeln!(out, "<text class=\"note\" x=\"4\" y=\"{y}\">close {}</text>", xml_escape(hop));
                 continue;
             }
-            #[expect(unreachable_patterns, reason = "TraceEvent is non_exhaustive for other crates only")]
-            _ => continue,
+            Row::Event(_) => continue,
         };
         let (x1, x2) = (x(from), x(to));
         let mid = (x1 + x2) / 2;
         let _ = writeln!(
             out,
-            "<g class=\"arrow {kind}\"><line x1=\"{x1}\" y1=\"{y}\" x2=\"{x2}\" y2=\"{y}\" marker-end=\"url(#head)\"/>\
-             <text x=\"{mid}\" y=\"{}\" text-anchor=\"middle\">{}</text></g>",
+            "<g class=\"arrow {kind}\" data-messages=\"{messages}\"><line x1=\"{x1}\" y1=\"{y}\" x2=\"{x2}\" y2=\"{y}\" \
+             marker-end=\"url(#head)\"/><text x=\"{mid}\" y=\"{}\" text-anchor=\"middle\">{}</text></g>",
             y - 3,
             xml_escape(&label)
+        );
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+/// An SVG chart of the bytes each member received over time: for every
+/// column named `B..` or `IWF..`, the body bytes of the MSRP requests sent
+/// to it so far, from the first event of `trace` (`times` holds when each
+/// event happened, as [`TraceRecorder::times`]).
+#[must_use]
+pub fn throughput_svg(columns: &[String], trace: &[TraceEvent], times: &[Instant]) -> String {
+    const WIDTH: f64 = 720.0;
+    const HEIGHT: f64 = 360.0;
+    const MARGIN: f64 = 60.0;
+    const COLORS: [&str; 6] = ["#1f4e99", "#a0522d", "#2b7a2b", "#8b1a8b", "#b8860b", "#555555"];
+    let members: Vec<&String> = columns.iter().filter(|c| c.starts_with('B') || c.starts_with("IWF")).collect();
+    let start = times.first().copied();
+    let mut series: Vec<Vec<(f64, u64)>> = vec![vec![(0.0, 0)]; members.len()];
+    for (event, at) in trace.iter().zip(times) {
+        let TraceEvent::Msrp { to, bytes, .. } = event else { continue };
+        let Some(k) = members.iter().position(|m| *m == to) else { continue };
+        let seconds = start.map_or(0.0, |s| at.saturating_duration_since(s).as_secs_f64());
+        let total = series[k].last().map_or(0, |p| p.1) + *bytes as u64;
+        series[k].push((seconds, total));
+    }
+    let end = series.iter().flatten().map(|p| p.0).fold(0.0, f64::max).max(1e-3);
+    let most = series.iter().flatten().map(|p| p.1).max().unwrap_or(0).max(1) as f64;
+    let (plot_w, plot_h) = (WIDTH - 2.0 * MARGIN, HEIGHT - 2.0 * MARGIN);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{HEIGHT}\" font-family=\"monospace\" font-size=\"11\">\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>"
+    );
+    let _ = writeln!(
+        out,
+        "<g class=\"axes\" stroke=\"#999\"><line x1=\"{MARGIN}\" y1=\"{}\" x2=\"{}\" y2=\"{}\"/>\
+         <line x1=\"{MARGIN}\" y1=\"{MARGIN}\" x2=\"{MARGIN}\" y2=\"{}\"/></g>",
+        HEIGHT - MARGIN,
+        WIDTH - MARGIN,
+        HEIGHT - MARGIN,
+        HEIGHT - MARGIN
+    );
+    let _ = writeln!(
+        out,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">time (s), 0 to {end:.3}</text>\
+         <text x=\"10\" y=\"{}\">bytes received, 0 to {most:.0}</text>",
+        WIDTH / 2.0,
+        HEIGHT - 20.0,
+        MARGIN - 20.0
+    );
+    for (k, (member, points)) in members.iter().zip(&series).enumerate() {
+        let color = COLORS[k % COLORS.len()];
+        let path: Vec<String> = points
+            .iter()
+            .map(|(t, b)| {
+                format!("{:.1},{:.1}", MARGIN + t / end * plot_w, HEIGHT - MARGIN - *b as f64 / most * plot_h)
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "<g class=\"member\"><polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>\
+             <text x=\"{}\" y=\"{}\" fill=\"{color}\">{}</text></g>",
+            path.join(" "),
+            WIDTH - MARGIN + 6.0,
+            MARGIN + 14.0 * k as f64,
+            xml_escape(member)
         );
     }
     out.push_str("</svg>\n");
@@ -396,5 +508,47 @@ mod tests {
         let text = svg(&columns, &sample());
         assert!(text.contains("L1&lt;&amp;&gt;"));
         assert_eq!(text.matches("<g class=\"arrow ").count(), 3);
+    }
+
+    fn frame(from: &str, to: &str, msg: &str, bytes: usize) -> TraceEvent {
+        TraceEvent::Msrp { from: from.into(), to: to.into(), hop: "L1".into(), msg: msg.into(), bytes }
+    }
+
+    /// 1000 chunks and their 200s between two SIP messages are two rows, each
+    /// saying how many frames and bytes it stands for; a SIP message ends a run.
+    #[test]
+    fn runs_of_frames_share_a_row() {
+        let columns = vec!["A".to_owned(), "PF-A".to_owned()];
+        let mut trace = vec![TraceEvent::Sip {
+            from: "A".into(),
+            to: "PF-A".into(),
+            msg: "ACK".into(),
+            hop: "L1".into(),
+            retransmission: false,
+        }];
+        for _ in 0..1000 {
+            trace.push(frame("A", "PF-A", "SEND", 2048));
+            trace.push(frame("PF-A", "A", "200", 0));
+        }
+        trace.push(TraceEvent::Close { hop: "L1".into() });
+        trace.push(frame("A", "PF-A", "SEND", 10));
+        let text = svg(&columns, &trace);
+        assert_eq!(text.matches("<g class=\"arrow msrp\"").count(), 3);
+        assert!(text.contains("data-messages=\"1000\"") && text.contains("SEND x1000 2048000 B L1"), "{text}");
+        assert!(text.contains("data-messages=\"1\"><line") && text.contains("SEND 10 B L1"));
+    }
+
+    /// One line per member, rising to the bytes each received.
+    #[test]
+    fn throughput_draws_each_member() {
+        let columns = vec!["A".to_owned(), "B1".to_owned(), "B2".to_owned()];
+        #[expect(clippy::disallowed_methods, reason = "a test epoch")]
+        let start = Instant::now();
+        let trace = vec![frame("A", "B1", "SEND", 100), frame("A", "B2", "SEND", 50), frame("A", "B1", "SEND", 100)];
+        let times: Vec<Instant> = (0..3).map(|k| start + std::time::Duration::from_millis(10 * k)).collect();
+        let text = throughput_svg(&columns, &trace, &times);
+        assert_eq!(text.matches("<polyline").count(), 2);
+        assert!(text.contains("bytes received, 0 to 200"), "{text}");
+        assert!(text.contains(">B1</text>") && text.contains(">B2</text>"));
     }
 }
