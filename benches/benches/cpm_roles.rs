@@ -4,7 +4,8 @@
 //! - `group/1MiB_x10`: a 1 MiB message from A to a pre-defined group of ten
 //!   CPM members (INVITEs, links, SEND relayed through PF(A), the CF's switch
 //!   and each PF(B), REPORTs, IMDNs, BYEs); throughput counted on the bytes
-//!   delivered (10 MiB per iteration).
+//!   delivered (10 MiB per iteration); MSRP frames are not recorded in the
+//!   trace. `group/1MiB_x10_traced`: the same with every frame recorded.
 //! - `setup/x100`: a group session with 100 members set up and torn down
 //!   (a one-byte message), throughput in member sessions.
 //!
@@ -13,7 +14,8 @@
 use std::time::Instant;
 
 use cpm_roles::sim::{Scenario, TraceEvent};
-use criterion::{criterion_main, BatchSize, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{criterion_main, BatchSize, BenchmarkGroup, Criterion, Throughput};
 
 fn scenario(members: usize, size: usize) -> Scenario {
     let mut scenario = Scenario::figure("001-fig1").expect("a figure");
@@ -22,14 +24,22 @@ fn scenario(members: usize, size: usize) -> Scenario {
     scenario
 }
 
-fn bench_group(c: &mut Criterion, epoch: Instant) {
-    let scenario = scenario(10, 1 << 20);
-    let mut group = c.benchmark_group("cpm_roles");
-    group.sample_size(10);
-    group.throughput(Throughput::Bytes(10 << 20));
-    group.bench_function("group/1MiB_x10", |b| {
+/// One group delivery per iteration (`frames`: every MSRP frame recorded
+/// in the trace too), checked by the bytes delivered.
+fn bench_delivery(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    scenario: &Scenario,
+    epoch: Instant,
+    frames: bool,
+) {
+    group.bench_function(name, |b| {
         b.iter_batched_ref(
-            || scenario.build(epoch).expect("built"),
+            || {
+                let mut sim = scenario.build(epoch).expect("built");
+                sim.set_frame_trace(frames);
+                sim
+            },
             |sim| {
                 sim.run(10_000_000);
                 let delivered: usize = sim
@@ -45,6 +55,16 @@ fn bench_group(c: &mut Criterion, epoch: Instant) {
             BatchSize::PerIteration,
         );
     });
+}
+
+fn bench_group(c: &mut Criterion, epoch: Instant) {
+    let scenario = scenario(10, 1 << 20);
+    let mut group = c.benchmark_group("cpm_roles");
+    group.sample_size(10);
+    group.throughput(Throughput::Bytes(10 << 20));
+    for (name, frames) in [("group/1MiB_x10", false), ("group/1MiB_x10_traced", true)] {
+        bench_delivery(&mut group, name, &scenario, epoch, frames);
+    }
     let setup = self::scenario(100, 1);
     group.throughput(Throughput::Elements(100));
     group.bench_function("setup/x100", |b| {

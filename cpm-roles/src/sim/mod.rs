@@ -128,6 +128,8 @@ pub struct Sim {
     closed: HashSet<ConnId>,
     dropped: u64,
     capture: Option<Vec<(String, String, Bytes)>>,
+    /// Whether MSRP frames are in the trace ([`Sim::set_frame_trace`]).
+    frame_trace: bool,
     refused: HashSet<String>,
     refused_connects: u64,
     conns: HashMap<ConnId, SimConn>,
@@ -181,6 +183,7 @@ impl Sim {
             closed: HashSet::new(),
             dropped: 0,
             capture: None,
+            frame_trace: true,
             refused: HashSet::new(),
             refused_connects: 0,
             conns: HashMap::new(),
@@ -301,6 +304,14 @@ impl Sim {
     /// Largest read an MSRP receiver gets (default 1500 bytes; at least 1).
     pub fn set_read_split(&mut self, bytes: usize) -> &mut Self {
         self.read_split = bytes.max(1);
+        self
+    }
+
+    /// Whether every MSRP frame is recorded in the trace (on by default;
+    /// off, the trace keeps SIP, links, submits and deliveries: what a
+    /// benchmark of the entities needs without the recorder's own cost).
+    pub fn set_frame_trace(&mut self, on: bool) -> &mut Self {
+        self.frame_trace = on;
         self
     }
 
@@ -679,14 +690,15 @@ impl Sim {
                     return;
                 };
                 let peer = if c.ends[0] == index { c.ends[1] } else { c.ends[0] };
-                let hop = if c.hops.len() > 1 {
-                    shared_link_hop(&c.hops, &transmit.head).unwrap_or(&c.label).to_owned()
-                } else {
-                    c.label.clone()
+                let named = self.frame_trace || self.capture.is_some();
+                let hop = match named {
+                    false => String::new(),
+                    true if c.hops.len() > 1 => shared_link_hop(&c.hops, &transmit.head).unwrap_or(&c.label).to_owned(),
+                    true => c.label.clone(),
                 };
                 let (ends, written, reset_at) = (c.ends, c.written, c.reset_at);
                 let key = (conn, index);
-                if !transmit.head.is_empty() {
+                if self.frame_trace && !transmit.head.is_empty() {
                     let line = transmit.head.split(|&b| b == b'\r').next().unwrap_or_default();
                     let text = String::from_utf8_lossy(line);
                     let msg = text.split(' ').nth(2).unwrap_or_default().to_owned();
