@@ -296,7 +296,7 @@ struct Chunk {
     end: Option<u64>,
     /// Streaming mode: fingerprint of this chunk's bytes since the start of
     /// the aligned block it is in, when it covered that block from its start.
-    cmp: Option<u64>,
+    cmp: Option<BlockHash>,
 }
 
 #[derive(Debug)]
@@ -335,10 +335,10 @@ enum Body {
 /// What streaming mode remembers of the bytes it delivered.
 #[derive(Debug)]
 struct Delivered {
-    /// FNV-1a of each complete aligned block.
+    /// The fingerprint of each complete aligned block.
     blocks: Vec<u64>,
-    /// FNV-1a of the delivered part of the current block.
-    partial: u64,
+    /// The fingerprint of the delivered part of the current block.
+    partial: BlockHash,
     /// A copy of the last `WINDOW` bytes delivered (at most). A copy, not
     /// the delivered `Bytes`: a 1-byte piece must not keep the whole read
     /// segment it was sliced from alive.
@@ -355,8 +355,78 @@ fn to_u64(n: usize) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
 }
 
-fn fnv(state: u64, byte: u8) -> u64 {
-    (state ^ u64::from(byte)).wrapping_mul(FNV_PRIME)
+/// The fingerprint of one aligned block, fed in any split: FNV-style over
+/// the block's little-endian 8-byte words, in four lanes (word `k` goes to
+/// lane `k % 4`), so that a relay hashes what it streams at memory speed.
+/// Blocks are a multiple of 32 bytes long and aligned, so every word lies
+/// inside one block and the lanes line up in every split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct BlockHash {
+    lanes: [u64; 4],
+    /// The bytes of the word being filled, at their little-endian places.
+    word: u64,
+}
+
+impl BlockHash {
+    const fn new() -> Self {
+        Self { lanes: [FNV_OFFSET, FNV_OFFSET ^ 1, FNV_OFFSET ^ 2, FNV_OFFSET ^ 3], word: 0 }
+    }
+
+    /// Mixes `word`, the one that ends just before position `end`.
+    fn mix(&mut self, end: u64, word: u64) {
+        let lane = &mut self.lanes[to_usize((end / 8 + 3) % 4)];
+        *lane = (*lane ^ word).wrapping_mul(FNV_PRIME);
+    }
+
+    /// Feeds `data`, whose first byte is at position `pos` of the message
+    /// and which does not cross the end of the block.
+    fn feed(&mut self, mut pos: u64, mut data: &[u8]) {
+        // The rest of a word a previous piece began.
+        while pos % 8 != 0 {
+            let Some((&byte, rest)) = data.split_first() else { return };
+            self.word |= u64::from(byte) << (8 * (pos % 8));
+            pos += 1;
+            data = rest;
+            if pos % 8 == 0 {
+                let word = std::mem::take(&mut self.word);
+                self.mix(pos, word);
+            }
+        }
+        // Whole runs of four words, one per lane, while they are aligned.
+        while pos % 32 != 0 && data.len() >= 8 {
+            let (word, rest) = data.split_at(8);
+            pos += 8;
+            self.mix(pos, le_word(word));
+            data = rest;
+        }
+        let mut quads = data.chunks_exact(32);
+        for quad in &mut quads {
+            for (lane, word) in self.lanes.iter_mut().zip(quad.chunks_exact(8)) {
+                *lane = (*lane ^ le_word(word)).wrapping_mul(FNV_PRIME);
+            }
+        }
+        pos += to_u64(data.len() - quads.remainder().len());
+        let mut words = quads.remainder().chunks_exact(8);
+        for word in &mut words {
+            pos += 8;
+            self.mix(pos, le_word(word));
+        }
+        for (i, &byte) in words.remainder().iter().enumerate() {
+            self.word |= u64::from(byte) << (8 * i);
+        }
+    }
+
+    /// The fingerprint of a complete block (its last word is mixed).
+    fn finish(self) -> u64 {
+        self.lanes.iter().fold(FNV_OFFSET, |hash, lane| (hash ^ lane).wrapping_mul(FNV_PRIME))
+    }
+}
+
+/// Eight bytes as a little-endian word.
+fn le_word(bytes: &[u8]) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(bytes.get(..8).unwrap_or(&[0; 8]));
+    u64::from_le_bytes(word)
 }
 
 /// Copies an id so a stored id does not pin the frame it was sliced from.
@@ -688,7 +758,7 @@ impl Message {
             DeliveryMode::Buffered => Sink::Buffered(Body::Empty),
             DeliveryMode::Streaming => Sink::Streaming(Delivered {
                 blocks: Vec::new(),
-                partial: FNV_OFFSET,
+                partial: BlockHash::new(),
                 recent: VecDeque::new(),
                 recent_end: 0,
             }),
@@ -950,12 +1020,16 @@ impl Delivered {
     /// Notes bytes delivered at `at` (always the end of what was delivered).
     fn record(&mut self, at: u64, data: &Bytes) {
         let mut pos = at;
-        for &byte in &data[..] {
-            self.partial = fnv(self.partial, byte);
-            pos += 1;
+        let mut rest: &[u8] = data;
+        while !rest.is_empty() {
+            let in_block = usize::try_from(BLOCK - pos % BLOCK).unwrap_or(usize::MAX).min(rest.len());
+            let (piece, after) = rest.split_at(in_block);
+            self.partial.feed(pos, piece);
+            pos += to_u64(in_block);
+            rest = after;
             if pos % BLOCK == 0 {
-                self.blocks.push(self.partial);
-                self.partial = FNV_OFFSET;
+                self.blocks.push(self.partial.finish());
+                self.partial = BlockHash::new();
             }
         }
         let tail = data.get(data.len().saturating_sub(WINDOW)..).unwrap_or_default();
@@ -967,7 +1041,7 @@ impl Delivered {
 
     /// Compares `data`, a rewrite of delivered `[at, at + len)`, with what was
     /// delivered; returns the span from the first to the last byte known to differ.
-    fn compare(&self, cmp: &mut Option<u64>, at: u64, data: &[u8]) -> Option<(u64, u64)> {
+    fn compare(&self, cmp: &mut Option<BlockHash>, at: u64, data: &[u8]) -> Option<(u64, u64)> {
         let mut differs = None;
         let end = at.saturating_add(to_u64(data.len()));
         // Exact, over the recent window.
@@ -994,23 +1068,56 @@ impl Delivered {
             return differs;
         }
         let mut pos = at;
-        for &byte in data {
+        let mut rest = data;
+        while !rest.is_empty() {
             if pos % BLOCK == 0 {
-                *cmp = Some(FNV_OFFSET);
+                *cmp = Some(BlockHash::new());
             }
+            let in_block = usize::try_from(BLOCK - pos % BLOCK).unwrap_or(usize::MAX).min(rest.len());
+            let (piece, after) = rest.split_at(in_block);
             if let Some(state) = cmp.as_mut() {
-                *state = fnv(*state, byte);
+                state.feed(pos, piece);
             }
-            pos += 1;
+            pos += to_u64(in_block);
+            rest = after;
             if pos % BLOCK == 0 {
                 if let Some(state) = cmp.take() {
                     let block = pos - BLOCK;
-                    if pos <= window && self.blocks.get(to_usize(block / BLOCK)) != Some(&state) {
+                    if pos <= window && self.blocks.get(to_usize(block / BLOCK)) != Some(&state.finish()) {
                         widen(&mut differs, block, pos);
                     }
                 }
             }
         }
         differs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A block's fingerprint is the same however its bytes are split, and
+    /// differs when one byte does.
+    #[test]
+    fn a_block_fingerprint_does_not_depend_on_the_split() {
+        let block: Vec<u8> = (0..BLOCK).map(|i| (i * 37 % 251) as u8).collect();
+        let base = 5 * BLOCK;
+        let mut whole = BlockHash::new();
+        whole.feed(base, &block);
+        for cuts in [vec![1], vec![7, 8, 9], vec![3, 500, 501, 1023], (1..1024).step_by(13).collect::<Vec<usize>>()] {
+            let mut split = BlockHash::new();
+            let mut from = 0;
+            for &cut in cuts.iter().chain(std::iter::once(&block.len())) {
+                split.feed(base + from as u64, &block[from..cut]);
+                from = cut;
+            }
+            assert_eq!(split.finish(), whole.finish(), "{cuts:?}");
+        }
+        let mut changed = block.clone();
+        changed[700] ^= 1;
+        let mut other = BlockHash::new();
+        other.feed(base, &changed);
+        assert_ne!(other.finish(), whole.finish());
     }
 }
