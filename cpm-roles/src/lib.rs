@@ -74,8 +74,10 @@
 //! # Not yet
 //!
 //! CEMA re-offers, a deadline for a hop's link (a connect that never
-//! completes waits until the SIP session ends; a refused one is
-//! [`Input::ConnectFailed`]).
+//! completes waits until the SIP session ends, unless the runtime gives up
+//! on it: a refused one is [`Input::ConnectFailed`]), one input for the
+//! bytes of every kind of connection (a runtime frames SIP streams itself
+//! and hands over whole messages, [`Input::SipReceived`]).
 //!
 //! # Sans-IO
 //!
