@@ -54,6 +54,13 @@ const READ_SIZE: usize = 64 * 1024;
 /// Inputs waiting for an entity's machine before its readers wait.
 const QUEUE: usize = 1024;
 
+/// SIP messages waiting for a stream's writer.
+const SIP_QUEUE: usize = 256;
+
+/// How long a write may wait for a peer that does not read before the
+/// connection is given up.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How far away an entity's next timer must be for it to count as settled:
 /// past RFC 3261's T2 (4 s, the longest retransmission interval), a timer
 /// only waits out a finished transaction (Timer K = T4 = 5 s, Timer M ...).
@@ -277,7 +284,7 @@ impl Host {
         for (index, mut listener) in listeners {
             let queue = queues[index].clone();
             tasks.spawn(async move {
-                while let Ok((conn, _)) = listener.accept().await {
+                while let Some((conn, _)) = accept(&mut listener).await {
                     if queue.send(Ev::Accepted(conn)).await.is_err() {
                         return;
                     }
@@ -315,6 +322,7 @@ impl Host {
                 max_flows: usize::MAX,
                 flow_used: HashMap::new(),
                 held: false,
+                routes: HashMap::new(),
             };
             tasks.spawn(machine.run(rx));
         }
@@ -371,7 +379,7 @@ impl Host {
                 let mut listener = Listener::bind(addr, options.tls_server.clone()).await?;
                 let queue = queue.clone();
                 tasks.spawn(async move {
-                    while let Ok((conn, _)) = listener.accept().await {
+                    while let Some((conn, _)) = accept(&mut listener).await {
                         if queue.send(Ev::SipAccepted(conn)).await.is_err() {
                             return;
                         }
@@ -383,7 +391,7 @@ impl Host {
         for mut listener in msrp {
             let queue = queue.clone();
             tasks.spawn(async move {
-                while let Ok((conn, _)) = listener.accept().await {
+                while let Some((conn, _)) = accept(&mut listener).await {
                     if queue.send(Ev::Accepted(conn)).await.is_err() {
                         return;
                     }
@@ -391,7 +399,8 @@ impl Host {
             });
         }
         let names = vec![entity.name().to_owned()];
-        let sip = routes.into_iter().map(|(flow, address)| (flow, SipFlow::Route(address))).collect();
+        let sip = routes.iter().map(|(flow, address)| (*flow, SipFlow::Route(*address))).collect();
+        let routes = routes.into_iter().collect();
         let machine = Machine {
             index: 0,
             entity,
@@ -410,6 +419,7 @@ impl Host {
             max_flows,
             flow_used: HashMap::new(),
             held: false,
+            routes,
         };
         tasks.spawn(machine.run(rx));
         Ok(Self { names, msrp_addrs, queues: vec![queue], outputs, tasks })
@@ -470,7 +480,7 @@ impl Host {
 /// One end of a SIP flow.
 enum SipFlow {
     /// The writer task's queue (messages are written whole, in order).
-    Stream(mpsc::UnboundedSender<Bytes>),
+    Stream(mpsc::Sender<Bytes>),
     /// A configured next hop not reached yet: a stream is opened on the
     /// first message, a datagram goes from the first listening socket.
     Route(ListenAddr),
@@ -494,13 +504,27 @@ async fn tcp_pair(
         stream.set_nodelay(true)?;
         let (read, write) = stream.into_split();
         tasks.spawn(read_sip(read, flow, queue.clone(), None));
-        let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
+        let (tx, rx) = mpsc::channel::<Bytes>(SIP_QUEUE);
         tasks.spawn(write_sip(write, rx));
         ends.push(SipFlow::Stream(tx));
     }
     let b = ends.pop().ok_or_else(|| io::Error::other("no end"))?;
     let a = ends.pop().ok_or_else(|| io::Error::other("no end"))?;
     Ok((a, b))
+}
+
+/// The next connection of a listener; an error (out of file descriptors,
+/// say) is logged and retried after a moment, so a listener never stops.
+async fn accept(listener: &mut Listener) -> Option<(Conn, SocketAddr)> {
+    loop {
+        match listener.accept().await {
+            Ok(accepted) => return Some(accepted),
+            Err(error) => {
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
 }
 
 /// Reads SIP messages from a stream (RFC 3261 s.18.3: framed by
@@ -551,13 +575,19 @@ async fn read_sip_messages<R: AsyncRead + Unpin>(
 }
 
 /// Writes a stream flow's messages whole, in order.
-async fn write_sip<W: AsyncWrite + Unpin>(mut write: W, mut messages: mpsc::UnboundedReceiver<Bytes>) {
+async fn write_sip<W: AsyncWrite + Unpin>(mut write: W, mut messages: mpsc::Receiver<Bytes>) {
     while let Some(bytes) = messages.recv().await {
-        if write.write_all(&bytes).await.is_err() {
-            return;
-        }
-        // A TLS stream's last records go out now (a no-op over TCP).
-        if messages.is_empty() && write.flush().await.is_err() {
+        // A peer that does not read gets nothing more after the deadline.
+        let written = tokio::time::timeout(WRITE_TIMEOUT, async {
+            write.write_all(&bytes).await?;
+            // A TLS stream's last records go out now (a no-op over TCP).
+            if messages.is_empty() {
+                write.flush().await?;
+            }
+            Ok::<(), io::Error>(())
+        })
+        .await;
+        if !matches!(written, Ok(Ok(()))) {
             return;
         }
     }
@@ -627,6 +657,8 @@ struct Machine {
     max_flows: usize,
     /// Nothing is read from its MSRP connections ([`Host::hold_reading`]).
     held: bool,
+    /// The configured next hops of a served node, by flow.
+    routes: HashMap<FlowId, ListenAddr>,
     /// When each peer flow was last used (a counter, not a clock).
     flow_used: HashMap<FlowId, u64>,
 }
@@ -692,8 +724,10 @@ impl Machine {
                     continue;
                 }
                 Some(Ev::SipClosed { flow }) => {
-                    // A peer's stream is gone (a route's opens again on demand).
-                    if flow.get() >= PEER_FLOWS {
+                    // A peer's stream is gone; a route's opens again on demand.
+                    if let Some(address) = self.routes.get(&flow) {
+                        self.sip.insert(flow, SipFlow::Route(*address));
+                    } else if flow.get() >= PEER_FLOWS {
                         self.sip.remove(&flow);
                         self.flow_used.remove(&flow);
                     }
@@ -803,7 +837,7 @@ impl Machine {
         let Some(flow) = self.new_peer_flow() else { return };
         let (read, write) = conn.into_split();
         tokio::spawn(read_sip(read, flow, self.queue.clone(), self.options.sip_idle_timeout));
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(SIP_QUEUE);
         tokio::spawn(write_sip(write, rx));
         self.sip.insert(flow, SipFlow::Stream(tx));
     }
@@ -822,8 +856,8 @@ impl Machine {
             self.sip.insert(flow, SipFlow::Datagram(socket, address.addr));
             return;
         }
-        let (tx, rx) = mpsc::unbounded_channel();
-        let _ = tx.send(first);
+        let (tx, rx) = mpsc::channel(SIP_QUEUE);
+        let _ = tx.try_send(first);
         self.sip.insert(flow, SipFlow::Stream(tx));
         let (queue, options) = (self.queue.clone(), self.options.clone());
         tokio::spawn(async move {
@@ -862,7 +896,11 @@ impl Machine {
         match &output {
             Output::SipTransmit { flow, bytes } => match self.sip.get(flow) {
                 Some(SipFlow::Stream(writer)) => {
-                    let _ = writer.send(bytes.clone());
+                    // A peer that reads nothing while it makes us answer loses
+                    // what does not fit (its transactions time out).
+                    if writer.try_send(bytes.clone()).is_err() {
+                        tracing::warn!(entity = self.entity.name(), %flow, "SIP stream not written: full or closed");
+                    }
                 }
                 Some(SipFlow::Route(address)) => {
                     let address = *address;
@@ -882,7 +920,20 @@ impl Machine {
                 // TLS configuration it cannot be opened.
                 let mode = if params.key.is_tls() { Some(options.tls.clone()) } else { Some(TlsMode::Plain) };
                 let mode = mode.filter(|m| !(params.key.is_tls() && matches!(m, TlsMode::Plain)));
+                let port = params.key.port();
                 tokio::spawn(async move {
+                    // A host name is looked up within the connect's deadline.
+                    let addr = match addr {
+                        Some(addr) => Some(addr),
+                        None => tokio::time::timeout(
+                            options.connect_timeout,
+                            tokio::net::lookup_host((host.as_str(), port)),
+                        )
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
+                        .and_then(|mut found| found.next()),
+                    };
                     let conn = match (addr, mode) {
                         (Some(addr), Some(mode)) => {
                             transport::connect(addr, &host, &mode, options.connect_timeout).await
@@ -953,18 +1004,25 @@ async fn write_msrp(
     while let Some(transmit) = frames.recv().await {
         let bytes = transmit.len();
         let parts = [transmit.head, transmit.body, transmit.end_line];
-        if writer.write_all_parts(&parts).await.is_err() {
-            // The reader sees the connection die and reports it.
-            return;
-        }
-        // TLS keeps records it could not send yet: they go out when nothing
-        // more is queued behind them (a no-op over TCP).
-        if frames.is_empty() && writer.flush().await.is_err() {
+        let written = tokio::time::timeout(WRITE_TIMEOUT, async {
+            writer.write_all_parts(&parts).await?;
+            // TLS keeps records it could not send yet: they go out when
+            // nothing more is queued behind them (a no-op over TCP).
+            if frames.is_empty() {
+                writer.flush().await?;
+            }
+            Ok::<(), io::Error>(())
+        })
+        .await;
+        if !matches!(written, Ok(Ok(()))) {
+            // The connection is dead, or its peer stopped reading: the
+            // machine learns it is closed (its reader may be paused).
+            let _ = queue.send(Ev::Input(Input::MsrpClosed { conn })).await;
             return;
         }
         if queue.send(Ev::Input(Input::MsrpWritten { conn, bytes })).await.is_err() {
             return;
         }
     }
-    let _ = writer.shutdown().await;
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, writer.shutdown()).await;
 }

@@ -4,8 +4,10 @@
 //! or Ctrl-C; then it stops accepting and ends within a deadline.
 //!
 //! SIP routes: the entity reaches next hop `k` of `[[sip_route]]` on flow
-//! `k + 1`; a route's `host` is matched against the host of a Request-URI
-//! (`*` matches any). Session ids and tags come from the operating
+//! `k + 1`. A sender and an originating PF send every INVITE on their first
+//! route; a terminating PF and the CF choose a member's route by the host
+//! of its URI (`*` matches any), and an ad-hoc group (only with `[adhoc]`)
+//! is routed the same way. Session ids and tags come from the operating
 //! system's CSPRNG (RFC 4975 s.14.1, RFC 3261 s.19.3).
 
 use std::process::ExitCode;
@@ -150,17 +152,22 @@ pub fn entity(config: &NodeConfig, msrp_port: u16, at: Instant) -> Result<Box<dy
                 }
                 groups.push((group.uri.clone(), members));
             }
-            let rules = routes
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| r.host != "*")
-                .map(|(k, r)| AddressRule {
-                    suffix: format!("@{}", r.host),
-                    flow: route_flow(k),
-                    hop: if r.non_cpm { Hop::L3Iwf } else { Hop::L3 },
-                    label: "L3".to_owned(),
-                })
-                .collect();
+            // Ad-hoc groups only with `[adhoc]`: a member by its host, the
+            // `*` route (if any) last.
+            let mut rules: Vec<AddressRule> = Vec::new();
+            if config.adhoc.is_some() {
+                let named = routes.iter().enumerate().filter(|(_, r)| r.host != "*");
+                let wildcard = routes.iter().enumerate().filter(|(_, r)| r.host == "*");
+                rules = named
+                    .chain(wildcard)
+                    .map(|(k, r)| AddressRule {
+                        suffix: if r.host == "*" { String::new() } else { format!("@{}", r.host) },
+                        flow: route_flow(k),
+                        hop: if r.non_cpm { Hop::L3Iwf } else { Hop::L3 },
+                        label: "L3".to_owned(),
+                    })
+                    .collect();
+            }
             Box::new(Controlling::with_directory(entity_config, Hop::L2, "L2", groups, rules, at, ids))
         }
         Role::Isf => {

@@ -51,6 +51,8 @@ pub(crate) struct Links {
     connecting: HashMap<HopId, ConnId>,
     /// Endpoint links this element opened (the others a peer opened).
     opened: HashSet<ConnId>,
+    /// Links the runtime could not open, until the endpoint says so.
+    refused: HashSet<ConnId>,
 }
 
 impl Links {
@@ -65,6 +67,7 @@ impl Links {
             internal: HashMap::new(),
             connecting: HashMap::new(),
             opened: HashSet::new(),
+            refused: HashSet::new(),
         }
     }
 
@@ -221,7 +224,11 @@ impl Links {
                     }
                 }
                 link::Output::LinkDown { conn, sessions } => {
-                    let never_up = self.forget(conn).is_none();
+                    // Never up: the runtime could not open it (a link the
+                    // endpoint closes itself, on a deadline or a framing
+                    // error, was up: its `Close` came first).
+                    let never_up = self.refused.remove(&conn);
+                    self.forget(conn);
                     for key in sessions {
                         let Some((slot, index)) = self.owner(key) else { continue };
                         work.push_back((
@@ -288,6 +295,7 @@ impl Links {
     /// `None` when the hop is unknown.
     pub(crate) fn connect_failed(&mut self, now: Instant, hop: HopId) -> Option<ConnId> {
         let internal = self.connecting.remove(&hop)?;
+        self.refused.insert(internal);
         let _ = self.endpoint.handle(now, link::Input::Closed { conn: internal });
         Some(internal)
     }

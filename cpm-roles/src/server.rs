@@ -59,9 +59,9 @@ pub(crate) struct Server {
     /// Held and queued bytes of each session at its last drain, and their sums.
     buffered: HashMap<Slot, (usize, usize)>,
     buffered_total: (usize, usize),
-    /// Relays holding their upstream link's reading back (their members'
-    /// queues passed [`EntityConfig::relay_window`]).
-    holding: Vec<Slot>,
+    /// Relays holding their upstream link's reading back, with that link
+    /// (their members' queues passed [`EntityConfig::relay_window`]).
+    holding: Vec<(Slot, ConnId)>,
     /// Work for sessions produced while handling their outputs.
     work: VecDeque<(Slot, Work)>,
     /// What a step or the links said, in order, before it goes out.
@@ -394,28 +394,30 @@ impl Server {
     /// relay on it holds it back).
     fn relay_backpressure(&mut self) {
         let window = self.config.relay_window;
-        let mut links = Vec::new();
+        let mut changed = Vec::new();
         for (slot, node) in &self.sessions {
             let Some((up, queued)) = node.relay_backlog(&self.links) else { continue };
             let Some(conn) = self.links.link_of(up) else { continue };
-            let held = self.holding.contains(slot);
+            let held = self.holding.iter().any(|(s, _)| s == slot);
             let hold = if held { queued > window / 2 } else { queued > window };
             if hold != held {
                 if hold {
-                    self.holding.push(*slot);
+                    self.holding.push((*slot, conn));
                 } else {
-                    self.holding.retain(|s| s != slot);
+                    self.holding.retain(|(s, _)| s != slot);
                 }
-                links.push(conn);
+                changed.push(conn);
             }
         }
-        for conn in links {
-            let hold = self.sessions.iter().any(|(slot, node)| {
-                self.holding.contains(slot)
-                    && node.relay_backlog(&self.links).and_then(|(up, _)| self.links.link_of(up)) == Some(conn)
-            });
-            self.links.set_reading(conn, !hold);
+        for conn in changed {
+            self.update_reading(conn);
         }
+    }
+
+    /// Reads `conn` again unless a relay on it still holds it back.
+    fn update_reading(&mut self, conn: ConnId) {
+        let held = self.holding.iter().any(|(_, c)| *c == conn);
+        self.links.set_reading(conn, !held);
     }
 
     /// Sends what a step (of session `slot`) or the links said on its way:
@@ -494,7 +496,13 @@ impl Server {
             }
             self.measure(slot);
             self.buffered.remove(&slot);
-            self.holding.retain(|s| *s != slot);
+            // A relay that ends lets go of the link it held back.
+            let released: Vec<ConnId> =
+                self.holding.iter().filter(|(s, _)| *s == slot).map(|(_, conn)| *conn).collect();
+            self.holding.retain(|(s, _)| *s != slot);
+            for conn in released {
+                self.update_reading(conn);
+            }
             self.calls.retain(|_, s| *s != slot);
             self.deliveries.retain(|_, (s, _)| *s != slot);
         }
@@ -641,6 +649,24 @@ mod tests {
         a.handle(epoch(), Input::Connected { hop, conn }).unwrap();
         assert_eq!(outputs(&mut a), [Output::CloseLink { conn }]);
         assert!(a.is_idle());
+    }
+
+    /// A link that was up and that the endpoint closes itself (its framing
+    /// failed) is a lost link for its hop, not a connect that failed: the
+    /// sender's outcome is [`Outcome::LinkLost`].
+    #[test]
+    fn a_link_closed_on_a_framing_error_is_lost_not_refused() {
+        let (mut a, session, hop, _) = answered_sender();
+        let conn = ConnId::new(40);
+        a.handle(epoch(), Input::Connected { hop, conn }).unwrap();
+        let _ = outputs(&mut a);
+        a.handle(epoch(), Input::MsrpReceived { conn, data: Bytes::from_static(b"HELLO there\r\n\r\n") }).unwrap();
+        let out = outputs(&mut a);
+        let outcome = out.iter().find_map(|o| match o {
+            Output::Event { session: s, event: Event::Outcome { outcome } } if *s == Some(session) => Some(*outcome),
+            _ => None,
+        });
+        assert_eq!(outcome, Some(Outcome::LinkLost), "{out:?}");
     }
 
     /// A request of `method` outside any dialog, with a fresh Call-ID.
