@@ -42,6 +42,12 @@ use tokio::task::JoinSet;
 
 use crate::transport::{self, Conn, ConnReader, ConnWriter, ListenAddr, Listener, TlsMode};
 
+mod msrp;
+mod sip;
+
+use msrp::Link;
+use sip::{tcp_pair, udp_pair, SipFlow, PEER_FLOWS};
+
 /// The wall clock the runtime hands to the entities.
 #[expect(clippy::disallowed_methods, reason = "the runtime owns the clock it hands to the entities")]
 #[must_use]
@@ -53,9 +59,6 @@ pub fn now() -> Instant {
 const READ_SIZE: usize = 64 * 1024;
 /// Inputs waiting for an entity's machine before its readers wait.
 const QUEUE: usize = 1024;
-
-/// SIP messages waiting for a stream's writer.
-const SIP_QUEUE: usize = 256;
 
 /// How long a write may wait for a peer that does not read before the
 /// connection is given up.
@@ -477,42 +480,6 @@ impl Host {
     }
 }
 
-/// One end of a SIP flow.
-enum SipFlow {
-    /// The writer task's queue (messages are written whole, in order).
-    Stream(mpsc::Sender<Bytes>),
-    /// A configured next hop not reached yet: a stream is opened on the
-    /// first message, a datagram goes from the first listening socket.
-    Route(ListenAddr),
-    /// A datagram socket and the peer's address (RFC 3261 s.18.1.1: a lost
-    /// datagram is retransmitted by the transaction, so a full socket
-    /// buffer drops it).
-    Datagram(Arc<UdpSocket>, SocketAddr),
-}
-
-/// Two connected TCP ends of flow `flow`, with their readers and writers.
-async fn tcp_pair(
-    tasks: &mut JoinSet<()>,
-    queues: [&mpsc::Sender<Ev>; 2],
-    flow: FlowId,
-) -> io::Result<(SipFlow, SipFlow)> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let (a, b) = tokio::join!(TcpStream::connect(listener.local_addr()?), listener.accept());
-    let (a, (b, _)) = (a?, b?);
-    let mut ends = Vec::new();
-    for (stream, queue) in [a, b].into_iter().zip(queues) {
-        stream.set_nodelay(true)?;
-        let (read, write) = stream.into_split();
-        tasks.spawn(read_sip(read, flow, queue.clone(), None));
-        let (tx, rx) = mpsc::channel::<Bytes>(SIP_QUEUE);
-        tasks.spawn(write_sip(write, rx));
-        ends.push(SipFlow::Stream(tx));
-    }
-    let b = ends.pop().ok_or_else(|| io::Error::other("no end"))?;
-    let a = ends.pop().ok_or_else(|| io::Error::other("no end"))?;
-    Ok((a, b))
-}
-
 /// The next connection of a listener; an error (out of file descriptors,
 /// say) is logged and retried after a moment, so a listener never stops.
 async fn accept(listener: &mut Listener) -> Option<(Conn, SocketAddr)> {
@@ -525,109 +492,6 @@ async fn accept(listener: &mut Listener) -> Option<(Conn, SocketAddr)> {
             }
         }
     }
-}
-
-/// Reads SIP messages from a stream (RFC 3261 s.18.3: framed by
-/// Content-Length) for flow `flow`.
-/// A stream silent for `idle` ends (its flow is freed).
-async fn read_sip<R: AsyncRead + Unpin>(read: R, flow: FlowId, queue: mpsc::Sender<Ev>, idle: Option<Duration>) {
-    read_sip_messages(read, flow, &queue, idle).await;
-    let _ = queue.send(Ev::SipClosed { flow }).await;
-}
-
-async fn read_sip_messages<R: AsyncRead + Unpin>(
-    mut read: R,
-    flow: FlowId,
-    queue: &mpsc::Sender<Ev>,
-    idle: Option<Duration>,
-) {
-    let mut framer = Framer::new(Limits::default());
-    let mut buf = BytesMut::with_capacity(READ_SIZE);
-    loop {
-        buf.reserve(READ_SIZE);
-        let read = match idle {
-            Some(idle) => tokio::time::timeout(idle, read.read_buf(&mut buf)).await.unwrap_or(Ok(0)),
-            None => read.read_buf(&mut buf).await,
-        };
-        match read {
-            Ok(0) | Err(_) => return,
-            Ok(_) => framer.handle_segment(buf.split().freeze()),
-        }
-        while let Some(event) = framer.poll_event() {
-            match event {
-                Ok(FramerEvent::Message(message)) => {
-                    if queue.send(Ev::Sip { flow, message }).await.is_err() {
-                        return;
-                    }
-                }
-                // A message that breaks the limits is dropped: nothing in it
-                // can be trusted to answer (its transaction times out).
-                Ok(FramerEvent::Rejected { error, .. }) => tracing::warn!(%flow, %error, "SIP message rejected"),
-                // RFC 3261 s.18.3: with the framing lost, nothing more on the
-                // stream can be read: it is closed.
-                Err(error) => {
-                    tracing::warn!(%flow, %error, "SIP stream framing lost: closed");
-                    return;
-                }
-            }
-        }
-    }
-}
-
-/// Writes a stream flow's messages whole, in order.
-async fn write_sip<W: AsyncWrite + Unpin>(mut write: W, mut messages: mpsc::Receiver<Bytes>) {
-    while let Some(bytes) = messages.recv().await {
-        // A peer that does not read gets nothing more after the deadline.
-        let written = tokio::time::timeout(WRITE_TIMEOUT, async {
-            write.write_all(&bytes).await?;
-            // A TLS stream's last records go out now (a no-op over TCP).
-            if messages.is_empty() {
-                write.flush().await?;
-            }
-            Ok::<(), io::Error>(())
-        })
-        .await;
-        if !matches!(written, Ok(Ok(()))) {
-            return;
-        }
-    }
-    let _ = write.shutdown().await;
-}
-
-/// Two UDP ends of flow `flow`, each sending to the other.
-async fn udp_pair(
-    tasks: &mut JoinSet<()>,
-    queues: [&mpsc::Sender<Ev>; 2],
-    flow: FlowId,
-) -> io::Result<(SipFlow, SipFlow)> {
-    let a = Arc::new(UdpSocket::bind("127.0.0.1:0").await?);
-    let b = Arc::new(UdpSocket::bind("127.0.0.1:0").await?);
-    let (addr_a, addr_b) = (a.local_addr()?, b.local_addr()?);
-    for (socket, queue) in [Arc::clone(&a), Arc::clone(&b)].into_iter().zip(queues) {
-        let queue = queue.clone();
-        tasks.spawn(async move {
-            let mut buf = vec![0u8; 65_535];
-            loop {
-                let Ok((n, _)) = socket.recv_from(&mut buf).await else { return };
-                let bytes = Bytes::copy_from_slice(buf.get(..n).unwrap_or_default());
-                if queue.send(Ev::Input(Input::SipDatagram { flow, bytes })).await.is_err() {
-                    return;
-                }
-            }
-        });
-    }
-    Ok((SipFlow::Datagram(a, addr_b), SipFlow::Datagram(b, addr_a)))
-}
-
-/// One MSRP connection as the machine sees it.
-struct Link {
-    /// The writer task's queue: frames, in order.
-    writer: mpsc::UnboundedSender<Transmit>,
-    /// Whether the reader may read.
-    reading: watch::Sender<bool>,
-    reader: tokio::task::AbortHandle,
-    /// The entity asked to stop reading it.
-    paused: bool,
 }
 
 /// One entity's machine and what it owns.
@@ -662,10 +526,6 @@ struct Machine {
     /// When each peer flow was last used (a counter, not a clock).
     flow_used: HashMap<FlowId, u64>,
 }
-
-/// The first flow number a served node gives its peers (below it: the
-/// configured routes).
-const PEER_FLOWS: u64 = 1 << 32;
 
 impl Machine {
     fn report(&self, at: Instant, event: HostEvent) {
@@ -789,109 +649,6 @@ impl Machine {
         }
     }
 
-    /// The flow of datagrams from `from` on listening socket `socket`: the
-    /// same for every datagram of that peer; `None` (dropped) past the
-    /// flow bound.
-    fn datagram_flow(&mut self, socket: usize, from: SocketAddr) -> Option<FlowId> {
-        if let Some(&flow) = self.by_addr.get(&from) {
-            self.next_flow += 1;
-            self.flow_used.insert(flow, self.next_flow);
-            return Some(flow);
-        }
-        let socket = self.udp.get(socket)?.clone();
-        let flow = self.new_peer_flow()?;
-        self.by_addr.insert(from, flow);
-        self.sip.insert(flow, SipFlow::Datagram(socket, from));
-        Some(flow)
-    }
-
-    /// A flow number for a new peer. At the bound, the datagram peer heard
-    /// from least recently is forgotten (a flood of new source addresses
-    /// cannot lock the node out); `None` when every flow is a stream.
-    fn new_peer_flow(&mut self) -> Option<FlowId> {
-        if self.sip.len() >= self.max_flows {
-            let oldest = self
-                .flow_used
-                .iter()
-                .filter(|(flow, _)| {
-                    flow.get() >= PEER_FLOWS && matches!(self.sip.get(flow), Some(SipFlow::Datagram(..)))
-                })
-                .min_by_key(|(_, at)| **at)
-                .map(|(flow, _)| *flow);
-            let Some(oldest) = oldest else {
-                tracing::warn!(entity = self.entity.name(), flows = self.sip.len(), "SIP flow bound reached: dropped");
-                return None;
-            };
-            self.sip.remove(&oldest);
-            self.flow_used.remove(&oldest);
-            self.by_addr.retain(|_, flow| *flow != oldest);
-        }
-        let flow = FlowId::new(PEER_FLOWS + self.next_flow);
-        self.next_flow += 1;
-        self.flow_used.insert(flow, self.next_flow);
-        Some(flow)
-    }
-
-    /// A peer opened a SIP stream: its own flow, read and written by tasks.
-    fn accept_sip(&mut self, conn: Conn) {
-        let Some(flow) = self.new_peer_flow() else { return };
-        let (read, write) = conn.into_split();
-        tokio::spawn(read_sip(read, flow, self.queue.clone(), self.options.sip_idle_timeout));
-        let (tx, rx) = mpsc::channel(SIP_QUEUE);
-        tokio::spawn(write_sip(write, rx));
-        self.sip.insert(flow, SipFlow::Stream(tx));
-    }
-
-    /// The first message on a configured next hop: a datagram from the first
-    /// listening socket, or a stream opened for it (the message waits in
-    /// the writer's queue until it is up).
-    fn open_route(&mut self, flow: FlowId, address: ListenAddr, first: Bytes) {
-        if address.transport == transport::Transport::Udp {
-            let Some(socket) = self.udp.first().cloned() else {
-                tracing::warn!(entity = self.entity.name(), %address, "no datagram socket for the route");
-                return;
-            };
-            let _ = socket.try_send_to(&first, address.addr);
-            self.by_addr.insert(address.addr, flow);
-            self.sip.insert(flow, SipFlow::Datagram(socket, address.addr));
-            return;
-        }
-        let (tx, rx) = mpsc::channel(SIP_QUEUE);
-        let _ = tx.try_send(first);
-        self.sip.insert(flow, SipFlow::Stream(tx));
-        let (queue, options) = (self.queue.clone(), self.options.clone());
-        tokio::spawn(async move {
-            let host = address.addr.ip().to_string();
-            let mode =
-                if address.transport == transport::Transport::Tls { options.tls.clone() } else { TlsMode::Plain };
-            match transport::connect(address.addr, &host, &mode, options.connect_timeout).await {
-                Ok(conn) => {
-                    let (read, write) = conn.into_split();
-                    tokio::spawn(read_sip(read, flow, queue, None));
-                    write_sip(write, rx).await;
-                }
-                Err(error) => {
-                    tracing::warn!(%flow, %error, "SIP route connect failed");
-                    let _ = queue.send(Ev::SipRouteFailed { flow, address }).await;
-                }
-            }
-        });
-    }
-
-    /// Starts the reader and writer of a new connection and names it.
-    fn open(&mut self, conn: Conn, hop: Option<HopId>) -> ConnId {
-        let id = ConnId::new(self.next_conn.fetch_add(1, Ordering::Relaxed));
-        let (local, peer) = (conn.local_addr(), conn.peer_addr());
-        self.report(now(), HostEvent::LinkUp { conn: id, hop, local, peer });
-        let (reader, writer) = conn.into_split();
-        let (reading, allowed) = watch::channel(!self.held);
-        let reader = tokio::spawn(read_msrp(reader, id, allowed, self.queue.clone())).abort_handle();
-        let (frames, rx) = mpsc::unbounded_channel();
-        tokio::spawn(write_msrp(writer, id, rx, self.queue.clone()));
-        self.conns.insert(id, Link { writer: frames, reading, reader, paused: false });
-        id
-    }
-
     fn carry_out(&mut self, at: Instant, output: Output) {
         match &output {
             Output::SipTransmit { flow, bytes } => match self.sip.get(flow) {
@@ -972,57 +729,4 @@ impl Machine {
         }
         self.report(at, HostEvent::Output(output));
     }
-}
-
-/// Reads an MSRP connection while allowed, then tells its close.
-async fn read_msrp(mut reader: ConnReader, conn: ConnId, mut reading: watch::Receiver<bool>, queue: mpsc::Sender<Ev>) {
-    let mut buf = BytesMut::with_capacity(READ_SIZE);
-    loop {
-        if reading.wait_for(|read| *read).await.is_err() {
-            return;
-        }
-        buf.reserve(READ_SIZE);
-        let data = match reader.read_buf(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => buf.split().freeze(),
-        };
-        if queue.send(Ev::Input(Input::MsrpReceived { conn, data })).await.is_err() {
-            return;
-        }
-    }
-    let _ = queue.send(Ev::Input(Input::MsrpClosed { conn })).await;
-}
-
-/// Writes an MSRP connection's frames as they come, acknowledging each; when
-/// the machine lets go of the connection, closes it.
-async fn write_msrp(
-    mut writer: ConnWriter,
-    conn: ConnId,
-    mut frames: mpsc::UnboundedReceiver<Transmit>,
-    queue: mpsc::Sender<Ev>,
-) {
-    while let Some(transmit) = frames.recv().await {
-        let bytes = transmit.len();
-        let parts = [transmit.head, transmit.body, transmit.end_line];
-        let written = tokio::time::timeout(WRITE_TIMEOUT, async {
-            writer.write_all_parts(&parts).await?;
-            // TLS keeps records it could not send yet: they go out when
-            // nothing more is queued behind them (a no-op over TCP).
-            if frames.is_empty() {
-                writer.flush().await?;
-            }
-            Ok::<(), io::Error>(())
-        })
-        .await;
-        if !matches!(written, Ok(Ok(()))) {
-            // The connection is dead, or its peer stopped reading: the
-            // machine learns it is closed (its reader may be paused).
-            let _ = queue.send(Ev::Input(Input::MsrpClosed { conn })).await;
-            return;
-        }
-        if queue.send(Ev::Input(Input::MsrpWritten { conn, bytes })).await.is_err() {
-            return;
-        }
-    }
-    let _ = tokio::time::timeout(WRITE_TIMEOUT, writer.shutdown()).await;
 }
