@@ -11,7 +11,8 @@
 //! - a writer writes each MSRP frame's head, body and end-line with one
 //!   vectored write and acknowledges the bytes ([`Input::MsrpWritten`]): the
 //!   machine hands a link at most its window beyond what was written, so a
-//!   writer's queue is bounded by the machine, not by the peer;
+//!   writer's queue is bounded by the machine, not by the peer; a write a
+//!   peer does not take within 30 s gives the connection up;
 //! - connects and TLS handshakes run on their own tasks with a deadline;
 //!   their result comes back as an input ([`Input::Connected`] or
 //!   [`Input::ConnectFailed`]).
@@ -20,8 +21,13 @@
 //! [`Network`] that a `cpm-roles` scenario fills) says which entities run
 //! and how their SIP flows connect; [`Host::start`] binds an MSRP listener
 //! per entity on loopback, links the SIP flows over TCP or UDP sockets, and
-//! starts everything. What the entities say comes out of
-//! [`Host::next_output`], each with the entity that said it.
+//! starts everything; [`Host::serve`] runs one deployable node on its own
+//! listeners, with SIP peers outside (each stream, and each datagram
+//! source, a bounded flow) and configured next hops. What the entities say
+//! comes out of [`Host::next_output`], each with the entity that said it.
+//!
+//! `sip` holds the SIP flows, `msrp` the MSRP connections' readers and
+//! writers.
 
 use std::collections::HashMap;
 use std::io;
