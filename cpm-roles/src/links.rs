@@ -295,7 +295,11 @@ impl Links {
     /// `None` when the hop is unknown.
     pub(crate) fn connect_failed(&mut self, now: Instant, hop: HopId) -> Option<ConnId> {
         let internal = self.connecting.remove(&hop)?;
-        self.refused.insert(internal);
+        // The endpoint says so with `LinkDown` (none when every session left
+        // the link while it was being opened: it is forgotten already).
+        if self.endpoint.has_link(internal) {
+            self.refused.insert(internal);
+        }
         let _ = self.endpoint.handle(now, link::Input::Closed { conn: internal });
         Some(internal)
     }
@@ -335,5 +339,48 @@ impl Links {
         let runtime = self.runtime.remove(&conn)?;
         self.internal.remove(&runtime);
         Some(runtime)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code")]
+
+    use super::*;
+    use crate::ids::SimulationIds;
+    use msrp_core::session::{LinkRole, SessionConfig};
+    use msrp_core::MsrpUri;
+
+    #[expect(clippy::disallowed_methods, reason = "test epoch")]
+    fn epoch() -> Instant {
+        Instant::now()
+    }
+
+    /// A link every session left while it was being opened, then refused by
+    /// the runtime, leaves nothing behind; a refused link its session still
+    /// waits for is a failed connect for that session.
+    #[test]
+    fn a_refused_connect_leaves_nothing_behind() {
+        let now = epoch();
+        let mut links = Links::new(EndpointConfig::default(), now);
+        let session = |id: &str| {
+            let local = MsrpUri::parse_str(&format!("msrp://a.example.com:2855/{id};tcp")).unwrap();
+            let peer = MsrpUri::parse_str("msrp://b.example.com:2855/peer;tcp").unwrap();
+            Session::new(SessionConfig::new(local, vec![peer], LinkRole::Active), now, Box::new(SimulationIds::new(1)))
+        };
+        let slot = SessionId::new(1);
+        let abandoned = links.add(now, slot, 0, session("s1"));
+        let Connecting::Opening(hop) = links.connect(now, abandoned) else { panic!("a new link") };
+        assert_eq!(links.close(now, abandoned), None);
+        assert!(links.connect_failed(now, hop).is_some());
+        let (mut out, mut work) = (VecDeque::new(), VecDeque::new());
+        links.drain(&mut out, &mut work);
+        assert!(links.refused.is_empty() && links.connecting.is_empty() && work.is_empty(), "{work:?}");
+        let waiting = links.add(now, slot, 1, session("s2"));
+        let Connecting::Opening(hop) = links.connect(now, waiting) else { panic!("a new link") };
+        links.connect_failed(now, hop);
+        links.drain(&mut out, &mut work);
+        assert!(matches!(work.pop_front(), Some((s, Work::ConnectFailed(1))) if s == slot), "{work:?}");
+        assert!(links.refused.is_empty());
     }
 }

@@ -581,6 +581,12 @@ impl Endpoint {
         self.links.get(&conn).map_or(0, |link| link.in_flight)
     }
 
+    /// Whether the endpoint knows the link (open, or being opened).
+    #[must_use]
+    pub fn has_link(&self, conn: ConnId) -> bool {
+        self.links.contains_key(&conn)
+    }
+
     /// Whether the link is up.
     #[must_use]
     pub fn is_link_up(&self, conn: ConnId) -> bool {
