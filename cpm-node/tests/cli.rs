@@ -191,23 +191,9 @@ fn the_demo_carries_a_20_mib_message() {
 #[test]
 fn run_serves_until_sigterm() {
     let dir = tempfile::tempdir().expect("a scratch directory");
-    let config = dir.path().join("b.toml");
     let [sip, msrp] = [free_port(), free_port()];
-    let text_config = std::fs::read_to_string(configs_dir().join("b.toml"))
-        .expect("b.toml")
-        .replace("5164", &sip.to_string())
-        .replace("7164", &msrp.to_string());
-    std::fs::write(&config, text_config).expect("written");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cpm-node"))
-        .args(["run", config.to_str().expect("a UTF-8 path")])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("cpm-node runs");
-    // It serves: its MSRP port takes connections.
-    let reachable = (0..50).any(|_| {
-        pause(100);
-        std::net::TcpStream::connect(("127.0.0.1", msrp)).is_ok()
-    });
+    let config = config_with_ports(dir.path(), "b.toml", &[(5164, sip), (7164, msrp)]);
+    let (mut child, reachable) = run_node(&config, msrp);
     let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let status = child.wait().expect("it ends");
     assert!(reachable, "the node never listened on {msrp}");
@@ -219,6 +205,21 @@ fn run_serves_until_sigterm() {
 #[expect(clippy::disallowed_methods, reason = "the test waits for another process")]
 fn pause(ms: u64) {
     std::thread::sleep(std::time::Duration::from_millis(ms));
+}
+
+/// `cpm-node run CONFIG` as a child process, and whether it came to listen
+/// on its MSRP port `msrp` within 5 s.
+fn run_node(config: &Path, msrp: u16) -> (std::process::Child, bool) {
+    let child = Command::new(env!("CARGO_BIN_EXE_cpm-node"))
+        .args(["run", config.to_str().expect("a UTF-8 path")])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("cpm-node runs");
+    let reachable = (0..50).any(|_| {
+        pause(100);
+        std::net::TcpStream::connect(("127.0.0.1", msrp)).is_ok()
+    });
+    (child, reachable)
 }
 
 /// A port free now (bound, then released).
@@ -249,15 +250,7 @@ fn send_reaches_a_running_receiver() {
     let a = config_with_ports(dir.path(), "a.toml", &[(5160, a_sip), (7160, a_msrp), (5161, b_sip)]);
     let file = dir.path().join("message.txt");
     std::fs::write(&file, "x".repeat(200_000)).expect("written");
-    let mut node = Command::new(env!("CARGO_BIN_EXE_cpm-node"))
-        .args(["run", b.to_str().expect("a UTF-8 path")])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("cpm-node runs");
-    let reachable = (0..50).any(|_| {
-        pause(100);
-        std::net::TcpStream::connect(("127.0.0.1", b_msrp)).is_ok()
-    });
+    let (mut node, reachable) = run_node(&b, b_msrp);
     let output = cpm_node(&[
         "send",
         "--config",

@@ -21,45 +21,66 @@ fn addr(text: &str) -> ListenAddr {
     text.parse().expect("an address")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_served_receiver_takes_a_large_message() {
-    let [b_sip, b_msrp] = [free_port(), free_port()];
-    let config = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/b.toml"))
-        .expect("b.toml")
-        .replace("5164", &b_sip.to_string())
-        .replace("7164", &b_msrp.to_string());
-    let b = NodeConfig::parse(&config).expect("a valid config");
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let node = tokio::spawn(async move {
-        cpm_node::serve::serve(&b, async {
-            let _ = stop_rx.await;
-        })
-        .await
-    });
+/// The shipped receiver config served in this process on free ports, with
+/// `limits` (a `[limits]` table, or nothing) appended.
+struct ServedB {
+    sip: u16,
+    msrp: u16,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    node: tokio::task::JoinHandle<Result<(), cpm_node::serve::ServeError>>,
+}
 
-    // A sender on its own sockets, routed to the node over UDP.
+impl ServedB {
+    fn start(limits: &str) -> Self {
+        let [sip, msrp] = [free_port(), free_port()];
+        let config = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/b.toml"))
+            .expect("b.toml")
+            .replace("5164", &sip.to_string())
+            .replace("7164", &msrp.to_string())
+            + limits;
+        let b = NodeConfig::parse(&config).expect("a valid config");
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let node = tokio::spawn(async move {
+            cpm_node::serve::serve(&b, async {
+                let _ = stop_rx.await;
+            })
+            .await
+        });
+        Self { sip, msrp, stop: Some(stop), node }
+    }
+
+    /// Tells the node to stop (SIGTERM, to a process).
+    fn tell_stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Tells the node to stop, and checks it stops cleanly.
+    async fn stop(mut self) {
+        self.tell_stop();
+        let served = tokio::time::timeout(Duration::from_secs(10), self.node).await.expect("the node stops");
+        assert!(matches!(served, Ok(Ok(()))), "{served:?}");
+    }
+}
+
+/// A sending client on its own sockets, routed to `b_sip` over UDP.
+async fn sender(b_sip: u16, seed: u64) -> Host {
     let mut config = EntityConfig::new("A", "127.0.0.1", 0, Preset::figure(Figure::Seed001Fig1));
     let route = FlowId::new(1);
     config.set_flow_transport(route, SipTransport::Unreliable);
     let msrp = Listener::bind(&addr("tcp://127.0.0.1:0"), None).await.expect("bound");
     config.msrp_port = msrp.local_addr().addr.port();
-    let a = Client::sender(config, route, Hop::L1, "L1", now(), SimulationIds::new(3));
+    let a = Client::sender(config, route, Hop::L1, "L1", now(), SimulationIds::new(seed));
     let routes = vec![(route, addr(&format!("udp://127.0.0.1:{b_sip}")))];
-    let mut host =
-        Host::serve(Box::new(a), &[addr("udp://127.0.0.1:0")], vec![msrp], routes, 64, HostOptions::default())
-            .await
-            .expect("served");
-    let body = Bytes::from(vec![b'x'; 300_000]);
-    let session = SessionId::new(1);
-    let send = Command::SendMessage {
-        session,
-        target: "sip:bob@b.example".into(),
-        recipients: Vec::new(),
-        content_type: "text/plain".into(),
-        body,
-    };
-    host.input(0, Input::Command(send)).await;
-    let outcome = tokio::time::timeout(Duration::from_secs(20), async {
+    Host::serve(Box::new(a), &[addr("udp://127.0.0.1:0")], vec![msrp], routes, 64, HostOptions::default())
+        .await
+        .expect("served")
+}
+
+/// The sender's outcome for `session`, within 20 s.
+async fn outcome_of(host: &mut Host, session: SessionId) -> Outcome {
+    tokio::time::timeout(Duration::from_secs(20), async {
         loop {
             let said = host.next_output().await.expect("running");
             if let HostEvent::Output(Output::Event { session: Some(s), event: Event::Outcome { outcome } }) = said.event
@@ -71,12 +92,29 @@ async fn a_served_receiver_takes_a_large_message() {
         }
     })
     .await
-    .expect("an outcome in time");
+    .expect("an outcome in time")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_served_receiver_takes_a_large_message() {
+    let b = ServedB::start("");
+
+    // A sender on its own sockets, routed to the node over UDP.
+    let mut host = sender(b.sip, 3).await;
+    let body = Bytes::from(vec![b'x'; 300_000]);
+    let session = SessionId::new(1);
+    let send = Command::SendMessage {
+        session,
+        target: "sip:bob@b.example".into(),
+        recipients: Vec::new(),
+        content_type: "text/plain".into(),
+        body,
+    };
+    host.input(0, Input::Command(send)).await;
+    let outcome = outcome_of(&mut host, session).await;
     assert_eq!(outcome, Outcome::Delivered);
     host.shutdown().await;
-    let _ = stop_tx.send(());
-    let served = tokio::time::timeout(Duration::from_secs(10), node).await.expect("the node stops");
-    assert!(matches!(served, Ok(Ok(()))), "{served:?}");
+    b.stop().await;
 }
 
 /// An OPTIONS request from `port`'s socket, with its own Call-ID.
@@ -93,36 +131,21 @@ fn options(n: usize, port: u16) -> String {
 /// forgotten, and every new peer is still answered (RFC 3261 s.11.2).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_datagram_peers_past_the_flow_bound_are_still_answered() {
-    let [b_sip, b_msrp] = [free_port(), free_port()];
-    let config = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/b.toml"))
-        .expect("b.toml")
-        .replace("5164", &b_sip.to_string())
-        .replace("7164", &b_msrp.to_string())
-        + "\n[limits]\nmax_sessions = 4\n";
-    let b = NodeConfig::parse(&config).expect("a valid config");
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let node = tokio::spawn(async move {
-        cpm_node::serve::serve(&b, async {
-            let _ = stop_rx.await;
-        })
-        .await
-    });
+    let b = ServedB::start("\n[limits]\nmax_sessions = 4\n");
     tokio::time::sleep(Duration::from_millis(200)).await;
     // 4 sessions allow 16 peer flows; 40 peers each send one OPTIONS.
     let mut answered = 0;
     for n in 0..40 {
         let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("bound");
         let port = socket.local_addr().expect("an address").port();
-        socket.send_to(options(n, port).as_bytes(), ("127.0.0.1", b_sip)).await.expect("sent");
+        socket.send_to(options(n, port).as_bytes(), ("127.0.0.1", b.sip)).await.expect("sent");
         let mut buf = vec![0u8; 4096];
         if let Ok(Ok((len, _))) = tokio::time::timeout(Duration::from_secs(2), socket.recv_from(&mut buf)).await {
             answered += usize::from(buf[..len].starts_with(b"SIP/2.0 200"));
         }
     }
     assert_eq!(answered, 40, "every peer is answered");
-    let _ = stop_tx.send(());
-    let served = tokio::time::timeout(Duration::from_secs(10), node).await.expect("the node stops");
-    assert!(matches!(served, Ok(Ok(()))), "{served:?}");
+    b.stop().await;
 }
 
 /// MSRP connections past the node's bound are closed at once: a peer that
@@ -130,24 +153,11 @@ async fn new_datagram_peers_past_the_flow_bound_are_still_answered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn msrp_connections_past_the_bound_are_closed() {
     use tokio::io::AsyncReadExt;
-    let [b_sip, b_msrp] = [free_port(), free_port()];
-    let config = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/b.toml"))
-        .expect("b.toml")
-        .replace("5164", &b_sip.to_string())
-        .replace("7164", &b_msrp.to_string())
-        + "\n[limits]\nmax_sessions = 4\n";
-    let b = NodeConfig::parse(&config).expect("a valid config");
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let node = tokio::spawn(async move {
-        cpm_node::serve::serve(&b, async {
-            let _ = stop_rx.await;
-        })
-        .await
-    });
+    let b = ServedB::start("\n[limits]\nmax_sessions = 4\n");
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut open = Vec::new();
     for _ in 0..24 {
-        let stream = tokio::net::TcpStream::connect(("127.0.0.1", b_msrp)).await.expect("connected");
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", b.msrp)).await.expect("connected");
         open.push(stream);
         // Accepted one by one, in order.
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -161,9 +171,7 @@ async fn msrp_connections_past_the_bound_are_closed() {
     // 4 sessions allow 16 links: the first 16 wait for a request, the rest are closed.
     assert_eq!(closed.iter().filter(|c| **c).count(), 8, "{closed:?}");
     assert!(closed[..16].iter().all(|c| !c), "{closed:?}");
-    let _ = stop_tx.send(());
-    let served = tokio::time::timeout(Duration::from_secs(10), node).await.expect("the node stops");
-    assert!(matches!(served, Ok(Ok(()))), "{served:?}");
+    b.stop().await;
 }
 
 /// A node told to stop while a message is on its way (here the sender
@@ -172,30 +180,8 @@ async fn msrp_connections_past_the_bound_are_closed() {
 /// arrived, and the node stops cleanly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_stopped_during_a_transfer_ends_its_session() {
-    let [b_sip, b_msrp] = [free_port(), free_port()];
-    let config = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/b.toml"))
-        .expect("b.toml")
-        .replace("5164", &b_sip.to_string())
-        .replace("7164", &b_msrp.to_string());
-    let b = NodeConfig::parse(&config).expect("a valid config");
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let node = tokio::spawn(async move {
-        cpm_node::serve::serve(&b, async {
-            let _ = stop_rx.await;
-        })
-        .await
-    });
-    let mut config = EntityConfig::new("A", "127.0.0.1", 0, Preset::figure(Figure::Seed001Fig1));
-    let route = FlowId::new(1);
-    config.set_flow_transport(route, SipTransport::Unreliable);
-    let msrp = Listener::bind(&addr("tcp://127.0.0.1:0"), None).await.expect("bound");
-    config.msrp_port = msrp.local_addr().addr.port();
-    let a = Client::sender(config, route, Hop::L1, "L1", now(), SimulationIds::new(4));
-    let routes = vec![(route, addr(&format!("udp://127.0.0.1:{b_sip}")))];
-    let mut host =
-        Host::serve(Box::new(a), &[addr("udp://127.0.0.1:0")], vec![msrp], routes, 64, HostOptions::default())
-            .await
-            .expect("served");
+    let mut b = ServedB::start("");
+    let mut host = sender(b.sip, 4).await;
     // A never reads B's answers: B stops reading once 1024 are owed, and
     // the 16 MiB message stays half way.
     host.hold_reading(0, true).await;
@@ -209,23 +195,10 @@ async fn a_node_stopped_during_a_transfer_ends_its_session() {
     };
     host.input(0, Input::Command(send)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let _ = stop_tx.send(());
-    let outcome = tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            let said = host.next_output().await.expect("running");
-            if let HostEvent::Output(Output::Event { session: Some(s), event: Event::Outcome { outcome } }) = said.event
-            {
-                if s == session {
-                    return outcome;
-                }
-            }
-        }
-    })
-    .await
-    .expect("an outcome in time");
+    b.tell_stop();
+    let outcome = outcome_of(&mut host, session).await;
     assert_eq!(outcome, Outcome::SessionEnded, "B ended the session (BYE) before the message arrived");
-    let served = tokio::time::timeout(Duration::from_secs(10), node).await.expect("the node stops");
-    assert!(matches!(served, Ok(Ok(()))), "{served:?}");
+    b.stop().await;
     host.shutdown().await;
 }
 
@@ -235,25 +208,12 @@ async fn a_node_stopped_during_a_transfer_ends_its_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_sip_streams_are_closed_after_the_idle_timeout() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let [b_sip, b_msrp] = [free_port(), free_port()];
-    let config = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/b.toml"))
-        .expect("b.toml")
-        .replace("5164", &b_sip.to_string())
-        .replace("7164", &b_msrp.to_string())
-        + "\n[limits]\nmax_sessions = 4\nidle_timeout_secs = 1\n";
-    let b = NodeConfig::parse(&config).expect("a valid config");
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let node = tokio::spawn(async move {
-        cpm_node::serve::serve(&b, async {
-            let _ = stop_rx.await;
-        })
-        .await
-    });
+    let b = ServedB::start("\n[limits]\nmax_sessions = 4\nidle_timeout_secs = 1\n");
     tokio::time::sleep(Duration::from_millis(200)).await;
     // 16 silent streams fill the node's flows.
     let mut silent = Vec::new();
     for _ in 0..16 {
-        silent.push(tokio::net::TcpStream::connect(("127.0.0.1", b_sip)).await.expect("connected"));
+        silent.push(tokio::net::TcpStream::connect(("127.0.0.1", b.sip)).await.expect("connected"));
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // Past the idle timeout they are closed, and a new peer is served.
@@ -263,14 +223,12 @@ async fn silent_sip_streams_are_closed_after_the_idle_timeout() {
         let read = tokio::time::timeout(Duration::from_millis(200), stream.read(&mut byte)).await;
         assert!(matches!(read, Ok(Ok(0) | Err(_))), "a silent stream stays open: {read:?}");
     }
-    let mut peer = tokio::net::TcpStream::connect(("127.0.0.1", b_sip)).await.expect("connected");
+    let mut peer = tokio::net::TcpStream::connect(("127.0.0.1", b.sip)).await.expect("connected");
     let port = peer.local_addr().expect("an address").port();
     peer.write_all(options(99, port).replace("UDP", "TCP").as_bytes()).await.expect("sent");
     let mut buf = vec![0u8; 4096];
     let len =
         tokio::time::timeout(Duration::from_secs(2), peer.read(&mut buf)).await.expect("an answer").expect("read");
     assert!(buf[..len].starts_with(b"SIP/2.0 200"), "{}", String::from_utf8_lossy(&buf[..len]));
-    let _ = stop_tx.send(());
-    let served = tokio::time::timeout(Duration::from_secs(10), node).await.expect("the node stops");
-    assert!(matches!(served, Ok(Ok(()))), "{served:?}");
+    b.stop().await;
 }

@@ -336,23 +336,27 @@ fn ad_hoc_group_from_the_recipient_list() {
     }
 }
 
+/// A's command to start session `session` with a `size`-byte text message
+/// to `target`, every byte the session's digit.
+fn send_message(session: u64, target: &str, size: usize) -> cpm_roles::Input {
+    cpm_roles::Input::Command(cpm_roles::Command::SendMessage {
+        session: cpm_roles::SessionId::new(session),
+        target: target.to_owned(),
+        recipients: Vec::new(),
+        content_type: "text/plain".into(),
+        body: bytes::Bytes::from(vec![b'0' + (session % 10) as u8; size]),
+    })
+}
+
 /// A sender runs any number of sessions at once: three messages in flight
 /// to the group, each its own SIP session, each outcome named by its
 /// session; a session id in use is refused.
 #[test]
 fn a_sender_with_three_messages_in_flight() {
-    use cpm_roles::{Command, Input, SessionId, UsageError};
+    use cpm_roles::UsageError;
     let scenario = Scenario::figure("001-fig1").unwrap();
     let mut sim = scenario.build(epoch()).unwrap();
-    let send = |session: u64, size: usize| {
-        Input::Command(Command::SendMessage {
-            session: SessionId::new(session),
-            target: scenario.target.clone(),
-            recipients: Vec::new(),
-            content_type: "text/plain".into(),
-            body: bytes::Bytes::from(vec![b'0' + session as u8; size]),
-        })
-    };
+    let send = |session: u64, size: usize| send_message(session, &scenario.target, size);
     sim.input(0, send(2, 3000));
     sim.input(0, send(3, 7000));
     sim.input(0, send(1, 10));
@@ -401,16 +405,7 @@ fn two_sessions_through_the_relays_end_one_at_a_time() {
     use cpm_roles::{Command, Input, SessionId};
     let scenario = Scenario::figure("001-fig1").unwrap();
     let mut sim = scenario.build(epoch()).unwrap();
-    sim.input(
-        0,
-        Input::Command(Command::SendMessage {
-            session: SessionId::new(2),
-            target: scenario.target,
-            recipients: Vec::new(),
-            content_type: "text/plain".into(),
-            body: bytes::Bytes::from(vec![b'2'; 4000]),
-        }),
-    );
+    sim.input(0, send_message(2, &scenario.target, 4000));
     let cf = sim.names().iter().position(|n| n == "CF").unwrap();
     let cf_sessions = |sim: &Sim| -> Vec<SessionId> {
         sim.session_events()
@@ -641,23 +636,13 @@ fn seed_000_fig1_every_alternative_trigger_and_opener() {
 /// bytes, which reach B within a second while the first is still going.
 #[test]
 fn a_stalled_sender_on_a_reused_link_does_not_hold_the_others() {
-    use cpm_roles::{Command, Input, SessionId};
     use std::time::Duration;
     let mut scenario = Scenario::figure("001-fig1").unwrap();
     scenario.size = 1 << 20;
     let mut sim = scenario.build(epoch()).unwrap();
     sim.set_slow_host("a.example.com", 100);
     let start = epoch();
-    sim.input(
-        0,
-        Input::Command(Command::SendMessage {
-            session: SessionId::new(2),
-            target: scenario.target,
-            recipients: Vec::new(),
-            content_type: "text/plain".into(),
-            body: bytes::Bytes::from(vec![b'2'; 4000]),
-        }),
-    );
+    sim.input(0, send_message(2, &scenario.target, 4000));
     sim.run(10_000_000);
     assert!(sim.errors().is_empty(), "{:?}", sim.errors());
     let reused = sim.events().iter().any(|(at, e)| at == "A" && matches!(e, Event::LinkReused { .. }));
