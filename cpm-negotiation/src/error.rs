@@ -104,6 +104,12 @@ pub enum MediaError {
         /// The attribute.
         name: &'static str,
     },
+    /// An `a=fingerprint` that is not `hash-func SP fingerprint`.
+    #[error("a=fingerprint at byte {at}: breaks the RFC 8122 s.5 grammar")]
+    Fingerprint {
+        /// Offset of the `a=` line.
+        at: usize,
+    },
 }
 
 impl MediaError {
@@ -124,7 +130,8 @@ impl MediaError {
             | Self::Setup { at }
             | Self::Cema { at }
             | Self::Repeated { at, .. }
-            | Self::FileTransfer { at, .. } => at,
+            | Self::FileTransfer { at, .. }
+            | Self::Fingerprint { at } => at,
         }
     }
 
@@ -146,6 +153,7 @@ impl MediaError {
             Self::Cema { .. } => "msrp_cema",
             Self::Repeated { .. } => "repeated_attribute",
             Self::FileTransfer { .. } => "file_transfer",
+            Self::Fingerprint { .. } => "fingerprint",
         }
     }
 }

@@ -32,6 +32,7 @@ pub fn msrp_sdp(data: &[u8]) {
             cema: m.cema(),
             direction: m.direction(),
             rejected: !m.is_active(),
+            fingerprint: m.fingerprints().next().map(str::to_owned),
         };
         // A description we cannot write (no path; a host SDP's c= cannot carry) is skipped.
         let Ok(written) = local.to_sdp("- 1 1 IN IP4 192.0.2.1") else { continue };
@@ -53,6 +54,7 @@ fn assert_same(a: &MsrpMedia, b: &MsrpMedia) {
     assert_eq!(a.max_size(), b.max_size());
     assert_eq!(a.cema(), b.cema());
     assert_eq!(a.direction(), b.direction());
+    assert_eq!(a.fingerprints().next(), b.fingerprints().next());
 }
 
 #[derive(Arbitrary, Debug, Clone, Copy)]

@@ -605,6 +605,7 @@ pub struct MsrpMedia {
     cema: bool,
     direction: Direction,
     file: FileTransfer,
+    fingerprints: Vec<Bytes>,
 }
 
 impl MsrpMedia {
@@ -692,6 +693,13 @@ impl MsrpMedia {
         &self.file
     }
 
+    /// The `a=fingerprint` values (`hash-func SP fingerprint`, RFC 8122
+    /// s.5), each as written: the certificates the peer may present on this
+    /// stream's TLS links (RFC 4975 s.14.4).
+    pub fn fingerprints(&self) -> impl Iterator<Item = &str> {
+        self.fingerprints.iter().filter_map(|f| std::str::from_utf8(f).ok())
+    }
+
     /// Whether this peer accepts `body` (RFC 4975 s.8.6, see [`accepts`]).
     #[must_use]
     pub fn accepts(&self, body: &BodyType<'_>) -> bool {
@@ -727,6 +735,7 @@ impl MsrpMedia {
             cema: false,
             direction: Direction::SendRecv,
             file: FileTransfer::default(),
+            fingerprints: Vec::new(),
         };
         let mut seen_path = false;
         let mut seen_accept = false;
@@ -821,8 +830,16 @@ impl MsrpMedia {
                     out.file.range =
                         Some(check_range(value.as_bytes()).ok_or(MediaError::FileTransfer { at, name: "file-range" })?);
                 }
+                "fingerprint" => {
+                    // RFC 8122 s.5: one or more fingerprint attributes, each
+                    // `hash-func SP fingerprint`.
+                    if !check_fingerprint(value.as_bytes()) {
+                        return Err(MediaError::Fingerprint { at });
+                    }
+                    out.fingerprints.push(shared(base, value));
+                }
                 // RFC 6135 s.4.4: "If an MSRP UA receives an a=connection attribute, the UA MUST
-                // ignore it." Other attributes (fingerprint, rtpmap ...) are not ours to judge.
+                // ignore it." Other attributes (rtpmap ...) are not ours to judge.
                 _ => {}
             }
         }
@@ -866,6 +883,19 @@ fn parse_path(base: &Bytes, value: &str, at: usize) -> Result<Vec<MsrpUri>, Medi
         path.push(uri);
     }
     Ok(path)
+}
+
+/// RFC 8122 s.5: `hash-func SP fingerprint` with `hash-func = token` (the
+/// registered names are tokens) and `fingerprint = 2UHEX *(":" 2UHEX)`;
+/// lower-case hex is taken too.
+fn check_fingerprint(value: &[u8]) -> bool {
+    let Some(space) = value.iter().position(|&b| b == b' ') else {
+        return false;
+    };
+    let (hash, hex) = (value.get(..space).unwrap_or_default(), value.get(space + 1..).unwrap_or_default());
+    is_token(hash)
+        && !hex.is_empty()
+        && hex.split(|&b| b == b':').all(|pair| pair.len() == 2 && pair.iter().all(u8::is_ascii_hexdigit))
 }
 
 fn parse_format_list(base: &Bytes, value: &str) -> Option<Vec<MediaType>> {
@@ -983,6 +1013,9 @@ pub struct LocalMedia {
     pub direction: Direction,
     /// Port 0: a rejected stream.
     pub rejected: bool,
+    /// `a=fingerprint` (`hash-func SP fingerprint`): the certificate this
+    /// side's TLS listener presents, for peers that pin it (RFC 4975 s.14.4).
+    pub fingerprint: Option<String>,
 }
 
 impl LocalMedia {
@@ -1003,6 +1036,7 @@ impl LocalMedia {
             cema: false,
             direction: Direction::SendRecv,
             rejected: false,
+            fingerprint: None,
         }
     }
 
@@ -1049,6 +1083,10 @@ impl LocalMedia {
         }
         if self.direction != Direction::SendRecv {
             b.attribute(self.direction.as_str(), None);
+        }
+        if let Some(fingerprint) = &self.fingerprint {
+            // RFC 4975 s.14.4: the endpoint "MUST include this in the SDP".
+            b.attribute("fingerprint", Some(fingerprint));
         }
         b.build().map_err(|_| UsageError::LocalMedia("sdp"))
     }
@@ -1137,6 +1175,11 @@ mod tests {
             (&format!("m=message 7654 TCP/MSRP *\r\n{ok}a=setup:holdconn\r\n"), Ok(())),
             (&format!("m=message 7654 TCP/MSRP *\r\n{ok}a=msrp-cema:yes\r\n"), Err("msrp_cema")),
             (&format!("m=message 7654 TCP/MSRP *\r\n{ok}a=sendonly\r\na=recvonly\r\n"), Err("repeated_attribute")),
+            (&format!("m=message 7654 TCP/TLS/MSRP *\r\n{ok}a=fingerprint:SHA-1 4A:AD\r\na=fingerprint:sha-256 0f\r\n"), Ok(())),
+            (&format!("m=message 7654 TCP/TLS/MSRP *\r\n{ok}a=fingerprint:SHA-1\r\n"), Err("fingerprint")),
+            (&format!("m=message 7654 TCP/TLS/MSRP *\r\n{ok}a=fingerprint:SHA-1 4A:A\r\n"), Err("fingerprint")),
+            (&format!("m=message 7654 TCP/TLS/MSRP *\r\n{ok}a=fingerprint:SHA-1 4A:\r\n"), Err("fingerprint")),
+            (&format!("m=message 7654 TCP/TLS/MSRP *\r\n{ok}a=fingerprint:SHA 1 4A\r\n"), Err("fingerprint")),
             (&format!("m=message 7654 TCP/MSRP *\r\n{ok}a=path:msrp://192.0.2.1:7654/s;tcp\r\n"), Err("repeated_attribute")),
             ("m=message 7654 TCP/MSRP *\r\na=accept-types:text/plain\r\na=path:msrp://h.example.com/s;tcp\r\n", Err("path_port")),
             ("m=message 7654 TCP/MSRP *\r\na=accept-types:text/plain\r\na=path:msrp://h.example.com:0/s;tcp\r\n", Err("path_port")),
@@ -1209,6 +1252,7 @@ mod tests {
         local.setup = Some(Setup::Actpass);
         local.cema = true;
         local.direction = Direction::SendOnly;
+        local.fingerprint = Some("SHA-256 4A:AD:B9".into());
         let sdp = local.to_sdp("- 1 1 IN IP6 2001:db8::1").unwrap();
         let parsed = MsrpSdp::from_description(&sdp).unwrap();
         let m = &parsed.media()[0];
@@ -1220,5 +1264,6 @@ mod tests {
         assert_eq!(m.direction(), Direction::SendOnly);
         assert_eq!(m.accept_wrapped_types()[0].as_str(), "text/plain");
         assert_eq!(m.path()[0].as_str(), "msrp://[2001:db8::1]:2855/abc;tcp");
+        assert_eq!(m.fingerprints().collect::<Vec<_>>(), ["SHA-256 4A:AD:B9"]);
     }
 }

@@ -139,6 +139,9 @@ pub struct ConnectParams {
     pub path: Vec<MsrpUri>,
     /// Whether host and port came from `c=`/`m=` (CEMA) instead of the path.
     pub cema: bool,
+    /// The peer's `a=fingerprint` values: over TLS, the certificate it
+    /// presents MUST be one of them when any is given (RFC 4975 s.14.4).
+    pub fingerprints: Vec<String>,
 }
 
 impl ConnectParams {
@@ -167,6 +170,7 @@ pub fn connect_params(peer: &MsrpMedia, cema: bool) -> Option<ConnectParams> {
         key: LinkKey::new(first.scheme(), host, port, first.transport()),
         path: peer.path().to_vec(),
         cema,
+        fingerprints: peer.fingerprints().map(str::to_owned).collect(),
     })
 }
 

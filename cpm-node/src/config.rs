@@ -43,8 +43,11 @@
 //! (its host's users are reached through the ISF). An ISF has
 //! `[[iwf_rule]]` tables (`receiver_suffix`, `content_type`, `min_size`,
 //! `max_size`, `iwf`); an IWF has an `[iwf]` table (`system` = `sms` | `mms`
-//! | `email`, `target`, `report`, `bye_after_report`). `[tls]` has `cert`,
-//! `key`, `ca` and `fingerprints` (`"SHA-256 AB:CD:..."`).
+//! | `email`, `target`, `report`, `bye_after_report`). `[tls]` has `cert`
+//! and `key` (what the `tls://` listeners present), and `ca` or
+//! `fingerprints` (`"SHA-256 AB:CD:..."`): how the node verifies the peers
+//! it connects to (the CA when both are given). An MSRP peer whose SDP has
+//! `a=fingerprint` is pinned to that instead (RFC 4975 s.14.4).
 
 use std::fmt;
 use std::ops::Range;

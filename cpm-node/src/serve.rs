@@ -11,6 +11,7 @@
 //! system's CSPRNG (RFC 4975 s.14.1, RFC 3261 s.19.3).
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cpm_negotiation::{Figure, Hop, Preset};
@@ -23,7 +24,9 @@ use thiserror::Error;
 
 use crate::config::{self, NodeConfig, Role, Side, SipRoute, Strategy};
 use crate::host::{now, Host, HostEvent, HostOptions};
-use crate::transport::{Listener, Transport, TransportError};
+use crate::transport::{
+    Fingerprint, Listener, TlsClient, TlsMode, TlsServerConfig, TlsSetupError, Transport, TransportError,
+};
 
 /// How long a stopping node may take to end its sessions.
 const STOP_DEADLINE: Duration = Duration::from_secs(5);
@@ -41,6 +44,9 @@ pub enum ServeError {
     /// A listener cannot be bound.
     #[error(transparent)]
     Transport(#[from] TransportError),
+    /// The `[tls]` certificate, key or CA cannot be used.
+    #[error("[tls]: {0}")]
+    Tls(#[from] TlsSetupError),
     /// The runtime cannot start.
     #[error("cannot start the runtime: {0}")]
     Runtime(#[from] std::io::Error),
@@ -80,10 +86,22 @@ fn route_for(routes: &[SipRoute], uri: &str) -> Option<usize> {
 ///
 /// [`ServeError`] for a role this build cannot host, or a config that lacks
 /// what the role needs.
-pub fn entity(config: &NodeConfig, msrp_port: u16, at: Instant) -> Result<Box<dyn Entity>, ServeError> {
+///
+/// `msrp_port` is the port of its MSRP URIs; with `msrp_tls` (the
+/// fingerprint of the certificate its TLS listener presents) they are
+/// `msrps` URIs and every SDP it writes names that certificate (RFC 4975
+/// s.14.4).
+pub fn entity(
+    config: &NodeConfig,
+    msrp_port: u16,
+    msrp_tls: Option<Fingerprint>,
+    at: Instant,
+) -> Result<Box<dyn Entity>, ServeError> {
     let ids = CryptoIds::new(OsRng);
     let name = &config.identity.name;
     let mut entity_config = EntityConfig::new(name, &config.identity.host, msrp_port, preset(config.policy.strategy));
+    entity_config.msrp_tls = msrp_tls.is_some();
+    entity_config.msrp_fingerprint = msrp_tls.map(|f| f.to_string());
     entity_config.aor.clone_from(&config.identity.uri);
     entity_config.capabilities.max_size = Some(config.limits.max_message_size.get());
     entity_config.max_sessions = config.limits.max_sessions;
@@ -208,6 +226,53 @@ fn member_hop(routes: &[SipRoute], member: &str) -> Hop {
     }
 }
 
+/// How a node verifies its TLS peers: against `[tls] ca` when given (the
+/// certificate naming the host, RFC 4975 s.5.4), else by `[tls]
+/// fingerprints` (RFC 4975 s.14.4). MSRP links to a peer whose SDP names
+/// its certificate are pinned to that instead (see [`Host`]).
+fn tls_client(tls: Option<&config::Tls>) -> Result<TlsMode, TlsSetupError> {
+    let Some(tls) = tls else { return Ok(TlsMode::Plain) };
+    let client = match &tls.ca {
+        Some(ca) => TlsClient::with_ca_file(ca)?,
+        None if !tls.fingerprints.is_empty() => TlsClient::pinned(tls.fingerprints.clone())?,
+        None => return Ok(TlsMode::Plain),
+    };
+    Ok(TlsMode::Tls(Arc::new(client)))
+}
+
+/// Starts the node of `config` on its listeners, with at most `max_flows`
+/// SIP flows: the certificate of its `tls://` listeners and how it
+/// verifies peers come from `[tls]`; its MSRP URIs use its first MSRP
+/// listener (`msrps` when that is `tls://`).
+async fn start(config: &NodeConfig, max_flows: usize) -> Result<Host, ServeError> {
+    let tls = config.tls.as_ref();
+    let server = match tls.map(|t| (&t.cert, &t.key)) {
+        Some((Some(cert), Some(key))) => {
+            Some(Arc::new(TlsServerConfig::from_pem_files(cert, key, config.limits.handshake_timeout)?))
+        }
+        _ => None,
+    };
+    let mut msrp = Vec::new();
+    for addr in &config.msrp_listen {
+        msrp.push(Listener::bind(addr, server.clone()).await?);
+    }
+    let first = msrp.first().map(Listener::local_addr);
+    let msrp_port = first.map_or(0, |a| a.addr.port());
+    let msrp_tls = match (first, &server) {
+        (Some(a), Some(server)) if a.transport == Transport::Tls => Some(server.fingerprint()),
+        _ => None,
+    };
+    let entity = entity(config, msrp_port, msrp_tls, now())?;
+    let routes = config.sip_routes.iter().enumerate().map(|(k, r)| (route_flow(k), r.address)).collect();
+    let options = HostOptions {
+        connect_timeout: config.limits.handshake_timeout,
+        tls: tls_client(tls)?,
+        tls_server: server,
+        sip_idle_timeout: Some(config.limits.idle_timeout),
+    };
+    Ok(Host::serve(entity, &config.sip_listen, msrp, routes, max_flows, options).await?)
+}
+
 /// Runs the node of `config` until SIGTERM or Ctrl-C; the exit status.
 #[must_use]
 pub fn run(config: &NodeConfig) -> ExitCode {
@@ -272,15 +337,7 @@ pub async fn send(
     if config.role != Role::Sender {
         return Err(ServeError::Incomplete(format!("`send` needs a sender's config, not a {}'s", config.role)));
     }
-    let mut msrp = Vec::new();
-    for addr in &config.msrp_listen {
-        msrp.push(Listener::bind(addr, None).await?);
-    }
-    let msrp_port = msrp.first().map_or(0, |l| l.local_addr().addr.port());
-    let entity = entity(config, msrp_port, now())?;
-    let routes = config.sip_routes.iter().enumerate().map(|(k, r)| (route_flow(k), r.address)).collect();
-    let options = HostOptions { connect_timeout: config.limits.handshake_timeout, ..HostOptions::default() };
-    let mut host = Host::serve(entity, &config.sip_listen, msrp, routes, 64, options).await?;
+    let mut host = start(config, 64).await?;
     let session = cpm_roles::SessionId::new(1);
     let command = cpm_roles::Command::SendMessage {
         session,
@@ -345,27 +402,7 @@ async fn shutdown_signal() {
 ///
 /// [`ServeError`] when the node cannot start.
 pub async fn serve(config: &NodeConfig, stop: impl std::future::Future<Output = ()>) -> Result<(), ServeError> {
-    let tls = None;
-    let mut msrp = Vec::new();
-    for addr in &config.msrp_listen {
-        if addr.transport == Transport::Tls {
-            return Err(ServeError::NotImplemented("a node's MSRP over TLS (`tls://` in msrp_listen)"));
-        }
-        msrp.push(Listener::bind(addr, tls.clone()).await?);
-    }
-    if config.sip_listen.iter().any(|a| a.transport == Transport::Tls) {
-        return Err(ServeError::NotImplemented("a node's SIP over TLS (`tls://` in sip_listen)"));
-    }
-    let msrp_port = msrp.first().map_or(0, |l| l.local_addr().addr.port());
-    let entity = entity(config, msrp_port, now())?;
-    let routes = config.sip_routes.iter().enumerate().map(|(k, r)| (route_flow(k), r.address)).collect();
-    let max_flows = config.limits.max_sessions.saturating_mul(2).max(16);
-    let options = HostOptions {
-        connect_timeout: config.limits.handshake_timeout,
-        sip_idle_timeout: Some(config.limits.idle_timeout),
-        ..HostOptions::default()
-    };
-    let mut host = Host::serve(entity, &config.sip_listen, msrp, routes, max_flows, options).await?;
+    let mut host = start(config, config.limits.max_sessions.saturating_mul(2).max(16)).await?;
     tracing::info!(node = %config.identity.name, role = %config.role, sip = ?config.sip_listen, msrp = ?host.msrp_addr(0), "serving");
     tokio::pin!(stop);
     loop {

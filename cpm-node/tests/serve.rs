@@ -1,6 +1,9 @@
 //! A deployable node on real sockets: the shipped receiver config served
-//! (SIP over UDP, MSRP over TCP) takes a large message from a sender and
-//! reports it delivered; a stopping node ends its sessions.
+//! (SIP over UDP, MSRP over TCP, or both over TLS) takes a large message
+//! from a sender and reports it delivered; a stopping node ends its
+//! sessions.
+
+mod support;
 
 use std::time::Duration;
 
@@ -30,15 +33,23 @@ struct ServedB {
     node: tokio::task::JoinHandle<Result<(), cpm_node::serve::ServeError>>,
 }
 
+/// A shipped config with its ports replaced by `ports` (old, new) and
+/// `tail` (more tables) appended.
+fn shipped(name: &str, ports: &[(u16, u16)], tail: &str) -> String {
+    let path = format!("{}/configs/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(path).expect("a shipped config");
+    ports.iter().fold(text, |text, (old, new)| text.replace(&old.to_string(), &new.to_string())) + tail
+}
+
 impl ServedB {
     fn start(limits: &str) -> Self {
         let [sip, msrp] = [free_port(), free_port()];
-        let config = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/b.toml"))
-            .expect("b.toml")
-            .replace("5164", &sip.to_string())
-            .replace("7164", &msrp.to_string())
-            + limits;
-        let b = NodeConfig::parse(&config).expect("a valid config");
+        Self::serve(sip, msrp, &shipped("b.toml", &[(5164, sip), (7164, msrp)], limits))
+    }
+
+    /// Serves `config`, whose SIP and MSRP listen on `sip` and `msrp`.
+    fn serve(sip: u16, msrp: u16, config: &str) -> Self {
+        let b = NodeConfig::parse(config).expect("a valid config");
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let node = tokio::spawn(async move {
             cpm_node::serve::serve(&b, async {
@@ -230,5 +241,80 @@ async fn silent_sip_streams_are_closed_after_the_idle_timeout() {
     let len =
         tokio::time::timeout(Duration::from_secs(2), peer.read(&mut buf)).await.expect("an answer").expect("read");
     assert!(buf[..len].starts_with(b"SIP/2.0 200"), "{}", String::from_utf8_lossy(&buf[..len]));
+    b.stop().await;
+}
+
+/// A self-signed certificate and its key written into `dir`; the `[tls]`
+/// lines naming them.
+fn certificate_files(dir: &std::path::Path, name: &str) -> (support::TestCert, String) {
+    let cert = support::self_signed(&[&format!("{name}.example")]);
+    let (cert_path, key_path) = (dir.join(format!("{name}.crt")), dir.join(format!("{name}.key")));
+    std::fs::write(&cert_path, &cert.cert_pem).expect("written");
+    std::fs::write(&key_path, &cert.key_pem).expect("written");
+    let lines = format!("cert = {:?}\nkey = {:?}\n", cert_path.display().to_string(), key_path.display().to_string());
+    (cert, lines)
+}
+
+/// `send` from the shipped sender config, changed by `edit`, to the node
+/// at `b_sip`; the report.
+async fn send_from_a(edit: impl Fn(String) -> String) -> cpm_node::serve::SendReport {
+    let a = edit(shipped("a.toml", &[(5160, free_port()), (7160, free_port())], ""));
+    let a = NodeConfig::parse(&a).unwrap_or_else(|e| panic!("{e}: {a}"));
+    let body = Bytes::from(vec![b'x'; 300_000]);
+    let mut out = Vec::new();
+    cpm_node::serve::send(&a, "sip:bob@b.example", "text/plain", body, Duration::from_secs(20), &mut out)
+        .await
+        .expect("sent")
+}
+
+/// A node serving SIP and MSRP over TLS with a self-signed certificate
+/// (RFC 4975 s.14.4 peer-to-peer TLS): a sender that pins the node's
+/// certificate in its config reaches its SIP listener, and its MSRP link,
+/// with the answer's `msrps` path and `a=fingerprint`, over TLS too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_serves_sip_and_msrp_over_tls() {
+    let dir = tempfile::tempdir().expect("a scratch directory");
+    let (b_cert, b_tls) = certificate_files(dir.path(), "b");
+    let (_, a_tls) = certificate_files(dir.path(), "a");
+    let [sip, msrp] = [free_port(), free_port()];
+    let b_config = shipped("b.toml", &[(5164, sip), (7164, msrp)], &format!("[tls]\n{b_tls}"))
+        .replace(
+            &format!("\"udp://127.0.0.1:{sip}\", \"tcp://127.0.0.1:{sip}\""),
+            &format!("\"tls://127.0.0.1:{sip}\""),
+        )
+        .replace(&format!("tcp://127.0.0.1:{msrp}"), &format!("tls://127.0.0.1:{msrp}"));
+    let b = ServedB::serve(sip, msrp, &b_config);
+
+    let pin = cpm_node::Fingerprint::of_certificate(&b_cert.der);
+    let report = send_from_a(|a| {
+        a.replace("udp://127.0.0.1:5161", &format!("tls://127.0.0.1:{sip}"))
+            .replace("tcp://127.0.0.1:", "tls://127.0.0.1:")
+            + &format!("\n[tls]\n{a_tls}fingerprints = [\"{pin}\"]\n")
+    })
+    .await;
+    assert_eq!(report.outcome, Some(Outcome::Delivered), "{report:?}");
+    b.stop().await;
+}
+
+/// A sender whose CA did not sign the node's certificate still opens its
+/// MSRP link over TLS: the node's SDP names its certificate, and the link
+/// is pinned to that (RFC 4975 s.14.4) instead of checked against the CA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_msrps_link_is_pinned_to_the_fingerprint_in_the_peer_s_sdp() {
+    let dir = tempfile::tempdir().expect("a scratch directory");
+    let (_, b_tls) = certificate_files(dir.path(), "b");
+    let [sip, msrp] = [free_port(), free_port()];
+    let b_config = shipped("b.toml", &[(5164, sip), (7164, msrp)], &format!("[tls]\n{b_tls}"))
+        .replace(&format!("tcp://127.0.0.1:{msrp}"), &format!("tls://127.0.0.1:{msrp}"));
+    let b = ServedB::serve(sip, msrp, &b_config);
+
+    let other_ca = dir.path().join("other-ca.pem");
+    std::fs::write(&other_ca, support::TestCa::new().pem()).expect("written");
+    let report = send_from_a(|a| {
+        a.replace("udp://127.0.0.1:5161", &format!("udp://127.0.0.1:{sip}"))
+            + &format!("\n[tls]\nca = {:?}\n", other_ca.display().to_string())
+    })
+    .await;
+    assert_eq!(report.outcome, Some(Outcome::Delivered), "{report:?}");
     b.stop().await;
 }

@@ -84,6 +84,11 @@ pub struct EntityConfig {
     /// over TLS, and a runtime opens its links with TLS); `msrp:` by
     /// default.
     pub msrp_tls: bool,
+    /// The `a=fingerprint` value (`SHA-256 AB:CD:..`) of the certificate
+    /// its TLS listener presents, written into every SDP it sends so that
+    /// peers without a common CA can pin it (RFC 4975 s.14.4); `None` by
+    /// default.
+    pub msrp_fingerprint: Option<String>,
     /// A relay (PF, CF) whose slowest downstream session has more than this
     /// many bytes queued stops reading its upstream link
     /// ([`crate::Output::PauseReading`]) until that session has half of it
@@ -136,6 +141,7 @@ impl EntityConfig {
             report_timeout: Duration::from_secs(300),
             link_window: 64 * 1024,
             msrp_tls: false,
+            msrp_fingerprint: None,
             relay_window: 1 << 20,
         }
     }

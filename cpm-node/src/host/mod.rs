@@ -486,6 +486,29 @@ impl Host {
     }
 }
 
+/// How a link to the peer of `params` is secured: plain for `msrp`; for
+/// `msrps` (RFC 4975 s.6) pinned to the certificates its SDP named when it
+/// named any we can check (RFC 4975 s.14.4: "The certificate presented
+/// during the TLS handshake needs to match the fingerprint exchanged via
+/// the SDP"), else `configured` (a CA). `None`: TLS with nothing to verify
+/// the peer by.
+fn msrp_link_mode(params: &cpm_negotiation::ConnectParams, configured: &TlsMode) -> Option<TlsMode> {
+    if !params.key.is_tls() {
+        return Some(TlsMode::Plain);
+    }
+    let pins: Vec<transport::Fingerprint> = params.fingerprints.iter().filter_map(|f| f.parse().ok()).collect();
+    if let Ok(client) = transport::TlsClient::pinned(pins) {
+        return Some(TlsMode::Tls(Arc::new(client)));
+    }
+    if !params.fingerprints.is_empty() {
+        tracing::debug!(fingerprints = ?params.fingerprints, "no SHA-256 fingerprint in the peer's SDP: verifying by CA");
+    }
+    match configured {
+        TlsMode::Plain => None,
+        tls @ TlsMode::Tls(_) => Some(tls.clone()),
+    }
+}
+
 /// The next connection of a listener; an error (out of file descriptors,
 /// say) is logged and retried after a moment, so a listener never stops.
 async fn accept(listener: &mut Listener) -> Option<(Conn, SocketAddr)> {
@@ -679,10 +702,7 @@ impl Machine {
                 let host = params.key.host().to_owned();
                 let addr = self.hosts.get(&host).copied().or_else(|| params.key.to_string().parse().ok());
                 let (hop, queue, options) = (*hop, self.queue.clone(), self.options.clone());
-                // RFC 4975 s.6: an `msrps` URI's link runs over TLS; without a
-                // TLS configuration it cannot be opened.
-                let mode = if params.key.is_tls() { Some(options.tls.clone()) } else { Some(TlsMode::Plain) };
-                let mode = mode.filter(|m| !(params.key.is_tls() && matches!(m, TlsMode::Plain)));
+                let mode = msrp_link_mode(params, &options.tls);
                 let port = params.key.port();
                 tokio::spawn(async move {
                     // A host name is looked up within the connect's deadline.
@@ -734,5 +754,41 @@ impl Machine {
             _ => {}
         }
         self.report(at, HostEvent::Output(output));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(uri: &str, fingerprints: &[&str]) -> cpm_negotiation::ConnectParams {
+        let uri = msrp_core::uri::MsrpUri::parse_str(uri).unwrap_or_else(|e| panic!("{e:?}"));
+        cpm_negotiation::ConnectParams {
+            key: msrp_core::link::LinkKey::new(uri.scheme(), uri.host(), uri.port().unwrap_or(0), uri.transport()),
+            path: vec![uri],
+            cema: false,
+            fingerprints: fingerprints.iter().map(|f| (*f).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn an_msrps_link_is_pinned_by_the_sdp_else_verified_as_configured() {
+        let sha256 = format!("SHA-256 {}", ["AB"; 32].join(":"));
+        let configured = TlsMode::Tls(Arc::new(
+            transport::TlsClient::pinned(vec![sha256.parse().expect("valid")]).expect("a client"),
+        ));
+        let mode = |uri, prints: &[&str], configured: &TlsMode| msrp_link_mode(&params(uri, prints), configured);
+        // Plain MSRP is plain whatever the SDP says.
+        assert!(matches!(mode("msrp://h:1/s;tcp", &[&sha256], &configured), Some(TlsMode::Plain)));
+        // A SHA-256 fingerprint pins the link even with nothing configured.
+        assert!(matches!(mode("msrps://h:1/s;tcp", &[&sha256], &TlsMode::Plain), Some(TlsMode::Tls(_))));
+        // Only fingerprints we cannot check: the configured verification.
+        let tls = mode("msrps://h:1/s;tcp", &["SHA-1 4A:AD"], &configured);
+        assert!(
+            matches!(tls, Some(TlsMode::Tls(client)) if matches!(&configured, TlsMode::Tls(c) if Arc::ptr_eq(&client, c)))
+        );
+        // TLS with nothing to verify the peer by cannot be opened.
+        assert!(mode("msrps://h:1/s;tcp", &["SHA-1 4A:AD"], &TlsMode::Plain).is_none());
+        assert!(mode("msrps://h:1/s;tcp", &[], &TlsMode::Plain).is_none());
     }
 }

@@ -413,7 +413,15 @@ impl Step<'_> {
 
     fn sdp(&self, media: &LocalMedia) -> Bytes {
         let origin = format!("- {} 1 IN IP4 {}", self.hops.len(), self.config.host);
-        media.to_sdp(&origin).map(|d| d.to_bytes()).unwrap_or_default()
+        let written = match &self.config.msrp_fingerprint {
+            // RFC 4975 s.14.4: the fingerprint of our certificate "MUST
+            // include this in the SDP".
+            Some(fingerprint) if media.fingerprint.is_none() => {
+                LocalMedia { fingerprint: Some(fingerprint.clone()), ..media.clone() }.to_sdp(&origin)
+            }
+            _ => media.to_sdp(&origin),
+        };
+        written.map(|d| d.to_bytes()).unwrap_or_default()
     }
 
     fn hop_input(&mut self, index: usize, input: HopInput) {
