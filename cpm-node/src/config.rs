@@ -12,6 +12,7 @@
 //! log = "info"                      # a tracing filter (`info`, `cpm_node=debug,warn`)
 //! sip_listen = ["udp://127.0.0.1:5061", "tcp://127.0.0.1:5061"]
 //! msrp_listen = ["tcp://127.0.0.1:7061"]
+//! metrics_listen = "tcp://127.0.0.1:9461"  # optional: GET /metrics (Prometheus)
 //!
 //! [identity]
 //! name = "pf-a"
@@ -428,6 +429,9 @@ pub struct NodeConfig {
     pub sip_listen: Vec<ListenAddr>,
     /// MSRP listeners (`tcp://`, `tls://`).
     pub msrp_listen: Vec<ListenAddr>,
+    /// Where `GET /metrics` serves the entity's stats in the Prometheus
+    /// text format (`tcp://`), if anywhere.
+    pub metrics_listen: Option<ListenAddr>,
     /// SIP next hops by Request-URI host.
     pub sip_routes: Vec<SipRoute>,
     /// (Controlling) pre-defined groups.
@@ -720,6 +724,7 @@ struct RawConfig {
     #[serde(default)]
     sip_listen: Vec<Spanned<String>>,
     msrp_listen: Option<Spanned<Vec<Spanned<String>>>>,
+    metrics_listen: Option<Spanned<String>>,
     #[serde(default)]
     sip_route: Vec<Spanned<RawRoute>>,
     #[serde(default)]
@@ -892,8 +897,12 @@ impl<'a> Checker<'a> {
         let role_span = raw.role.span();
         let log = self.check_log(raw.log);
         let identity = self.check_identity(raw.identity.into_inner());
-        let sip_listen =
-            self.check_addresses("sip_listen", &raw.sip_listen, &[Transport::Udp, Transport::Tcp, Transport::Tls]);
+        let sip_listen = self.check_addresses(
+            "sip_listen",
+            &raw.sip_listen,
+            &[Transport::Udp, Transport::Tcp, Transport::Tls],
+            "udp://, tcp:// or tls://",
+        );
         if raw.sip_listen.is_empty() {
             self.problem(&role_span, ProblemKind::MissingForRole { role, what: "at least one sip_listen address" });
         }
@@ -909,7 +918,12 @@ impl<'a> Checker<'a> {
                 if list.get_ref().is_empty() {
                     self.problem(&list.span(), ProblemKind::Empty { field: "msrp_listen" });
                 }
-                self.check_addresses("msrp_listen", list.get_ref(), &[Transport::Tcp, Transport::Tls])
+                self.check_addresses(
+                    "msrp_listen",
+                    list.get_ref(),
+                    &[Transport::Tcp, Transport::Tls],
+                    "tcp:// or tls:// (MSRP runs over streams, RFC 4975 s.6)",
+                )
             }
             (None, Role::Isf) => Vec::new(),
             (None, _) => {
@@ -917,6 +931,9 @@ impl<'a> Checker<'a> {
                 Vec::new()
             }
         };
+        let metrics_listen = raw.metrics_listen.as_ref().and_then(|addr| {
+            self.check_addresses("metrics_listen", std::slice::from_ref(addr), &[Transport::Tcp], "tcp:// (HTTP)").pop()
+        });
         let tls = raw.tls.map(|tls| self.check_tls(tls));
         let has_key_pair = tls.as_ref().is_some_and(|tls| tls.cert.is_some() && tls.key.is_some());
         let has_trust = tls.as_ref().is_some_and(|tls| tls.ca.is_some() || !tls.fingerprints.is_empty());
@@ -965,6 +982,7 @@ impl<'a> Checker<'a> {
             identity,
             sip_listen,
             msrp_listen,
+            metrics_listen,
             sip_routes,
             groups,
             adhoc,
@@ -1012,6 +1030,7 @@ impl<'a> Checker<'a> {
         field: &'static str,
         raw: &[Spanned<String>],
         allowed: &[Transport],
+        allowed_text: &'static str,
     ) -> Vec<ListenAddr> {
         let mut out: Vec<ListenAddr> = Vec::new();
         for text in raw {
@@ -1026,7 +1045,7 @@ impl<'a> Checker<'a> {
                         field,
                         value: addr,
                         transport: addr.transport,
-                        allowed: "tcp:// or tls:// (MSRP runs over streams, RFC 4975 s.6)",
+                        allowed: allowed_text,
                     },
                 ),
                 Ok(addr) if out.contains(&addr) => {

@@ -19,6 +19,8 @@
 //!   writer task that never block it: frames written with vectored writes
 //!   and acknowledged, reading paused and resumed as the machine asks,
 //!   connects and handshakes on their own tasks with a deadline.
+//! - [`metrics`]: `GET /metrics`, every entity's stats in the Prometheus
+//!   text format (`metrics_listen` in a node's config).
 //! - [`demo`]: `cpm-node demo`, a figure's whole network on the host.
 //! - [`serve`]: `cpm-node run CONFIG`, one deployable node (its role's
 //!   entity on its listeners) until SIGTERM or Ctrl-C.
@@ -74,11 +76,12 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod host;
+pub mod metrics;
 pub mod serve;
 pub mod transport;
 
 pub use config::{ConfigError, LoadError, NodeConfig, Problem, ProblemKind, Role};
-pub use host::{Host, HostEvent, HostOptions, HostOutput, SipLink, Topology};
+pub use host::{Host, HostEvent, HostOptions, HostOutput, SipLink, StatsReader, Topology};
 pub use transport::{
     connect, Conn, ConnReader, ConnWriter, DatagramSocket, Fingerprint, ListenAddr, Listener, TlsClient, TlsMode,
     TlsServerConfig, Transport, TransportError,

@@ -24,8 +24,9 @@ use thiserror::Error;
 
 use crate::config::{self, NodeConfig, Role, Side, SipRoute, Strategy};
 use crate::host::{now, Host, HostEvent, HostOptions};
+use crate::metrics;
 use crate::transport::{
-    Fingerprint, Listener, TlsClient, TlsMode, TlsServerConfig, TlsSetupError, Transport, TransportError,
+    AbortOnDrop, Fingerprint, Listener, TlsClient, TlsMode, TlsServerConfig, TlsSetupError, Transport, TransportError,
 };
 
 /// How long a stopping node may take to end its sessions.
@@ -403,6 +404,21 @@ async fn shutdown_signal() {
 /// [`ServeError`] when the node cannot start.
 pub async fn serve(config: &NodeConfig, stop: impl std::future::Future<Output = ()>) -> Result<(), ServeError> {
     let mut host = start(config, config.limits.max_sessions.saturating_mul(2).max(16)).await?;
+    let _metrics = match config.metrics_listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr.addr)
+                .await
+                .map_err(|source| TransportError::Bind { addr, source })?;
+            tracing::info!(metrics = ?listener.local_addr(), "serving GET /metrics");
+            let reader = host.stats_reader();
+            let task = tokio::spawn(metrics::serve_metrics(listener, move || {
+                let reader = reader.clone();
+                async move { reader.read().await }
+            }));
+            Some(AbortOnDrop(task))
+        }
+        None => None,
+    };
     tracing::info!(node = %config.identity.name, role = %config.role, sip = ?config.sip_listen, msrp = ?host.msrp_addr(0), "serving");
     tokio::pin!(stop);
     loop {

@@ -104,6 +104,7 @@ fn controlling_config() {
     assert_eq!(config.policy.ack, AckPolicy::On200);
     assert_eq!(config.policy.answer, AnswerPolicy::Immediate);
     assert_eq!(config.limits.max_sessions, 256);
+    assert_eq!(config.metrics_listen, Some(addr("tcp://127.0.0.1:9462")));
     let sms = config.route("SMS.example").expect("routes compare hosts without case");
     assert!(sms.non_cpm);
     assert!(!config.route("b.example").expect("a route").non_cpm);
@@ -194,6 +195,20 @@ fn bad_addresses() {
     let text = RECEIVER
         .replace("[\"udp://127.0.0.1:5064\"]", "[\n  \"udp://127.0.0.1:5064\",\n  \"tcp://localhost:5064\",\n]");
     assert_one_problem(&text, 4, "sip_listen: invalid address \"tcp://localhost:5064\"");
+}
+
+#[test]
+fn metrics_listen() {
+    let with = |addr: &str| RECEIVER.replace("\n\n[identity]", &format!("\nmetrics_listen = \"{addr}\"\n\n[identity]"));
+    let config = NodeConfig::parse(&with("tcp://127.0.0.1:9464")).expect("valid");
+    assert_eq!(config.metrics_listen, Some(addr("tcp://127.0.0.1:9464")));
+    assert!(NodeConfig::parse(RECEIVER).expect("valid").metrics_listen.is_none());
+    assert_one_problem(
+        &with("udp://127.0.0.1:9464"),
+        4,
+        "metrics_listen: udp://127.0.0.1:9464 uses udp, but metrics_listen takes tcp:// (HTTP)",
+    );
+    assert_one_problem(&with("tcp://127.0.0.1"), 4, "metrics_listen: invalid address");
 }
 
 #[test]

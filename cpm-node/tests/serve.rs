@@ -89,6 +89,20 @@ async fn sender(b_sip: u16, seed: u64) -> Host {
         .expect("served")
 }
 
+/// Tells the sender of `host` to send `body` to bob; the session.
+async fn send_to_bob(host: &Host, body: Bytes) -> SessionId {
+    let session = SessionId::new(1);
+    let send = Command::SendMessage {
+        session,
+        target: "sip:bob@b.example".into(),
+        recipients: Vec::new(),
+        content_type: "text/plain".into(),
+        body,
+    };
+    host.input(0, Input::Command(send)).await;
+    session
+}
+
 /// The sender's outcome for `session`, within 20 s.
 async fn outcome_of(host: &mut Host, session: SessionId) -> Outcome {
     tokio::time::timeout(Duration::from_secs(20), async {
@@ -113,15 +127,7 @@ async fn a_served_receiver_takes_a_large_message() {
     // A sender on its own sockets, routed to the node over UDP.
     let mut host = sender(b.sip, 3).await;
     let body = Bytes::from(vec![b'x'; 300_000]);
-    let session = SessionId::new(1);
-    let send = Command::SendMessage {
-        session,
-        target: "sip:bob@b.example".into(),
-        recipients: Vec::new(),
-        content_type: "text/plain".into(),
-        body,
-    };
-    host.input(0, Input::Command(send)).await;
+    let session = send_to_bob(&host, body).await;
     let outcome = outcome_of(&mut host, session).await;
     assert_eq!(outcome, Outcome::Delivered);
     host.shutdown().await;
@@ -196,15 +202,7 @@ async fn a_node_stopped_during_a_transfer_ends_its_session() {
     // A never reads B's answers: B stops reading once 1024 are owed, and
     // the 16 MiB message stays half way.
     host.hold_reading(0, true).await;
-    let session = SessionId::new(1);
-    let send = Command::SendMessage {
-        session,
-        target: "sip:bob@b.example".into(),
-        recipients: Vec::new(),
-        content_type: "text/plain".into(),
-        body: Bytes::from(vec![b'x'; 16 << 20]),
-    };
-    host.input(0, Input::Command(send)).await;
+    let session = send_to_bob(&host, Bytes::from(vec![b'x'; 16 << 20])).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     b.tell_stop();
     let outcome = outcome_of(&mut host, session).await;
@@ -316,5 +314,68 @@ async fn an_msrps_link_is_pinned_to_the_fingerprint_in_the_peer_s_sdp() {
     })
     .await;
     assert_eq!(report.outcome, Some(Outcome::Delivered), "{report:?}");
+    b.stop().await;
+}
+
+/// One HTTP/1.1 request to `port`; the whole response (empty when the
+/// connection was closed unanswered).
+async fn http(port: u16, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connected");
+    let _ = stream.write_all(request.as_bytes()).await;
+    let mut response = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut response)).await;
+    assert!(read.is_ok(), "no answer to {request:?}");
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+/// The value of the sample line `name` in an exposition.
+fn sample(text: &str, name: &str) -> Option<u64> {
+    text.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// `metrics_listen`: `GET /metrics` tells what the node's entity did, in
+/// the Prometheus text format; another path is 404, another method 405;
+/// scrapers that hold connections open cannot take more than the bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_serves_its_stats_as_prometheus_metrics() {
+    let [sip, msrp, metrics] = [free_port(), free_port(), free_port()];
+    let config = shipped("b.toml", &[(5164, sip), (7164, msrp)], "").replacen(
+        "\n[identity]",
+        &format!("metrics_listen = \"tcp://127.0.0.1:{metrics}\"\n\n[identity]"),
+        1,
+    );
+    let b = ServedB::serve(sip, msrp, &config);
+    let mut host = sender(sip, 5).await;
+    let session = send_to_bob(&host, Bytes::from(vec![b'x'; 200_000])).await;
+    assert_eq!(outcome_of(&mut host, session).await, Outcome::Delivered);
+
+    let scrape = "GET /metrics HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n";
+    let response = http(metrics, scrape).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("content-type: application/openmetrics-text"), "{response}");
+    let received = sample(&response, "cpm_msrp_bytes_received_total{entity=\"b\"}").expect(&response);
+    assert!(received >= 200_000, "{response}");
+    assert!(sample(&response, "cpm_sip_messages_received_total{entity=\"b\"}").is_some_and(|n| n >= 2), "{response}");
+    assert!(response.ends_with("# EOF\n"), "{response}");
+
+    let other = http(metrics, "GET / HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n").await;
+    assert!(other.starts_with("HTTP/1.1 404"), "{other}");
+    let post =
+        http(metrics, "POST /metrics HTTP/1.1\r\nHost: b\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").await;
+    assert!(post.starts_with("HTTP/1.1 405") && post.contains("allow: GET, HEAD"), "{post}");
+
+    // Idle connections up to the bound; the next one is closed unanswered.
+    let mut idle = Vec::new();
+    for _ in 0..cpm_node::metrics::MAX_CONNECTIONS {
+        idle.push(tokio::net::TcpStream::connect(("127.0.0.1", metrics)).await.expect("connected"));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(http(metrics, scrape).await, "", "a connection past the bound was served");
+    drop(idle);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(http(metrics, scrape).await.starts_with("HTTP/1.1 200"), "the bound was not given back");
+
+    host.shutdown().await;
     b.stop().await;
 }

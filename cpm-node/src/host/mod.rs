@@ -43,7 +43,7 @@ use msrp_core::Transmit;
 use sip_lite::sip::{Framer, FramerEvent, Limits, Message};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::transport::{self, Conn, ConnReader, ConnWriter, ListenAddr, Listener, TlsMode};
@@ -243,6 +243,8 @@ enum Ev {
     EndAll,
     /// Stop (or resume) reading every MSRP connection.
     Hold(bool),
+    /// Tell the entity's stats.
+    Stats(oneshot::Sender<cpm_roles::Stats>),
     ConnectDone {
         hop: HopId,
         conn: Result<Conn, transport::TransportError>,
@@ -434,6 +436,13 @@ impl Host {
         Ok(Self { names, msrp_addrs, queues: vec![queue], outputs, tasks })
     }
 
+    /// What reads every entity's stats (for the metrics endpoint), while
+    /// the host runs.
+    #[must_use]
+    pub fn stats_reader(&self) -> StatsReader {
+        StatsReader { entities: self.names.iter().cloned().zip(self.queues.iter().cloned()).collect() }
+    }
+
     /// The entities' names, by index.
     #[must_use]
     pub fn names(&self) -> &[String] {
@@ -506,6 +515,29 @@ fn msrp_link_mode(params: &cpm_negotiation::ConnectParams, configured: &TlsMode)
     match configured {
         TlsMode::Plain => None,
         tls @ TlsMode::Tls(_) => Some(tls.clone()),
+    }
+}
+
+/// Reads the stats of a [`Host`]'s entities, each from its own task.
+#[derive(Clone, Debug)]
+pub struct StatsReader {
+    entities: Vec<(String, mpsc::Sender<Ev>)>,
+}
+
+impl StatsReader {
+    /// Each running entity's name and [`cpm_roles::Stats`] now (an entity
+    /// that has stopped is left out).
+    pub async fn read(&self) -> Vec<(String, cpm_roles::Stats)> {
+        let mut out = Vec::with_capacity(self.entities.len());
+        for (name, queue) in &self.entities {
+            let (reply, stats) = oneshot::channel();
+            if queue.send(Ev::Stats(reply)).await.is_ok() {
+                if let Ok(stats) = stats.await {
+                    out.push((name.clone(), stats));
+                }
+            }
+        }
+        out
     }
 }
 
@@ -584,6 +616,10 @@ impl Machine {
                     input
                 }
                 Some(Ev::Sip { flow, message }) => Input::SipReceived { flow, message },
+                Some(Ev::Stats(reply)) => {
+                    let _ = reply.send(self.entity.stats());
+                    continue;
+                }
                 Some(Ev::Hold(held)) => {
                     self.held = held;
                     for link in self.conns.values() {
