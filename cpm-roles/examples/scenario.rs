@@ -41,7 +41,7 @@ fn trigger(value: &str) -> Option<Trigger> {
     }
 }
 
-#[expect(clippy::disallowed_methods, reason = "the driver's epoch: the simulator's virtual clock starts here")]
+#[expect(clippy::disallowed_methods, reason = "the example's epoch: the simulator's virtual clock starts here")]
 fn epoch() -> Instant {
     Instant::now()
 }

@@ -245,6 +245,11 @@ enum Ev {
     Hold(bool),
     /// Tell the entity's stats.
     Stats(oneshot::Sender<cpm_roles::Stats>),
+    /// Cut an MSRP connection once `after` more of its bytes were read.
+    Cut {
+        conn: ConnId,
+        after: usize,
+    },
     ConnectDone {
         hop: HopId,
         conn: Result<Conn, transport::TransportError>,
@@ -334,6 +339,7 @@ impl Host {
                 flow_used: HashMap::new(),
                 held: false,
                 routes: HashMap::new(),
+                cuts: HashMap::new(),
             };
             tasks.spawn(machine.run(rx));
         }
@@ -431,6 +437,7 @@ impl Host {
             flow_used: HashMap::new(),
             held: false,
             routes,
+            cuts: HashMap::new(),
         };
         tasks.spawn(machine.run(rx));
         Ok(Self { names, msrp_addrs, queues: vec![queue], outputs, tasks })
@@ -469,6 +476,19 @@ impl Host {
     pub async fn hold_reading(&self, index: usize, hold: bool) {
         if let Some(queue) = self.queues.get(index) {
             let _ = queue.send(Ev::Hold(hold)).await;
+        }
+    }
+
+    /// A fault (a test's lever, like [`Host::hold_reading`]): MSRP
+    /// connection `conn` of entity `index` is cut once the entity has read
+    /// `after` more bytes from it (0: at once), in the middle of a frame if
+    /// that is where the count ends, as by a network that fails. The bytes
+    /// past the count are dropped, the connection is closed without a word
+    /// (its peer finds it closed or reset) and the entity learns it is lost
+    /// ([`Input::MsrpClosed`]).
+    pub async fn cut_after(&self, index: usize, conn: ConnId, after: usize) {
+        if let Some(queue) = self.queues.get(index) {
+            let _ = queue.send(Ev::Cut { conn, after }).await;
         }
     }
 
@@ -586,6 +606,9 @@ struct Machine {
     routes: HashMap<FlowId, ListenAddr>,
     /// When each peer flow was last used (a counter, not a clock).
     flow_used: HashMap<FlowId, u64>,
+    /// The bytes each connection to be cut may still read
+    /// ([`Host::cut_after`]); 0: cut.
+    cuts: HashMap<ConnId, usize>,
 }
 
 impl Machine {
@@ -609,6 +632,7 @@ impl Machine {
             let input = match ev {
                 None | Some(Ev::Stop) => return,
                 Some(Ev::Input(input)) => {
+                    let Some(input) = self.count_cut(input) else { continue };
                     if let Input::MsrpClosed { conn } = &input {
                         // The peer closed it: the writer has nothing more to do.
                         self.conns.remove(conn);
@@ -626,6 +650,14 @@ impl Machine {
                         let _ = link.reading.send(!link.paused && !held);
                     }
                     continue;
+                }
+                Some(Ev::Cut { conn, after }) => {
+                    self.cuts.insert(conn, after);
+                    if after > 0 {
+                        continue;
+                    }
+                    self.cut(conn);
+                    Input::MsrpClosed { conn }
                 }
                 Some(Ev::EndAll) => {
                     let at = now();
@@ -689,18 +721,23 @@ impl Machine {
                     Input::ConnectFailed { hop }
                 }
             };
-            let at = now();
-            if let Input::MsrpReceived { conn, data } = &input {
-                self.report(at, HostEvent::Read { conn: *conn, bytes: data.len() });
-            }
-            if let Err(error) = self.entity.handle(at, input) {
-                tracing::error!(entity = self.entity.name(), %error, "input refused");
-            }
-            while let Some(output) = self.entity.poll_output() {
-                self.carry_out(at, output);
-            }
-            self.check_settled(at);
+            self.feed(input);
         }
+    }
+
+    /// Hands the entity `input` and carries out what it says.
+    fn feed(&mut self, input: Input) {
+        let at = now();
+        if let Input::MsrpReceived { conn, data } = &input {
+            self.report(at, HostEvent::Read { conn: *conn, bytes: data.len() });
+        }
+        if let Err(error) = self.entity.handle(at, input) {
+            tracing::error!(entity = self.entity.name(), %error, "input refused");
+        }
+        while let Some(output) = self.entity.poll_output() {
+            self.carry_out(at, output);
+        }
+        self.check_settled(at);
     }
 
     /// Reports whether the entity settled, when that changed (and at start).

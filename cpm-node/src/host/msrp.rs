@@ -29,6 +29,40 @@ impl Machine {
         self.conns.insert(id, Link { writer: frames, reading, reader, paused: false });
         id
     }
+
+    /// `input` as the cuts let it through ([`Host::cut_after`](super::Host::cut_after)):
+    /// a connection's bytes up to its count (the read that reaches it is
+    /// handed over cut short, then the connection is cut and the entity
+    /// gets its close); nothing of a connection once cut.
+    pub(super) fn count_cut(&mut self, input: Input) -> Option<Input> {
+        let conn = match &input {
+            Input::MsrpReceived { conn, .. } | Input::MsrpWritten { conn, .. } | Input::MsrpClosed { conn } => *conn,
+            _ => return Some(input),
+        };
+        let Some(&left) = self.cuts.get(&conn) else { return Some(input) };
+        if left == 0 {
+            return None;
+        }
+        let Input::MsrpReceived { conn, mut data } = input else { return Some(input) };
+        if data.len() < left {
+            self.cuts.insert(conn, left - data.len());
+            return Some(Input::MsrpReceived { conn, data });
+        }
+        data.truncate(left);
+        self.cuts.insert(conn, 0);
+        self.feed(Input::MsrpReceived { conn, data });
+        self.cut(conn);
+        Some(Input::MsrpClosed { conn })
+    }
+
+    /// Lets go of `conn` at once: its reader stops, its writer ends after
+    /// what it was handed, and the socket closes on whatever was not read
+    /// (the peer sees a reset, or the end of the stream).
+    pub(super) fn cut(&mut self, conn: ConnId) {
+        if let Some(link) = self.conns.remove(&conn) {
+            link.reader.abort();
+        }
+    }
 }
 
 /// Reads an MSRP connection while allowed, then tells its close.

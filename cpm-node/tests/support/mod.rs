@@ -1,5 +1,10 @@
-//! Test certificates, made with rcgen at test time.
+//! What several test crates share: test certificates made with rcgen at
+//! test time, a scenario run on the host and observed ([`net`]), and the
+//! runtime's warnings and errors ([`logs`]).
 #![allow(dead_code, reason = "each test crate uses a different part of this module")]
+
+pub(crate) mod logs;
+pub(crate) mod net;
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedKey, IsCa, KeyPair};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
