@@ -191,13 +191,20 @@ impl Step<'_> {
             ua::EndReason::Rejected { status } => Outcome::Refused { status },
             _ => Outcome::SessionEnded,
         };
-        let status = outcome.status();
-        if !self.down[pos].ended {
-            self.down[pos].ended = true;
-            let index = self.down[pos].hop;
-            self.close_hop(index);
-            self.with_role(|role, step| role.leg_ended(step, pos, outcome));
+        self.down_leg_over(pos, outcome);
+    }
+    /// Downstream leg `pos` is over with `outcome` (its end, or its link
+    /// lost): the role learns it once, and once every downstream leg is
+    /// over, the upstream leg ends.
+    fn down_leg_over(&mut self, pos: usize, outcome: Outcome) {
+        if self.down[pos].ended {
+            return;
         }
+        self.down[pos].ended = true;
+        let index = self.down[pos].hop;
+        self.close_hop(index);
+        self.with_role(|role, step| role.leg_ended(step, pos, outcome));
+        let status = outcome.status();
         if self.down.iter().all(|l| l.ended) {
             if let Some(up) = self.up.as_ref() {
                 if !up.ended {
@@ -248,6 +255,10 @@ impl Step<'_> {
         } else if let Some(pos) = self.down.iter().position(|l| l.hop == index && !l.ended) {
             self.with_role(|role, step| role.leg_lost(step, pos));
             self.end_down(pos);
+            // The member is gone now, whatever its BYE does: a peer that
+            // died answers nothing, and the BYE would wait out RFC 3261
+            // Timer F (64*T1, 32 s) before its leg ended.
+            self.down_leg_over(pos, Outcome::LinkLost);
         }
     }
 }
