@@ -4,7 +4,7 @@
 //! `run` of an IWF, or with TLS listeners) are declared but not
 //! implemented in this build (they exit with status 2 and say so).
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -26,6 +26,7 @@ fn init_logs(filter: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(io::stderr)
+        .with_ansi(io::stderr().is_terminal())
         .try_init();
 }
 
@@ -90,9 +91,10 @@ pub enum Command {
         /// CPM members of the group.
         #[arg(long, default_value_t = 3)]
         members: usize,
-        /// Non-CPM members (reached through the ISF and an IWF).
-        #[arg(long, default_value_t = 1)]
-        non_cpm: usize,
+        /// Non-CPM members (reached through the ISF and an IWF); 1 by
+        /// default, 0 with --processes.
+        #[arg(long)]
+        non_cpm: Option<usize>,
         /// The non-CPM members' system.
         #[arg(long, value_enum, default_value_t = DemoSystem::Email)]
         non_cpm_system: DemoSystem,
@@ -123,9 +125,14 @@ pub enum Command {
         /// The MSRP transport between the entities.
         #[arg(long, value_enum, default_value_t = DemoTransport::Tcp)]
         transport: DemoTransport,
-        /// One OS process per entity instead of one task per entity.
+        /// One OS process per entity instead of one task per entity (A in
+        /// this one, every other a `cpm-node run` of a generated config).
         #[arg(long)]
         processes: bool,
+        /// With --processes: the member (`B2`) whose process is killed when
+        /// A has sent half the message.
+        #[arg(long, requires = "processes")]
+        kill_member: Option<String>,
     },
 }
 
@@ -213,30 +220,27 @@ pub fn check(path: &Path, out: &mut dyn Write) -> io::Result<bool> {
 /// Carries out a parsed command line and returns the process's exit status.
 #[must_use]
 pub fn run(cli: Cli) -> ExitCode {
-    let name = match cli.command {
+    match cli.command {
         Command::Check { config } => {
             let mut stdout = io::stdout().lock();
-            return match check(&config, &mut stdout) {
+            match check(&config, &mut stdout) {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) | Err(_) => ExitCode::from(EXIT_PROBLEMS),
-            };
+            }
         }
-        Command::Run { config } => {
-            return match NodeConfig::load(&config) {
-                Ok(node) => {
-                    init_logs(&node.log);
-                    serve::run(&node)
-                }
-                Err(error) => {
-                    eprintln!("cpm-node run: {}: {error}", config.display());
-                    ExitCode::from(EXIT_PROBLEMS)
-                }
-            };
-        }
+        Command::Run { config } => match NodeConfig::load(&config) {
+            Ok(node) => {
+                init_logs(&node.log);
+                serve::run(&node)
+            }
+            Err(error) => {
+                eprintln!("cpm-node run: {}: {error}", config.display());
+                ExitCode::from(EXIT_PROBLEMS)
+            }
+        },
         Command::Send { config, to, file, content_type, timeout } => {
-            return send(&config, &to, &file, &content_type, Duration::from_secs(timeout));
+            send(&config, &to, &file, &content_type, Duration::from_secs(timeout))
         }
-        Command::Demo { processes: true, .. } => "demo --processes",
         Command::Demo {
             strategy,
             trigger,
@@ -251,7 +255,8 @@ pub fn run(cli: Cli) -> ExitCode {
             out,
             timeout,
             transport,
-            ..
+            processes,
+            kill_member,
         } => {
             let chunk_size = if chunk_size == "whole" {
                 None
@@ -272,7 +277,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 }
             };
             scenario.members = members;
-            scenario.non_cpm = non_cpm;
+            scenario.non_cpm = non_cpm.unwrap_or(usize::from(!processes));
             let Ok(size) = usize::try_from(size.get()) else {
                 eprintln!("cpm-node demo: --size {size} does not fit this machine's memory");
                 return ExitCode::from(EXIT_NOT_IMPLEMENTED);
@@ -307,11 +312,13 @@ pub fn run(cli: Cli) -> ExitCode {
                 timeout: Duration::from_secs(timeout),
                 tls: transport == DemoTransport::Tls,
             };
-            return demo::run(&options);
+            if processes {
+                demo::run_processes(&demo::processes::ProcessOptions { demo: options, kill_member })
+            } else {
+                demo::run(&options)
+            }
         }
-    };
-    eprintln!("cpm-node {name}: not implemented yet in this build (only `check` is)");
-    ExitCode::from(EXIT_NOT_IMPLEMENTED)
+    }
 }
 
 /// `cpm-node send`: prints one line per member, then `result: K/N members

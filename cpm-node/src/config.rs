@@ -37,6 +37,7 @@
 //! handshake_timeout_secs = 10
 //! transaction_timeout_secs = 30
 //! idle_timeout_secs = 300
+//! # chunk_size = "2KiB"             # the largest SEND chunk; unset: one chunk per message
 //! ```
 //!
 //! A controlling node has `[[group]]` tables (`uri`, `members`) and/or an
@@ -388,6 +389,9 @@ pub struct Limits {
     pub transaction_timeout: Duration,
     /// A connection with no traffic for this long is closed.
     pub idle_timeout: Duration,
+    /// The largest chunk its SEND requests carry (RFC 4975 s.7.1.1: a
+    /// message may be sent in several chunks); `None`: each message in one.
+    pub chunk_size: Option<ByteSize>,
 }
 
 impl Default for Limits {
@@ -396,6 +400,7 @@ impl Default for Limits {
             max_sessions: 1024,
             max_message_size: ByteSize(64 << 20),
             window: ByteSize(1 << 20),
+            chunk_size: None,
             handshake_timeout: Duration::from_secs(10),
             transaction_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(300),
@@ -815,6 +820,7 @@ struct RawLimits {
     handshake_timeout_secs: Option<Spanned<u64>>,
     transaction_timeout_secs: Option<Spanned<u64>>,
     idle_timeout_secs: Option<Spanned<u64>>,
+    chunk_size: Option<Spanned<ByteSize>>,
 }
 
 #[derive(Deserialize)]
@@ -1331,6 +1337,8 @@ impl<'a> Checker<'a> {
             defaults.max_message_size.get(),
         );
         let window = self.positive("limits.window", raw.window.map(map_size), defaults.window.get());
+        let chunk_size =
+            raw.chunk_size.map(|size| ByteSize(self.positive("limits.chunk_size", Some(map_size(size)), 0)));
         Limits {
             max_sessions: self.positive("limits.max_sessions", raw.max_sessions, defaults.max_sessions),
             max_message_size: ByteSize(max_message_size),
@@ -1350,6 +1358,7 @@ impl<'a> Checker<'a> {
                 raw.idle_timeout_secs,
                 seconds(defaults.idle_timeout),
             )),
+            chunk_size,
         }
     }
 }

@@ -115,6 +115,8 @@ pub fn entity(
         config::AnswerPolicy::AfterFirstDestination => cpm_negotiation::AnswerPolicy::AfterFirstDestination,
     };
     entity_config.relay_window = usize::try_from(config.limits.window.get()).unwrap_or(usize::MAX);
+    entity_config.max_chunk_size =
+        config.limits.chunk_size.map(|size| usize::try_from(size.get()).unwrap_or(usize::MAX));
     let routes = &config.sip_routes;
     for (k, route) in routes.iter().enumerate() {
         if route.address.transport == Transport::Udp {
@@ -245,7 +247,12 @@ fn tls_client(tls: Option<&config::Tls>) -> Result<TlsMode, TlsSetupError> {
 /// SIP flows: the certificate of its `tls://` listeners and how it
 /// verifies peers come from `[tls]`; its MSRP URIs use its first MSRP
 /// listener (`msrps` when that is `tls://`).
-async fn start(config: &NodeConfig, max_flows: usize) -> Result<Host, ServeError> {
+///
+/// # Errors
+///
+/// [`ServeError`] when a listener cannot be bound, the `[tls]` files
+/// cannot be used, or the role cannot be hosted.
+pub async fn start(config: &NodeConfig, max_flows: usize) -> Result<Host, ServeError> {
     let tls = config.tls.as_ref();
     let server = match tls.map(|t| (&t.cert, &t.key)) {
         Some((Some(cert), Some(key))) => {
@@ -377,6 +384,24 @@ pub async fn send(
     Ok(report)
 }
 
+/// Logs what the entity tells, bodies by their size and CRC-32 (not
+/// their bytes): `message delivered` with `bytes` and `crc32` is what
+/// `demo --processes` reads from a member's log.
+fn log_event(session: Option<cpm_roles::SessionId>, event: &cpm_roles::Event) {
+    use cpm_roles::Event;
+    match event {
+        Event::MessageDelivered { body } => {
+            let crc = crc32fast::hash(body);
+            tracing::info!(?session, bytes = body.len(), crc32 = %format_args!("{crc:08x}"), "message delivered");
+        }
+        Event::Submitted { bytes } => tracing::info!(?session, bytes = bytes.len(), "message submitted"),
+        Event::DeliverToNonCpm { delivery, format, parts, .. } => {
+            tracing::info!(?session, ?delivery, format, parts = parts.len(), "deliver to the non-CPM system");
+        }
+        _ => tracing::info!(?session, ?event, "event"),
+    }
+}
+
 /// SIGTERM or Ctrl-C.
 async fn shutdown_signal() {
     #[cfg(unix)]
@@ -426,8 +451,8 @@ pub async fn serve(config: &NodeConfig, stop: impl std::future::Future<Output = 
             () = &mut stop => break,
             said = host.next_output() => {
                 let Some(said) = said else { break };
-                if let HostEvent::Output(cpm_roles::Output::Event { session, event }) = said.event {
-                    tracing::info!(?session, ?event, "event");
+                if let HostEvent::Output(cpm_roles::Output::Event { session, event }) = &said.event {
+                    log_event(*session, event);
                 }
             }
         }

@@ -96,7 +96,7 @@ fn help_exits_zero_and_lists_the_commands() {
     let output = cpm_node(&["demo", "--help"]);
     assert_eq!(output.status.code(), Some(0));
     let help = text(&output.stdout);
-    for option in ["--size", "--transport", "--processes"] {
+    for option in ["--size", "--transport", "--processes", "--kill-member"] {
         assert!(help.contains(option), "{help}");
     }
 }
@@ -113,22 +113,90 @@ fn size_zero_is_rejected() {
 }
 
 #[test]
-fn an_iwf_node_and_the_demo_s_processes_say_they_are_not_implemented() {
+fn an_iwf_node_and_non_cpm_members_in_processes_say_they_are_not_implemented() {
     let a = configs_dir().join("a.toml");
     let a = a.to_str().expect("a UTF-8 path");
     let iwf = configs_dir().join("iwf.toml");
-    let cases: [&[&str]; 2] =
-        [&["run", iwf.to_str().expect("a UTF-8 path")], &["demo", "--size", "1024", "--processes"]];
-    for args in cases {
+    let output = cpm_node(&["run", iwf.to_str().expect("a UTF-8 path")]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("not implemented yet in this build"), "{stderr}");
+    for (args, says) in [
+        (&["demo", "--processes", "--non-cpm", "1"][..], "--processes runs CPM members only"),
+        (&["demo", "--processes", "--strategy", "001-fig2"][..], "--processes runs the strategies of seed 001"),
+        (&["demo", "--processes", "--kill-member", "B9"][..], "--kill-member B9: no such member"),
+        (&["demo", "--kill-member", "B1"][..], "--processes"),
+    ] {
         let output = cpm_node(args);
         assert_eq!(output.status.code(), Some(2), "{args:?}");
         let stderr = text(&output.stderr);
-        assert!(stderr.contains("not implemented yet in this build"), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
     // A missing option is a usage error, not "not implemented".
     let output = cpm_node(&["send", "--config", a]);
     assert_eq!(output.status.code(), Some(2));
     assert!(!text(&output.stderr).contains("not implemented"), "{}", text(&output.stderr));
+}
+
+/// The rows of the process table (`name pid peak-RSS exit`).
+fn process_rows(stdout: &str) -> Vec<&str> {
+    let table = stdout.lines().skip_while(|l| !l.starts_with("process  pid")).skip(1);
+    table.take_while(|l| !l.is_empty() && !l.starts_with("relays:")).collect()
+}
+
+/// `demo --processes`: every entity but A its own `cpm-node run`, from
+/// configs generated for it; every member gets the message intact, and
+/// every process ends cleanly on SIGTERM.
+#[cfg(unix)]
+#[test]
+fn the_demo_runs_as_processes() {
+    let out = tempfile::tempdir().expect("a scratch directory");
+    let dir = out.path().to_str().expect("a UTF-8 path");
+    let output = cpm_node(&["demo", "--processes", "--members", "2", "--size", "300KiB", "--out", dir]);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{}", text(&output.stderr));
+    assert_eq!(stdout.lines().last(), Some("result: 2/2 members received the message intact"), "{stdout}");
+    for member in ["B1", "B2"] {
+        let row = stdout.lines().find(|l| l.starts_with(member)).unwrap_or_default();
+        assert!(row.contains(" 307200 ") && row.contains(" yes ") && row.ends_with("delivered"), "{row}");
+    }
+    let rows = process_rows(&stdout);
+    let names: Vec<&str> = rows.iter().filter_map(|r| r.split_whitespace().next()).collect();
+    assert_eq!(names, ["pf-a", "cf", "pf-b1", "b1", "pf-b2", "b2"], "{stdout}");
+    assert!(rows.iter().all(|r| r.ends_with(" 0") && r.contains(" MiB")), "{stdout}");
+    for node in ["pf-a", "cf", "pf-b1", "b1", "pf-b2", "b2"] {
+        let config = out.path().join("configs").join(format!("{node}.toml"));
+        let checked = cpm_node(&["check", config.to_str().expect("a UTF-8 path")]);
+        assert_eq!(checked.status.code(), Some(0), "{node}: {}", text(&checked.stdout));
+    }
+}
+
+/// A member's process killed in the middle of the message: the others get
+/// it intact, and the sender hears that member failed (without waiting
+/// for a dead peer's BYE to time out).
+#[cfg(unix)]
+#[test]
+fn a_member_process_killed_mid_message_fails_alone() {
+    let out = tempfile::tempdir().expect("a scratch directory");
+    let dir = out.path().to_str().expect("a UTF-8 path");
+    let args = ["demo", "--processes", "--members", "3", "--size", "4MiB", "--kill-member", "B2", "--out", dir];
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "a dead member's BYE must not hold the run for RFC 3261 Timer F (32 s)"
+    )]
+    let started = std::time::Instant::now();
+    let output = cpm_node(&args);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{}", text(&output.stderr));
+    assert!(started.elapsed() < std::time::Duration::from_secs(25), "{stdout}");
+    assert!(stdout.contains("killed: b2 (pid "), "{stdout}");
+    assert!(stdout.contains("member sip:b2@b2.example: failed"), "{stdout}");
+    for member in ["b1", "b3"] {
+        assert!(stdout.contains(&format!("member sip:{member}@{member}.example: delivered")), "{stdout}");
+    }
+    let b2 = stdout.lines().find(|l| l.starts_with("B2 ")).unwrap_or_default();
+    assert!(b2.contains(" NO ") && b2.ends_with("failed"), "{b2}");
+    assert_eq!(stdout.lines().last(), Some("result: 2/3 members received the message intact"), "{stdout}");
 }
 
 /// The README's main command, small: every entity on the runtime over

@@ -339,13 +339,18 @@ fn routes_and_uris() {
 
 #[test]
 fn values_and_limits() {
-    let zero = format!("{RECEIVER}\n[limits]\nmax_sessions = 0\nwindow = \"0KiB\"\n");
+    let zero = format!("{RECEIVER}\n[limits]\nmax_sessions = 0\nwindow = \"0KiB\"\nchunk_size = 0\n");
     let found = problems(&zero);
-    assert_eq!(found.len(), 2, "{found:#?}");
+    assert_eq!(found.len(), 3, "{found:#?}");
     assert_eq!((found[0].0, found[0].1.as_str()), (11, "limits.max_sessions must be greater than 0"));
     assert_eq!((found[1].0, found[1].1.as_str()), (12, "limits.window must be greater than 0"));
-    let sizes = format!("{RECEIVER}\n[limits]\nmax_message_size = \"17MiB\"\nwindow = 65536\nidle_timeout_secs = 60\n");
+    assert_eq!((found[2].0, found[2].1.as_str()), (13, "limits.chunk_size must be greater than 0"));
+    assert_eq!(NodeConfig::parse(RECEIVER).expect("valid").limits.chunk_size, None);
+    let sizes = format!(
+        "{RECEIVER}\n[limits]\nmax_message_size = \"17MiB\"\nwindow = 65536\nidle_timeout_secs = 60\nchunk_size = \"2KiB\"\n"
+    );
     let config = NodeConfig::parse(&sizes).expect("valid");
+    assert_eq!(config.limits.chunk_size, Some(ByteSize::new(2048)));
     assert_eq!(config.limits.max_message_size, ByteSize::new(17 << 20));
     assert_eq!(config.limits.window, ByteSize::new(65_536));
     assert_eq!(config.limits.idle_timeout, Duration::from_secs(60));

@@ -29,6 +29,8 @@ use std::sync::Arc;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
+pub mod processes;
+
 use crate::host::{now, Host, HostEvent, HostOptions, HostOutput, SipLink, Topology};
 use crate::transport::{TlsClient, TlsMode, TlsServerConfig};
 
@@ -235,6 +237,19 @@ impl Observer {
 pub fn run(options: &DemoOptions) -> ExitCode {
     match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime.block_on(demo(options)),
+        Err(error) => {
+            eprintln!("demo: cannot start the runtime: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the demo with every entity but A in its own process
+/// ([`processes`]).
+#[must_use]
+pub fn run_processes(options: &processes::ProcessOptions) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime.block_on(processes::run(options)),
         Err(error) => {
             eprintln!("demo: cannot start the runtime: {error}");
             ExitCode::FAILURE
