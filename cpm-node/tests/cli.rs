@@ -253,6 +253,27 @@ fn the_demo_carries_a_20_mib_message() {
     assert_eq!(stdout.lines().last(), Some("result: 4/4 members received the message intact"), "{stdout}");
 }
 
+/// `demo --processes` with a 64 MiB message: every member gets it, and no
+/// relay process (PF or CF) comes near the message's size: each reads an
+/// upstream only as fast as its members take the bytes (run in release by
+/// `.ci/run`).
+#[cfg(target_os = "linux")]
+#[test]
+#[ignore = "large: run in release from .ci/run"]
+fn the_processes_demo_carries_64_mib_through_relays_of_bounded_memory() {
+    let out = tempfile::tempdir().expect("a scratch directory");
+    let dir = out.path().to_str().expect("a UTF-8 path");
+    let output = cpm_node(&["demo", "--processes", "--members", "3", "--size", "64MiB", "--out", dir]);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{}", text(&output.stderr));
+    assert_eq!(stdout.lines().last(), Some("result: 3/3 members received the message intact"), "{stdout}");
+    let relays = process_rows(&stdout).into_iter().filter(|row| row.starts_with("pf") || row.starts_with("cf "));
+    for row in relays {
+        let mib: f64 = row.split_whitespace().nth(2).and_then(|v| v.parse().ok()).expect("a peak RSS");
+        assert!(mib < 24.0, "a relay's peak RSS is {mib} MiB for a 64 MiB message: {row}");
+    }
+}
+
 /// `cpm-node run` serves a node until SIGTERM, then ends its sessions and
 /// exits 0 (the receiver of the shipped configs, on ports chosen here).
 #[cfg(unix)]

@@ -43,7 +43,7 @@ use msrp_core::Transmit;
 use sip_lite::sip::{Framer, FramerEvent, Limits, Message};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::transport::{self, Conn, ConnReader, ConnWriter, ListenAddr, Listener, TlsMode};
@@ -65,6 +65,10 @@ pub fn now() -> Instant {
 const READ_SIZE: usize = 64 * 1024;
 /// Inputs waiting for an entity's machine before its readers wait.
 const QUEUE: usize = 1024;
+/// Bytes one MSRP connection may have read and not yet handed to its
+/// entity: past it the reader waits for the machine, so what a relay holds
+/// is bounded by its windows, not by how fast its upstream writes.
+const READ_BUDGET: usize = 4 * READ_SIZE;
 
 /// How long a write may wait for a peer that does not read before the
 /// connection is given up.
@@ -217,6 +221,13 @@ pub enum HostEvent {
 /// What a task tells an entity's machine.
 enum Ev {
     Input(Input),
+    /// Bytes read from an MSRP connection, with the part of its
+    /// [`READ_BUDGET`] they hold until the entity has them.
+    MsrpRead {
+        conn: ConnId,
+        data: Bytes,
+        budget: OwnedSemaphorePermit,
+    },
     Sip {
         flow: FlowId,
         message: Message,
@@ -629,8 +640,15 @@ impl Machine {
                 }
                 None => rx.recv().await,
             };
+            // Read bytes hold their connection's budget until handed over.
+            let mut _budget = None;
             let input = match ev {
                 None | Some(Ev::Stop) => return,
+                Some(Ev::MsrpRead { conn, data, budget }) => {
+                    _budget = Some(budget);
+                    let Some(input) = self.count_cut(Input::MsrpReceived { conn, data }) else { continue };
+                    input
+                }
                 Some(Ev::Input(input)) => {
                     let Some(input) = self.count_cut(input) else { continue };
                     if let Input::MsrpClosed { conn } = &input {

@@ -2,6 +2,8 @@
 //! lets it, and a writer that writes each frame with one vectored write,
 //! acknowledges it, and gives up on a peer that stops reading.
 
+use bytes::BufMut;
+
 use super::*;
 
 /// One MSRP connection as the machine sees it.
@@ -23,7 +25,8 @@ impl Machine {
         self.report(now(), HostEvent::LinkUp { conn: id, hop, local, peer });
         let (reader, writer) = conn.into_split();
         let (reading, allowed) = watch::channel(!self.held);
-        let reader = tokio::spawn(read_msrp(reader, id, allowed, self.queue.clone())).abort_handle();
+        let budget = Arc::new(Semaphore::new(READ_BUDGET));
+        let reader = tokio::spawn(read_msrp(reader, id, allowed, budget, self.queue.clone())).abort_handle();
         let (frames, rx) = mpsc::unbounded_channel();
         tokio::spawn(write_msrp(writer, id, rx, self.queue.clone()));
         self.conns.insert(id, Link { writer: frames, reading, reader, paused: false });
@@ -70,6 +73,7 @@ pub(super) async fn read_msrp(
     mut reader: ConnReader,
     conn: ConnId,
     mut reading: watch::Receiver<bool>,
+    budget: Arc<Semaphore>,
     queue: mpsc::Sender<Ev>,
 ) {
     let mut buf = BytesMut::with_capacity(READ_SIZE);
@@ -78,11 +82,16 @@ pub(super) async fn read_msrp(
             return;
         }
         buf.reserve(READ_SIZE);
-        let data = match reader.read_buf(&mut buf).await {
+        // A read never exceeds what is left of the budget.
+        let Ok(mut credit) = Arc::clone(&budget).acquire_many_owned(READ_SIZE as u32).await else { return };
+        let data = match reader.read_buf(&mut (&mut buf).limit(READ_SIZE)).await {
             Ok(0) | Err(_) => break,
             Ok(_) => buf.split().freeze(),
         };
-        if queue.send(Ev::Input(Input::MsrpReceived { conn, data })).await.is_err() {
+        // What the read did not use goes back at once.
+        let unused = credit.num_permits().saturating_sub(data.len());
+        drop(credit.split(unused));
+        if queue.send(Ev::MsrpRead { conn, data, budget: credit }).await.is_err() {
             return;
         }
     }
