@@ -21,6 +21,8 @@
 //!   connects and handshakes on their own tasks with a deadline.
 //! - [`metrics`]: `GET /metrics`, every entity's stats in the Prometheus
 //!   text format (`metrics_listen` in a node's config).
+//! - [`trace`]: a run on the host as the simulator's trace (what the
+//!   demo's ladder, `trace.jsonl` and `sequence.svg` are drawn from).
 //! - [`demo`]: `cpm-node demo`, a figure's whole network on the host.
 //! - [`serve`]: `cpm-node run CONFIG`, one deployable node (its role's
 //!   entity on its listeners) until SIGTERM or Ctrl-C.
@@ -78,6 +80,7 @@ pub mod demo;
 pub mod host;
 pub mod metrics;
 pub mod serve;
+pub mod trace;
 pub mod transport;
 
 pub use config::{ConfigError, LoadError, NodeConfig, Problem, ProblemKind, Role};

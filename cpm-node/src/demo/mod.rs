@@ -9,19 +9,16 @@
 //! the trace as JSON lines and as an SVG sequence diagram. The exit status
 //! is 0 only when every member received the message intact.
 
-use std::collections::HashMap;
 use std::io::{IsTerminal, Write as _};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cpm_negotiation::LinkKey;
-use cpm_roles::diagram::{self, TraceRecorder};
+use cpm_roles::diagram;
 use cpm_roles::scenario::{Scenario, SCENARIO_SESSION};
-use cpm_roles::sim::{crc32, shared_link_hop, TraceEvent};
-use cpm_roles::{ConnId, Event, HopId, Input, Outcome, Output, SimulationIds};
+use cpm_roles::sim::{crc32, TraceEvent};
+use cpm_roles::{Event, Input, Outcome, Output, SimulationIds};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use std::sync::Arc;
@@ -31,7 +28,8 @@ use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
 pub mod processes;
 
-use crate::host::{now, Host, HostEvent, HostOptions, HostOutput, SipLink, Topology};
+use crate::host::{now, Host, HostEvent, HostOptions, Topology};
+use crate::trace::TraceObserver;
 use crate::transport::{TlsClient, TlsMode, TlsServerConfig};
 
 /// What `cpm-node demo` runs.
@@ -83,154 +81,6 @@ fn members(columns: &[String]) -> Vec<String> {
     columns.iter().filter(|c| c.starts_with('B') || c.starts_with("IWF")).cloned().collect()
 }
 
-/// One MSRP connection as the trace names it.
-struct TraceLink {
-    /// The entity at the other end.
-    peer: Option<usize>,
-    /// The hop it was opened for.
-    label: String,
-    /// Opened here: the hops on it (label, first URI of the peer's path) and
-    /// the key reuse matches. Accepted here: the opener's end.
-    hops: Vec<(String, String)>,
-    key: Option<LinkKey>,
-    opener: Option<(usize, ConnId)>,
-}
-
-/// Turns what the host reports into the simulator's trace.
-struct Observer {
-    names: Vec<String>,
-    hosts: HashMap<String, usize>,
-    sip: Vec<SipLink>,
-    recorder: TraceRecorder,
-    /// Connects asked for, by entity and hop: label, key, first path URI.
-    asked: HashMap<(usize, HopId), (String, LinkKey, String)>,
-    links: HashMap<(usize, ConnId), TraceLink>,
-    /// Where each opened connection's local end is.
-    by_addr: HashMap<SocketAddr, (usize, ConnId)>,
-    /// MSRP bytes each entity read.
-    read: Vec<u64>,
-    /// Each member's outcome at the controlling function: its URI and status.
-    member_reports: Vec<(String, u16)>,
-}
-
-impl Observer {
-    fn new(names: Vec<String>, hosts: Vec<String>, sip: Vec<SipLink>) -> Self {
-        let read = vec![0; names.len()];
-        let hosts = hosts.into_iter().enumerate().map(|(index, host)| (host, index)).collect();
-        Self {
-            names,
-            hosts,
-            sip,
-            recorder: TraceRecorder::new(),
-            asked: HashMap::new(),
-            links: HashMap::new(),
-            by_addr: HashMap::new(),
-            read,
-            member_reports: Vec::new(),
-        }
-    }
-
-    fn name(&self, index: Option<usize>) -> String {
-        index.and_then(|i| self.names.get(i)).cloned().unwrap_or_else(|| "peer".to_owned())
-    }
-
-    fn record(&mut self, said: &HostOutput) {
-        let (index, at) = (said.entity, said.at);
-        let from = self.name(Some(index));
-        match &said.event {
-            HostEvent::Read { bytes, .. } => {
-                if let Some(read) = self.read.get_mut(index) {
-                    *read += *bytes as u64;
-                }
-            }
-            HostEvent::LinkUp { conn, hop: Some(hop), local, .. } => {
-                let Some((label, key, uri)) = self.asked.remove(&(index, *hop)) else { return };
-                let peer = self.hosts.get(key.host()).copied();
-                self.by_addr.insert(*local, (index, *conn));
-                let link =
-                    TraceLink { peer, label: label.clone(), hops: vec![(label, uri)], key: Some(key), opener: None };
-                self.links.insert((index, *conn), link);
-            }
-            HostEvent::LinkUp { conn, hop: None, peer, .. } => {
-                let opener = self.by_addr.get(peer).copied();
-                let label = opener.and_then(|o| self.links.get(&o)).map(|l| l.label.clone()).unwrap_or_default();
-                let link = TraceLink { peer: opener.map(|o| o.0), label, hops: Vec::new(), key: None, opener };
-                self.links.insert((index, *conn), link);
-            }
-            HostEvent::Output(output) => self.output(at, index, &from, output),
-            _ => {}
-        }
-    }
-
-    fn output(&mut self, at: Instant, index: usize, from: &str, output: &Output) {
-        match output {
-            Output::SipTransmit { flow, bytes } => {
-                let Some(link) = self.sip.iter().find(|l| l.flow == *flow && l.ends.contains(&index)) else { return };
-                let peer = link.ends.iter().copied().find(|&e| e != index).unwrap_or(index);
-                let (to, hop) = (self.name(Some(peer)), link.hop.clone());
-                let _ = self.recorder.sip(at, index, [from, &to, &hop], bytes);
-            }
-            Output::Connect { hop, label, params, trigger } => {
-                let uri = params.path.first().map(ToString::to_string).unwrap_or_default();
-                let to = self
-                    .hosts
-                    .get(params.key.host())
-                    .map_or_else(|| params.key.host().to_owned(), |&p| self.name(Some(p)));
-                self.recorder.connect(at, from, &to, label, *trigger, false);
-                self.asked.insert((index, *hop), (label.clone(), params.key.clone(), uri));
-            }
-            Output::MsrpTransmit { conn, transmit } => {
-                let Some(link) = self.links.get(&(index, *conn)) else { return };
-                let to = self.name(link.peer);
-                let opener = link.opener.unwrap_or((index, *conn));
-                // On a link several hops share (reuse), the frame's own hop.
-                let hop = match self.links.get(&opener) {
-                    Some(l) if l.hops.len() > 1 => {
-                        shared_link_hop(&l.hops, &transmit.head).unwrap_or(&link.label).to_owned()
-                    }
-                    _ => link.label.clone(),
-                };
-                self.recorder.msrp(at, index, *conn, [from, &to, &hop], transmit);
-            }
-            Output::CloseLink { conn } => {
-                if let Some(link) = self.links.get(&(index, *conn)) {
-                    // The last hop on the link closes it.
-                    let hop = link.hops.first().map_or_else(|| link.label.clone(), |(label, _)| label.clone());
-                    self.recorder.close(at, &hop);
-                }
-            }
-            Output::Event { event, .. } => match event {
-                Event::MessageDelivered { body } => self.recorder.deliver(at, from, body),
-                Event::LinkReused { hop, trigger, params, .. } => {
-                    let uri = params.path.first().map(ToString::to_string).unwrap_or_default();
-                    let mine = self
-                        .links
-                        .iter_mut()
-                        .find(|((owner, _), l)| *owner == index && l.key.as_ref() == Some(&params.key));
-                    if let Some((_, link)) = mine {
-                        link.hops.push((hop.clone(), uri));
-                    }
-                    let host = params.key.host();
-                    let to = self.hosts.get(host).map_or_else(|| host.to_owned(), |&p| self.name(Some(p)));
-                    self.recorder.connect(at, from, &to, hop, *trigger, true);
-                }
-                Event::LinkReleased { hop, conn } => {
-                    if let Some(link) = self.links.get_mut(&(index, *conn)) {
-                        link.hops.retain(|(label, _)| label != hop);
-                    }
-                    self.recorder.close(at, hop);
-                }
-                Event::DeliverToNonCpm { format, parts, .. } => self.recorder.non_cpm(at, from, format, parts.len()),
-                Event::MemberOutcome { member, outcome } => {
-                    self.member_reports.push((member.clone(), outcome.status()))
-                }
-                _ => {}
-            },
-            _ => {}
-        }
-    }
-}
-
 /// Runs the demo and prints its report; the exit status says whether every
 /// member received the message intact.
 #[must_use]
@@ -270,7 +120,7 @@ async fn demo(options: &DemoOptions) -> ExitCode {
         eprintln!("demo: {error}");
         return ExitCode::from(2);
     }
-    let mut observer = Observer::new(topology.names(), topology.hosts(), topology.sip_links().to_vec());
+    let mut observer = TraceObserver::new(&topology);
     let mut host_options = HostOptions::default();
     if options.tls {
         match demo_tls(&topology.hosts(), host_options.connect_timeout) {
@@ -291,7 +141,7 @@ async fn demo(options: &DemoOptions) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    observer.recorder.submit(epoch, "A", &body);
+    observer.recorder().submit(epoch, "A", &body);
     println!(
         "demo: {} from A to {} CPM and {} non-CPM member(s), {} bytes (crc {sent_crc:08x}), {} entities on 127.0.0.1",
         scenario.name,
@@ -362,7 +212,7 @@ async fn demo(options: &DemoOptions) -> ExitCode {
             }
             HostEvent::Read { .. } => {
                 for (k, (index, bar)) in bars.iter().enumerate() {
-                    let got = observer.read.get(*index).copied().unwrap_or(0).min(size);
+                    let got = observer.read(*index).min(size);
                     if tty {
                         bar.set_position(got);
                     } else {
@@ -389,7 +239,7 @@ async fn demo(options: &DemoOptions) -> ExitCode {
         println!("run: timed out after {}s (still busy: {})", options.timeout.as_secs(), busy.join(", "));
     }
     host.shutdown().await;
-    let trace = observer.recorder.events();
+    let trace = observer.events();
     println!("run: {:.3} s wall clock, {} trace events", elapsed.as_secs_f64(), trace.len());
 
     // The ladder (first and last rows when long).
@@ -407,7 +257,7 @@ async fn demo(options: &DemoOptions) -> ExitCode {
             println!("{line}");
         }
     }
-    match write_files(&options.out, &columns, trace, observer.recorder.times()) {
+    match write_files(&options.out, &columns, trace, observer.times()) {
         Ok((json, svg, throughput)) => {
             println!("\ntrace: {}\ndiagram: {}\nthroughput: {}", json.display(), svg.display(), throughput.display())
         }
@@ -415,9 +265,9 @@ async fn demo(options: &DemoOptions) -> ExitCode {
     }
 
     // The table per member.
-    let times = observer.recorder.times();
+    let times = observer.times();
     let submitted = trace.iter().zip(times).find_map(|(e, t)| matches!(e, TraceEvent::Submit { .. }).then_some(*t));
-    let reports = &observer.member_reports;
+    let reports = observer.member_reports();
     println!("\nmember  bytes received  crc-32    intact  time (ms)  throughput   CF report");
     let mut intact = 0;
     for name in &members {

@@ -5,37 +5,19 @@
 //! (status 200), as in the demo.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use cpm_negotiation::imdn::DeliveryStatus;
-use cpm_negotiation::LinkKey;
-use cpm_node::host::{now, Host, HostEvent, HostOptions, HostOutput, SipLink, Topology};
-use cpm_roles::diagram::TraceRecorder;
+use cpm_node::host::{now, Host, HostEvent, HostOptions, HostOutput, Topology};
+use cpm_node::trace::TraceObserver;
 use cpm_roles::scenario::{Scenario, SCENARIO_SESSION};
-use cpm_roles::sim::{crc32, shared_link_hop, TraceEvent};
-use cpm_roles::{ConnId, Event, HopId, Input, Outcome, Output};
+use cpm_roles::sim::{crc32, TraceEvent};
+use cpm_roles::{Event, Input, Outcome, Output};
 
 /// How long nothing may happen once every entity settled before a run
 /// counts as over (the last answers cross the sockets meanwhile).
 const QUIET: Duration = Duration::from_millis(200);
-
-/// One MSRP connection as the trace names it.
-struct TraceLink {
-    /// The entity at the other end.
-    peer: Option<usize>,
-    /// The hop it was opened for.
-    label: String,
-    /// Opened here: the hops on it (label, first URI of the peer's path) and
-    /// the key reuse matches. Accepted here: the opener's end.
-    hops: Vec<(String, String)>,
-    key: Option<LinkKey>,
-    opener: Option<(usize, ConnId)>,
-    /// Accepted here: the opener's address (its end may come up later than
-    /// this one).
-    remote: Option<SocketAddr>,
-}
 
 /// A scenario running on a [`Host`], and what it said so far.
 pub(crate) struct Net {
@@ -44,22 +26,10 @@ pub(crate) struct Net {
     pub(crate) events: Vec<(usize, Event)>,
     /// A's outcome for the scenario's message.
     pub(crate) outcome: Option<Outcome>,
-    /// SIP this side sent that does not parse.
-    pub(crate) errors: Vec<String>,
     names: Vec<String>,
-    hosts: HashMap<String, usize>,
-    sip: Vec<SipLink>,
-    recorder: TraceRecorder,
+    observer: TraceObserver,
     inputs: Vec<(usize, Input)>,
     settled: Vec<bool>,
-    /// Connects asked for, by entity and hop: label, key, first path URI.
-    asked: HashMap<(usize, HopId), (String, LinkKey, String)>,
-    links: HashMap<(usize, ConnId), TraceLink>,
-    /// Where each opened connection's local end is.
-    by_addr: HashMap<SocketAddr, (usize, ConnId)>,
-    /// Hops that joined a link still being opened: entity, key, hop and
-    /// first path URI.
-    joining: Vec<(usize, LinkKey, String, String)>,
 }
 
 impl Net {
@@ -76,28 +46,12 @@ impl Net {
         let mut topology = Topology::new();
         let epoch = now();
         scenario.populate(&mut topology, epoch, body.clone()).expect("a scenario");
-        let (names, sip) = (topology.names(), topology.sip_links().to_vec());
-        let hosts = topology.hosts().into_iter().enumerate().map(|(index, host)| (host, index)).collect();
+        let names = topology.names();
         let inputs = topology.take_inputs();
+        let mut observer = TraceObserver::new(&topology);
+        observer.recorder().submit(epoch, "A", &body);
         let host = Host::start(topology, options).await.expect("started");
-        let mut recorder = TraceRecorder::new();
-        recorder.submit(epoch, "A", &body);
-        Self {
-            host,
-            events: Vec::new(),
-            outcome: None,
-            errors: Vec::new(),
-            settled: vec![false; names.len()],
-            names,
-            hosts,
-            sip,
-            recorder,
-            inputs,
-            asked: HashMap::new(),
-            links: HashMap::new(),
-            by_addr: HashMap::new(),
-            joining: Vec::new(),
-        }
+        Self { host, events: Vec::new(), outcome: None, settled: vec![false; names.len()], names, observer, inputs }
     }
 
     /// Hands A its command.
@@ -119,7 +73,7 @@ impl Net {
 
     /// The trace so far (the simulator's schema).
     pub(crate) fn trace(&self) -> &[TraceEvent] {
-        self.recorder.events()
+        self.observer.events()
     }
 
     /// The next thing an entity said, recorded, before `deadline`.
@@ -154,147 +108,32 @@ impl Net {
     /// Stops every entity.
     pub(crate) async fn shutdown(self) -> Ran {
         self.host.shutdown().await;
-        Ran { names: self.names, events: self.events, errors: self.errors, recorder: self.recorder }
-    }
-
-    fn name(&self, index: Option<usize>) -> String {
-        index.and_then(|i| self.names.get(i)).cloned().unwrap_or_else(|| "peer".to_owned())
+        let errors = self.observer.errors().to_vec();
+        Ran { names: self.names, events: self.events, errors, observer: self.observer }
     }
 
     async fn record(&mut self, said: &HostOutput) {
-        let (index, at) = (said.entity, said.at);
+        self.observer.record(said);
+        let index = said.entity;
         match &said.event {
             HostEvent::Settled(settled) => {
                 if let Some(s) = self.settled.get_mut(index) {
                     *s = *settled;
                 }
             }
-            HostEvent::LinkUp { conn, hop: Some(hop), local, .. } => {
-                let Some((label, key, uri)) = self.asked.remove(&(index, *hop)) else { return };
-                let peer = self.hosts.get(key.host()).copied();
-                self.by_addr.insert(*local, (index, *conn));
-                let mut hops = vec![(label.clone(), uri)];
-                // The hops that joined it while it was being opened.
-                let (joined, waiting) = std::mem::take(&mut self.joining)
-                    .into_iter()
-                    .partition(|(owner, k, _, _)| *owner == index && *k == key);
-                self.joining = waiting;
-                hops.extend(joined.into_iter().map(|(_, _, hop, uri)| (hop, uri)));
-                let link = TraceLink { peer, label, hops, key: Some(key), opener: None, remote: None };
-                self.links.insert((index, *conn), link);
-            }
-            HostEvent::LinkUp { conn, hop: None, peer, .. } => {
-                let link = TraceLink {
-                    peer: None,
-                    label: String::new(),
-                    hops: Vec::new(),
-                    key: None,
-                    opener: None,
-                    remote: Some(*peer),
-                };
-                self.links.insert((index, *conn), link);
-            }
-            HostEvent::Output(output) => {
-                self.output(at, index, output);
-                if let Output::Event { session, event } = output {
-                    match event {
-                        Event::Outcome { outcome } if index == 0 && *session == Some(SCENARIO_SESSION) => {
-                            self.outcome = Some(*outcome);
-                        }
-                        // The non-CPM system takes every message.
-                        Event::DeliverToNonCpm { delivery, .. } => {
-                            self.host.input(index, Input::NonCpmAck { delivery: *delivery, status: 200 }).await;
-                        }
-                        _ => {}
+            HostEvent::Output(Output::Event { session, event }) => {
+                match event {
+                    Event::Outcome { outcome } if index == 0 && *session == Some(SCENARIO_SESSION) => {
+                        self.outcome = Some(*outcome);
                     }
-                    self.events.push((index, event.clone()));
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// Names connection `conn` that entity `index` accepted after its
-    /// opener's end, once that is up.
-    fn find_opener(&mut self, index: usize, conn: ConnId) {
-        let Some(link) = self.links.get(&(index, conn)) else { return };
-        let Some(opener) = link.remote.filter(|_| link.opener.is_none()).and_then(|a| self.by_addr.get(&a).copied())
-        else {
-            return;
-        };
-        let label = self.links.get(&opener).map(|l| l.label.clone()).unwrap_or_default();
-        if let Some(link) = self.links.get_mut(&(index, conn)) {
-            link.opener = Some(opener);
-            link.peer = Some(opener.0);
-            link.label = label;
-        }
-    }
-
-    /// The trace of one output (as `cpm-node demo` records it).
-    fn output(&mut self, at: Instant, index: usize, output: &Output) {
-        let from = self.name(Some(index));
-        match output {
-            Output::SipTransmit { flow, bytes } => {
-                let Some(link) = self.sip.iter().find(|l| l.flow == *flow && l.ends.contains(&index)) else { return };
-                let peer = link.ends.iter().copied().find(|&e| e != index).unwrap_or(index);
-                let (to, hop) = (self.name(Some(peer)), link.hop.clone());
-                if let Err(error) = self.recorder.sip(at, index, [&from, &to, &hop], bytes) {
-                    self.errors.push(format!("{from}: unparsable SIP on {hop}: {error}"));
-                }
-            }
-            Output::Connect { hop, label, params, trigger } => {
-                let uri = params.path.first().map(ToString::to_string).unwrap_or_default();
-                let to = self
-                    .hosts
-                    .get(params.key.host())
-                    .map_or_else(|| params.key.host().to_owned(), |&p| self.name(Some(p)));
-                self.recorder.connect(at, &from, &to, label, *trigger, false);
-                self.asked.insert((index, *hop), (label.clone(), params.key.clone(), uri));
-            }
-            Output::MsrpTransmit { conn, transmit } => {
-                self.find_opener(index, *conn);
-                let Some(link) = self.links.get(&(index, *conn)) else { return };
-                let to = self.name(link.peer);
-                let opener = link.opener.unwrap_or((index, *conn));
-                // On a link several hops share (reuse), the frame's own hop.
-                let hop = match self.links.get(&opener) {
-                    Some(l) if l.hops.len() > 1 => {
-                        shared_link_hop(&l.hops, &transmit.head).unwrap_or(&link.label).to_owned()
+                    // The non-CPM system takes every message.
+                    Event::DeliverToNonCpm { delivery, .. } => {
+                        self.host.input(index, Input::NonCpmAck { delivery: *delivery, status: 200 }).await;
                     }
-                    _ => link.label.clone(),
-                };
-                self.recorder.msrp(at, index, *conn, [&from, &to, &hop], transmit);
+                    _ => {}
+                }
+                self.events.push((index, event.clone()));
             }
-            Output::CloseLink { conn } => {
-                self.find_opener(index, *conn);
-                if let Some(link) = self.links.get(&(index, *conn)) {
-                    // The last hop on the link closes it.
-                    let hop = link.hops.first().map_or_else(|| link.label.clone(), |(label, _)| label.clone());
-                    self.recorder.close(at, &hop);
-                }
-            }
-            Output::Event { event, .. } => match event {
-                Event::MessageDelivered { body } => self.recorder.deliver(at, &from, body),
-                Event::LinkReused { hop, trigger, params, conn } => {
-                    let uri = params.path.first().map(ToString::to_string).unwrap_or_default();
-                    match conn.and_then(|conn| self.links.get_mut(&(index, conn))) {
-                        Some(link) => link.hops.push((hop.clone(), uri)),
-                        // It joins the link once that is up.
-                        None => self.joining.push((index, params.key.clone(), hop.clone(), uri)),
-                    }
-                    let host = params.key.host();
-                    let to = self.hosts.get(host).map_or_else(|| host.to_owned(), |&p| self.name(Some(p)));
-                    self.recorder.connect(at, &from, &to, hop, *trigger, true);
-                }
-                Event::LinkReleased { hop, conn } => {
-                    if let Some(link) = self.links.get_mut(&(index, *conn)) {
-                        link.hops.retain(|(label, _)| label != hop);
-                    }
-                    self.recorder.close(at, hop);
-                }
-                Event::DeliverToNonCpm { format, parts, .. } => self.recorder.non_cpm(at, &from, format, parts.len()),
-                _ => {}
-            },
             _ => {}
         }
     }
@@ -307,13 +146,13 @@ pub(crate) struct Ran {
     pub(crate) events: Vec<(usize, Event)>,
     /// SIP this side sent that does not parse.
     pub(crate) errors: Vec<String>,
-    recorder: TraceRecorder,
+    observer: TraceObserver,
 }
 
 impl Ran {
     /// The trace (the simulator's schema).
     pub(crate) fn trace(&self) -> &[TraceEvent] {
-        self.recorder.events()
+        self.observer.events()
     }
 
     /// The entities that delivered a message, with its length and CRC-32.
