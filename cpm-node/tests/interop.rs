@@ -20,12 +20,13 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use cpm_negotiation::{Figure, Hop, Preset};
 use cpm_node::host::{now, Host, HostEvent, HostOptions, HostOutput};
-use cpm_node::transport::{ListenAddr, Listener};
+use cpm_node::transport::{ListenAddr, Listener, TlsClient, TlsMode, TlsServerConfig};
 use cpm_roles::scenario::Scenario;
 use cpm_roles::{
     Client, Downstream, Entity, EntityConfig, Event, FlowId, Input, Output, Participating, SimulationIds, SipTransport,
@@ -462,7 +463,7 @@ fn wire_check(script: &Path, flags: &[&str], files: &[PathBuf]) -> (String, bool
 
 /// Runs `scenario` on the runtime with wire logs and has Wireshark judge
 /// every MSRP and SIP byte of it.
-async fn wireshark_judges(test: &str, scenario: &Scenario) {
+async fn wireshark_judges(test: &str, scenario: &Scenario, options: HostOptions) {
     let script = interop_dir().join("wire-check.sh");
     if !script.is_file() {
         return skip(test, &format!("{} is missing", script.display()));
@@ -472,7 +473,7 @@ async fn wireshark_judges(test: &str, scenario: &Scenario) {
     }
     // What it logs stays out of the other tests' capture.
     let _complaints = support::logs::capture().await;
-    let mut net = Net::start(scenario, HostOptions::default()).await;
+    let mut net = Net::start(scenario, options).await;
     let mut wire = WireLog::new(scratch(test), net.names().to_vec());
     let ended = net.run_to_end(Duration::from_secs(20), |said| wire.record(said)).await;
     net.shutdown().await;
@@ -489,6 +490,12 @@ async fn wireshark_judges(test: &str, scenario: &Scenario) {
     };
     let (msrp, sip) = (pick("msrp"), pick("sip"));
     assert!(msrp.len() >= 6 && sip.len() >= 6, "{test}: wire logs: {files:?}");
+    // RFC 4975 s.6: over TLS every URI is `msrps`.
+    let scheme = if scenario.msrp_tls { "To-Path: msrps://" } else { "To-Path: msrp://" };
+    for path in &msrp {
+        let bytes = std::fs::read(path).expect("a wire log");
+        assert!(bytes.windows(scheme.len()).any(|w| w == scheme.as_bytes()), "{test}: no {scheme:?} in {path:?}");
+    }
     let (text, ok) = wire_check(&script, &[], &msrp);
     eprintln!("{test}: {}", text.lines().last().unwrap_or_default());
     assert!(ok, "{test}: Wireshark on our MSRP bytes:\n{text}");
@@ -505,7 +512,7 @@ async fn wireshark_judges_the_demo_bytes() {
     scenario.members = 3;
     scenario.non_cpm = 1;
     scenario.size = 30_000;
-    wireshark_judges("wireshark_judges_the_demo_bytes", &scenario).await;
+    wireshark_judges("wireshark_judges_the_demo_bytes", &scenario, HostOptions::default()).await;
 }
 
 /// Three members' sessions on one reused L3 connection (frames of several
@@ -517,5 +524,30 @@ async fn wireshark_judges_a_shared_link_and_sip_over_udp() {
     scenario.shared_pf_b = true;
     scenario.size = 30_000;
     scenario.sip_transport = SipTransport::Unreliable;
-    wireshark_judges("wireshark_judges_a_shared_link_and_sip_over_udp", &scenario).await;
+    wireshark_judges("wireshark_judges_a_shared_link_and_sip_over_udp", &scenario, HostOptions::default()).await;
+}
+
+/// The demo over TLS (`msrps:` URIs, every MSRP link TLS with the
+/// certificate checked against the URI's host, RFC 4975 s.5.4): what each
+/// entity writes into its TLS layer is logged, and Wireshark judges those
+/// plaintext bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wireshark_judges_the_plaintext_of_a_tls_demo() {
+    let mut scenario = Scenario::figure("001-fig1").expect("a figure");
+    scenario.members = 2;
+    scenario.size = 30_000;
+    scenario.msrp_tls = true;
+    let mut topology = cpm_node::Topology::new();
+    scenario.populate(&mut topology, now(), scenario.body()).expect("a scenario");
+    let hosts = topology.hosts();
+    let ca = support::TestCa::new();
+    let leaf = ca.issue(&hosts.iter().map(String::as_str).collect::<Vec<_>>());
+    let server = TlsServerConfig::new(vec![leaf.der.clone()], leaf.key(), Duration::from_secs(5)).expect("a server");
+    let client = TlsClient::with_roots(vec![ca.der()]).expect("a client");
+    let options = HostOptions {
+        tls: TlsMode::Tls(Arc::new(client)),
+        tls_server: Some(Arc::new(server)),
+        ..HostOptions::default()
+    };
+    wireshark_judges("wireshark_judges_the_plaintext_of_a_tls_demo", &scenario, options).await;
 }
