@@ -47,8 +47,13 @@ pub struct DemoOptions {
 
 /// A CA made now, and one certificate it signs naming every host (the
 /// demo's listeners all present it; a link checks its host against it,
-/// RFC 4975 s.5.4).
-fn demo_tls(hosts: &[String], handshake: Duration) -> Result<(TlsMode, Arc<TlsServerConfig>), String> {
+/// RFC 4975 s.5.4): how the demo's links connect, and what its listeners
+/// present, over TLS.
+///
+/// # Errors
+///
+/// Why the certificates cannot be made.
+pub fn demo_tls(hosts: &[String], handshake: Duration) -> Result<(TlsMode, Arc<TlsServerConfig>), String> {
     let failed = |e: &dyn std::fmt::Display| format!("demo certificates: {e}");
     let ca_key = KeyPair::generate().map_err(|e| failed(&e))?;
     let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(|e| failed(&e))?;
