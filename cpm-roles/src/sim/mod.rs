@@ -135,6 +135,8 @@ pub struct Sim {
     conns: HashMap<ConnId, SimConn>,
     next_conn: u64,
     queue: BTreeMap<(Instant, u64), (usize, Scheduled)>,
+    /// Each entity's next timer, as it said after its last input.
+    timers: Vec<Option<Instant>>,
     seq: u64,
     trace: Vec<TraceEvent>,
     times: Vec<Instant>,
@@ -189,6 +191,7 @@ impl Sim {
             conns: HashMap::new(),
             next_conn: 1,
             queue: BTreeMap::new(),
+            timers: Vec::new(),
             seq: 0,
             trace: Vec::new(),
             times: Vec::new(),
@@ -536,9 +539,11 @@ impl Sim {
     /// inputs were handled. Returns the number of steps.
     pub fn run(&mut self, max_steps: usize) -> usize {
         let mut steps = 0;
+        // An entity's next timer changes only when it handles an input.
+        self.timers = self.entities.iter().map(|e| e.poll_timeout()).collect();
         while steps < max_steps {
             let next_delivery = self.queue.keys().next().map(|&(at, _)| at);
-            let next_timer = self.entities.iter().filter_map(|e| e.poll_timeout()).min();
+            let next_timer = self.timers.iter().flatten().min().copied();
             let at = match (next_delivery, next_timer) {
                 (None, None) => break,
                 (Some(d), Some(t)) => d.min(t),
@@ -570,7 +575,7 @@ impl Sim {
                 }
             } else {
                 for index in 0..self.entities.len() {
-                    if self.entities[index].poll_timeout().is_some_and(|t| t <= self.now) {
+                    if self.timers.get(index).copied().flatten().is_some_and(|t| t <= self.now) {
                         self.deliver(index, Input::Timeout);
                     }
                 }
@@ -598,6 +603,9 @@ impl Sim {
         }
         while let Some(output) = self.entities[index].poll_output() {
             self.output(index, output);
+        }
+        if let Some(timer) = self.timers.get_mut(index) {
+            *timer = self.entities[index].poll_timeout();
         }
     }
 
