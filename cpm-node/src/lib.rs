@@ -23,6 +23,7 @@
 //!   text format (`metrics_listen` in a node's config).
 //! - [`trace`]: a run on the host as the simulator's trace (what the
 //!   demo's ladder, `trace.jsonl` and `sequence.svg` are drawn from).
+//! - [`noncpm`]: the IWF's non-CPM systems (email to an SMTP server).
 //! - [`demo`]: `cpm-node demo`, a figure's whole network on the host.
 //! - [`serve`]: `cpm-node run CONFIG`, one deployable node (its role's
 //!   entity on its listeners) until SIGTERM or Ctrl-C.
@@ -79,6 +80,7 @@ pub mod config;
 pub mod demo;
 pub mod host;
 pub mod metrics;
+pub mod noncpm;
 pub mod serve;
 pub mod trace;
 pub mod transport;

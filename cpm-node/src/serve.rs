@@ -25,6 +25,7 @@ use thiserror::Error;
 use crate::config::{self, NodeConfig, Role, Side, SipRoute, Strategy};
 use crate::host::{now, Host, HostEvent, HostOptions};
 use crate::metrics;
+use crate::noncpm::{NonCpmError, SmtpSubmitter};
 use crate::transport::{
     AbortOnDrop, Fingerprint, Listener, TlsClient, TlsMode, TlsServerConfig, TlsSetupError, Transport, TransportError,
 };
@@ -48,6 +49,9 @@ pub enum ServeError {
     /// The `[tls]` certificate, key or CA cannot be used.
     #[error("[tls]: {0}")]
     Tls(#[from] TlsSetupError),
+    /// The IWF's non-CPM system cannot be reached as configured.
+    #[error("[iwf]: {0}")]
+    NonCpm(#[from] NonCpmError),
     /// The runtime cannot start.
     #[error("cannot start the runtime: {0}")]
     Runtime(#[from] std::io::Error),
@@ -213,9 +217,25 @@ pub fn entity(
             };
             Box::new(Isf::new(isf, at, ids))
         }
-        // The IWF hands each message to an SMSC, an SMTP server or an MMSC:
-        // those clients come with the IWF's real systems.
-        Role::Iwf => return Err(ServeError::NotImplemented("the IWF's connection to its non-CPM system")),
+        Role::Iwf => {
+            let target = config.iwf.as_ref().ok_or_else(|| ServeError::Incomplete("an IWF needs [iwf]".into()))?;
+            let system = match target.system {
+                config::NonCpmSystem::Email => cpm_roles::NonCpmSystem::Email,
+                // The IWF hands SMS to an SMSC over SMPP, MMS to an MMSC over
+                // HTTP: those clients are not built yet.
+                config::NonCpmSystem::Sms => return Err(ServeError::NotImplemented("the IWF's SMPP client (SMS)")),
+                config::NonCpmSystem::Mms => return Err(ServeError::NotImplemented("the IWF's MMSC client (MMS)")),
+            };
+            let report = match target.report {
+                config::IwfReport::OnAck => cpm_roles::IwfReport::AfterNonCpmAck,
+                config::IwfReport::AtMediaEnd => cpm_roles::IwfReport::AtMediaEnd,
+            };
+            let mut iwf = cpm_roles::IwfConfig::new(system, report);
+            iwf.bye_after_report = target.bye_after_report;
+            // The Email Date: the runtime reads the wall clock for the IWF.
+            iwf.wall_clock = Some((at, crate::host::unix_now()));
+            Box::new(cpm_roles::Iwf::new(entity_config, Hop::L3Iwf, "L3", iwf, at, ids))
+        }
     };
     Ok(entity)
 }
@@ -279,6 +299,17 @@ pub async fn start(config: &NodeConfig, max_flows: usize) -> Result<Host, ServeE
         sip_idle_timeout: Some(config.limits.idle_timeout),
     };
     Ok(Host::serve(entity, &config.sip_listen, msrp, routes, max_flows, options).await?)
+}
+
+/// An email IWF's SMTP client (its `[iwf] target`, `[tls] ca` for
+/// STARTTLS, each submission within `limits.transaction_timeout`).
+fn smtp_submitter(config: &NodeConfig) -> Result<Option<Arc<SmtpSubmitter>>, ServeError> {
+    let Some(iwf) = config.iwf.as_ref().filter(|iwf| iwf.system == config::NonCpmSystem::Email) else {
+        return Ok(None);
+    };
+    let ca = config.tls.as_ref().and_then(|tls| tls.ca.as_deref());
+    let timeout = config.limits.transaction_timeout;
+    Ok(Some(Arc::new(SmtpSubmitter::new(&iwf.target, &config.identity.host, ca, timeout)?)))
 }
 
 /// Runs the node of `config` until SIGTERM or Ctrl-C; the exit status.
@@ -381,6 +412,11 @@ pub async fn send(
         }
     }
     host.shutdown().await;
+    // A single user's own IMDN may cross the sender's BYE (it follows the
+    // REPORT that ended the wait): its line then comes from the outcome.
+    if let (true, Some(outcome)) = (report.members.is_empty(), report.outcome) {
+        let _ = writeln!(out, "member {to}: {}", if outcome.is_delivered() { "delivered" } else { "failed" });
+    }
     Ok(report)
 }
 
@@ -444,15 +480,29 @@ pub async fn serve(config: &NodeConfig, stop: impl std::future::Future<Output = 
         }
         None => None,
     };
+    let smtp = smtp_submitter(config)?;
     tracing::info!(node = %config.identity.name, role = %config.role, sip = ?config.sip_listen, msrp = ?host.msrp_addr(0), "serving");
+    // The IWF's submissions to its non-CPM system, each answered back to the
+    // IWF as its acknowledgement.
+    let mut submissions = tokio::task::JoinSet::new();
     tokio::pin!(stop);
     loop {
         tokio::select! {
             () = &mut stop => break,
+            Some(done) = submissions.join_next(), if !submissions.is_empty() => {
+                if let Ok((delivery, status)) = done {
+                    host.input(0, cpm_roles::Input::NonCpmAck { delivery, status }).await;
+                }
+            }
             said = host.next_output() => {
                 let Some(said) = said else { break };
-                if let HostEvent::Output(cpm_roles::Output::Event { session, event }) = &said.event {
-                    log_event(*session, event);
+                let HostEvent::Output(cpm_roles::Output::Event { session, event }) = &said.event else { continue };
+                log_event(*session, event);
+                if let cpm_roles::Event::DeliverToNonCpm { delivery, parts, envelope: Some(envelope), .. } = event {
+                    if let (Some(smtp), Some(mail)) = (&smtp, parts.first()) {
+                        let (smtp, delivery, envelope, mail) = (Arc::clone(smtp), *delivery, envelope.clone(), mail.clone());
+                        submissions.spawn(async move { (delivery, smtp.submit(&envelope, &mail).await) });
+                    }
                 }
             }
         }

@@ -515,6 +515,8 @@ pub enum Event {
         payload: Bytes,
         /// The converted PDUs, in sending order.
         parts: Vec<Bytes>,
+        /// Email: the SMTP envelope to submit `parts` with.
+        envelope: Option<interworking::MailEnvelope>,
     },
     /// Client sender: the delivery outcome (from a REPORT, or what failed
     /// the send).

@@ -432,7 +432,7 @@ impl Server {
                 (
                     Output::Event {
                         session: Some(session),
-                        event: Event::DeliverToNonCpm { delivery, system, format, payload, parts },
+                        event: Event::DeliverToNonCpm { delivery, system, format, payload, parts, envelope },
                     },
                     _,
                 ) => {
@@ -440,7 +440,7 @@ impl Server {
                     let element = DeliveryId::new(self.next_delivery);
                     self.next_delivery += 1;
                     self.deliveries.insert(element, (session, delivery));
-                    let event = Event::DeliverToNonCpm { delivery: element, system, format, payload, parts };
+                    let event = Event::DeliverToNonCpm { delivery: element, system, format, payload, parts, envelope };
                     self.event(Some(session), event);
                 }
                 (other, _) => self.emit(other),

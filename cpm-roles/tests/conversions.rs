@@ -600,6 +600,11 @@ fn email(sender: &str, recipient: &str, content_type: &str, body: &[u8]) -> Vec<
     let c = convert(NonCpmSystem::Email, &m, &config).unwrap();
     assert_eq!((c.format, c.parts.len()), ("email", 1));
     let bytes = c.parts[0].to_vec();
+    // RFC 5321 s.3.3: the envelope names the header's addresses.
+    let envelope = c.envelope.expect("an SMTP envelope");
+    let header = String::from_utf8_lossy(&bytes);
+    assert!(header.contains(&format!(" <{}>\r\n", envelope.from)), "{envelope:?}\n{header}");
+    assert!(header.contains(&format!("To: <{}>\r\n", envelope.to)), "{envelope:?}\n{header}");
     let text = String::from_utf8(bytes.clone()).expect("an RFC 5322 message here is ASCII");
     let (head, _) = text.split_once("\r\n\r\n").unwrap();
     for line in head.split("\r\n") {

@@ -61,6 +61,14 @@ pub fn now() -> Instant {
     Instant::now()
 }
 
+/// The wall clock in seconds since the Unix epoch (what an IWF writes into
+/// an email's `Date`).
+#[expect(clippy::disallowed_methods, reason = "the runtime owns the clock it hands to the entities")]
+#[must_use]
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |since| since.as_secs())
+}
+
 /// How much a reader asks the kernel for at a time.
 const READ_SIZE: usize = 64 * 1024;
 /// Inputs waiting for an entity's machine before its readers wait.

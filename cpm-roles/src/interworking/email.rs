@@ -8,7 +8,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 
 use super::identity::{self, Identity};
-use super::{Content, ConversionConfig, ConvertError, NonCpmMessage};
+use super::{Content, ConversionConfig, ConvertError, MailEnvelope, NonCpmMessage};
 use super::{STATUS_OK, STATUS_PERMANENT, STATUS_TEMPORARY};
 
 /// RFC 5322 s.2.1.1: "Each line of characters MUST be no more than 998
@@ -272,7 +272,7 @@ pub(super) fn convert(
     message: &NonCpmMessage,
     content: &Content,
     config: &ConversionConfig,
-) -> Result<Bytes, ConvertError> {
+) -> Result<(Bytes, MailEnvelope), ConvertError> {
     let domain = &config.email.domain;
     if !is_domain(domain) {
         return Err(ConvertError::Config { reason: "email domain is not a domain name" });
@@ -340,7 +340,7 @@ pub(super) fn convert(
     let mut out = Vec::with_capacity(head.len() + body.len());
     out.extend_from_slice(head.as_bytes());
     out.extend_from_slice(&body);
-    Ok(Bytes::from(out))
+    Ok((Bytes::from(out), MailEnvelope { from, to }))
 }
 
 /// The REPORT status for the SMTP reply to the message (RFC 5321 s.4.2.1):

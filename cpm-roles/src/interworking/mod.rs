@@ -221,6 +221,19 @@ pub struct Conversion {
     /// What to send, in order: one SMPP `submit_sm` PDU per segment, one
     /// RFC 5322 message, or one MMS `m-send-req` PDU.
     pub parts: Vec<Bytes>,
+    /// Email: the SMTP envelope to submit the message with.
+    pub envelope: Option<MailEnvelope>,
+}
+
+/// The SMTP envelope of a converted email (RFC 5321 s.3.3): the
+/// reverse-path of `MAIL FROM` and the forward-path of `RCPT TO`, the
+/// addresses of the message's `From` and `To`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MailEnvelope {
+    /// The sender's `addr-spec`.
+    pub from: String,
+    /// The recipient's `addr-spec`.
+    pub to: String,
 }
 
 /// Why a message cannot be converted. [`ConvertError::status_code`] is the
@@ -358,11 +371,16 @@ pub fn convert(
 ) -> Result<Conversion, ConvertError> {
     let content = Content::extract(message)?;
     match system {
-        NonCpmSystem::Sms => Ok(Conversion { format: "sms", parts: sms::convert(message, &content, config)? }),
-        NonCpmSystem::Email => {
-            Ok(Conversion { format: "email", parts: vec![email::convert(message, &content, config)?] })
+        NonCpmSystem::Sms => {
+            Ok(Conversion { format: "sms", parts: sms::convert(message, &content, config)?, envelope: None })
         }
-        NonCpmSystem::Mms => Ok(Conversion { format: "mms", parts: vec![mms::convert(message, &content, config)?] }),
+        NonCpmSystem::Email => {
+            let (mail, envelope) = email::convert(message, &content, config)?;
+            Ok(Conversion { format: "email", parts: vec![mail], envelope: Some(envelope) })
+        }
+        NonCpmSystem::Mms => {
+            Ok(Conversion { format: "mms", parts: vec![mms::convert(message, &content, config)?], envelope: None })
+        }
     }
 }
 

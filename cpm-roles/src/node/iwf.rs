@@ -63,6 +63,7 @@ impl Iwf {
                     format: conversion.format,
                     payload: body,
                     parts: conversion.parts,
+                    envelope: conversion.envelope,
                 });
                 match self.iwf.report {
                     IwfReport::AfterNonCpmAck => self.pending.push((delivery, index, message_id, total)),

@@ -1,0 +1,113 @@
+//! The IWF's non-CPM systems, as a node reaches them: email submitted to
+//! the configured SMTP server (lettre's async client, STARTTLS when the
+//! server offers it), its reply mapped to the delivery REPORT status that
+//! `cpm_roles::interworking::smtp_reply_status` defines.
+//!
+//! SMS over SMPP and MMS posted to an MMSC are not here yet: a node
+//! configured for them refuses to start and says so.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use cpm_roles::interworking::{smtp_reply_status, MailEnvelope};
+use lettre::address::{Address, Envelope};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use thiserror::Error;
+
+/// The REPORT status when the server could not be reached or did not
+/// answer in time (RFC 4975 s.10.4: 408, the sender may try again).
+const UNREACHABLE: u16 = 408;
+
+/// Why an SMTP client cannot be set up.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum NonCpmError {
+    /// `target` is not `host:port`.
+    #[error("SMTP target {0:?} is not host:port")]
+    Target(String),
+    /// The CA file for STARTTLS cannot be used.
+    #[error("the CA for STARTTLS: {0}")]
+    Ca(String),
+}
+
+/// Submits converted email to one SMTP server.
+pub struct SmtpSubmitter {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+}
+
+impl std::fmt::Debug for SmtpSubmitter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpSubmitter").finish_non_exhaustive()
+    }
+}
+
+impl SmtpSubmitter {
+    /// A client of the SMTP server at `target` (`host:port`), greeting as
+    /// `hello` (RFC 5321 s.4.1.1.1: the client's domain, or an address
+    /// literal), upgrading to TLS when the server offers STARTTLS (RFC
+    /// 3207) with the server's certificate checked against `ca` (else the
+    /// public roots); each submission gives up after `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`NonCpmError`] for a target that is not `host:port`, or a CA that
+    /// cannot be read.
+    pub fn new(target: &str, hello: &str, ca: Option<&Path>, timeout: Duration) -> Result<Self, NonCpmError> {
+        let (host, port) = target
+            .rsplit_once(':')
+            .and_then(|(host, port)| Some((host.trim_matches(['[', ']']), port.parse::<u16>().ok()?)))
+            .ok_or_else(|| NonCpmError::Target(target.to_owned()))?;
+        let mut tls = TlsParameters::builder(host.to_owned());
+        if let Some(ca) = ca {
+            let pem = std::fs::read(ca).map_err(|e| NonCpmError::Ca(format!("{}: {e}", ca.display())))?;
+            let certificate = Certificate::from_pem(&pem).map_err(|e| NonCpmError::Ca(e.to_string()))?;
+            tls = tls.add_root_certificate(certificate);
+        }
+        let tls = tls.build_rustls().map_err(|e| NonCpmError::Ca(e.to_string()))?;
+        let hello = match hello.parse::<IpAddr>() {
+            Ok(IpAddr::V4(ip)) => ClientId::Ipv4(ip),
+            Ok(IpAddr::V6(ip)) => ClientId::Ipv6(ip),
+            Err(_) => ClientId::Domain(hello.to_owned()),
+        };
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+            .port(port)
+            .hello_name(hello)
+            .tls(Tls::Opportunistic(tls))
+            .timeout(Some(timeout))
+            .build();
+        Ok(Self { transport })
+    }
+
+    /// Submits `message` with `envelope`; the delivery REPORT status: the
+    /// server's final reply through `smtp_reply_status` (2yz 200, 4yz 408,
+    /// 5yz 403), 408 when it could not be reached or did not answer in
+    /// time, 403 for an envelope address SMTP cannot carry.
+    pub async fn submit(&self, envelope: &MailEnvelope, message: &[u8]) -> u16 {
+        let (Ok(from), Ok(to)) = (envelope.from.parse::<Address>(), envelope.to.parse::<Address>()) else {
+            tracing::warn!(?envelope, "an envelope address SMTP cannot carry");
+            return smtp_reply_status(550);
+        };
+        let Ok(envelope) = Envelope::new(Some(from), vec![to]) else { return smtp_reply_status(550) };
+        // RFC 5321 s.4.1.1.4: the data ends with "<CRLF>.<CRLF>", "where the
+        // first <CRLF> is actually the terminator of the previous line";
+        // lettre writes that whole sequence after the message, so a message
+        // ending with CRLF goes without it (else it would gain an empty line).
+        let message = message.strip_suffix(b"\r\n").unwrap_or(message);
+        match self.transport.send_raw(&envelope, message).await {
+            Ok(reply) => smtp_reply_status(u16::from(reply.code())),
+            Err(error) => match error.status() {
+                Some(code) => {
+                    tracing::info!(%error, "the SMTP server refused the message");
+                    smtp_reply_status(u16::from(code))
+                }
+                None => {
+                    tracing::warn!(%error, "the SMTP server could not take the message");
+                    UNREACHABLE
+                }
+            },
+        }
+    }
+}
