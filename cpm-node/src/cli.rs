@@ -133,6 +133,11 @@ pub enum Command {
         /// A has sent half the message.
         #[arg(long, requires = "processes")]
         kill_member: Option<String>,
+        /// The SMTP server (`HOST:PORT`) the email IWFs submit the non-CPM
+        /// members' messages to (with `--non-cpm-system email`); without
+        /// it the non-CPM system is simulated.
+        #[arg(long)]
+        smtp: Option<String>,
     },
 }
 
@@ -257,6 +262,7 @@ pub fn run(cli: Cli) -> ExitCode {
             transport,
             processes,
             kill_member,
+            smtp,
         } => {
             let chunk_size = if chunk_size == "whole" {
                 None
@@ -311,6 +317,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 out,
                 timeout: Duration::from_secs(timeout),
                 tls: transport == DemoTransport::Tls,
+                smtp,
             };
             if processes {
                 demo::run_processes(&demo::processes::ProcessOptions { demo: options, kill_member })

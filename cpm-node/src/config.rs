@@ -45,7 +45,8 @@
 //! (its host's users are reached through the ISF). An ISF has
 //! `[[iwf_rule]]` tables (`receiver_suffix`, `content_type`, `min_size`,
 //! `max_size`, `iwf`); an IWF has an `[iwf]` table (`system` = `sms` | `mms`
-//! | `email`, `target`, `report`, `bye_after_report`). `[tls]` has `cert`
+//! | `email`, `target`, `report`, `bye_after_report`; for SMS the SMPP bind's
+//! `system_id` and `password`). `[tls]` has `cert`
 //! and `key` (what the `tls://` listeners present), and `ca` or
 //! `fingerprints` (`"SHA-256 AB:CD:..."`): how the node verifies the peers
 //! it connects to (the CA when both are given). An MSRP peer whose SDP has
@@ -306,6 +307,11 @@ pub struct IwfTarget {
     pub report: IwfReport,
     /// Whether the IWF sends BYE after its REPORT.
     pub bye_after_report: bool,
+    /// (SMS) The `system_id` it binds to the SMSC with (SMPP v3.4 s.4.1.1,
+    /// at most 15 characters); `cpm-iwf` by default.
+    pub system_id: String,
+    /// (SMS) The bind's `password` (at most 8 characters); empty by default.
+    pub password: String,
 }
 
 /// Which participating function a node is.
@@ -689,6 +695,16 @@ pub enum ProblemKind {
         #[source]
         source: FingerprintError,
     },
+    /// An SMPP bind field that does not fit (SMPP v3.4 s.4.1.1).
+    #[error("{field}: {value:?} must be ASCII of at most {max} characters (SMPP v3.4 s.4.1.1)")]
+    BindField {
+        /// Where it is.
+        field: &'static str,
+        /// The text.
+        value: String,
+        /// The most characters.
+        max: usize,
+    },
     /// An IWF target of the wrong form for its system.
     #[error("iwf.target: {value:?} is not a valid {system} target: expected {expected}")]
     BadTarget {
@@ -794,6 +810,8 @@ struct RawIwf {
     report: IwfReport,
     #[serde(default)]
     bye_after_report: bool,
+    system_id: Option<Spanned<String>>,
+    password: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -1257,11 +1275,25 @@ impl<'a> Checker<'a> {
             let kind = ProblemKind::BadTarget { system: raw.system.as_str(), value: target.clone(), expected };
             self.problem(&raw.target.span(), kind);
         }
+        // SMPP v3.4 s.4.1.1: system_id is a C-Octet String of at most 16
+        // octets, password of at most 9, with their NUL.
+        for (field, value, max) in [("iwf.system_id", &raw.system_id, 15), ("iwf.password", &raw.password, 8)] {
+            if let Some(value) = value {
+                if raw.system != NonCpmSystem::Sms {
+                    self.problem(&value.span(), ProblemKind::WrongRole { field, role, allowed: "an SMS IWF" });
+                } else if value.get_ref().len() > max || !value.get_ref().is_ascii() {
+                    let kind = ProblemKind::BindField { field, value: value.get_ref().clone(), max };
+                    self.problem(&value.span(), kind);
+                }
+            }
+        }
         Some(IwfTarget {
             system: raw.system,
             target: raw.target.into_inner(),
             report: raw.report,
             bye_after_report: raw.bye_after_report,
+            system_id: raw.system_id.map_or_else(|| "cpm-iwf".to_owned(), Spanned::into_inner),
+            password: raw.password.map_or_else(String::new, Spanned::into_inner),
         })
     }
 

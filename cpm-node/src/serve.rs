@@ -25,7 +25,7 @@ use thiserror::Error;
 use crate::config::{self, NodeConfig, Role, Side, SipRoute, Strategy};
 use crate::host::{now, Host, HostEvent, HostOptions};
 use crate::metrics;
-use crate::noncpm::{NonCpmError, SmtpSubmitter};
+use crate::noncpm::{Bind, NonCpmError, SmppClient, SmtpSubmitter};
 use crate::transport::{
     AbortOnDrop, Fingerprint, Listener, TlsClient, TlsMode, TlsServerConfig, TlsSetupError, Transport, TransportError,
 };
@@ -221,9 +221,9 @@ pub fn entity(
             let target = config.iwf.as_ref().ok_or_else(|| ServeError::Incomplete("an IWF needs [iwf]".into()))?;
             let system = match target.system {
                 config::NonCpmSystem::Email => cpm_roles::NonCpmSystem::Email,
-                // The IWF hands SMS to an SMSC over SMPP, MMS to an MMSC over
-                // HTTP: those clients are not built yet.
-                config::NonCpmSystem::Sms => return Err(ServeError::NotImplemented("the IWF's SMPP client (SMS)")),
+                config::NonCpmSystem::Sms => cpm_roles::NonCpmSystem::Sms,
+                // The IWF hands MMS to an MMSC over HTTP: that client is not
+                // built yet.
                 config::NonCpmSystem::Mms => return Err(ServeError::NotImplemented("the IWF's MMSC client (MMS)")),
             };
             let report = match target.report {
@@ -301,15 +301,31 @@ pub async fn start(config: &NodeConfig, max_flows: usize) -> Result<Host, ServeE
     Ok(Host::serve(entity, &config.sip_listen, msrp, routes, max_flows, options).await?)
 }
 
-/// An email IWF's SMTP client (its `[iwf] target`, `[tls] ca` for
-/// STARTTLS, each submission within `limits.transaction_timeout`).
-fn smtp_submitter(config: &NodeConfig) -> Result<Option<Arc<SmtpSubmitter>>, ServeError> {
-    let Some(iwf) = config.iwf.as_ref().filter(|iwf| iwf.system == config::NonCpmSystem::Email) else {
-        return Ok(None);
-    };
-    let ca = config.tls.as_ref().and_then(|tls| tls.ca.as_deref());
-    let timeout = config.limits.transaction_timeout;
-    Ok(Some(Arc::new(SmtpSubmitter::new(&iwf.target, &config.identity.host, ca, timeout)?)))
+/// An IWF's client of its non-CPM system.
+enum NonCpmClient {
+    Email(Arc<SmtpSubmitter>),
+    Sms(SmppClient),
+}
+
+/// An IWF's client: for email, of the SMTP server at `[iwf] target`
+/// (`[tls] ca` for STARTTLS); for SMS, its SMPP session with the SMSC there
+/// (bound as `[iwf] system_id`); each answer within
+/// `limits.transaction_timeout`.
+fn non_cpm_client(config: &NodeConfig) -> Result<Option<NonCpmClient>, ServeError> {
+    let Some(iwf) = config.iwf.as_ref().filter(|_| config.role == Role::Iwf) else { return Ok(None) };
+    let deadline = config.limits.transaction_timeout;
+    Ok(match iwf.system {
+        config::NonCpmSystem::Email => {
+            let ca = config.tls.as_ref().and_then(|tls| tls.ca.as_deref());
+            let smtp = SmtpSubmitter::new(&iwf.target, &config.identity.host, ca, deadline)?;
+            Some(NonCpmClient::Email(Arc::new(smtp)))
+        }
+        config::NonCpmSystem::Sms => {
+            let bind = Bind { system_id: iwf.system_id.clone(), password: iwf.password.clone() };
+            Some(NonCpmClient::Sms(SmppClient::start(iwf.target.clone(), bind, deadline)))
+        }
+        config::NonCpmSystem::Mms => None,
+    })
 }
 
 /// Runs the node of `config` until SIGTERM or Ctrl-C; the exit status.
@@ -480,7 +496,7 @@ pub async fn serve(config: &NodeConfig, stop: impl std::future::Future<Output = 
         }
         None => None,
     };
-    let smtp = smtp_submitter(config)?;
+    let client = non_cpm_client(config)?;
     tracing::info!(node = %config.identity.name, role = %config.role, sip = ?config.sip_listen, msrp = ?host.msrp_addr(0), "serving");
     // The IWF's submissions to its non-CPM system, each answered back to the
     // IWF as its acknowledgement.
@@ -498,10 +514,18 @@ pub async fn serve(config: &NodeConfig, stop: impl std::future::Future<Output = 
                 let Some(said) = said else { break };
                 let HostEvent::Output(cpm_roles::Output::Event { session, event }) = &said.event else { continue };
                 log_event(*session, event);
-                if let cpm_roles::Event::DeliverToNonCpm { delivery, parts, envelope: Some(envelope), .. } = event {
-                    if let (Some(smtp), Some(mail)) = (&smtp, parts.first()) {
-                        let (smtp, delivery, envelope, mail) = (Arc::clone(smtp), *delivery, envelope.clone(), mail.clone());
-                        submissions.spawn(async move { (delivery, smtp.submit(&envelope, &mail).await) });
+                if let cpm_roles::Event::DeliverToNonCpm { delivery, parts, envelope, .. } = event {
+                    let delivery = *delivery;
+                    match (&client, envelope, parts.first()) {
+                        (Some(NonCpmClient::Email(smtp)), Some(envelope), Some(mail)) => {
+                            let (smtp, envelope, mail) = (Arc::clone(smtp), envelope.clone(), mail.clone());
+                            submissions.spawn(async move { (delivery, smtp.submit(&envelope, &mail).await) });
+                        }
+                        (Some(NonCpmClient::Sms(smpp)), _, _) => {
+                            let (smpp, parts) = (smpp.clone(), parts.clone());
+                            submissions.spawn(async move { (delivery, smpp.submit(parts).await) });
+                        }
+                        _ => {}
                     }
                 }
             }

@@ -1,6 +1,10 @@
 //! The built `cpm-node` binary: `check` on good and bad files, the shipped
 //! configs, size parsing, help, the demo, and the commands not implemented yet.
 
+mod support;
+
+use support::node::free_port;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -113,14 +117,20 @@ fn size_zero_is_rejected() {
 }
 
 #[test]
-fn an_iwf_node_and_non_cpm_members_in_processes_say_they_are_not_implemented() {
+fn an_mms_iwf_node_and_non_cpm_members_without_smtp_say_they_are_not_implemented() {
     let a = configs_dir().join("a.toml");
     let a = a.to_str().expect("a UTF-8 path");
-    let iwf = configs_dir().join("iwf.toml");
+    // An MMS IWF (its MMSC client is not built yet).
+    let dir = tempfile::tempdir().expect("a scratch directory");
+    let shipped = std::fs::read_to_string(configs_dir().join("iwf.toml")).expect("iwf.toml");
+    let mms =
+        shipped.replace("system = \"sms\"", "system = \"mms\"").replace("127.0.0.1:2775", "http://127.0.0.1:8080/mmsc");
+    let iwf = dir.path().join("iwf-mms.toml");
+    std::fs::write(&iwf, mms).expect("written");
     let output = cpm_node(&["run", iwf.to_str().expect("a UTF-8 path")]);
     assert_eq!(output.status.code(), Some(2));
     let stderr = text(&output.stderr);
-    assert!(stderr.contains("not implemented yet in this build"), "{stderr}");
+    assert!(stderr.contains("the IWF's MMSC client (MMS) is not implemented yet in this build"), "{stderr}");
     for (args, says) in [
         (&["demo", "--processes", "--non-cpm", "1"][..], "--processes runs CPM members only"),
         (&["demo", "--processes", "--strategy", "001-fig2"][..], "--processes runs the strategies of seed 001"),
@@ -136,6 +146,41 @@ fn an_iwf_node_and_non_cpm_members_in_processes_say_they_are_not_implemented() {
     let output = cpm_node(&["send", "--config", a]);
     assert_eq!(output.status.code(), Some(2));
     assert!(!text(&output.stderr).contains("not implemented"), "{}", text(&output.stderr));
+}
+
+/// The demo's non-CPM member by email to a real SMTP server (`--smtp`),
+/// with every entity in this process and then every entity but A its own
+/// process (the ISF and the IWF too): the server parses what it stored,
+/// and its body is A's message byte for byte.
+#[cfg(unix)]
+#[test]
+fn the_demo_delivers_a_non_cpm_member_s_message_to_a_real_smtp_server() {
+    let test = "the_demo_delivers_a_non_cpm_member_s_message_to_a_real_smtp_server";
+    let out = tempfile::tempdir().expect("a scratch directory");
+    let Some(smtp) = support::smtp::SmtpSink::start(test, out.path()) else { return };
+    let dir = out.path().to_str().expect("a UTF-8 path");
+    let target = format!("127.0.0.1:{}", smtp.port);
+    let email = ["--non-cpm", "1", "--non-cpm-system", "email", "--smtp", &target];
+    for processes in [false, true] {
+        let mut args = vec!["demo", "--members", "1", "--size", "300KiB", "--out", dir];
+        args.extend(email);
+        if processes {
+            args.push("--processes");
+        }
+        let output = cpm_node(&args);
+        let stdout = text(&output.stdout);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stdout}{}", text(&output.stderr));
+        assert_eq!(stdout.lines().last(), Some("result: 2/2 members received the message intact"), "{stdout}");
+        let crc = stdout.split("(crc ").nth(1).and_then(|rest| rest.get(..8)).expect("the message's CRC");
+        let stored = smtp.stored();
+        let last = stored.last().unwrap_or_else(|| panic!("{args:?}: nothing stored: {stdout}"));
+        assert!(last.contains(&format!(" len=307200 crc32={crc} ")) && last.ends_with(" defects=0"), "{last}");
+    }
+    assert_eq!(smtp.stored().len(), 2);
+    // Only email goes to an SMTP server.
+    let output = cpm_node(&["demo", "--non-cpm-system", "sms", "--smtp", &target]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("--smtp needs --non-cpm-system email"), "{}", text(&output.stderr));
 }
 
 /// The rows of the process table (`name pid peak-RSS exit`).
@@ -309,11 +354,6 @@ fn run_node(config: &Path, msrp: u16) -> (std::process::Child, bool) {
         std::net::TcpStream::connect(("127.0.0.1", msrp)).is_ok()
     });
     (child, reachable)
-}
-
-/// A port free now (bound, then released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
 /// The shipped config of `name`, its ports moved to `ports` (old, new).

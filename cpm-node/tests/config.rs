@@ -142,6 +142,23 @@ fn iwf_config() {
 }
 
 #[test]
+fn an_sms_iwf_binds_with_its_system_id() {
+    let iwf = std::fs::read_to_string(shipped("iwf.toml")).expect("iwf.toml");
+    let config = NodeConfig::parse(&iwf).expect("valid");
+    let target = config.iwf.expect("an [iwf] table");
+    assert_eq!((target.system_id.as_str(), target.password.as_str()), ("cpm-iwf", ""));
+    let bound = iwf
+        .replace("bye_after_report = false", "bye_after_report = false\nsystem_id = \"iwf-1\"\npassword = \"secret\"");
+    let target = NodeConfig::parse(&bound).expect("valid").iwf.expect("an [iwf] table");
+    assert_eq!((target.system_id.as_str(), target.password.as_str()), ("iwf-1", "secret"));
+    let line = bound.lines().position(|l| l.starts_with("password")).expect("the line") + 1;
+    let long = bound.replace("\"secret\"", "\"much-too-long\"");
+    assert_one_problem(&long, line, "iwf.password: \"much-too-long\" must be ASCII of at most 8 characters");
+    let email = bound.replace("system = \"sms\"", "system = \"email\"");
+    assert_eq!(problems(&email).len(), 2, "system_id and password are for SMS: {:?}", problems(&email));
+}
+
+#[test]
 fn shipped_configs_form_one_network_on_distinct_ports() {
     let names = ["a.toml", "pf-a.toml", "cf.toml", "pf-b.toml", "b.toml", "isf.toml", "iwf.toml"];
     let configs: Vec<NodeConfig> = names.iter().map(|name| load_shipped(name)).collect();

@@ -14,6 +14,8 @@
 
 mod support;
 
+use support::node::free_port;
+
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write as _;
@@ -56,10 +58,6 @@ fn scratch(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("a scratch directory");
     dir
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
 fn free_udp_port() -> u16 {

@@ -4,71 +4,32 @@
 //! come back to the sender as the REPORT's status (RFC 5321 s.4.2.1 reply
 //! classes: 5yz 403, 4yz 408). Skips loudly without python3 and aiosmtpd
 //! (`pip install aiosmtpd`, or Debian's `python3-aiosmtpd`).
+//!
+//! The SMS IWF node binds to an SMSC (a test SMSC on another SMPP
+//! implementation, `rusmpp`'s codec) and submits a long text as
+//! concatenated segments; the SMSC's refusals come back the same way, and
+//! Wireshark's SMPP dissector judges every byte the SMSC read.
 
 mod support;
-
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 
 use bytes::Bytes;
 use cpm_roles::{Outcome, SessionId};
 use support::node::{free_port, outcome_of, send_to, sender, ServedB};
-
-/// A running `tests/servers/smtp_sink.py`, stopped when dropped.
-struct SmtpSink {
-    child: Child,
-    port: u16,
-    out: PathBuf,
-}
-
-impl Drop for SmtpSink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl SmtpSink {
-    /// The sink on a free port, writing into `dir`; `None` (after saying so
-    /// loudly) without python3 and aiosmtpd.
-    fn start(test: &str, dir: &Path) -> Option<Self> {
-        let importable = Command::new("python3").args(["-c", "import aiosmtpd"]).output();
-        if !importable.is_ok_and(|o| o.status.success()) {
-            eprintln!("SKIP {test}: python3 with aiosmtpd is not installed (pip install aiosmtpd)");
-            return None;
-        }
-        let port = free_port();
-        let out = dir.join("stored.txt");
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/servers/smtp_sink.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .arg(port.to_string())
-            .arg(&out)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 runs");
-        // It says `listening` once its socket is open.
-        let mut line = String::new();
-        let stdout = child.stdout.take().expect("its stdout");
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        assert_eq!(line.trim(), "listening", "the SMTP sink did not start");
-        Some(Self { child, port, out })
-    }
-
-    /// The lines it wrote, one per message taken.
-    fn stored(&self) -> Vec<String> {
-        std::fs::read_to_string(&self.out).unwrap_or_default().lines().map(str::to_owned).collect()
-    }
-}
+use support::smtp::SmtpSink;
 
 /// An email IWF node toward `smtp`, served in this process.
 fn iwf(smtp: u16) -> ServedB {
+    iwf_toward("email", smtp)
+}
+
+/// An IWF node for `system` toward the server at `port`.
+fn iwf_toward(system: &str, port: u16) -> ServedB {
     let [sip, msrp] = [free_port(), free_port()];
     let config = format!(
         "role = \"iwf\"\nsip_listen = [\"udp://127.0.0.1:{sip}\"]\nmsrp_listen = [\"tcp://127.0.0.1:{msrp}\"]\n\n\
          [identity]\nname = \"iwf\"\nhost = \"127.0.0.1\"\nuri = \"sip:iwf@iwf.example\"\n\n\
-         [iwf]\nsystem = \"email\"\ntarget = \"127.0.0.1:{smtp}\"\nreport = \"on-ack\"\n"
+         [iwf]\nsystem = \"{system}\"\ntarget = \"127.0.0.1:{port}\"\nreport = \"on-ack\"\n\
+         [limits]\ntransaction_timeout_secs = 5\n"
     );
     ServedB::serve(sip, msrp, &config)
 }
@@ -125,6 +86,69 @@ async fn an_unreachable_smtp_server_is_a_408() {
     let node = iwf(free_port());
     let mut a = sender(node.sip, 12).await;
     let session = send_to(&a, "sip:carol@mail.example", SessionId::new(1), text(10)).await;
+    assert_eq!(outcome_of(&mut a, session).await, Outcome::Failed { status: 408 });
+    a.shutdown().await;
+    node.stop().await;
+}
+
+/// A text that needs three GSM 7-bit segments (SMPP concatenation with a
+/// UDH, 3GPP TS 23.040 s.9.2.3.24.1).
+fn three_segments() -> Bytes {
+    Bytes::from("An SMS long enough for three segments. ".repeat(10))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_iwf_submits_sms_to_an_smsc() {
+    let smsc = support::smsc::TestSmsc::start().await;
+    let node = iwf_toward("sms", smsc.port);
+    let mut a = sender(node.sip, 13).await;
+
+    let session = send_to(&a, "sip:+15550100@sms.example", SessionId::new(1), three_segments()).await;
+    assert_eq!(outcome_of(&mut a, session).await, Outcome::Delivered);
+    let submitted = smsc.submitted();
+    assert_eq!(submitted.len(), 3, "{submitted:?}");
+    for (k, sm) in submitted.iter().enumerate() {
+        assert_eq!(sm.destination, "15550100", "{sm:?}");
+        // esm_class UDHI (0x40), and the concatenation IE: 00 03 ref total seq.
+        assert_eq!(sm.esm_class & 0x40, 0x40, "{sm:?}");
+        assert_eq!(sm.short_message.get(1..3), Some(&[0x00, 0x03][..]), "{sm:?}");
+        assert_eq!(sm.short_message.get(4..6), Some(&[3, k as u8 + 1][..]), "{sm:?}");
+    }
+    assert_eq!(smsc.binds(), 1);
+
+    // The SMSC's refusals: ESME_RTHROTTLED is 408 (try later),
+    // ESME_RSUBMITFAIL 403 (SMPP v3.4 s.5.1.3).
+    for (k, (number, status)) in [("+15550199", 408), ("+15550198", 403)].into_iter().enumerate() {
+        let session = SessionId::new(2 + k as u64);
+        let session = send_to(&a, &format!("sip:{number}@sms.example"), session, Bytes::from("hello")).await;
+        assert_eq!(outcome_of(&mut a, session).await, Outcome::Failed { status }, "{number}");
+    }
+    assert_eq!(smsc.binds(), 1, "one bind carried every message");
+    a.shutdown().await;
+    node.stop().await;
+
+    // Wireshark's SMPP dissector judges every byte the SMSC read.
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/interop/wire-check.sh");
+    let tshark = std::process::Command::new("tshark").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !script.is_file() || !tshark {
+        eprintln!("SKIP the_iwf_submits_sms_to_an_smsc (Wireshark part): tshark or {} missing", script.display());
+        return;
+    }
+    let dir = tempfile::tempdir().expect("a scratch directory");
+    let wire = dir.path().join("esme.smpp");
+    std::fs::write(&wire, smsc.wire()).expect("written");
+    let output = std::process::Command::new("bash").arg(&script).arg("--smpp").arg(&wire).output().expect("runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    eprintln!("the_iwf_submits_sms_to_an_smsc: {}", text.lines().last().unwrap_or_default());
+    assert!(output.status.success() && text.contains(" 0 error(s)"), "Wireshark on our SMPP bytes:\n{text}");
+}
+
+/// No SMSC where it should be: the sender hears 408 (try later).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_smsc_is_a_408() {
+    let node = iwf_toward("sms", free_port());
+    let mut a = sender(node.sip, 14).await;
+    let session = send_to(&a, "sip:+15550100@sms.example", SessionId::new(1), Bytes::from("hello")).await;
     assert_eq!(outcome_of(&mut a, session).await, Outcome::Failed { status: 408 });
     a.shutdown().await;
     node.stop().await;

@@ -29,6 +29,7 @@ use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 pub mod processes;
 
 use crate::host::{now, Host, HostEvent, HostOptions, Topology};
+use crate::noncpm::SmtpSubmitter;
 use crate::trace::TraceObserver;
 use crate::transport::{TlsClient, TlsMode, TlsServerConfig};
 
@@ -43,6 +44,33 @@ pub struct DemoOptions {
     pub timeout: Duration,
     /// MSRP over TLS (`msrps:`), with a CA and certificates made at start.
     pub tls: bool,
+    /// The SMTP server (`host:port`) the email IWFs submit to; `None`: the
+    /// non-CPM system is simulated (it takes every message at once).
+    pub smtp: Option<String>,
+}
+
+/// The non-CPM system of a demo: a real SMTP server, or one simulated.
+enum NonCpmSink {
+    Smtp(Arc<SmtpSubmitter>),
+    Simulated,
+}
+
+impl NonCpmSink {
+    fn new(options: &DemoOptions) -> Result<Self, String> {
+        let Some(target) = &options.smtp else { return Ok(Self::Simulated) };
+        if options.scenario.iwf.system != cpm_roles::NonCpmSystem::Email {
+            return Err("--smtp needs --non-cpm-system email".to_owned());
+        }
+        let smtp = SmtpSubmitter::new(target, "127.0.0.1", None, Duration::from_secs(30)).map_err(|e| e.to_string())?;
+        Ok(Self::Smtp(Arc::new(smtp)))
+    }
+
+    fn describe(&self, options: &DemoOptions) -> String {
+        match (self, &options.smtp) {
+            (Self::Smtp(_), Some(target)) => format!("the SMTP server at {target}"),
+            _ => "simulated (it takes every message at once)".to_owned(),
+        }
+    }
 }
 
 /// A CA made now, and one certificate it signs naming every host (the
@@ -69,13 +97,15 @@ pub fn demo_tls(hosts: &[String], handshake: Duration) -> Result<(TlsMode, Arc<T
     Ok((TlsMode::Tls(Arc::new(client)), Arc::new(server)))
 }
 
-/// `n` bytes from `seed`: a message whose CRC-32 no other run shares.
+/// `n` bytes of text (the letters `a` to `z`) from `seed`: a `text/plain`
+/// message whose CRC-32 no other run shares, and which every non-CPM system
+/// carries byte for byte (an email body of one long line goes base64).
 #[must_use]
 pub fn random_bytes(seed: u64, n: usize) -> Bytes {
     let mut ids = SimulationIds::new(seed);
     let mut out = Vec::with_capacity(n + 8);
     while out.len() < n {
-        out.extend_from_slice(&ids.next_u64().to_le_bytes());
+        out.extend(ids.next_u64().to_le_bytes().iter().map(|b| b'a' + b % 26));
     }
     out.truncate(n);
     Bytes::from(out)
@@ -114,6 +144,13 @@ pub fn run_processes(options: &processes::ProcessOptions) -> ExitCode {
 
 async fn demo(options: &DemoOptions) -> ExitCode {
     let scenario = &options.scenario;
+    let sink = match NonCpmSink::new(options) {
+        Ok(sink) => sink,
+        Err(error) => {
+            eprintln!("cpm-node demo: {error}");
+            return ExitCode::from(crate::cli::EXIT_NOT_IMPLEMENTED);
+        }
+    };
     let body = random_bytes(scenario.seed ^ 0xD3E0, scenario.size);
     let sent_crc = crc32(&body);
     let columns = diagram::columns(scenario);
@@ -160,6 +197,9 @@ async fn demo(options: &DemoOptions) -> ExitCode {
             println!("  {name:<6} MSRP listener {} {msrp}", if options.tls { "tls" } else { "tcp" });
         }
     }
+    if scenario.non_cpm > 0 {
+        println!("  non-CPM system: {}", sink.describe(options));
+    }
 
     // Progress: MSRP bytes read by each member (heads included), capped.
     let tty = std::io::stdout().is_terminal();
@@ -186,12 +226,23 @@ async fn demo(options: &DemoOptions) -> ExitCode {
     let mut settled = vec![false; host.names().len()];
     let mut outcome = None;
     let mut timed_out = false;
+    // Submissions to the SMTP server, each answered back to its IWF.
+    let mut submissions = tokio::task::JoinSet::new();
     loop {
-        let done = outcome.is_some() && settled.iter().all(|s| *s);
+        let done = outcome.is_some() && settled.iter().all(|s| *s) && submissions.is_empty();
         // Once everything settled, a short quiet spell lets the last
         // answers cross the sockets before the run ends.
         let wait = if done { tokio::time::Instant::now() + Duration::from_millis(100) } else { deadline };
-        let said = match tokio::time::timeout_at(wait.min(deadline), host.next_output()).await {
+        let next = tokio::select! {
+            next = tokio::time::timeout_at(wait.min(deadline), host.next_output()) => next,
+            Some(submitted) = submissions.join_next(), if !submissions.is_empty() => {
+                if let Ok((entity, delivery, status)) = submitted {
+                    host.input(entity, Input::NonCpmAck { delivery, status }).await;
+                }
+                continue;
+            }
+        };
+        let said = match next {
             Ok(Some(said)) => said,
             Ok(None) => break,
             Err(_) => {
@@ -211,9 +262,19 @@ async fn demo(options: &DemoOptions) -> ExitCode {
             {
                 outcome = Some(*o);
             }
-            HostEvent::Output(Output::Event { event: Event::DeliverToNonCpm { delivery, .. }, .. }) => {
-                // The non-CPM system takes every message.
-                host.input(said.entity, Input::NonCpmAck { delivery: *delivery, status: 200 }).await;
+            HostEvent::Output(Output::Event {
+                event: Event::DeliverToNonCpm { delivery, parts, envelope, .. },
+                ..
+            }) => {
+                match (&sink, envelope, parts.first()) {
+                    (NonCpmSink::Smtp(smtp), Some(envelope), Some(mail)) => {
+                        let (smtp, entity, delivery) = (Arc::clone(smtp), said.entity, *delivery);
+                        let (envelope, mail) = (envelope.clone(), mail.clone());
+                        submissions.spawn(async move { (entity, delivery, smtp.submit(&envelope, &mail).await) });
+                    }
+                    // The simulated system takes every message.
+                    _ => host.input(said.entity, Input::NonCpmAck { delivery: *delivery, status: 200 }).await,
+                }
             }
             HostEvent::Read { .. } => {
                 for (k, (index, bar)) in bars.iter().enumerate() {

@@ -1,37 +1,22 @@
-//! The IWF's non-CPM systems, as a node reaches them: email submitted to
-//! the configured SMTP server (lettre's async client, STARTTLS when the
-//! server offers it), its reply mapped to the delivery REPORT status that
+//! Email: the converted message submitted to the configured SMTP server
+//! (lettre's async client, STARTTLS when the server offers it), its reply
+//! mapped to the delivery REPORT status that
 //! `cpm_roles::interworking::smtp_reply_status` defines.
-//!
-//! SMS over SMPP and MMS posted to an MMSC are not here yet: a node
-//! configured for them refuses to start and says so.
 
 use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use super::NonCpmError;
 use cpm_roles::interworking::{smtp_reply_status, MailEnvelope};
 use lettre::address::{Address, Envelope};
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-use thiserror::Error;
 
 /// The REPORT status when the server could not be reached or did not
 /// answer in time (RFC 4975 s.10.4: 408, the sender may try again).
 const UNREACHABLE: u16 = 408;
-
-/// Why an SMTP client cannot be set up.
-#[derive(Debug, Error)]
-#[non_exhaustive]
-pub enum NonCpmError {
-    /// `target` is not `host:port`.
-    #[error("SMTP target {0:?} is not host:port")]
-    Target(String),
-    /// The CA file for STARTTLS cannot be used.
-    #[error("the CA for STARTTLS: {0}")]
-    Ca(String),
-}
 
 /// Submits converted email to one SMTP server.
 pub struct SmtpSubmitter {
