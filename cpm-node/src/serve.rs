@@ -25,7 +25,7 @@ use thiserror::Error;
 use crate::config::{self, NodeConfig, Role, Side, SipRoute, Strategy};
 use crate::host::{now, Host, HostEvent, HostOptions};
 use crate::metrics;
-use crate::noncpm::{Bind, NonCpmError, SmppClient, SmtpSubmitter};
+use crate::noncpm::{Bind, MmscClient, NonCpmError, SmppClient, SmtpSubmitter};
 use crate::transport::{
     AbortOnDrop, Fingerprint, Listener, TlsClient, TlsMode, TlsServerConfig, TlsSetupError, Transport, TransportError,
 };
@@ -222,9 +222,7 @@ pub fn entity(
             let system = match target.system {
                 config::NonCpmSystem::Email => cpm_roles::NonCpmSystem::Email,
                 config::NonCpmSystem::Sms => cpm_roles::NonCpmSystem::Sms,
-                // The IWF hands MMS to an MMSC over HTTP: that client is not
-                // built yet.
-                config::NonCpmSystem::Mms => return Err(ServeError::NotImplemented("the IWF's MMSC client (MMS)")),
+                config::NonCpmSystem::Mms => cpm_roles::NonCpmSystem::Mms,
             };
             let report = match target.report {
                 config::IwfReport::OnAck => cpm_roles::IwfReport::AfterNonCpmAck,
@@ -305,12 +303,13 @@ pub async fn start(config: &NodeConfig, max_flows: usize) -> Result<Host, ServeE
 enum NonCpmClient {
     Email(Arc<SmtpSubmitter>),
     Sms(SmppClient),
+    Mms(Arc<MmscClient>),
 }
 
 /// An IWF's client: for email, of the SMTP server at `[iwf] target`
 /// (`[tls] ca` for STARTTLS); for SMS, its SMPP session with the SMSC there
-/// (bound as `[iwf] system_id`); each answer within
-/// `limits.transaction_timeout`.
+/// (bound as `[iwf] system_id`); for MMS, of the MMSC at that `http://`
+/// URL; each answer within `limits.transaction_timeout`.
 fn non_cpm_client(config: &NodeConfig) -> Result<Option<NonCpmClient>, ServeError> {
     let Some(iwf) = config.iwf.as_ref().filter(|_| config.role == Role::Iwf) else { return Ok(None) };
     let deadline = config.limits.transaction_timeout;
@@ -324,7 +323,12 @@ fn non_cpm_client(config: &NodeConfig) -> Result<Option<NonCpmClient>, ServeErro
             let bind = Bind { system_id: iwf.system_id.clone(), password: iwf.password.clone() };
             Some(NonCpmClient::Sms(SmppClient::start(iwf.target.clone(), bind, deadline)))
         }
-        config::NonCpmSystem::Mms => None,
+        config::NonCpmSystem::Mms => {
+            if iwf.target.starts_with("https://") {
+                return Err(ServeError::NotImplemented("an MMSC over https:// (TLS for the MMSC client)"));
+            }
+            Some(NonCpmClient::Mms(Arc::new(MmscClient::new(&iwf.target, deadline)?)))
+        }
     })
 }
 
@@ -524,6 +528,10 @@ pub async fn serve(config: &NodeConfig, stop: impl std::future::Future<Output = 
                         (Some(NonCpmClient::Sms(smpp)), _, _) => {
                             let (smpp, parts) = (smpp.clone(), parts.clone());
                             submissions.spawn(async move { (delivery, smpp.submit(parts).await) });
+                        }
+                        (Some(NonCpmClient::Mms(mmsc)), _, Some(pdu)) => {
+                            let (mmsc, pdu) = (Arc::clone(mmsc), pdu.clone());
+                            submissions.spawn(async move { (delivery, mmsc.submit(pdu).await) });
                         }
                         _ => {}
                     }

@@ -117,20 +117,22 @@ fn size_zero_is_rejected() {
 }
 
 #[test]
-fn an_mms_iwf_node_and_non_cpm_members_without_smtp_say_they_are_not_implemented() {
+fn an_https_mmsc_and_non_cpm_members_without_smtp_say_they_are_not_implemented() {
     let a = configs_dir().join("a.toml");
     let a = a.to_str().expect("a UTF-8 path");
-    // An MMS IWF (its MMSC client is not built yet).
+    // An MMS IWF toward an MMSC over https:// (TLS for the MMSC client is
+    // not built yet).
     let dir = tempfile::tempdir().expect("a scratch directory");
     let shipped = std::fs::read_to_string(configs_dir().join("iwf.toml")).expect("iwf.toml");
-    let mms =
-        shipped.replace("system = \"sms\"", "system = \"mms\"").replace("127.0.0.1:2775", "http://127.0.0.1:8080/mmsc");
+    let mms = shipped
+        .replace("system = \"sms\"", "system = \"mms\"")
+        .replace("127.0.0.1:2775", "https://127.0.0.1:8443/mmsc");
     let iwf = dir.path().join("iwf-mms.toml");
     std::fs::write(&iwf, mms).expect("written");
     let output = cpm_node(&["run", iwf.to_str().expect("a UTF-8 path")]);
     assert_eq!(output.status.code(), Some(2));
     let stderr = text(&output.stderr);
-    assert!(stderr.contains("the IWF's MMSC client (MMS) is not implemented yet in this build"), "{stderr}");
+    assert!(stderr.contains("an MMSC over https:// (TLS for the MMSC client) is not implemented yet"), "{stderr}");
     for (args, says) in [
         (&["demo", "--processes", "--non-cpm", "1"][..], "--processes runs CPM members only"),
         (&["demo", "--processes", "--strategy", "001-fig2"][..], "--processes runs the strategies of seed 001"),

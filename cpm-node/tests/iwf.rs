@@ -8,7 +8,10 @@
 //! The SMS IWF node binds to an SMSC (a test SMSC on another SMPP
 //! implementation, `rusmpp`'s codec) and submits a long text as
 //! concatenated segments; the SMSC's refusals come back the same way, and
-//! Wireshark's SMPP dissector judges every byte the SMSC read.
+//! Wireshark's SMPP dissector judges every byte the SMSC read. The MMS IWF
+//! node posts its `m-send-req` to an MMSC over HTTP, whose `m-send-conf`
+//! status comes back the same way; Wireshark's MMSE dissector judges the
+//! PDU.
 
 mod support;
 
@@ -22,13 +25,15 @@ fn iwf(smtp: u16) -> ServedB {
     iwf_toward("email", smtp)
 }
 
-/// An IWF node for `system` toward the server at `port`.
+/// An IWF node for `system` toward the server at `port` (for MMS, its
+/// `http://` URL).
 fn iwf_toward(system: &str, port: u16) -> ServedB {
+    let target = if system == "mms" { format!("http://127.0.0.1:{port}/mms") } else { format!("127.0.0.1:{port}") };
     let [sip, msrp] = [free_port(), free_port()];
     let config = format!(
         "role = \"iwf\"\nsip_listen = [\"udp://127.0.0.1:{sip}\"]\nmsrp_listen = [\"tcp://127.0.0.1:{msrp}\"]\n\n\
          [identity]\nname = \"iwf\"\nhost = \"127.0.0.1\"\nuri = \"sip:iwf@iwf.example\"\n\n\
-         [iwf]\nsystem = \"{system}\"\ntarget = \"127.0.0.1:{port}\"\nreport = \"on-ack\"\n\
+         [iwf]\nsystem = \"{system}\"\ntarget = \"{target}\"\nreport = \"on-ack\"\n\
          [limits]\ntransaction_timeout_secs = 5\n"
     );
     ServedB::serve(sip, msrp, &config)
@@ -128,19 +133,7 @@ async fn the_iwf_submits_sms_to_an_smsc() {
     node.stop().await;
 
     // Wireshark's SMPP dissector judges every byte the SMSC read.
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/interop/wire-check.sh");
-    let tshark = std::process::Command::new("tshark").arg("--version").output().is_ok_and(|o| o.status.success());
-    if !script.is_file() || !tshark {
-        eprintln!("SKIP the_iwf_submits_sms_to_an_smsc (Wireshark part): tshark or {} missing", script.display());
-        return;
-    }
-    let dir = tempfile::tempdir().expect("a scratch directory");
-    let wire = dir.path().join("esme.smpp");
-    std::fs::write(&wire, smsc.wire()).expect("written");
-    let output = std::process::Command::new("bash").arg(&script).arg("--smpp").arg(&wire).output().expect("runs");
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    eprintln!("the_iwf_submits_sms_to_an_smsc: {}", text.lines().last().unwrap_or_default());
-    assert!(output.status.success() && text.contains(" 0 error(s)"), "Wireshark on our SMPP bytes:\n{text}");
+    wireshark_judges("the_iwf_submits_sms_to_an_smsc", "--smpp", &smsc.wire());
 }
 
 /// No SMSC where it should be: the sender hears 408 (try later).
@@ -149,6 +142,59 @@ async fn an_unreachable_smsc_is_a_408() {
     let node = iwf_toward("sms", free_port());
     let mut a = sender(node.sip, 14).await;
     let session = send_to(&a, "sip:+15550100@sms.example", SessionId::new(1), Bytes::from("hello")).await;
+    assert_eq!(outcome_of(&mut a, session).await, Outcome::Failed { status: 408 });
+    a.shutdown().await;
+    node.stop().await;
+}
+
+/// Runs Wireshark's dissector (`wire-check.sh FLAG`) on `bytes`, or says
+/// loudly why it cannot.
+fn wireshark_judges(test: &str, flag: &str, bytes: &[u8]) {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/interop/wire-check.sh");
+    let tshark = std::process::Command::new("tshark").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !script.is_file() || !tshark {
+        eprintln!("SKIP {test} (Wireshark part): tshark or {} missing", script.display());
+        return;
+    }
+    let dir = tempfile::tempdir().expect("a scratch directory");
+    let wire = dir.path().join("wire.bin");
+    std::fs::write(&wire, bytes).expect("written");
+    let output = std::process::Command::new("bash").arg(&script).arg(flag).arg(&wire).output().expect("runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    eprintln!("{test}: {}", text.lines().last().unwrap_or_default());
+    assert!(output.status.success() && text.contains(" 0 error(s)"), "Wireshark ({flag}) on our bytes:\n{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_iwf_posts_mms_to_an_mmsc() {
+    let mmsc = support::mmsc::TestMmsc::start().await;
+    let node = iwf_toward("mms", mmsc.port);
+    let mut a = sender(node.sip, 15).await;
+    let session = send_to(&a, "sip:+15550100@mms.example", SessionId::new(1), text(100)).await;
+    assert_eq!(outcome_of(&mut a, session).await, Outcome::Delivered);
+    let posted = mmsc.posted();
+    assert_eq!(posted.len(), 1);
+    let (content_type, pdu) = &posted[0];
+    assert_eq!(content_type, "application/vnd.wap.mms-message");
+    // X-Mms-Message-Type m-send-req (OMA-TS-MMS_ENC-V1_3 s.7.3.30).
+    assert_eq!(pdu.get(..2), Some(&[0x8C, 0x80][..]));
+    // The MMSC's transient and permanent errors (s.7.3.48): 408 and 403.
+    for (k, (number, status)) in [("+15550199", 408), ("+15550198", 403)].into_iter().enumerate() {
+        let session = SessionId::new(2 + k as u64);
+        let session = send_to(&a, &format!("sip:{number}@mms.example"), session, text(5)).await;
+        assert_eq!(outcome_of(&mut a, session).await, Outcome::Failed { status }, "{number}");
+    }
+    a.shutdown().await;
+    node.stop().await;
+    wireshark_judges("the_iwf_posts_mms_to_an_mmsc", "--mmse", pdu);
+}
+
+/// No MMSC where it should be: the sender hears 408 (try later).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_mmsc_is_a_408() {
+    let node = iwf_toward("mms", free_port());
+    let mut a = sender(node.sip, 16).await;
+    let session = send_to(&a, "sip:+15550100@mms.example", SessionId::new(1), text(5)).await;
     assert_eq!(outcome_of(&mut a, session).await, Outcome::Failed { status: 408 });
     a.shutdown().await;
     node.stop().await;

@@ -1,14 +1,14 @@
 //! The IWF's non-CPM systems, as a node reaches them: email submitted to
 //! an SMTP server ([`SmtpSubmitter`]), SMS submitted to an SMSC over SMPP
-//! v3.4 ([`SmppClient`]). Each system's answer becomes the delivery REPORT
+//! v3.4 ([`SmppClient`]), MMS posted to an MMSC over HTTP
+//! ([`MmscClient`]). Each system's answer becomes the delivery REPORT
 //! status that `cpm_roles::interworking` defines.
-//!
-//! MMS posted to an MMSC is not here yet: a node configured for it refuses
-//! to start and says so.
 
+mod mms;
 mod smpp;
 mod smtp;
 
+pub use mms::MmscClient;
 pub use smpp::{Bind, SmppClient};
 pub use smtp::SmtpSubmitter;
 
@@ -18,8 +18,9 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum NonCpmError {
-    /// `target` is not `host:port`.
-    #[error("target {0:?} is not host:port")]
+    /// `target` is not of the system's form (`host:port`, or an MMSC's
+    /// `http://` URL).
+    #[error("target {0:?} is not of the form this system needs (host:port, or an http:// URL for an MMSC)")]
     Target(String),
     /// The CA file for STARTTLS cannot be used.
     #[error("the CA for STARTTLS: {0}")]

@@ -1,11 +1,12 @@
 //! What several test crates share: test certificates made with rcgen at
 //! test time, a scenario run on the host and observed ([`net`]), a node
 //! served from a config and a sender routed to it ([`node`]), a real SMTP
-//! server ([`smtp`]), a test SMSC ([`smsc`]), and the runtime's warnings
-//! and errors ([`logs`]).
+//! server ([`smtp`]), a test SMSC ([`smsc`]) and MMSC ([`mmsc`]), and the
+//! runtime's warnings and errors ([`logs`]).
 #![allow(dead_code, reason = "each test crate uses a different part of this module")]
 
 pub(crate) mod logs;
+pub(crate) mod mmsc;
 pub(crate) mod net;
 pub(crate) mod node;
 pub(crate) mod smsc;
