@@ -85,6 +85,41 @@ fn route_for(routes: &[SipRoute], uri: &str) -> Option<usize> {
     routes.iter().position(|r| r.host.eq_ignore_ascii_case(host)).or_else(|| routes.iter().position(|r| r.host == "*"))
 }
 
+/// The `cpm-roles` configuration of `config`'s entity: identity, MSRP
+/// URIs (`msrps` with `msrp_tls`, the fingerprint its SDP names), policies,
+/// and the `[limits]` and `[adhoc]` bounds.
+#[must_use]
+pub fn entity_config(config: &NodeConfig, msrp_port: u16, msrp_tls: Option<Fingerprint>) -> EntityConfig {
+    let mut entity_config =
+        EntityConfig::new(&config.identity.name, &config.identity.host, msrp_port, preset(config.policy.strategy));
+    entity_config.msrp_tls = msrp_tls.is_some();
+    entity_config.msrp_fingerprint = msrp_tls.map(|f| f.to_string());
+    entity_config.aor.clone_from(&config.identity.uri);
+    entity_config.capabilities.max_size = Some(config.limits.max_message_size.get());
+    entity_config.max_sessions = config.limits.max_sessions;
+    entity_config.transaction_timeout = config.limits.transaction_timeout;
+    if let Some(adhoc) = &config.adhoc {
+        entity_config.max_list_members = adhoc.max_members;
+    }
+    entity_config.ack_policy = match config.policy.ack {
+        config::AckPolicy::AfterAck => cpm_negotiation::AckPolicy::AfterUpstreamAck,
+        config::AckPolicy::On200 => cpm_negotiation::AckPolicy::OnDownstreamSuccess,
+    };
+    entity_config.answer_policy = match config.policy.answer {
+        config::AnswerPolicy::Immediate => cpm_negotiation::AnswerPolicy::Immediate,
+        config::AnswerPolicy::AfterFirstDestination => cpm_negotiation::AnswerPolicy::AfterFirstDestination,
+    };
+    entity_config.relay_window = usize::try_from(config.limits.window.get()).unwrap_or(usize::MAX);
+    entity_config.max_chunk_size =
+        config.limits.chunk_size.map(|size| usize::try_from(size.get()).unwrap_or(usize::MAX));
+    for (k, route) in config.sip_routes.iter().enumerate() {
+        if route.address.transport == Transport::Udp {
+            entity_config.set_flow_transport(route_flow(k), SipTransport::Unreliable);
+        }
+    }
+    entity_config
+}
+
 /// The entity a config describes, and the next hops its flows lead to.
 ///
 /// # Errors
@@ -104,29 +139,8 @@ pub fn entity(
 ) -> Result<Box<dyn Entity>, ServeError> {
     let ids = CryptoIds::new(OsRng);
     let name = &config.identity.name;
-    let mut entity_config = EntityConfig::new(name, &config.identity.host, msrp_port, preset(config.policy.strategy));
-    entity_config.msrp_tls = msrp_tls.is_some();
-    entity_config.msrp_fingerprint = msrp_tls.map(|f| f.to_string());
-    entity_config.aor.clone_from(&config.identity.uri);
-    entity_config.capabilities.max_size = Some(config.limits.max_message_size.get());
-    entity_config.max_sessions = config.limits.max_sessions;
-    entity_config.ack_policy = match config.policy.ack {
-        config::AckPolicy::AfterAck => cpm_negotiation::AckPolicy::AfterUpstreamAck,
-        config::AckPolicy::On200 => cpm_negotiation::AckPolicy::OnDownstreamSuccess,
-    };
-    entity_config.answer_policy = match config.policy.answer {
-        config::AnswerPolicy::Immediate => cpm_negotiation::AnswerPolicy::Immediate,
-        config::AnswerPolicy::AfterFirstDestination => cpm_negotiation::AnswerPolicy::AfterFirstDestination,
-    };
-    entity_config.relay_window = usize::try_from(config.limits.window.get()).unwrap_or(usize::MAX);
-    entity_config.max_chunk_size =
-        config.limits.chunk_size.map(|size| usize::try_from(size.get()).unwrap_or(usize::MAX));
+    let entity_config = entity_config(config, msrp_port, msrp_tls);
     let routes = &config.sip_routes;
-    for (k, route) in routes.iter().enumerate() {
-        if route.address.transport == Transport::Udp {
-            entity_config.set_flow_transport(route_flow(k), SipTransport::Unreliable);
-        }
-    }
     let downstream = |target: &str, hop: Hop, label: &str| -> Result<Downstream, ServeError> {
         let k = route_for(routes, target)
             .ok_or_else(|| ServeError::Incomplete(format!("no [[sip_route]] reaches {target:?}")))?;
@@ -212,7 +226,7 @@ pub fn entity(
                         iwf: r.iwf.clone(),
                     })
                     .collect(),
-                flow_transports: entity_config.flow_transports.clone(),
+                flow_transports: entity_config.flow_transports,
                 stateless: false,
             };
             Box::new(Isf::new(isf, at, ids))
@@ -554,6 +568,24 @@ pub async fn serve(config: &NodeConfig, stop: impl std::future::Future<Output = 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_entity_takes_the_limits_of_its_config() {
+        let text = format!(
+            "{}\n[limits]\nmax_sessions = 7\ntransaction_timeout_secs = 9\nchunk_size = \"4KiB\"\nwindow = \"256KiB\"\n",
+            include_str!("../configs/cf.toml").replace("[limits]\nmax_sessions = 256\nwindow = \"1MiB\"\n", "")
+        )
+        .replace("max_members = 32", "max_members = 3");
+        let config = NodeConfig::parse(&text).unwrap_or_else(|e| panic!("{e}"));
+        let entity = entity_config(&config, 7000, None);
+        assert_eq!(entity.max_sessions, 7);
+        assert_eq!(entity.transaction_timeout, Duration::from_secs(9));
+        assert_eq!(entity.max_chunk_size, Some(4096));
+        assert_eq!(entity.relay_window, 256 * 1024);
+        assert_eq!(entity.max_list_members, 3);
+        assert_eq!(entity.ack_policy, cpm_negotiation::AckPolicy::OnDownstreamSuccess);
+        assert!(!entity.msrp_tls);
+    }
 
     #[test]
     fn routes_match_the_request_uri_host_then_the_wildcard() {

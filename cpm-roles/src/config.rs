@@ -64,6 +64,15 @@ pub struct EntityConfig {
     /// The most SIP sessions the entity runs at once; a request that would
     /// start one more is answered 503 (RFC 3261 s.21.5.4). 10 000 by default.
     pub max_sessions: usize,
+    /// The most entries an ad-hoc group's recipient list (RFC 5366) may
+    /// have; a longer one is refused 403 before anyone is invited
+    /// (`sip_lite::resource_lists::DEFAULT_MAX_ENTRIES`, 100, by default).
+    pub max_list_members: usize,
+    /// How long an MSRP request waits for its response before it fails
+    /// (RFC 4975 s.7.1.1: "If a 200 response to the transaction is not
+    /// received within 30 seconds ... the element MUST inform the user";
+    /// 30 s by default).
+    pub transaction_timeout: Duration,
     /// How long a link a peer opened may stay unused by this entity's
     /// sessions (before its first frame for one, RFC 4975 s.5.4, or after
     /// the last one using it ended, s.4) before it is closed. 30 s by
@@ -137,6 +146,8 @@ impl EntityConfig {
             slow_member: None,
             reuse_links: true,
             max_sessions: 10_000,
+            max_list_members: sip_lite::resource_lists::DEFAULT_MAX_ENTRIES,
+            transaction_timeout: Duration::from_secs(30),
             bind_timeout: Duration::from_secs(30),
             report_timeout: Duration::from_secs(300),
             link_window: 64 * 1024,

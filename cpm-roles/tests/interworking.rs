@@ -497,6 +497,15 @@ fn ad_hoc_list_naming_a_member_many_times_invites_it_once() {
     assert_eq!(invites, ["INVITE sip:b1@example.com SIP/2.0", "INVITE sip:b2@example.com SIP/2.0"], "{sent:?}");
 }
 
+/// A list longer than the CF allows (`max_list_members`, 100 by default)
+/// is refused 403 whole, before anyone is invited.
+#[test]
+fn ad_hoc_list_longer_than_allowed_is_refused_whole() {
+    let recipients: Vec<String> = (0..101).map(|n| format!("sip:b{n}@example.com")).collect();
+    let sent = cf_answer_to_ad_hoc(recipients);
+    assert_eq!(sent, [(2, "SIP/2.0 403 Forbidden".to_owned())]);
+}
+
 /// Issue 8: the ISF chooses the IWF by rules on content type, size and
 /// receiver address (before its exact Request-URI rules).
 #[test]

@@ -7,20 +7,30 @@ use super::*;
 pub(super) type RecipientList = (Part, Vec<Entry>);
 
 /// The SDP of an INVITE and, for an ad-hoc group (RFC 5366), its recipient
-/// list; `None` for a body that cannot be read.
-pub(super) fn split_body(request: &Message) -> Option<(Bytes, Option<RecipientList>)> {
+/// list of at most `max_members` entries; else the status to refuse it
+/// with: 400 for a body that cannot be read, 403 for a list longer than the
+/// service allows (RFC 3261 s.21.4.4: "The server understood the request,
+/// but is refusing to fulfill it").
+pub(super) fn split_body(request: &Message, max_members: usize) -> Result<(Bytes, Option<RecipientList>), u16> {
     let content_type = request.content_type_str().unwrap_or("application/sdp");
     if !content_type.to_ascii_lowercase().starts_with("multipart/") {
-        return Some((request.body(), None));
+        return Ok((request.body(), None));
     }
-    let multipart = Multipart::parse(content_type, request.body()).ok()?;
-    let sdp = multipart.find_media_type("application/sdp")?.body().clone();
+    let multipart = Multipart::parse(content_type, request.body()).map_err(|_| 400_u16)?;
+    let sdp = multipart.find_media_type("application/sdp").ok_or(400_u16)?.body().clone();
     let list = match multipart.find_disposition(resource_lists::DISPOSITION) {
-        // One leg per member, however many times the list names it.
-        Some(part) => Some((part.clone(), resource_lists::distinct(resource_lists::read(part.body()).ok()?))),
+        Some(part) => {
+            let entries = match resource_lists::read_with(part.body(), max_members) {
+                Ok(entries) => entries,
+                Err(resource_lists::ResourceListsError::TooManyEntries { .. }) => return Err(403),
+                Err(_) => return Err(400),
+            };
+            // One leg per member, however many times the list names it.
+            Some((part.clone(), resource_lists::distinct(entries)))
+        }
         None => None,
     };
-    Some((sdp, list))
+    Ok((sdp, list))
 }
 /// The INVITE body: the SDP alone, or a multipart/mixed with the list part.
 pub(super) fn with_list(sdp: Bytes, list: Option<&Part>) -> Option<(Bytes, String)> {

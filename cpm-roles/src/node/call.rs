@@ -28,9 +28,12 @@ impl Step<'_> {
             self.respond(leg, 486, Bytes::new());
             return;
         }
-        let Some((sdp_body, list)) = split_body(request) else {
-            self.respond(leg, 400, Bytes::new());
-            return;
+        let (sdp_body, list) = match split_body(request, self.config.max_list_members) {
+            Ok(split) => split,
+            Err(status) => {
+                self.respond(leg, status, Bytes::new());
+                return;
+            }
         };
         let entries = list.as_ref().map(|(_, entries)| entries.as_slice());
         let plan = match self.node.role.as_ref().map(|role| role.plan(request, entries, &self.node.config)) {

@@ -448,6 +448,7 @@ impl Step<'_> {
             ..defaults
         };
         config.report_timeout = self.config.report_timeout;
+        config.transaction_timeout = self.config.transaction_timeout;
         // A relay hop does not report itself: the final receiver does, and
         // the relay re-addresses that REPORT upstream (SPEC "Acknowledgements").
         config.success_reports = self.role.as_ref().map_or(true, |r| r.success_reports());
