@@ -38,6 +38,7 @@
 //! transaction_timeout_secs = 30
 //! idle_timeout_secs = 300
 //! # chunk_size = "2KiB"             # the largest SEND chunk; unset: one chunk per message
+//! # slow_member_secs = 10           # (controlling) drop a member stalled this long
 //! ```
 //!
 //! A controlling node has `[[group]]` tables (`uri`, `members`) and/or an
@@ -398,6 +399,10 @@ pub struct Limits {
     /// The largest chunk its SEND requests carry (RFC 4975 s.7.1.1: a
     /// message may be sent in several chunks); `None`: each message in one.
     pub chunk_size: Option<ByteSize>,
+    /// (Controlling) A member whose oldest chunks stay unanswered this long
+    /// (its window full) is dropped, so that one stalled member does not
+    /// hold the others; `None`: never.
+    pub slow_member: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -407,6 +412,7 @@ impl Default for Limits {
             max_message_size: ByteSize(64 << 20),
             window: ByteSize(1 << 20),
             chunk_size: None,
+            slow_member: None,
             handshake_timeout: Duration::from_secs(10),
             transaction_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(300),
@@ -839,6 +845,7 @@ struct RawLimits {
     transaction_timeout_secs: Option<Spanned<u64>>,
     idle_timeout_secs: Option<Spanned<u64>>,
     chunk_size: Option<Spanned<ByteSize>>,
+    slow_member_secs: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -1391,6 +1398,9 @@ impl<'a> Checker<'a> {
                 seconds(defaults.idle_timeout),
             )),
             chunk_size,
+            slow_member: raw
+                .slow_member_secs
+                .map(|secs| Duration::from_secs(self.positive("limits.slow_member_secs", Some(secs), 0))),
         }
     }
 }

@@ -30,6 +30,10 @@ use crate::transport::{
     AbortOnDrop, Fingerprint, Listener, TlsClient, TlsMode, TlsServerConfig, TlsSetupError, Transport, TransportError,
 };
 
+/// Unanswered chunks that make a member's window full
+/// (`[limits] slow_member_secs`).
+const SLOW_MEMBER_WINDOW: usize = 64;
+
 /// How long a stopping node may take to end its sessions.
 const STOP_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -101,6 +105,10 @@ pub fn entity_config(config: &NodeConfig, msrp_port: u16, msrp_tls: Option<Finge
     if let Some(adhoc) = &config.adhoc {
         entity_config.max_list_members = adhoc.max_members;
     }
+    // A member is stalled when this many of its chunks are unanswered: far
+    // past what one that reads has in flight.
+    entity_config.slow_member =
+        config.limits.slow_member.map(|after| cpm_roles::SlowMember { window: SLOW_MEMBER_WINDOW, after });
     entity_config.ack_policy = match config.policy.ack {
         config::AckPolicy::AfterAck => cpm_negotiation::AckPolicy::AfterUpstreamAck,
         config::AckPolicy::On200 => cpm_negotiation::AckPolicy::OnDownstreamSuccess,
@@ -572,8 +580,9 @@ mod tests {
     #[test]
     fn the_entity_takes_the_limits_of_its_config() {
         let text = format!(
-            "{}\n[limits]\nmax_sessions = 7\ntransaction_timeout_secs = 9\nchunk_size = \"4KiB\"\nwindow = \"256KiB\"\n",
-            include_str!("../configs/cf.toml").replace("[limits]\nmax_sessions = 256\nwindow = \"1MiB\"\n", "")
+            "{}\n[limits]\nmax_sessions = 7\ntransaction_timeout_secs = 9\nchunk_size = \"4KiB\"\nwindow = \"256KiB\"\nslow_member_secs = 4\n",
+            // The shipped CF without its own [limits] (its last table).
+            include_str!("../configs/cf.toml").split("[limits]").next().unwrap_or_default()
         )
         .replace("max_members = 32", "max_members = 3");
         let config = NodeConfig::parse(&text).unwrap_or_else(|e| panic!("{e}"));
@@ -583,6 +592,7 @@ mod tests {
         assert_eq!(entity.max_chunk_size, Some(4096));
         assert_eq!(entity.relay_window, 256 * 1024);
         assert_eq!(entity.max_list_members, 3);
+        assert_eq!(entity.slow_member, Some(cpm_roles::SlowMember { window: 64, after: Duration::from_secs(4) }));
         assert_eq!(entity.ack_policy, cpm_negotiation::AckPolicy::OnDownstreamSuccess);
         assert!(!entity.msrp_tls);
     }

@@ -105,6 +105,12 @@ fn controlling_config() {
     assert_eq!(config.policy.answer, AnswerPolicy::Immediate);
     assert_eq!(config.limits.max_sessions, 256);
     assert_eq!(config.metrics_listen, Some(addr("tcp://127.0.0.1:9462")));
+    assert_eq!(config.limits.slow_member, Some(Duration::from_secs(10)));
+    let stalled = std::fs::read_to_string(shipped("cf.toml"))
+        .expect("cf.toml")
+        .replace("slow_member_secs = 10", "slow_member_secs = 0");
+    let line = stalled.lines().position(|l| l.starts_with("slow_member_secs")).expect("the line") + 1;
+    assert_one_problem(&stalled, line, "limits.slow_member_secs must be greater than 0");
     let sms = config.route("SMS.example").expect("routes compare hosts without case");
     assert!(sms.non_cpm);
     assert!(!config.route("b.example").expect("a route").non_cpm);
