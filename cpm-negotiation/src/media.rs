@@ -847,6 +847,17 @@ impl MsrpMedia {
             // RFC 4145 s.4: the setup attribute may be session-level.
             out.setup = sdp.attribute("setup").and_then(|a| a.value()).and_then(Setup::parse);
         }
+        if out.fingerprints.is_empty() {
+            // RFC 8122 s.5: a session-level fingerprint applies to every
+            // media description that has none of its own.
+            for attr in sdp.attributes_named("fingerprint") {
+                let value = attr.value().unwrap_or("");
+                if !check_fingerprint(value.as_bytes()) {
+                    return Err(MediaError::Fingerprint { at: line_offset(base, attr.as_str()) });
+                }
+                out.fingerprints.push(shared(base, value));
+            }
+        }
         out.direction =
             direction.or_else(|| sdp.attributes().find_map(|a| Direction::parse(a.name()))).unwrap_or_default();
         if out.port != 0 {
@@ -1241,6 +1252,20 @@ mod tests {
         let parsed = MsrpSdp::parse(input).unwrap();
         assert_eq!(parsed.media()[0].setup(), Some(Setup::Passive));
         assert_eq!(parsed.media()[0].direction(), Direction::RecvOnly);
+    }
+
+    #[test]
+    fn session_level_fingerprint_applies_to_media_without_one() {
+        let session = "v=0\r\no=a 1 1 IN IP4 h\r\ns=-\r\nc=IN IP4 h\r\nt=0 0\r\na=fingerprint:SHA-256 0A:0B\r\n";
+        let media = "m=message 1 TCP/TLS/MSRP *\r\na=accept-types:*\r\na=path:msrps://h:1/s;tcp\r\n";
+        let parsed = MsrpSdp::parse(Bytes::from(format!("{session}{media}"))).unwrap();
+        assert_eq!(parsed.media()[0].fingerprints().collect::<Vec<_>>(), ["SHA-256 0A:0B"]);
+        // The media's own wins.
+        let own = format!("{session}{media}a=fingerprint:SHA-256 1A:1B\r\n");
+        let parsed = MsrpSdp::parse(Bytes::from(own)).unwrap();
+        assert_eq!(parsed.media()[0].fingerprints().collect::<Vec<_>>(), ["SHA-256 1A:1B"]);
+        let bad = format!("{}{media}", session.replace("0A:0B", "0A:0"));
+        assert_eq!(MsrpSdp::parse(Bytes::from(bad)).unwrap_err().kind(), "fingerprint");
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The `cpm-node` command line: `check` validates a node config, `run`
 //! serves one, `send` sends a file from a sender's config, `demo` runs the
-//! demo network on the runtime (over TCP or TLS); `demo --processes` (and
-//! `run` of an IWF, or with TLS listeners) are declared but not
-//! implemented in this build (they exit with status 2 and say so).
+//! demo network on the runtime (over TCP or TLS, every entity a task, or
+//! with `--processes` every entity but A a process). What this build cannot
+//! do (an MMSC over `https://`, say) exits with status 2 and says so.
 
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};

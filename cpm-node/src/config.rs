@@ -50,8 +50,8 @@
 //! `system_id` and `password`). `[tls]` has `cert`
 //! and `key` (what the `tls://` listeners present), and `ca` or
 //! `fingerprints` (`"SHA-256 AB:CD:..."`): how the node verifies the peers
-//! it connects to (the CA when both are given). An MSRP peer whose SDP has
-//! `a=fingerprint` is pinned to that instead (RFC 4975 s.14.4).
+//! it connects to (the CA when both are given). A node with neither pins an
+//! MSRP peer to the `a=fingerprint` of its SDP (RFC 4975 s.14.4).
 
 use std::fmt;
 use std::ops::Range;

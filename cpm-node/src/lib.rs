@@ -23,7 +23,8 @@
 //!   text format (`metrics_listen` in a node's config).
 //! - [`trace`]: a run on the host as the simulator's trace (what the
 //!   demo's ladder, `trace.jsonl` and `sequence.svg` are drawn from).
-//! - [`noncpm`]: the IWF's non-CPM systems (email to an SMTP server).
+//! - [`noncpm`]: the IWF's non-CPM systems (email to an SMTP server, SMS
+//!   to an SMSC over SMPP, MMS to an MMSC over HTTP).
 //! - [`demo`]: `cpm-node demo`, a figure's whole network on the host.
 //! - [`serve`]: `cpm-node run CONFIG`, one deployable node (its role's
 //!   entity on its listeners) until SIGTERM or Ctrl-C.

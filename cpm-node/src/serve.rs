@@ -354,6 +354,69 @@ fn non_cpm_client(config: &NodeConfig) -> Result<Option<NonCpmClient>, ServeErro
     })
 }
 
+/// Messages an IWF node has handed to its non-CPM system and not yet had
+/// answered: at most [`MAX_SUBMISSIONS`] at once, each answered whatever
+/// happens to its task.
+#[derive(Default)]
+struct Submissions {
+    tasks: tokio::task::JoinSet<(cpm_roles::DeliveryId, u16)>,
+    deliveries: std::collections::HashMap<tokio::task::Id, cpm_roles::DeliveryId>,
+}
+
+/// Submissions a node runs at once; past it the sender hears 408 (try
+/// later) at once.
+const MAX_SUBMISSIONS: usize = 64;
+
+impl Submissions {
+    fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    /// Hands `parts` to `client`; `Some(status)` when it is answered at
+    /// once: 408 past the bound, 403 when the client cannot carry it (no
+    /// client, or an email without its envelope).
+    fn submit(
+        &mut self,
+        client: Option<&NonCpmClient>,
+        delivery: cpm_roles::DeliveryId,
+        parts: &[bytes::Bytes],
+        envelope: Option<&cpm_roles::interworking::MailEnvelope>,
+    ) -> Option<u16> {
+        if self.tasks.len() >= MAX_SUBMISSIONS {
+            tracing::warn!(?delivery, "too many submissions at once: refused for now");
+            return Some(408);
+        }
+        let handle = match (client, envelope, parts.first()) {
+            (Some(NonCpmClient::Email(smtp)), Some(envelope), Some(mail)) => {
+                let (smtp, envelope, mail) = (Arc::clone(smtp), envelope.clone(), mail.clone());
+                self.tasks.spawn(async move { (delivery, smtp.submit(&envelope, &mail).await) })
+            }
+            (Some(NonCpmClient::Sms(smpp)), _, _) => {
+                let (smpp, parts) = (smpp.clone(), parts.to_vec());
+                self.tasks.spawn(async move { (delivery, smpp.submit(parts).await) })
+            }
+            (Some(NonCpmClient::Mms(mmsc)), _, Some(pdu)) => {
+                let (mmsc, pdu) = (Arc::clone(mmsc), pdu.clone());
+                self.tasks.spawn(async move { (delivery, mmsc.submit(pdu).await) })
+            }
+            _ => return Some(403),
+        };
+        self.deliveries.insert(handle.id(), delivery);
+        None
+    }
+
+    /// The next answered submission (a task that failed is 408).
+    async fn next(&mut self) -> Option<(cpm_roles::DeliveryId, u16)> {
+        match self.tasks.join_next_with_id().await? {
+            Ok((id, answer)) => {
+                self.deliveries.remove(&id);
+                Some(answer)
+            }
+            Err(error) => self.deliveries.remove(&error.id()).map(|delivery| (delivery, 408)),
+        }
+    }
+}
+
 /// Runs the node of `config` until SIGTERM or Ctrl-C; the exit status.
 #[must_use]
 pub fn run(config: &NodeConfig) -> ExitCode {
@@ -526,36 +589,21 @@ pub async fn serve(config: &NodeConfig, stop: impl std::future::Future<Output = 
     tracing::info!(node = %config.identity.name, role = %config.role, sip = ?config.sip_listen, msrp = ?host.msrp_addr(0), "serving");
     // The IWF's submissions to its non-CPM system, each answered back to the
     // IWF as its acknowledgement.
-    let mut submissions = tokio::task::JoinSet::new();
+    let mut submissions = Submissions::default();
     tokio::pin!(stop);
     loop {
         tokio::select! {
             () = &mut stop => break,
-            Some(done) = submissions.join_next(), if !submissions.is_empty() => {
-                if let Ok((delivery, status)) = done {
-                    host.input(0, cpm_roles::Input::NonCpmAck { delivery, status }).await;
-                }
+            Some((delivery, status)) = submissions.next(), if !submissions.is_empty() => {
+                host.input(0, cpm_roles::Input::NonCpmAck { delivery, status }).await;
             }
             said = host.next_output() => {
                 let Some(said) = said else { break };
                 let HostEvent::Output(cpm_roles::Output::Event { session, event }) = &said.event else { continue };
                 log_event(*session, event);
                 if let cpm_roles::Event::DeliverToNonCpm { delivery, parts, envelope, .. } = event {
-                    let delivery = *delivery;
-                    match (&client, envelope, parts.first()) {
-                        (Some(NonCpmClient::Email(smtp)), Some(envelope), Some(mail)) => {
-                            let (smtp, envelope, mail) = (Arc::clone(smtp), envelope.clone(), mail.clone());
-                            submissions.spawn(async move { (delivery, smtp.submit(&envelope, &mail).await) });
-                        }
-                        (Some(NonCpmClient::Sms(smpp)), _, _) => {
-                            let (smpp, parts) = (smpp.clone(), parts.clone());
-                            submissions.spawn(async move { (delivery, smpp.submit(parts).await) });
-                        }
-                        (Some(NonCpmClient::Mms(mmsc)), _, Some(pdu)) => {
-                            let (mmsc, pdu) = (Arc::clone(mmsc), pdu.clone());
-                            submissions.spawn(async move { (delivery, mmsc.submit(pdu).await) });
-                        }
-                        _ => {}
+                    if let Some(status) = submissions.submit(client.as_ref(), *delivery, parts, envelope.as_ref()) {
+                        host.input(0, cpm_roles::Input::NonCpmAck { delivery: *delivery, status }).await;
                     }
                 }
             }

@@ -12,8 +12,8 @@
 //!
 //! Non-CPM members run only with `--smtp HOST:PORT` and email: the ISF and
 //! an IWF per non-CPM member are processes too, and each IWF submits its
-//! member's message to that SMTP server (a node cannot reach an SMSC or an
-//! MMSC yet).
+//! member's message to that SMTP server (the demo has no SMSC or MMSC to
+//! point an SMS or MMS IWF at).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -93,7 +93,7 @@ pub fn unsupported(options: &ProcessOptions) -> Option<String> {
     if scenario.non_cpm > 0 && !email {
         return Some(
             "--processes runs CPM members only, or non-CPM members by email with --smtp HOST:PORT: \
-             a node cannot reach an SMSC or an MMSC yet (give --non-cpm 0)"
+             the demo has no SMSC or MMSC to give an IWF (give --non-cpm 0)"
                 .to_owned(),
         );
     }

@@ -535,26 +535,25 @@ impl Host {
 }
 
 /// How a link to the peer of `params` is secured: plain for `msrp`; for
-/// `msrps` (RFC 4975 s.6) pinned to the certificates its SDP named when it
-/// named any we can check (RFC 4975 s.14.4: "The certificate presented
-/// during the TLS handshake needs to match the fingerprint exchanged via
-/// the SDP"), else `configured` (a CA). `None`: TLS with nothing to verify
-/// the peer by.
+/// `msrps` (RFC 4975 s.6) as `configured` (a CA, or pinned fingerprints)
+/// when the node has a TLS client configuration; else, between peers
+/// without one, pinned to the certificates the peer's SDP named (RFC 4975
+/// s.14.4: "The certificate presented during the TLS handshake needs to
+/// match the fingerprint exchanged via the SDP"). A fingerprint is only as
+/// trustworthy as the signalling that carried it, so it never overrides a
+/// CA the operator chose. `None`: TLS with nothing to verify the peer by.
 fn msrp_link_mode(params: &cpm_negotiation::ConnectParams, configured: &TlsMode) -> Option<TlsMode> {
     if !params.key.is_tls() {
         return Some(TlsMode::Plain);
     }
+    if let TlsMode::Tls(_) = configured {
+        return Some(configured.clone());
+    }
     let pins: Vec<transport::Fingerprint> = params.fingerprints.iter().filter_map(|f| f.parse().ok()).collect();
-    if let Ok(client) = transport::TlsClient::pinned(pins) {
-        return Some(TlsMode::Tls(Arc::new(client)));
+    if pins.is_empty() && !params.fingerprints.is_empty() {
+        tracing::warn!(fingerprints = ?params.fingerprints, "no SHA-256 fingerprint in the peer's SDP to pin");
     }
-    if !params.fingerprints.is_empty() {
-        tracing::debug!(fingerprints = ?params.fingerprints, "no SHA-256 fingerprint in the peer's SDP: verifying by CA");
-    }
-    match configured {
-        TlsMode::Plain => None,
-        tls @ TlsMode::Tls(_) => Some(tls.clone()),
-    }
+    transport::TlsClient::pinned(pins).ok().map(|client| TlsMode::Tls(Arc::new(client)))
 }
 
 /// Reads the stats of a [`Host`]'s entities, each from its own task.
@@ -677,6 +676,8 @@ impl Machine {
                     }
                     continue;
                 }
+                // A connection already gone has nothing to cut.
+                Some(Ev::Cut { conn, .. }) if !self.conns.contains_key(&conn) => continue,
                 Some(Ev::Cut { conn, after }) => {
                     self.cuts.insert(conn, after);
                     if after > 0 {
@@ -871,7 +872,7 @@ mod tests {
     }
 
     #[test]
-    fn an_msrps_link_is_pinned_by_the_sdp_else_verified_as_configured() {
+    fn an_msrps_link_is_verified_as_configured_else_pinned_by_the_sdp() {
         let sha256 = format!("SHA-256 {}", ["AB"; 32].join(":"));
         let configured = TlsMode::Tls(Arc::new(
             transport::TlsClient::pinned(vec![sha256.parse().expect("valid")]).expect("a client"),
@@ -879,14 +880,14 @@ mod tests {
         let mode = |uri, prints: &[&str], configured: &TlsMode| msrp_link_mode(&params(uri, prints), configured);
         // Plain MSRP is plain whatever the SDP says.
         assert!(matches!(mode("msrp://h:1/s;tcp", &[&sha256], &configured), Some(TlsMode::Plain)));
-        // A SHA-256 fingerprint pins the link even with nothing configured.
-        assert!(matches!(mode("msrps://h:1/s;tcp", &[&sha256], &TlsMode::Plain), Some(TlsMode::Tls(_))));
-        // Only fingerprints we cannot check: the configured verification.
-        let tls = mode("msrps://h:1/s;tcp", &["SHA-1 4A:AD"], &configured);
+        // A configured verification wins over what the SDP names.
+        let tls = mode("msrps://h:1/s;tcp", &[&sha256], &configured);
         assert!(
             matches!(tls, Some(TlsMode::Tls(client)) if matches!(&configured, TlsMode::Tls(c) if Arc::ptr_eq(&client, c)))
         );
-        // TLS with nothing to verify the peer by cannot be opened.
+        // Without one, a SHA-256 fingerprint from the SDP pins the link.
+        assert!(matches!(mode("msrps://h:1/s;tcp", &[&sha256], &TlsMode::Plain), Some(TlsMode::Tls(_))));
+        // Nothing to verify the peer by: the link cannot be opened.
         assert!(mode("msrps://h:1/s;tcp", &["SHA-1 4A:AD"], &TlsMode::Plain).is_none());
         assert!(mode("msrps://h:1/s;tcp", &[], &TlsMode::Plain).is_none());
     }

@@ -44,6 +44,10 @@ impl Machine {
         };
         let Some(&left) = self.cuts.get(&conn) else { return Some(input) };
         if left == 0 {
+            // The reader's own close of a cut connection is its last word.
+            if matches!(input, Input::MsrpClosed { .. }) {
+                self.cuts.remove(&conn);
+            }
             return None;
         }
         let Input::MsrpReceived { conn, mut data } = input else { return Some(input) };

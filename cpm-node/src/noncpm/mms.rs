@@ -64,20 +64,24 @@ impl MmscClient {
         let answer = tokio::time::timeout(self.deadline, async {
             let response = self.client.request(request).await.ok()?;
             let status = response.status();
-            let body = Limited::new(response.into_body(), MAX_CONF).collect().await.ok()?.to_bytes();
+            // A body too large, or cut short, is no m-send-conf (`None`).
+            let body = Limited::new(response.into_body(), MAX_CONF).collect().await.ok().map(|b| b.to_bytes());
             Some((status, body))
         })
         .await;
         match answer {
-            Ok(Some((status, body))) if status.is_success() => mms_conf_status(&body).unwrap_or_else(|error| {
-                tracing::warn!(%error, "the MMSC's answer is no m-send-conf");
-                REFUSED
-            }),
+            Ok(Some((status, body))) if status.is_success() => {
+                body.as_deref().map_or(Err(None), |body| mms_conf_status(body).map_err(Some)).unwrap_or_else(|error| {
+                    tracing::warn!(?error, "the MMSC's answer is no m-send-conf");
+                    REFUSED
+                })
+            }
             Ok(Some((status, _))) if status.is_server_error() => UNREACHABLE,
             Ok(Some((status, _))) => {
                 tracing::warn!(%status, "the MMSC refused the post");
                 REFUSED
             }
+            // Not reached, or no answer in time.
             Ok(None) | Err(_) => UNREACHABLE,
         }
     }

@@ -96,15 +96,23 @@ async fn session(target: String, bind: Bind, deadline: Duration, mut submissions
     loop {
         match Link::bind(&target, &bind, deadline).await {
             Ok(link) => {
-                backoff = Duration::from_millis(100);
                 tracing::info!(%target, "SMPP bound as transmitter");
+                let bound = Instant::now();
                 if link.serve(&mut submissions, deadline).await.is_none() {
                     return;
                 }
                 tracing::warn!(%target, "SMPP connection lost: binding again");
+                // A bind that lasted is a fresh start; one lost at once (an
+                // SMSC that takes the bind, then drops it) waits as a failure.
+                if bound.elapsed() > KEEPALIVE {
+                    backoff = Duration::from_millis(100);
+                } else {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
             }
             Err(error) => {
-                tracing::warn!(%target, %error, "SMPP bind failed");
+                tracing::error!(%target, %error, "SMPP bind failed");
                 // What waits now cannot go: the senders hear 408 at once.
                 while let Ok(submission) = submissions.try_recv() {
                     let _ = submission.reply.send(UNANSWERED);
@@ -132,6 +140,7 @@ struct Link {
     codec: CommandCodec,
     read: BytesMut,
     next_sequence: u32,
+    deadline: Duration,
 }
 
 impl Link {
@@ -139,7 +148,7 @@ impl Link {
     async fn bind(target: &str, bind: &Bind, deadline: Duration) -> std::io::Result<Self> {
         let stream = tokio::time::timeout(deadline, TcpStream::connect(target)).await??;
         stream.set_nodelay(true)?;
-        let mut link = Self { stream, codec: CommandCodec::new(), read: BytesMut::new(), next_sequence: 1 };
+        let mut link = Self { stream, codec: CommandCodec::new(), read: BytesMut::new(), next_sequence: 1, deadline };
         let request = BindTransmitter::builder()
             .system_id(field(&bind.system_id))
             .password(field(&bind.password))
@@ -162,10 +171,14 @@ impl Link {
         sequence
     }
 
+    /// Writes `command`; an SMSC that does not take it within the
+    /// session's deadline is a lost link.
     async fn send(&mut self, command: &Command) -> std::io::Result<()> {
         let mut out = BytesMut::new();
         self.codec.encode(command, &mut out).map_err(std::io::Error::other)?;
-        self.stream.write_all(&out).await
+        tokio::time::timeout(self.deadline, self.stream.write_all(&out))
+            .await
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
     }
 
     /// The next whole PDU from the SMSC.
@@ -228,13 +241,19 @@ impl Link {
                         break true;
                     }
                     last_traffic = Instant::now();
-                    loop {
+                    // The link is given up when the SMSC's bytes stop making
+                    // PDUs (the codec has lost the framing), when it unbinds
+                    // (SMPP v3.4 s.4.2: no more requests on that session), or
+                    // when an answer cannot be written.
+                    let mut done = false;
+                    while !done {
                         let command = match self.codec.decode(&mut self.read) {
                             Ok(Some(command)) => command,
                             Ok(None) => break,
                             Err(error) => {
-                                tracing::warn!(%error, "an SMPP PDU from the SMSC does not decode");
-                                break;
+                                tracing::warn!(%error, "an SMPP PDU from the SMSC does not decode: binding again");
+                                done = true;
+                                continue;
                             }
                         };
                         let sequence = command.sequence_number();
@@ -245,19 +264,19 @@ impl Link {
                             }
                             CommandId::EnquireLink => {
                                 let answer = Command::new(CommandStatus::EsmeRok, sequence, Pdu::EnquireLinkResp);
-                                if self.send(&answer).await.is_err() {
-                                    break;
-                                }
+                                done = self.send(&answer).await.is_err();
                             }
                             CommandId::EnquireLinkResp => keepalive = None,
                             CommandId::Unbind => {
                                 let answer = Command::new(CommandStatus::EsmeRok, sequence, Pdu::UnbindResp);
                                 let _ = self.send(&answer).await;
-                                self.read.clear();
-                                break;
+                                done = true;
                             }
                             other => tracing::debug!(?other, "SMPP PDU ignored"),
                         }
+                    }
+                    if done {
+                        break true;
                     }
                 }
                 _ = tick.tick() => {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::NonCpmError;
 use cpm_roles::interworking::{smtp_reply_status, MailEnvelope};
 use lettre::address::{Address, Envelope};
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
@@ -21,6 +21,7 @@ const UNREACHABLE: u16 = 408;
 /// Submits converted email to one SMTP server.
 pub struct SmtpSubmitter {
     transport: AsyncSmtpTransport<Tokio1Executor>,
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for SmtpSubmitter {
@@ -32,9 +33,11 @@ impl std::fmt::Debug for SmtpSubmitter {
 impl SmtpSubmitter {
     /// A client of the SMTP server at `target` (`host:port`), greeting as
     /// `hello` (RFC 5321 s.4.1.1.1: the client's domain, or an address
-    /// literal), upgrading to TLS when the server offers STARTTLS (RFC
-    /// 3207) with the server's certificate checked against `ca` (else the
-    /// public roots); each submission gives up after `timeout`.
+    /// literal). With `ca`, STARTTLS (RFC 3207) is required and the
+    /// server's certificate must chain to that CA alone; without, the
+    /// session is upgraded when the server offers STARTTLS, checked against
+    /// the public roots. Each submission gives up after `timeout`, whatever
+    /// the server does.
     ///
     /// # Errors
     ///
@@ -49,9 +52,12 @@ impl SmtpSubmitter {
         if let Some(ca) = ca {
             let pem = std::fs::read(ca).map_err(|e| NonCpmError::Ca(format!("{}: {e}", ca.display())))?;
             let certificate = Certificate::from_pem(&pem).map_err(|e| NonCpmError::Ca(e.to_string()))?;
-            tls = tls.add_root_certificate(certificate);
+            tls = tls.certificate_store(CertificateStore::None).add_root_certificate(certificate);
         }
-        let tls = tls.build_rustls().map_err(|e| NonCpmError::Ca(e.to_string()))?;
+        let parameters = tls.build_rustls().map_err(|e| NonCpmError::Ca(e.to_string()))?;
+        // RFC 3207 s.4: a client that needs TLS must not go on without it
+        // (an attacker can strip an offered STARTTLS).
+        let tls = if ca.is_some() { Tls::Required(parameters) } else { Tls::Opportunistic(parameters) };
         let hello = match hello.parse::<IpAddr>() {
             Ok(IpAddr::V4(ip)) => ClientId::Ipv4(ip),
             Ok(IpAddr::V6(ip)) => ClientId::Ipv6(ip),
@@ -60,10 +66,10 @@ impl SmtpSubmitter {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
             .port(port)
             .hello_name(hello)
-            .tls(Tls::Opportunistic(tls))
+            .tls(tls)
             .timeout(Some(timeout))
             .build();
-        Ok(Self { transport })
+        Ok(Self { transport, timeout })
     }
 
     /// Submits `message` with `envelope`; the delivery REPORT status: the
@@ -81,7 +87,13 @@ impl SmtpSubmitter {
         // lettre writes that whole sequence after the message, so a message
         // ending with CRLF goes without it (else it would gain an empty line).
         let message = message.strip_suffix(b"\r\n").unwrap_or(message);
-        match self.transport.send_raw(&envelope, message).await {
+        // lettre's own timeout bounds the connect only: a server that stalls
+        // later is given up here.
+        let Ok(sent) = tokio::time::timeout(self.timeout, self.transport.send_raw(&envelope, message)).await else {
+            tracing::warn!(after = ?self.timeout, "the SMTP server did not answer in time");
+            return UNREACHABLE;
+        };
+        match sent {
             Ok(reply) => smtp_reply_status(u16::from(reply.code())),
             Err(error) => match error.status() {
                 Some(code) => {

@@ -175,17 +175,9 @@ impl Step<'_> {
         }
     }
     pub(super) fn ended(&mut self, leg: LegId, reason: ua::EndReason) {
-        if let Some(up) = self.up.as_mut() {
-            if up.leg == leg && !up.ended {
-                up.ended = true;
-                let index = up.hop;
-                self.close_hop(index);
-                for pos in 0..self.down.len() {
-                    self.end_down(pos);
-                }
-                self.event(Event::SessionEnded);
-                return;
-            }
+        if self.up.as_ref().is_some_and(|up| up.leg == leg && !up.ended) {
+            self.up_leg_over();
+            return;
         }
         let Some(pos) = self.down.iter().position(|l| l.leg == leg) else { return };
         let outcome = match reason {
@@ -195,6 +187,18 @@ impl Step<'_> {
             _ => Outcome::SessionEnded,
         };
         self.down_leg_over(pos, outcome);
+    }
+    /// The upstream leg is over (its end, or its link lost): its hop closes,
+    /// every downstream leg ends, and the session has ended.
+    fn up_leg_over(&mut self) {
+        let Some(up) = self.up.as_mut().filter(|up| !up.ended) else { return };
+        up.ended = true;
+        let index = up.hop;
+        self.close_hop(index);
+        for pos in 0..self.down.len() {
+            self.end_down(pos);
+        }
+        self.event(Event::SessionEnded);
     }
     /// Downstream leg `pos` is over with `outcome` (its end, or its link
     /// lost): the role learns it once, and once every downstream leg is
@@ -255,6 +259,9 @@ impl Step<'_> {
         self.hops[index].done = true;
         if let Some(leg) = self.up.as_ref().filter(|l| l.hop == index && !l.ended).map(|l| l.leg) {
             let _ = self.ua_input(ua::Input::Command(ua::Command::End { leg }));
+            // As for a member below: the other side goes now, not when a
+            // dead peer's BYE times out.
+            self.up_leg_over();
         } else if let Some(pos) = self.down.iter().position(|l| l.hop == index && !l.ended) {
             self.with_role(|role, step| role.leg_lost(step, pos));
             self.end_down(pos);
