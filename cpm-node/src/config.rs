@@ -47,7 +47,8 @@
 //! `[[iwf_rule]]` tables (`receiver_suffix`, `content_type`, `min_size`,
 //! `max_size`, `iwf`); an IWF has an `[iwf]` table (`system` = `sms` | `mms`
 //! | `email`, `target`, `report`, `bye_after_report`; for SMS the SMPP bind's
-//! `system_id` and `password`). `[tls]` has `cert`
+//! `system_id` and `password`; for email the `domain` of addresses made
+//! from telephone numbers). `[tls]` has `cert`
 //! and `key` (what the `tls://` listeners present), and `ca` or
 //! `fingerprints` (`"SHA-256 AB:CD:..."`): how the node verifies the peers
 //! it connects to (the CA when both are given). A node with neither pins an
@@ -313,6 +314,9 @@ pub struct IwfTarget {
     pub system_id: String,
     /// (SMS) The bind's `password` (at most 8 characters); empty by default.
     pub password: String,
+    /// (Email) The domain of the addresses made from telephone numbers and
+    /// of `Message-ID`s; `iwf.invalid` by default.
+    pub domain: Option<String>,
 }
 
 /// Which participating function a node is.
@@ -701,6 +705,12 @@ pub enum ProblemKind {
         #[source]
         source: FingerprintError,
     },
+    /// An email IWF's domain that is no domain name.
+    #[error("iwf.domain: {value:?} is not a domain name (RFC 5321 s.4.1.2)")]
+    BadDomain {
+        /// The text.
+        value: String,
+    },
     /// An SMPP bind field that does not fit (SMPP v3.4 s.4.1.1).
     #[error("{field}: {value:?} must be ASCII of at most {max} characters (SMPP v3.4 s.4.1.1)")]
     BindField {
@@ -818,6 +828,7 @@ struct RawIwf {
     bye_after_report: bool,
     system_id: Option<Spanned<String>>,
     password: Option<Spanned<String>>,
+    domain: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -1282,6 +1293,24 @@ impl<'a> Checker<'a> {
             let kind = ProblemKind::BadTarget { system: raw.system.as_str(), value: target.clone(), expected };
             self.problem(&raw.target.span(), kind);
         }
+        let domain = raw.domain.and_then(|domain| {
+            // RFC 5321 s.4.1.2 Domain: letters, digits and hyphens in labels.
+            let valid = domain.get_ref().split('.').all(|label| {
+                !label.is_empty() && label.len() <= 63 && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
+            if raw.system != NonCpmSystem::Email {
+                self.problem(
+                    &domain.span(),
+                    ProblemKind::WrongRole { field: "iwf.domain", role, allowed: "an email IWF" },
+                );
+                None
+            } else if !valid {
+                self.problem(&domain.span(), ProblemKind::BadDomain { value: domain.get_ref().clone() });
+                None
+            } else {
+                Some(domain.into_inner())
+            }
+        });
         // SMPP v3.4 s.4.1.1: system_id is a C-Octet String of at most 16
         // octets, password of at most 9, with their NUL.
         for (field, value, max) in [("iwf.system_id", &raw.system_id, 15), ("iwf.password", &raw.password, 8)] {
@@ -1301,6 +1330,7 @@ impl<'a> Checker<'a> {
             bye_after_report: raw.bye_after_report,
             system_id: raw.system_id.map_or_else(|| "cpm-iwf".to_owned(), Spanned::into_inner),
             password: raw.password.map_or_else(String::new, Spanned::into_inner),
+            domain,
         })
     }
 

@@ -252,6 +252,9 @@ pub fn entity(
             };
             let mut iwf = cpm_roles::IwfConfig::new(system, report);
             iwf.bye_after_report = target.bye_after_report;
+            if let Some(domain) = &target.domain {
+                iwf.conversion.email.domain.clone_from(domain);
+            }
             // The Email Date: the runtime reads the wall clock for the IWF.
             iwf.wall_clock = Some((at, crate::host::unix_now()));
             Box::new(cpm_roles::Iwf::new(entity_config, Hop::L3Iwf, "L3", iwf, at, ids))

@@ -165,6 +165,23 @@ fn an_sms_iwf_binds_with_its_system_id() {
 }
 
 #[test]
+fn an_email_iwf_takes_its_domain() {
+    let iwf = std::fs::read_to_string(shipped("iwf.toml")).expect("iwf.toml");
+    let email = iwf.replace("system = \"sms\"", "system = \"email\"").replace("127.0.0.1:2775", "127.0.0.1:2525");
+    assert_eq!(NodeConfig::parse(&email).expect("valid").iwf.expect("[iwf]").domain, None);
+    let with = |domain: &str| {
+        email.replace("bye_after_report = false", &format!("bye_after_report = false\ndomain = \"{domain}\""))
+    };
+    let target = NodeConfig::parse(&with("iwf.example.org")).expect("valid").iwf.expect("[iwf]");
+    assert_eq!(target.domain.as_deref(), Some("iwf.example.org"));
+    let bad = with("not a domain");
+    let line = bad.lines().position(|l| l.starts_with("domain")).expect("the line") + 1;
+    assert_one_problem(&bad, line, "iwf.domain: \"not a domain\" is not a domain name");
+    let sms = iwf.replace("bye_after_report = false", "bye_after_report = false\ndomain = \"iwf.example.org\"");
+    assert_eq!(problems(&sms).len(), 1, "a domain is for email: {:?}", problems(&sms));
+}
+
+#[test]
 fn shipped_configs_form_one_network_on_distinct_ports() {
     let names = ["a.toml", "pf-a.toml", "cf.toml", "pf-b.toml", "b.toml", "isf.toml", "iwf.toml"];
     let configs: Vec<NodeConfig> = names.iter().map(|name| load_shipped(name)).collect();

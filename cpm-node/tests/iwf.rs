@@ -28,12 +28,17 @@ fn iwf(smtp: u16) -> ServedB {
 /// An IWF node for `system` toward the server at `port` (for MMS, its
 /// `http://` URL).
 fn iwf_toward(system: &str, port: u16) -> ServedB {
+    iwf_with(system, port, "")
+}
+
+/// [`iwf_toward`], with `more` lines in its `[iwf]` table.
+fn iwf_with(system: &str, port: u16, more: &str) -> ServedB {
     let target = if system == "mms" { format!("http://127.0.0.1:{port}/mms") } else { format!("127.0.0.1:{port}") };
     let [sip, msrp] = [free_port(), free_port()];
     let config = format!(
         "role = \"iwf\"\nsip_listen = [\"udp://127.0.0.1:{sip}\"]\nmsrp_listen = [\"tcp://127.0.0.1:{msrp}\"]\n\n\
          [identity]\nname = \"iwf\"\nhost = \"127.0.0.1\"\nuri = \"sip:iwf@iwf.example\"\n\n\
-         [iwf]\nsystem = \"{system}\"\ntarget = \"{target}\"\nreport = \"on-ack\"\n\
+         [iwf]\nsystem = \"{system}\"\ntarget = \"{target}\"\nreport = \"on-ack\"\n{more}\
          [limits]\ntransaction_timeout_secs = 5\n"
     );
     ServedB::serve(sip, msrp, &config)
@@ -49,7 +54,7 @@ async fn the_iwf_delivers_email_to_a_real_smtp_server() {
     let test = "the_iwf_delivers_email_to_a_real_smtp_server";
     let dir = tempfile::tempdir().expect("a scratch directory");
     let Some(smtp) = SmtpSink::start(test, dir.path()) else { return };
-    let node = iwf(smtp.port);
+    let node = iwf_with("email", smtp.port, "domain = \"iwf.example.org\"\n");
     let mut a = sender(node.sip, 11).await;
 
     let body = text(4000);
@@ -67,10 +72,13 @@ async fn the_iwf_delivers_email_to_a_real_smtp_server() {
             &format!("len={}", body.len()),
             &format!("crc32={crc}"),
             "type=text/plain",
+            fields[5],
             "defects=0",
         ],
         "what the SMTP server stored"
     );
+    // The Message-ID's right side is the configured domain (RFC 5322 s.3.6.4).
+    assert!(fields[5].starts_with("msgid=<") && fields[5].ends_with("@iwf.example.org>"), "{}", stored[0]);
 
     // The server's refusals are the REPORT's status at the sender: a
     // permanent 550 is 403, a transient 452 is 408 (RFC 4975 s.10.3, s.10.4).

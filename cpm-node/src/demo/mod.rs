@@ -82,19 +82,35 @@ impl NonCpmSink {
 ///
 /// Why the certificates cannot be made.
 pub fn demo_tls(hosts: &[String], handshake: Duration) -> Result<(TlsMode, Arc<TlsServerConfig>), String> {
+    let made = DemoCertificates::new(hosts)?;
     let failed = |e: &dyn std::fmt::Display| format!("demo certificates: {e}");
-    let ca_key = KeyPair::generate().map_err(|e| failed(&e))?;
-    let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(|e| failed(&e))?;
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name.push(DnType::CommonName, "cpm-node demo CA");
-    let ca = ca.self_signed(&ca_key).map_err(|e| failed(&e))?;
-    let key = KeyPair::generate().map_err(|e| failed(&e))?;
-    let leaf = CertificateParams::new(hosts.to_vec()).map_err(|e| failed(&e))?;
-    let leaf = leaf.signed_by(&key, &ca, &ca_key).map_err(|e| failed(&e))?;
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-    let server = TlsServerConfig::new(vec![leaf.der().clone()], key, handshake).map_err(|e| failed(&e))?;
-    let client = TlsClient::with_roots(vec![ca.der().clone()]).map_err(|e| failed(&e))?;
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.key.serialize_der()));
+    let server = TlsServerConfig::new(vec![made.leaf.der().clone()], key, handshake).map_err(|e| failed(&e))?;
+    let client = TlsClient::with_roots(vec![made.ca.der().clone()]).map_err(|e| failed(&e))?;
     Ok((TlsMode::Tls(Arc::new(client)), Arc::new(server)))
+}
+
+/// A CA made now and one leaf certificate it signed for `hosts`, with the
+/// leaf's key: what the demo's listeners present and its links trust.
+pub(crate) struct DemoCertificates {
+    pub(crate) ca: rcgen::Certificate,
+    pub(crate) leaf: rcgen::Certificate,
+    pub(crate) key: KeyPair,
+}
+
+impl DemoCertificates {
+    pub(crate) fn new(hosts: &[String]) -> Result<Self, String> {
+        let failed = |e: &dyn std::fmt::Display| format!("demo certificates: {e}");
+        let ca_key = KeyPair::generate().map_err(|e| failed(&e))?;
+        let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(|e| failed(&e))?;
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name.push(DnType::CommonName, "cpm-node demo CA");
+        let ca = ca.self_signed(&ca_key).map_err(|e| failed(&e))?;
+        let key = KeyPair::generate().map_err(|e| failed(&e))?;
+        let leaf = CertificateParams::new(hosts.to_vec()).map_err(|e| failed(&e))?;
+        let leaf = leaf.signed_by(&key, &ca, &ca_key).map_err(|e| failed(&e))?;
+        Ok(Self { ca, leaf, key })
+    }
 }
 
 /// `n` bytes of text (the letters `a` to `z`) from `seed`: a `text/plain`

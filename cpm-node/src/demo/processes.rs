@@ -26,7 +26,6 @@ use cpm_negotiation::{AckPolicy, Figure, Preset};
 use cpm_roles::scenario::Scenario;
 use cpm_roles::sim::crc32;
 use cpm_roles::{Event, Output, SessionId, SipTransport};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -293,17 +292,11 @@ impl Network {
 /// A CA, and one certificate it signs for 127.0.0.1 that every node
 /// presents, written as `ca.pem`, `node.crt` and `node.key` into `dir`.
 fn write_certificates(dir: &Path) -> Result<(), String> {
-    let failed = |e: &dyn std::fmt::Display| format!("demo certificates: {e}");
-    let ca_key = KeyPair::generate().map_err(|e| failed(&e))?;
-    let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(|e| failed(&e))?;
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name.push(DnType::CommonName, "cpm-node demo CA");
-    let ca = ca.self_signed(&ca_key).map_err(|e| failed(&e))?;
-    let key = KeyPair::generate().map_err(|e| failed(&e))?;
-    let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()]).map_err(|e| failed(&e))?;
-    let leaf = leaf.signed_by(&key, &ca, &ca_key).map_err(|e| failed(&e))?;
-    for (file, pem) in [("ca.pem", ca.pem()), ("node.crt", leaf.pem()), ("node.key", key.serialize_pem())] {
-        std::fs::write(dir.join(file), pem).map_err(|e| failed(&e))?;
+    let made = super::DemoCertificates::new(&["127.0.0.1".to_owned()])?;
+    for (file, pem) in
+        [("ca.pem", made.ca.pem()), ("node.crt", made.leaf.pem()), ("node.key", made.key.serialize_pem())]
+    {
+        std::fs::write(dir.join(file), pem).map_err(|e| format!("demo certificates: {e}"))?;
     }
     Ok(())
 }

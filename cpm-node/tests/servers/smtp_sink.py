@@ -4,7 +4,7 @@
 Each message it takes is parsed with Python's `email` package and one line
 is appended to OUT:
 
-    rcpt=<addr> from=<addr> len=<body bytes> crc32=<hex> type=<content type> defects=<n>
+    rcpt=<addr> from=<addr> len=<body bytes> crc32=<hex> type=<content type> msgid=<Message-ID> defects=<n>
 
 A recipient whose local part is `refuse` is answered 550 at RCPT, `busy`
 452, so that the IWF's mapping of refusals can be tested.
@@ -34,12 +34,13 @@ class Sink:
     async def handle_DATA(self, server, session, envelope):
         message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
         body = message.get_payload(decode=True) or b""
-        line = "rcpt={} from={} len={} crc32={:08x} type={} defects={}\n".format(
+        line = "rcpt={} from={} len={} crc32={:08x} type={} msgid={} defects={}\n".format(
             ",".join(envelope.rcpt_tos),
             envelope.mail_from,
             len(body),
             zlib.crc32(body),
             message.get_content_type(),
+            message.get("Message-ID", "-"),
             len(message.defects),
         )
         with open(self.out, "a") as out:
