@@ -77,19 +77,9 @@ async fn every_figure_delivers_over_loopback() {
 /// the sender learns it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_certificate_for_another_host_fails_the_hops() {
-    use cpm_node::transport::{TlsClient, TlsMode, TlsServerConfig};
-    use std::sync::Arc;
     // What it logs stays out of the other tests' capture.
     let _logs = support::logs::capture().await;
-    let ca = support::TestCa::new();
-    let leaf = ca.issue(&["wrong.example"]);
-    let server = TlsServerConfig::new(vec![leaf.der.clone()], leaf.key(), Duration::from_secs(5)).expect("a server");
-    let client = TlsClient::with_roots(vec![ca.der()]).expect("a client");
-    let options = HostOptions {
-        tls: TlsMode::Tls(Arc::new(client)),
-        tls_server: Some(Arc::new(server)),
-        ..HostOptions::default()
-    };
+    let options = support::tls_host_options(&["wrong.example"]);
     let mut scenario = Scenario::figure("001-fig1").expect("a figure");
     scenario.msrp_tls = true;
     let run = run_with(&scenario, options, Duration::from_secs(20)).await;

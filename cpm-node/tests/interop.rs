@@ -22,13 +22,12 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use cpm_negotiation::{Figure, Hop, Preset};
 use cpm_node::host::{now, Host, HostEvent, HostOptions, HostOutput};
-use cpm_node::transport::{ListenAddr, Listener, TlsClient, TlsMode, TlsServerConfig};
+use cpm_node::transport::{ListenAddr, Listener};
 use cpm_roles::scenario::Scenario;
 use cpm_roles::{
     Client, Downstream, Entity, EntityConfig, Event, FlowId, Input, Output, Participating, SimulationIds, SipTransport,
@@ -538,14 +537,6 @@ async fn wireshark_judges_the_plaintext_of_a_tls_demo() {
     let mut topology = cpm_node::Topology::new();
     scenario.populate(&mut topology, now(), scenario.body()).expect("a scenario");
     let hosts = topology.hosts();
-    let ca = support::TestCa::new();
-    let leaf = ca.issue(&hosts.iter().map(String::as_str).collect::<Vec<_>>());
-    let server = TlsServerConfig::new(vec![leaf.der.clone()], leaf.key(), Duration::from_secs(5)).expect("a server");
-    let client = TlsClient::with_roots(vec![ca.der()]).expect("a client");
-    let options = HostOptions {
-        tls: TlsMode::Tls(Arc::new(client)),
-        tls_server: Some(Arc::new(server)),
-        ..HostOptions::default()
-    };
+    let options = support::tls_host_options(&hosts.iter().map(String::as_str).collect::<Vec<_>>());
     wireshark_judges("wireshark_judges_the_plaintext_of_a_tls_demo", &scenario, options).await;
 }

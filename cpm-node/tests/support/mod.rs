@@ -80,3 +80,20 @@ pub(crate) fn self_signed(names: &[&str]) -> TestCert {
         key_pem: key_pair.serialize_pem(),
     }
 }
+
+/// Host options with MSRP over TLS: a CA made now, and one leaf it signs
+/// for `names` that every listener presents (links check it against the
+/// host they connect to, RFC 4975 s.5.4).
+pub(crate) fn tls_host_options(names: &[&str]) -> cpm_node::HostOptions {
+    use std::sync::Arc;
+    let ca = TestCa::new();
+    let leaf = ca.issue(names);
+    let handshake = std::time::Duration::from_secs(5);
+    let server = cpm_node::TlsServerConfig::new(vec![leaf.der.clone()], leaf.key(), handshake).expect("a server");
+    let client = cpm_node::TlsClient::with_roots(vec![ca.der()]).expect("a client");
+    cpm_node::HostOptions {
+        tls: cpm_node::TlsMode::Tls(Arc::new(client)),
+        tls_server: Some(Arc::new(server)),
+        ..cpm_node::HostOptions::default()
+    }
+}
