@@ -1,6 +1,7 @@
 //! Sans-IO MSRP (RFC 4975) for OMA CPM large message mode: URIs, a zero-copy
 //! incremental framer and an encoder; sessions, links shared by sessions,
-//! and relays, as machines.
+//! and relays, as machines. RFC 4976 relays: a client's AUTH ([`auth`]) and
+//! the relay itself ([`rfc4976`]).
 //!
 //! No sockets, clocks, threads or randomness live here: the runtime hands
 //! over the bytes it read ([`Framer::handle_segment`]), drains the events
@@ -62,6 +63,8 @@
 //! | `EndpointConfig::max_queued_before_up` | 1 MiB | `UsageError::QueueFull` |
 //! | [`RelayConfig`](relay::RelayConfig)`::window` / `max_backlog` per member | 256 KiB / 1 MiB | `PauseReading` on the inbound link |
 //! | `RelayConfig::slow_member_timeout` | 10 s | member dropped (`#`, `Outcome::Dropped`) |
+//! | [`rfc4976::RelayConfig`]: probation, failed AUTHs, grants, nonces, pending requests, answers owed, write window, stalls | see [`rfc4976`] | connection closed, 403, oldest nonce forgotten, chunk aborted with a 408 REPORT |
+//! | [`auth::AuthConfig`]`::answer_timeout` | 30 s | `AuthError::Timeout` |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -74,6 +77,7 @@ pub mod link;
 pub mod mime;
 pub mod reassembly;
 pub mod relay;
+pub mod rfc4976;
 pub mod router;
 pub mod session;
 pub mod uri;

@@ -1,8 +1,8 @@
 //! The hop relay of CPM's network entities (participating and controlling
 //! functions): back-to-back MSRP endpoints that terminate one session per
 //! hop and pass each message on, cut-through, to one session (a hop relay)
-//! or to many (the controlling function's fan-out). Not an RFC 4976 relay:
-//! no AUTH, no Use-Path.
+//! or to many (the controlling function's fan-out). Not an RFC 4976 relay
+//! (no AUTH, no Use-Path): that one is [`crate::rfc4976::Relay`].
 //!
 //! A [`Relay`] wraps an [`Endpoint`] (links, sessions, routing; see
 //! [`crate::link`]) and adds bridges: [`Command::Bridge`] ties an inbound

@@ -54,6 +54,12 @@ fn msrp_session_seeds_and_regressions() {
 }
 
 #[test]
+fn rfc4976_relay_seeds_and_regressions() {
+    let (seeds, _) = replay("rfc4976_relay", msrp_core::fuzzing::rfc4976_relay);
+    assert!(seeds > 0, "no rfc4976_relay seed");
+}
+
+#[test]
 fn msrp_relay_seeds_and_regressions() {
     let (seeds, _) = replay("msrp_relay", msrp_core::fuzzing::msrp_relay);
     assert!(seeds > 0, "no msrp_relay seed");

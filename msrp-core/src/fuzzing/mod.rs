@@ -17,6 +17,8 @@
 //! global allocator, in the fuzz binaries and `tests/fuzz_heap.rs`) and
 //! assert it stays under a stated bound.
 
+mod rfc4976;
+
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
@@ -25,6 +27,8 @@ use bytes::Bytes;
 use crate::uri::{self, MsrpUri};
 use crate::wire::{Flag, FrameHead, Framer, FramerEvent, Limits};
 use crate::ParseError;
+
+pub use rfc4976::rfc4976_relay;
 
 /// One normalised framer event: what must be the same for every split of a stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1452,6 +1456,21 @@ mod tests {
                 *b = state as u8;
             }
             msrp_relay(&data);
+        }
+    }
+
+    #[test]
+    fn rfc4976_relay_survives_seeded_scripts() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..400 {
+            let mut data = vec![0u8; 600];
+            for b in &mut data {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                *b = state as u8;
+            }
+            rfc4976_relay(&data);
         }
     }
 }

@@ -1,0 +1,1347 @@
+//! The relay machine: connections, AUTH, grants, forwarding, timers.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::auth::digest::{self, AuthenticationInfo, Challenge, Credentials};
+use crate::id::{random_ident, IdSource, TransactionId};
+use crate::link::{normalize_host, LinkKey};
+use crate::router::ConnId;
+use crate::uri::{MsrpUri, Scheme};
+use crate::wire::{Encoder, FailureReport, Flag, Frame, FrameHead, Framer, FramerEvent, Limits, Method};
+use crate::ParseError;
+
+/// Where the relay's own connection ids start: the runtime names the
+/// connections it accepts with ids below this, the relay names those it
+/// opens ([`Output::Connect`]) from here on.
+pub const OPENED_CONN_BASE: u64 = 1 << 63;
+
+/// Who may use the relay: H(A1) of each user in a realm (RFC 2617
+/// s.3.2.2.2), so a store need not keep passwords.
+pub trait CredentialStore {
+    /// H(A1) of `username` in `realm` ([`digest::ha1`]), `None` for a user
+    /// the relay does not serve (answered 403, RFC 4976 s.6.3).
+    fn ha1(&self, username: &str, realm: &str) -> Option<String>;
+}
+
+/// A [`CredentialStore`] in memory.
+#[derive(Clone, Default)]
+pub struct Users {
+    ha1: HashMap<(String, String), String>,
+}
+
+impl Users {
+    /// No users.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `username` with `password` in `realm`.
+    pub fn add(&mut self, username: &str, realm: &str, password: &str) {
+        self.ha1.insert((username.to_owned(), realm.to_owned()), digest::ha1(username, realm, password));
+    }
+}
+
+impl fmt::Debug for Users {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Users").field("count", &self.ha1.len()).finish()
+    }
+}
+
+impl CredentialStore for Users {
+    fn ha1(&self, username: &str, realm: &str) -> Option<String> {
+        self.ha1.get(&(username.to_owned(), realm.to_owned())).cloned()
+    }
+}
+
+/// How the relay authenticates AUTH.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChallengeMode {
+    /// HTTP Digest (RFC 4976 s.6.3, s.9.1).
+    #[default]
+    Digest,
+    /// Every AUTH is granted without a challenge: for tests and load
+    /// benchmarks only, never a relay reachable by others.
+    NoChallenge,
+}
+
+/// What a [`Relay`] allows and how long it waits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelayConfig {
+    /// The relay's URIs, one per listener ([`Input::Accepted`] names its
+    /// index): a request's first To-Path URI with one of their hosts (and
+    /// port, when it has one) is for the relay; Use-Path URIs are built on them.
+    pub listeners: Vec<MsrpUri>,
+    /// The Digest realm (RFC 4976 s.5.1: "not unreasonable to always use
+    /// the relay's hostname as the realm").
+    pub realm: String,
+    /// Digest or no challenge.
+    pub challenge: ChallengeMode,
+    /// AUTH accepted on `msrp` (TCP) listeners too: a named test option
+    /// (RFC 4976 s.8: "AUTH requests MUST only be sent over a TLS-protected channel").
+    pub auth_over_tcp: bool,
+    /// How long an accepted connection may go without a successful request
+    /// (RFC 4976 s.6.1: "up to 30 seconds").
+    pub probation: Duration,
+    /// Failed AUTHs before a connection on probation is closed (s.6.1,
+    /// s.6.3: "SHOULD terminate the corresponding connection"; default 3).
+    pub max_failed_auth: u32,
+    /// The lifetime of a Use-Path URI when AUTH asks for none (default 1800 s).
+    pub default_expires: u32,
+    /// The shortest lifetime the relay grants (`Min-Expires`, default 60 s).
+    pub min_expires: u32,
+    /// The longest (`Max-Expires`, default 86 400 s).
+    pub max_expires: u32,
+    /// How long a forwarded request waits for its response after its last
+    /// byte went (RFC 4976 s.6.4.1: "after 30 seconds").
+    pub transaction_timeout: Duration,
+    /// How long a frame may wait for its next hop (busy, full or still
+    /// connecting) before it is aborted (default 30 s).
+    pub stall_timeout: Duration,
+    /// How long a connection may carry nothing before it is closed
+    /// (RFC 4976 s.6.5: "more than one hour").
+    pub idle_timeout: Duration,
+    /// Bytes written to a connection and not yet acknowledged with
+    /// [`Input::Written`] before the connection feeding it stops being read
+    /// (default 64 KiB).
+    pub write_window: usize,
+    /// Responses and REPORTs waiting to be written on one connection before
+    /// it is closed (default 1024).
+    pub max_owed_frames: usize,
+    /// Use-Path URIs held at once (default 65 536).
+    pub max_grants: usize,
+    /// Nonces held at once (default 4096).
+    pub max_nonces: usize,
+    /// How long a nonce is valid (default 60 s).
+    pub nonce_lifetime: Duration,
+    /// Forwarded requests awaiting their response (default 65 536).
+    pub max_pending: usize,
+    /// Framer limits of every connection.
+    pub limits: Limits,
+}
+
+impl RelayConfig {
+    /// A Digest relay on `listeners` with the defaults above.
+    #[must_use]
+    pub fn new(listeners: Vec<MsrpUri>, realm: &str) -> Self {
+        Self {
+            listeners,
+            realm: realm.to_owned(),
+            challenge: ChallengeMode::Digest,
+            auth_over_tcp: false,
+            probation: Duration::from_secs(30),
+            max_failed_auth: 3,
+            default_expires: 1800,
+            min_expires: 60,
+            max_expires: 86_400,
+            transaction_timeout: Duration::from_secs(30),
+            stall_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(3600),
+            write_window: 64 * 1024,
+            max_owed_frames: 1024,
+            max_grants: 65_536,
+            max_nonces: 4096,
+            nonce_lifetime: Duration::from_secs(60),
+            max_pending: 65_536,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// What the runtime tells the relay.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Input {
+    /// A connection accepted on listener `listener` (an index of
+    /// [`RelayConfig::listeners`]); its id is below [`OPENED_CONN_BASE`].
+    Accepted {
+        /// The connection.
+        conn: ConnId,
+        /// Its listener.
+        listener: usize,
+    },
+    /// A connection asked for with [`Output::Connect`] is up.
+    Connected {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// Bytes read.
+    Received {
+        /// The connection.
+        conn: ConnId,
+        /// The bytes.
+        data: Bytes,
+    },
+    /// Bytes of [`Output::Write`]s written.
+    Written {
+        /// The connection.
+        conn: ConnId,
+        /// How many.
+        bytes: usize,
+    },
+    /// The connection is gone (or could not be opened).
+    Closed {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// A deadline may have passed.
+    Timeout,
+}
+
+/// Why the relay closes a connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// No successful request within the probation (RFC 4976 s.6.1).
+    Probation,
+    /// Too many failed AUTHs (s.6.1, s.6.3).
+    AuthFailures,
+    /// A request not for the relay (s.6.2: "immediately drops the
+    /// corresponding connection").
+    NotForRelay,
+    /// The peer broke the framing.
+    Framing(ParseError),
+    /// Nothing read or written for [`RelayConfig::idle_timeout`].
+    Idle,
+    /// More than [`RelayConfig::max_owed_frames`] answers waiting: the peer
+    /// does not read.
+    NotReading,
+}
+
+/// What the relay asks of the runtime.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Output {
+    /// Open a connection toward `link` (TLS for `msrps`) named `conn`.
+    Connect {
+        /// The id it gets (from [`OPENED_CONN_BASE`] on).
+        conn: ConnId,
+        /// Where to.
+        link: LinkKey,
+    },
+    /// Write `data` (acknowledge it with [`Input::Written`]).
+    Write {
+        /// The connection.
+        conn: ConnId,
+        /// The bytes, in order after the previous ones.
+        data: Bytes,
+    },
+    /// Close the connection.
+    Close {
+        /// The connection.
+        conn: ConnId,
+        /// Why.
+        reason: CloseReason,
+    },
+    /// Stop reading the connection.
+    PauseReading {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// Read it again.
+    ResumeReading {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// A client authenticated and got `use_path`.
+    Authenticated {
+        /// Its connection.
+        conn: ConnId,
+        /// The Digest user (empty without a challenge).
+        username: String,
+        /// The URI handed out.
+        use_path: MsrpUri,
+    },
+}
+
+/// What a [`Relay`] holds ([`Relay::held`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Held {
+    /// Connections, accepted or opened.
+    pub connections: usize,
+    /// Use-Path URIs valid now (at most [`RelayConfig::max_grants`]).
+    pub grants: usize,
+    /// Forwarded requests awaiting a response (at most [`RelayConfig::max_pending`]).
+    pub pending: usize,
+    /// Nonces issued and not yet used (at most [`RelayConfig::max_nonces`]).
+    pub nonces: usize,
+    /// Deadlines kept, live or stale (about twice the live ones at most).
+    pub timers: usize,
+}
+
+/// A Use-Path URI handed out (RFC 4976 s.6.3).
+#[derive(Debug)]
+struct Grant {
+    /// The connection it was issued on, the only one it routes across.
+    conn: ConnId,
+    /// The previous hop toward the client (the AUTH's first From-Path URI).
+    client: MsrpUri,
+    expires_at: Instant,
+}
+
+/// A frame on its way to the next hop.
+#[derive(Debug)]
+struct Forward {
+    out: ConnId,
+    /// The transaction id it goes out with.
+    tid: TransactionId,
+    /// The request or response as it came in.
+    original: FrameHead,
+    /// The URI of the relay the frame was addressed to (moved to From-Path).
+    moved: MsrpUri,
+    /// The head to write.
+    head: Bytes,
+    /// Body bytes passed on.
+    bytes: u64,
+    guard: EndLineGuard,
+}
+
+/// What a connection's reader is doing with the current frame.
+#[derive(Debug)]
+enum Reading {
+    Idle,
+    /// Waiting for its next hop (busy, connecting, or full).
+    Waiting(Box<Forward>),
+    /// Head written to the next hop; the body follows it.
+    Streaming(Box<Forward>),
+    /// A request to the relay itself (AUTH), handled at its end.
+    Local(FrameHead),
+    /// A frame read to its end and dropped; `answer` is owed then.
+    Skipping {
+        head: Option<FrameHead>,
+        answer: Option<u16>,
+    },
+}
+
+#[derive(Debug)]
+struct Conn {
+    framer: Framer,
+    /// The listener it came in on; `None` for one the relay opened.
+    listener: Option<usize>,
+    /// The link it serves, for one the relay opened.
+    link: Option<LinkKey>,
+    up: bool,
+    /// Until when it must have a successful request (RFC 4976 s.6.1).
+    probation_until: Option<Instant>,
+    failed_auth: u32,
+    last_active: Instant,
+    reading: Reading,
+    /// Since when its reader has been held back, if it is.
+    blocked_since: Option<Instant>,
+    /// When its one live [`Timer::Conn`] fires.
+    armed_at: Instant,
+    paused: bool,
+    /// Bytes written, not acknowledged.
+    in_flight: usize,
+    /// The connection whose frame is being written here.
+    streamer: Option<ConnId>,
+    /// Connections whose frames wait to be written here.
+    waiting: VecDeque<ConnId>,
+    /// Small frames (responses, REPORTs) to write between streamed ones.
+    owed: VecDeque<Bytes>,
+}
+
+impl Conn {
+    fn new(limits: Limits, listener: Option<usize>, link: Option<LinkKey>, now: Instant, probation: Duration) -> Self {
+        Self {
+            framer: Framer::new(limits),
+            // Only accepted connections are on probation.
+            probation_until: listener.map(|_| now + probation),
+            up: listener.is_some(),
+            listener,
+            link,
+            failed_auth: 0,
+            last_active: now,
+            reading: Reading::Idle,
+            blocked_since: None,
+            armed_at: now,
+            paused: false,
+            in_flight: 0,
+            streamer: None,
+            waiting: VecDeque::new(),
+            owed: VecDeque::new(),
+        }
+    }
+}
+
+/// A forwarded request awaiting its response.
+#[derive(Debug)]
+struct Pending {
+    /// Where the request came from.
+    inbound: ConnId,
+    forward: PendingKind,
+    deadline: Instant,
+}
+
+#[derive(Debug)]
+enum PendingKind {
+    /// A SEND: a failure becomes a REPORT to its sender (RFC 4976 s.6.4.1).
+    Send { original: FrameHead, moved: MsrpUri, bytes: u64 },
+    /// Another request: its response goes back under its own id.
+    EndToEnd { original_tid: TransactionId },
+}
+
+/// What a deadline is for. Entries go stale (a connection re-armed, a
+/// transaction answered, a grant gone): each is checked when it fires, and
+/// the heap is rebuilt from what is live when stale ones outnumber it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    Conn(ConnId),
+    Pending(ConnId, TransactionId),
+    Grant(String),
+    /// The oldest nonce's end.
+    Nonces,
+}
+
+/// An RFC 4976 relay.
+pub struct Relay {
+    config: RelayConfig,
+    /// The listeners' hosts, normalized, and ports.
+    hosts: Vec<(String, Option<u16>)>,
+    users: Box<dyn CredentialStore + Send>,
+    conns: HashMap<ConnId, Conn>,
+    links: HashMap<LinkKey, ConnId>,
+    grants: HashMap<String, Grant>,
+    nonces: HashMap<String, Instant>,
+    nonce_order: VecDeque<String>,
+    pending: HashMap<(ConnId, TransactionId), Pending>,
+    timers: BinaryHeap<Reverse<(Instant, Timer)>>,
+    next_conn: u64,
+    ready: VecDeque<ConnId>,
+    /// Connections to close once the input at hand is handled.
+    closing: VecDeque<(ConnId, CloseReason)>,
+    out: VecDeque<Output>,
+    encoder: Encoder,
+}
+
+impl fmt::Debug for Relay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Relay")
+            .field("conns", &self.conns.len())
+            .field("grants", &self.grants.len())
+            .field("pending", &self.pending.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Relay {
+    /// A relay for `config` whose users are in `users`.
+    #[must_use]
+    pub fn new(config: RelayConfig, users: Box<dyn CredentialStore + Send>) -> Self {
+        let hosts = config.listeners.iter().map(|l| (normalize_host(l.host()), l.port())).collect();
+        Self {
+            config,
+            hosts,
+            users,
+            conns: HashMap::new(),
+            links: HashMap::new(),
+            grants: HashMap::new(),
+            nonces: HashMap::new(),
+            nonce_order: VecDeque::new(),
+            pending: HashMap::new(),
+            timers: BinaryHeap::new(),
+            next_conn: OPENED_CONN_BASE,
+            ready: VecDeque::new(),
+            closing: VecDeque::new(),
+            out: VecDeque::new(),
+            encoder: Encoder::new(),
+        }
+    }
+
+    /// What the relay holds that peers could try to grow.
+    #[must_use]
+    pub fn held(&self) -> Held {
+        Held {
+            connections: self.conns.len(),
+            grants: self.grants.len(),
+            pending: self.pending.len(),
+            nonces: self.nonces.len(),
+            timers: self.timers.len(),
+        }
+    }
+
+    /// The next output; drain until `None` after every [`Relay::handle`].
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// When [`Input::Timeout`] is due.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Feeds one input.
+    pub fn handle(&mut self, input: Input, now: Instant, ids: &mut dyn IdSource) {
+        match input {
+            Input::Accepted { conn, listener } => {
+                let listener = listener.min(self.config.listeners.len().saturating_sub(1));
+                self.conns.insert(
+                    conn,
+                    Conn::new(self.config.limits.clone(), Some(listener), None, now, self.config.probation),
+                );
+                // RFC 4976 s.6.1: "the server waits for up to 30 seconds to receive an MSRP request".
+                self.arm(now + self.config.probation.min(self.config.idle_timeout), Timer::Conn(conn));
+            }
+            Input::Connected { conn } => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.up = true;
+                    c.last_active = now;
+                    self.arm(now + self.config.idle_timeout, Timer::Conn(conn));
+                    self.start_next(conn, now, ids);
+                }
+            }
+            Input::Received { conn, data } => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.last_active = now;
+                    c.framer.handle_segment(data);
+                    self.ready.push_back(conn);
+                }
+            }
+            Input::Written { conn, bytes } => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.in_flight = c.in_flight.saturating_sub(bytes);
+                    c.last_active = now;
+                    if let Some(streamer) = c.streamer {
+                        self.ready.push_back(streamer);
+                    }
+                }
+            }
+            Input::Closed { conn } => self.lost(conn, now, ids),
+            Input::Timeout => self.expire(now, ids),
+        }
+        self.run(now, ids);
+    }
+
+    fn arm(&mut self, at: Instant, timer: Timer) {
+        if let Timer::Conn(conn) = &timer {
+            match self.conns.get_mut(conn) {
+                Some(c) => c.armed_at = at,
+                None => return,
+            }
+        }
+        self.timers.push(Reverse((at, timer)));
+        let live = self.conns.len() + self.grants.len() + self.pending.len();
+        if self.timers.len() > 2 * live + 1024 {
+            self.rebuild_timers();
+        }
+    }
+
+    /// The heap from the live deadlines only.
+    fn rebuild_timers(&mut self) {
+        let conns = self.conns.iter().map(|(id, c)| Reverse((c.armed_at, Timer::Conn(*id))));
+        let grants = self.grants.iter().map(|(sid, g)| Reverse((g.expires_at, Timer::Grant(sid.clone()))));
+        let pending =
+            self.pending.iter().map(|((conn, tid), p)| Reverse((p.deadline, Timer::Pending(*conn, tid.clone()))));
+        let nonces = self.nonce_order.front().and_then(|n| self.nonces.get(n)).map(|at| Reverse((*at, Timer::Nonces)));
+        self.timers = conns.chain(grants).chain(pending).chain(nonces).collect();
+    }
+
+    /// Drives every connection that may have something to read.
+    fn run(&mut self, now: Instant, ids: &mut dyn IdSource) {
+        loop {
+            while let Some(conn) = self.ready.pop_front() {
+                self.drive(conn, now, ids);
+            }
+            let Some((conn, reason)) = self.closing.pop_front() else { return };
+            self.close(conn, reason, now, ids);
+        }
+    }
+
+    /// Reads `conn`'s frames until its reader is held back or has nothing.
+    fn drive(&mut self, conn: ConnId, now: Instant, ids: &mut dyn IdSource) {
+        loop {
+            let Some(c) = self.conns.get(&conn) else { return };
+            let window = self.config.write_window;
+            let held = match &c.reading {
+                Reading::Waiting(_) => true,
+                Reading::Streaming(f) => self.conns.get(&f.out).map_or(true, |o| o.in_flight >= window),
+                _ => false,
+            };
+            let Some(c) = self.conns.get_mut(&conn) else { return };
+            if held {
+                if !c.paused {
+                    c.paused = true;
+                    self.out.push_back(Output::PauseReading { conn });
+                }
+                if c.blocked_since.is_none() {
+                    c.blocked_since = Some(now);
+                    let at = now + self.config.stall_timeout;
+                    if at < c.armed_at {
+                        self.arm(at, Timer::Conn(conn));
+                    }
+                }
+                return;
+            }
+            c.blocked_since = None;
+            let Some(event) = c.framer.poll_event() else {
+                if c.paused {
+                    c.paused = false;
+                    self.out.push_back(Output::ResumeReading { conn });
+                }
+                return;
+            };
+            match event {
+                Ok(FramerEvent::Head(head)) => self.on_head(conn, head, now, ids),
+                Ok(FramerEvent::Body(piece)) => self.on_body(conn, piece, now, ids),
+                Ok(FramerEvent::End(flag)) => self.on_end(conn, flag, now, ids),
+                // A frame whose head broke a rule has no paths we could trust to answer along
+                // (or to forward on): it is dropped.
+                Ok(FramerEvent::Rejected { .. }) => {}
+                Err(error) => return self.close(conn, CloseReason::Framing(error), now, ids),
+            }
+        }
+    }
+
+    /// Whether `uri` names this relay (a listener's host, and port when it has one).
+    fn is_ours(&self, uri: &MsrpUri) -> bool {
+        let host = normalize_host(uri.host());
+        self.hosts.iter().any(|(h, port)| *h == host && uri.port().map_or(true, |p| *port == Some(p)))
+    }
+
+    fn on_head(&mut self, conn: ConnId, head: FrameHead, now: Instant, ids: &mut dyn IdSource) {
+        if !head.is_request() {
+            self.on_response(conn, head, ids);
+            return;
+        }
+        let mut to_path = head.to_path_uris();
+        let first = to_path.next();
+        let next = to_path.next();
+        drop(to_path);
+        let Some(first) = first.filter(|u| self.is_ours(u)) else {
+            // RFC 4976 s.6.2: "If the request is not addressed to the relay, the relay
+            // immediately drops the corresponding connection over which the request was received."
+            return self.close(conn, CloseReason::NotForRelay, now, ids);
+        };
+        let grant = first.session_id().and_then(|sid| self.grants.get(sid)).filter(|g| g.expires_at > now);
+        let (grant, next) = match (grant, next) {
+            (None, None) if head.method() == Some(Method::Auth) => {
+                self.set_reading(conn, Reading::Local(head));
+                return;
+            }
+            (Some(grant), Some(next)) => (grant, next),
+            // RFC 4976 s.6.3: "If a relay is requested to forward a message for which the URI
+            // is not valid, the relay MUST discard the message"; we answer it as an endpoint
+            // answers a request for no session (RFC 4975 s.7.3: 481).
+            _ => return self.set_reading(conn, Reading::Skipping { head: Some(head), answer: Some(481) }),
+        };
+        // RFC 4976 s.6.4: "it verifies that either 1) the next hop is the next hop back toward
+        // the client that obtained this URI, or 2) the previous hop was the correct previous hop
+        // coming from the client that obtained this URI."
+        let out = if grant.conn == conn {
+            match self.link_for(&next, now) {
+                Some(out) => out,
+                None => return self.set_reading(conn, Reading::Skipping { head: Some(head), answer: Some(481) }),
+            }
+        } else if next == grant.client {
+            grant.conn
+        } else {
+            return self.set_reading(conn, Reading::Skipping { head: Some(head), answer: Some(403) });
+        };
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.probation_until = None;
+        }
+        let tid = TransactionId::generate(ids);
+        let Some(rewritten) = rewrite_head(&head, tid.as_str(), first.as_str(), head.has_body()) else {
+            return self.set_reading(conn, Reading::Skipping { head: Some(head), answer: Some(400) });
+        };
+        let forward = Box::new(Forward {
+            out,
+            tid: tid.clone(),
+            original: head,
+            moved: first,
+            head: rewritten,
+            bytes: 0,
+            guard: EndLineGuard::new(&tid),
+        });
+        self.set_reading(conn, Reading::Waiting(forward));
+        if let Some(o) = self.conns.get_mut(&out) {
+            o.waiting.push_back(conn);
+        }
+        self.start_next(out, now, ids);
+    }
+
+    fn set_reading(&mut self, conn: ConnId, reading: Reading) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.reading = reading;
+        }
+    }
+
+    /// The connection toward `next`: reused, or opened.
+    fn link_for(&mut self, next: &MsrpUri, now: Instant) -> Option<ConnId> {
+        let link = LinkKey::of(next)?;
+        if let Some(conn) = self.links.get(&link) {
+            return Some(*conn);
+        }
+        let conn = ConnId::new(self.next_conn);
+        self.next_conn = self.next_conn.wrapping_add(1).max(OPENED_CONN_BASE);
+        self.conns.insert(conn, Conn::new(self.config.limits.clone(), None, Some(link.clone()), now, Duration::ZERO));
+        self.links.insert(link.clone(), conn);
+        self.out.push_back(Output::Connect { conn, link });
+        Some(conn)
+    }
+
+    /// Lets the next waiting frame onto `out` when it is free and up.
+    fn start_next(&mut self, out: ConnId, now: Instant, ids: &mut dyn IdSource) {
+        let Some(o) = self.conns.get_mut(&out) else { return };
+        if o.streamer.is_some() || !o.up {
+            return;
+        }
+        while let Some(small) = o.owed.pop_front() {
+            o.in_flight += small.len();
+            self.out.push_back(Output::Write { conn: out, data: small });
+        }
+        let Some(o) = self.conns.get_mut(&out) else { return };
+        let Some(inbound) = o.waiting.pop_front() else { return };
+        o.streamer = Some(inbound);
+        let Some(c) = self.conns.get_mut(&inbound) else {
+            self.release(out, now, ids);
+            return;
+        };
+        let Reading::Waiting(forward) = std::mem::replace(&mut c.reading, Reading::Idle) else {
+            self.release(out, now, ids);
+            return;
+        };
+        c.reading = Reading::Streaming(forward);
+        self.write_out(out, None, inbound);
+        self.ready.push_back(inbound);
+    }
+
+    /// Writes the head of `inbound`'s frame (the first time), or `data`.
+    fn write_out(&mut self, out: ConnId, data: Option<Bytes>, inbound: ConnId) {
+        let data = match data {
+            Some(data) => data,
+            None => match self.conns.get(&inbound).map(|c| &c.reading) {
+                Some(Reading::Streaming(f)) => f.head.clone(),
+                _ => return,
+            },
+        };
+        if let Some(o) = self.conns.get_mut(&out) {
+            o.in_flight += data.len();
+            self.out.push_back(Output::Write { conn: out, data });
+        }
+    }
+
+    /// `out` is free again.
+    fn release(&mut self, out: ConnId, now: Instant, ids: &mut dyn IdSource) {
+        if let Some(o) = self.conns.get_mut(&out) {
+            o.streamer = None;
+        }
+        self.start_next(out, now, ids);
+    }
+
+    fn on_body(&mut self, conn: ConnId, piece: Bytes, now: Instant, ids: &mut dyn IdSource) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Reading::Streaming(forward) = &mut c.reading else { return };
+        forward.bytes += piece.len() as u64;
+        let out = forward.out;
+        match forward.guard.check(&piece) {
+            Ok(()) => self.write_out(out, Some(piece), conn),
+            Err(()) => {
+                // The body holds the end-line of the id we chose: it cannot go on unchanged.
+                // RFC 4975 s.7.1.1 lets a chunk end early; this one is aborted.
+                let Some(c) = self.conns.get_mut(&conn) else { return };
+                if let Reading::Streaming(forward) = std::mem::replace(&mut c.reading, Reading::Idle) {
+                    let end = self.encoder.end_line(&forward.tid, Flag::Abort, forward.original.has_body());
+                    self.write_out(out, Some(end), conn);
+                    self.set_reading(conn, Reading::Skipping { head: Some(forward.original), answer: None });
+                    self.release(out, now, ids);
+                }
+            }
+        }
+    }
+
+    fn on_end(&mut self, conn: ConnId, flag: Flag, now: Instant, ids: &mut dyn IdSource) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        match std::mem::replace(&mut c.reading, Reading::Idle) {
+            Reading::Streaming(forward) => {
+                let out = forward.out;
+                let end = self.encoder.end_line(&forward.tid, flag, forward.original.has_body());
+                self.write_out(out, Some(end), conn);
+                self.forwarded(conn, *forward, now);
+                self.release(out, now, ids);
+            }
+            Reading::Local(head) => self.auth(conn, &head, now, ids),
+            Reading::Skipping { head: Some(head), answer: Some(status) } => {
+                if let Some(answer) = answer_to(&mut self.encoder, &head, status, Vec::new()) {
+                    self.send_small(conn, answer);
+                }
+            }
+            Reading::Waiting(_) | Reading::Idle | Reading::Skipping { .. } => {}
+        }
+    }
+
+    /// A frame went to its next hop: answer the previous hop, watch the next.
+    fn forwarded(&mut self, inbound: ConnId, forward: Forward, now: Instant) {
+        let original = forward.original;
+        let deadline = now + self.config.transaction_timeout;
+        let kind = match original.method() {
+            // RFC 4975 s.7.1.2: REPORTs are never answered; RFC 4976 s.6.4.2: unknown methods are
+            // forwarded "as if they were REPORT requests".
+            Some(Method::Report | Method::Other) | None => return,
+            Some(Method::Send) => {
+                // RFC 4976 s.6.4.1: "If an incoming SEND request contains a Failure-Report header
+                // with a value of "yes", an MSRP relay that receives that SEND request MUST
+                // respond with a final response immediately."
+                let failure_report = original.failure_report().unwrap_or(FailureReport::Yes);
+                if failure_report == FailureReport::Yes {
+                    if let Some(ok) = answer_to(&mut self.encoder, &original, 200, Vec::new()) {
+                        self.send_small(inbound, ok);
+                    }
+                }
+                if failure_report == FailureReport::No {
+                    return;
+                }
+                PendingKind::Send { moved: forward.moved, bytes: forward.bytes, original }
+            }
+            Some(_) => PendingKind::EndToEnd { original_tid: original.transaction_id().detached() },
+        };
+        if self.pending.len() >= self.config.max_pending {
+            return;
+        }
+        self.arm(deadline, Timer::Pending(forward.out, forward.tid.clone()));
+        self.pending.insert((forward.out, forward.tid), Pending { inbound, forward: kind, deadline });
+    }
+
+    fn on_response(&mut self, conn: ConnId, head: FrameHead, ids: &mut dyn IdSource) {
+        self.set_reading(conn, Reading::Skipping { head: None, answer: None });
+        let key = (conn, head.transaction_id());
+        // RFC 4976 s.6.4.3: "Relays receiving a response first verify that the first URI in
+        // the To-Path corresponds to itself; if not, the response SHOULD be dropped."
+        let mut to_path = head.to_path_uris();
+        let first = to_path.next().filter(|u| self.is_ours(u));
+        let rest: Vec<MsrpUri> = to_path.collect();
+        let Some(first) = first else { return };
+        let Some(pending) = self.pending.remove(&key) else { return };
+        let status = head.status_code().unwrap_or(0);
+        match pending.forward {
+            PendingKind::Send { original, moved, bytes } => {
+                // RFC 4976 s.6.4.3: "If the response is a non 200 response, and the original
+                // request was a SEND request that had a Failure-Report header with a value other
+                // than "no", then the relay MUST send a REPORT indicating the nature of the failure."
+                if status != 200 {
+                    self.report(pending.inbound, &original, &moved, bytes, status, ids);
+                }
+            }
+            PendingKind::EndToEnd { original_tid } => {
+                if rest.is_empty() {
+                    return;
+                }
+                // "the relay MUST then move its URI from the To-Path header, insert its URI in
+                // front of any other URIs in the From-Path header, and forward the response"
+                if let Some(bytes) = rewrite_head(&head, original_tid.as_str(), first.as_str(), false) {
+                    let mut frame = BytesMut::from(bytes.as_ref());
+                    frame.put_slice(&self.encoder.end_line(&original_tid, Flag::End, false));
+                    self.send_small(pending.inbound, frame.freeze());
+                }
+            }
+        }
+    }
+
+    /// A failure REPORT for a forwarded SEND, to its sender (RFC 4976 s.6.4.1).
+    fn report(
+        &mut self,
+        inbound: ConnId,
+        original: &FrameHead,
+        moved: &MsrpUri,
+        bytes: u64,
+        status: u16,
+        ids: &mut dyn IdSource,
+    ) {
+        let to_path: Vec<MsrpUri> = original.from_path_uris().collect();
+        let mut frame = Frame::bodiless("REPORT", to_path, vec![moved.clone()]);
+        if let Some(id) = original.message_id_str() {
+            frame = frame.with_header("Message-ID", id);
+        }
+        if let Some(mut range) = original.byte_range() {
+            if range.end.is_none() {
+                range.end = Some(range.start.saturating_add(bytes).saturating_sub(1));
+            }
+            frame = frame.with_byte_range(range);
+        }
+        let frame = frame.with_header("Status", &format!("000 {status} {}", reason(status)));
+        if let Ok(t) = self.encoder.encode(&frame, ids) {
+            let mut data = BytesMut::with_capacity(t.len());
+            data.put_slice(&t.head);
+            data.put_slice(&t.end_line);
+            self.send_small(inbound, data.freeze());
+        }
+    }
+
+    /// Writes a small frame on `conn` now, or after the frame being streamed there.
+    fn send_small(&mut self, conn: ConnId, data: Bytes) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        if c.streamer.is_none() && c.up && c.owed.is_empty() {
+            c.in_flight += data.len();
+            self.out.push_back(Output::Write { conn, data });
+        } else if c.owed.len() < self.config.max_owed_frames {
+            c.owed.push_back(data);
+        } else {
+            // Closed once the input at hand is handled.
+            self.closing.push_back((conn, CloseReason::NotReading));
+        }
+    }
+
+    /// An AUTH to the relay itself, read whole (RFC 4976 s.6.3).
+    fn auth(&mut self, conn: ConnId, head: &FrameHead, now: Instant, ids: &mut dyn IdSource) {
+        let tls = self
+            .conns
+            .get(&conn)
+            .and_then(|c| c.listener)
+            .and_then(|l| self.config.listeners.get(l))
+            .is_some_and(|l| l.scheme() == Scheme::Msrps);
+        // RFC 4976 s.8: "AUTH requests MUST only be sent over a TLS-protected channel."
+        if !tls && !self.config.auth_over_tcp {
+            return self.auth_failed(conn, head, 403, Vec::new(), now, ids);
+        }
+        let (username, credentials) = match self.config.challenge {
+            ChallengeMode::NoChallenge => (String::new(), None),
+            ChallengeMode::Digest => {
+                let Some(value) = head.authorization() else {
+                    // RFC 4976 s.5.1: "In response to an AUTH request that does not contain an
+                    // Authorization header, a relay MUST respond with a "401 Unauthorized"
+                    // response containing a WWW-Authenticate header."
+                    let challenge = self.challenge(false, now, ids);
+                    let answer = answer_to(&mut self.encoder, head, 401, vec![("WWW-Authenticate", challenge)]);
+                    if let Some(answer) = answer {
+                        self.send_small(conn, answer);
+                    }
+                    return;
+                };
+                let Ok(credentials) = Credentials::parse(value) else {
+                    return self.auth_failed(conn, head, 400, Vec::new(), now, ids);
+                };
+                let fresh = self.nonces.get(&credentials.nonce).is_some_and(|at| *at > now);
+                if credentials.realm != self.config.realm || !fresh {
+                    // A nonce we no longer hold: the client answers the new one (RFC 2617 s.3.2.1 stale).
+                    let challenge = self.challenge(credentials.realm == self.config.realm, now, ids);
+                    let answer = answer_to(&mut self.encoder, head, 401, vec![("WWW-Authenticate", challenge)]);
+                    if let Some(answer) = answer {
+                        self.send_small(conn, answer);
+                    }
+                    return;
+                }
+                let Some(ha1) = self.users.ha1(&credentials.username, &self.config.realm) else {
+                    // RFC 4976 s.6.3: "If the client is not authorized, the relay returns a 403 response."
+                    return self.auth_failed(conn, head, 403, Vec::new(), now, ids);
+                };
+                // RFC 4976 s.9.1: "The request-URI to be used in calculating H(A2) is the rightmost
+                // URI in the To-Path header."
+                let rightmost = head.to_path().last().unwrap_or_default().to_owned();
+                if !credentials.verify(&ha1, &rightmost) {
+                    let challenge = self.challenge(false, now, ids);
+                    return self.auth_failed(conn, head, 401, vec![("WWW-Authenticate", challenge)], now, ids);
+                }
+                // A nonce answers one AUTH (s.9.1: "AUTH requests cannot be pipelined").
+                self.nonces.remove(&credentials.nonce);
+                (credentials.username.clone(), Some((credentials, ha1, rightmost)))
+            }
+        };
+        // RFC 4976 s.6.3: "If the client has requested a particular expiration time in an
+        // Expires header, the relay needs to check that the time is acceptable to it and, if
+        // not, return an error containing a Min-Expires or Max-Expires header".
+        let expires = head.expires().unwrap_or(self.config.default_expires);
+        if expires < self.config.min_expires {
+            let min = self.config.min_expires.to_string();
+            return self.auth_failed(conn, head, 423, vec![("Min-Expires", min)], now, ids);
+        }
+        if expires > self.config.max_expires {
+            let max = self.config.max_expires.to_string();
+            return self.auth_failed(conn, head, 423, vec![("Max-Expires", max)], now, ids);
+        }
+        if self.grants.len() >= self.config.max_grants {
+            return self.auth_failed(conn, head, 403, Vec::new(), now, ids);
+        }
+        let Some(client) = head.from_path_uris().next() else { return };
+        let listener = self.conns.get(&conn).and_then(|c| c.listener).unwrap_or(0);
+        let Some(base) = self.config.listeners.get(listener) else { return };
+        // RFC 4976 s.6.3: "The URI MUST contain at least 64 bits of cryptographically random
+        // material": 16 characters of 62 symbols, 95 bits.
+        let sid = String::from_utf8_lossy(&random_ident::<16>(ids)).into_owned();
+        let Ok(uri) = MsrpUri::new(base.scheme(), base.host(), base.port(), Some(&sid), base.transport()) else {
+            return;
+        };
+        let expires_at = now + Duration::from_secs(u64::from(expires));
+        self.grants.insert(sid.clone(), Grant { conn, client, expires_at });
+        self.arm(expires_at, Timer::Grant(sid));
+        // RFC 4976 s.5.1 example: the outer relay's Use-Path holds the relays before it (the
+        // AUTH's From-Path without the client, reversed) and then its own URI.
+        let from: Vec<String> = head.from_path().map(str::to_owned).collect();
+        let mut use_path: Vec<String> = from.iter().take(from.len().saturating_sub(1)).rev().cloned().collect();
+        use_path.push(uri.as_str().to_owned());
+        let mut headers = vec![("Use-Path", use_path.join(" ")), ("Expires", expires.to_string())];
+        if let Some((credentials, ha1, rightmost)) = &credentials {
+            let next = self.challenge(false, now, ids);
+            let nextnonce = Challenge::parse(&next).ok().map(|c| c.nonce);
+            // RFC 4976 s.9.1: "Relays MUST include rspauth, cnonce, nc, and qop parameters in a
+            // "Authentication-Info" header for all "200 OK" responses to an AUTH request."
+            let info = AuthenticationInfo::answer(credentials, ha1, rightmost, nextnonce.as_deref());
+            headers.push(("Authentication-Info", info.to_string()));
+        }
+        if let Some(answer) = answer_to(&mut self.encoder, head, 200, headers) {
+            self.send_small(conn, answer);
+        }
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.probation_until = None;
+            c.failed_auth = 0;
+        }
+        self.out.push_back(Output::Authenticated { conn, username, use_path: uri });
+    }
+
+    fn auth_failed(
+        &mut self,
+        conn: ConnId,
+        head: &FrameHead,
+        status: u16,
+        headers: Vec<(&'static str, String)>,
+        now: Instant,
+        ids: &mut dyn IdSource,
+    ) {
+        if let Some(answer) = answer_to(&mut self.encoder, head, status, headers) {
+            self.send_small(conn, answer);
+        }
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        c.failed_auth += 1;
+        // RFC 4976 s.6.1: "if several unsuccessful requests are sent during the probation
+        // period and no requests are sent successfully, the server SHOULD close the connection."
+        if c.probation_until.is_some() && c.failed_auth >= self.config.max_failed_auth {
+            self.close(conn, CloseReason::AuthFailures, now, ids);
+        }
+    }
+
+    /// A fresh challenge (`stale` when the client's nonce was one we let go).
+    fn challenge(&mut self, stale: bool, now: Instant, ids: &mut dyn IdSource) -> String {
+        let nonce = String::from_utf8_lossy(&random_ident::<24>(ids)).into_owned();
+        while self.nonces.len() >= self.config.max_nonces.max(1) {
+            let Some(oldest) = self.nonce_order.pop_front() else { break };
+            self.nonces.remove(&oldest);
+        }
+        if self.nonce_order.is_empty() {
+            self.arm(now + self.config.nonce_lifetime, Timer::Nonces);
+        }
+        self.nonces.insert(nonce.clone(), now + self.config.nonce_lifetime);
+        self.nonce_order.push_back(nonce.clone());
+        if self.nonce_order.len() > 2 * self.config.max_nonces.max(1) {
+            let nonces = &self.nonces;
+            self.nonce_order.retain(|n| nonces.contains_key(n));
+        }
+        let mut challenge = Challenge::new(&self.config.realm, &nonce);
+        challenge.stale = stale;
+        challenge.to_string()
+    }
+
+    /// Deadlines that passed.
+    fn expire(&mut self, now: Instant, ids: &mut dyn IdSource) {
+        while let Some(Reverse((at, _))) = self.timers.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((at, timer))) = self.timers.pop() else { break };
+            match timer {
+                Timer::Grant(sid) => {
+                    if self.grants.get(&sid).is_some_and(|g| g.expires_at <= now) {
+                        self.grants.remove(&sid);
+                    }
+                }
+                Timer::Pending(conn, tid) => {
+                    let key = (conn, tid);
+                    if self.pending.get(&key).is_some_and(|p| p.deadline <= now) {
+                        if let Some(pending) = self.pending.remove(&key) {
+                            self.unanswered(pending, ids);
+                        }
+                    }
+                }
+                Timer::Nonces => {
+                    // Issued in order with one lifetime: the oldest end first.
+                    while let Some(oldest) = self.nonce_order.front() {
+                        match self.nonces.get(oldest) {
+                            Some(end) if *end > now => break,
+                            _ => {
+                                let oldest = self.nonce_order.pop_front();
+                                if let Some(oldest) = oldest {
+                                    self.nonces.remove(&oldest);
+                                }
+                            }
+                        }
+                    }
+                    let next = self.nonce_order.front().and_then(|n| self.nonces.get(n)).copied();
+                    if let Some(next) = next {
+                        self.arm(next, Timer::Nonces);
+                    }
+                }
+                Timer::Conn(conn) => {
+                    if self.conns.get(&conn).is_some_and(|c| c.armed_at == at) {
+                        self.check_conn(conn, now, ids);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A forwarded request that will get no response: a SEND's sender hears 408
+    /// (RFC 4976 s.6.4.1: "the relay MUST construct a REPORT with a status code of 408").
+    fn unanswered(&mut self, pending: Pending, ids: &mut dyn IdSource) {
+        if let PendingKind::Send { original, moved, bytes } = pending.forward {
+            if original.failure_report().unwrap_or(FailureReport::Yes) == FailureReport::Yes {
+                self.report(pending.inbound, &original, &moved, bytes, 408, ids);
+            }
+        }
+    }
+
+    fn check_conn(&mut self, conn: ConnId, now: Instant, ids: &mut dyn IdSource) {
+        let Some(c) = self.conns.get(&conn) else { return };
+        // RFC 4976 s.6.1: "If no successful requests are sent during this probationary period,
+        // the server closes the connection."
+        if c.probation_until.is_some_and(|at| at <= now) {
+            return self.close(conn, CloseReason::Probation, now, ids);
+        }
+        let idle_at = c.last_active + self.config.idle_timeout;
+        let stalled_at = c.blocked_since.map(|b| b + self.config.stall_timeout);
+        let busy = c.streamer.is_some() || !c.waiting.is_empty() || !matches!(c.reading, Reading::Idle);
+        if stalled_at.is_some_and(|at| at <= now) {
+            self.abort_stalled(conn, now, ids);
+        }
+        // RFC 4976 s.6.5: "If a connection has not been used in a significant time (more than
+        // one hour), it MAY be closed."
+        if idle_at <= now && !busy {
+            return self.close(conn, CloseReason::Idle, now, ids);
+        }
+        let Some(c) = self.conns.get(&conn) else { return };
+        let stalled_at = c.blocked_since.map(|b| b + self.config.stall_timeout);
+        let next = [Some(idle_at), stalled_at, c.probation_until].into_iter().flatten().filter(|at| *at > now).min();
+        self.arm(next.unwrap_or(now + self.config.idle_timeout), Timer::Conn(conn));
+    }
+
+    /// `conn`'s frame waited too long for its next hop: aborted there, its
+    /// sender told (408), the rest of it read and dropped.
+    fn abort_stalled(&mut self, conn: ConnId, now: Instant, ids: &mut dyn IdSource) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        c.blocked_since = None;
+        let forward = match std::mem::replace(&mut c.reading, Reading::Idle) {
+            Reading::Streaming(forward) => {
+                let out = forward.out;
+                let end = self.encoder.end_line(&forward.tid, Flag::Abort, forward.original.has_body());
+                self.write_out(out, Some(end), conn);
+                self.release(out, now, ids);
+                forward
+            }
+            Reading::Waiting(forward) => {
+                if let Some(o) = self.conns.get_mut(&forward.out) {
+                    o.waiting.retain(|w| *w != conn);
+                }
+                forward
+            }
+            other => {
+                self.set_reading(conn, other);
+                return;
+            }
+        };
+        if forward.original.method() == Some(Method::Send)
+            && forward.original.failure_report().unwrap_or(FailureReport::Yes) != FailureReport::No
+        {
+            self.report(conn, &forward.original, &forward.moved, forward.bytes, 408, ids);
+        }
+        self.set_reading(conn, Reading::Skipping { head: None, answer: None });
+        self.ready.push_back(conn);
+    }
+
+    fn close(&mut self, conn: ConnId, reason: CloseReason, now: Instant, ids: &mut dyn IdSource) {
+        if self.conns.contains_key(&conn) {
+            self.out.push_back(Output::Close { conn, reason });
+            self.lost(conn, now, ids);
+        }
+    }
+
+    /// `conn` is gone: what it carried or waited for ends.
+    fn lost(&mut self, conn: ConnId, now: Instant, ids: &mut dyn IdSource) {
+        let Some(c) = self.conns.remove(&conn) else { return };
+        if let Some(link) = &c.link {
+            self.links.remove(link);
+        }
+        // RFC 4976 s.6.3: "If the client's connection is closed and then reopened, the URI
+        // MUST be invalidated."
+        self.grants.retain(|_, g| g.conn != conn);
+        // Its own frame, streaming or waiting elsewhere.
+        match c.reading {
+            Reading::Streaming(forward) => {
+                let end = self.encoder.end_line(&forward.tid, Flag::Abort, forward.original.has_body());
+                self.write_out(forward.out, Some(end), conn);
+                self.release(forward.out, now, ids);
+            }
+            Reading::Waiting(forward) => {
+                if let Some(o) = self.conns.get_mut(&forward.out) {
+                    o.waiting.retain(|w| *w != conn);
+                }
+            }
+            _ => {}
+        }
+        // Frames that were going to it.
+        for inbound in c.streamer.into_iter().chain(c.waiting) {
+            let Some(i) = self.conns.get_mut(&inbound) else { continue };
+            if let Reading::Streaming(forward) | Reading::Waiting(forward) =
+                std::mem::replace(&mut i.reading, Reading::Skipping { head: None, answer: None })
+            {
+                if forward.original.method() == Some(Method::Send)
+                    && forward.original.failure_report().unwrap_or(FailureReport::Yes) != FailureReport::No
+                {
+                    self.report(inbound, &forward.original, &forward.moved, forward.bytes, 408, ids);
+                }
+            }
+            self.ready.push_back(inbound);
+        }
+        let lost: Vec<(ConnId, TransactionId)> = self.pending.keys().filter(|(out, _)| *out == conn).cloned().collect();
+        for key in lost {
+            if let Some(pending) = self.pending.remove(&key) {
+                self.unanswered(pending, ids);
+            }
+        }
+        self.pending.retain(|_, p| p.inbound != conn);
+    }
+}
+
+/// The response to `request` with `status` and `headers`, from the URI the
+/// request was addressed to, to its previous hop (RFC 4975 s.7.2); `None`
+/// for a REPORT or a SEND with `Failure-Report: no`.
+fn answer_to(
+    encoder: &mut Encoder,
+    request: &FrameHead,
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+) -> Option<Bytes> {
+    if request.method() == Some(Method::Report)
+        || request.failure_report() == Some(FailureReport::No)
+        || (status == 200 && request.failure_report() == Some(FailureReport::Partial))
+    {
+        return None;
+    }
+    // RFC 4976 s.6.4.3: "For responses to SEND requests there will be no additional URIs,
+    // whereas responses to AUTH requests have additional URIs directing the response back to
+    // the client": a SEND is answered hop by hop, other requests along their whole From-Path.
+    let hops = if request.method() == Some(Method::Send) { 1 } else { usize::MAX };
+    let to_path: Vec<MsrpUri> = request.from_path_uris().take(hops).collect();
+    let from_path: Vec<MsrpUri> = request.to_path_uris().take(1).collect();
+    let tid = request.transaction_id().detached();
+    let mut frame = Frame::response(tid, status, Some(reason(status)), to_path, from_path);
+    for (name, value) in headers {
+        frame = frame.with_header(name, &value);
+    }
+    let mut ids = NoIds;
+    let t = encoder.encode(&frame, &mut ids).ok()?;
+    let mut data = BytesMut::with_capacity(t.len());
+    data.put_slice(&t.head);
+    data.put_slice(&t.end_line);
+    Some(data.freeze())
+}
+
+/// Frames that carry their own transaction id need no randomness.
+struct NoIds;
+impl IdSource for NoIds {
+    fn fill(&mut self, out: &mut [u8]) {
+        out.fill(0);
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        408 => "Request Timeout",
+        413 => "Message Too Large",
+        415 => "Unsupported Media Type",
+        423 => "Interval Out-of-Bounds",
+        481 => "No Such Session",
+        501 => "Not Implemented",
+        506 => "Wrong Connection",
+        _ => "Error",
+    }
+}
+
+/// `head` with transaction id `tid`, its first To-Path URI (`moved`)
+/// taken off and put in front of its From-Path (RFC 4976 s.6.4.1), the
+/// other lines as they came; the blank line after when a body follows.
+fn rewrite_head(head: &FrameHead, tid: &str, moved: &str, body: bool) -> Option<Bytes> {
+    let raw = std::str::from_utf8(head.as_bytes()).ok()?;
+    let mut lines = raw.split_terminator("\r\n");
+    let start = lines.next()?;
+    // "MSRP" SP transact-id SP (method / status ...)
+    let rest = start.strip_prefix("MSRP ")?.split_once(' ')?.1;
+    let mut out = BytesMut::with_capacity(raw.len() + moved.len() + 8);
+    out.put_slice(b"MSRP ");
+    out.put_slice(tid.as_bytes());
+    out.put_u8(b' ');
+    out.put_slice(rest.as_bytes());
+    out.put_slice(b"\r\n");
+    for line in lines {
+        let (name, value) = line.split_once(':')?;
+        let value = value.trim_start();
+        if name.eq_ignore_ascii_case("To-Path") {
+            let (_, remaining) = value.split_once(' ')?;
+            out.put_slice(b"To-Path: ");
+            out.put_slice(remaining.as_bytes());
+        } else if name.eq_ignore_ascii_case("From-Path") {
+            out.put_slice(b"From-Path: ");
+            out.put_slice(moved.as_bytes());
+            out.put_u8(b' ');
+            out.put_slice(value.as_bytes());
+        } else {
+            out.put_slice(line.as_bytes());
+        }
+        out.put_slice(b"\r\n");
+    }
+    if body {
+        out.put_slice(b"\r\n");
+    }
+    Some(out.freeze())
+}
+
+/// Keeps a streamed body from carrying the end-line of the id the relay
+/// gave it (RFC 4975 s.7.1: the end-line must not appear in the body). Each
+/// piece is searched before it is written, and so is the seam with the
+/// bytes written before it; a body that would complete the end-line is cut
+/// there (the chunk is aborted): what was written holds at most a prefix of
+/// it, which the real end-line that follows does not complete.
+#[derive(Debug)]
+struct EndLineGuard {
+    /// `CRLF "-------" transact-id`.
+    needle: Vec<u8>,
+    /// The last `needle.len() - 1` bytes written (at first the CRLF that
+    /// ends the head).
+    recent: Vec<u8>,
+}
+
+impl EndLineGuard {
+    fn new(tid: &TransactionId) -> Self {
+        let mut needle = b"\r\n-------".to_vec();
+        needle.extend_from_slice(tid.as_bytes());
+        Self { recent: b"\r\n".to_vec(), needle }
+    }
+
+    /// Whether `piece` may be written; `Err` when it would complete the end-line.
+    fn check(&mut self, piece: &[u8]) -> Result<(), ()> {
+        let keep = self.needle.len() - 1;
+        let mut seam = Vec::with_capacity(self.recent.len() + keep);
+        seam.extend_from_slice(&self.recent);
+        seam.extend_from_slice(piece.get(..keep.min(piece.len())).unwrap_or_default());
+        if memchr::memmem::find(&seam, &self.needle).is_some() || memchr::memmem::find(piece, &self.needle).is_some() {
+            return Err(());
+        }
+        if piece.len() >= keep {
+            self.recent.clear();
+            self.recent.extend_from_slice(piece.get(piece.len() - keep..).unwrap_or_default());
+        } else {
+            self.recent.extend_from_slice(piece);
+            let excess = self.recent.len().saturating_sub(keep);
+            self.recent.drain(..excess);
+        }
+        Ok(())
+    }
+}
