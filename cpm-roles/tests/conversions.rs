@@ -1,4 +1,4 @@
-//! Interworking conversions (issue 10): known-answer vectors for GSM 7-bit
+//! Interworking conversions: known-answer vectors for GSM 7-bit
 //! packing, SMS segmentation and the SMPP / MMS encapsulation bytes, and the
 //! output judged by independent parsers: Python's `email` package for the
 //! RFC 5322 message, Wireshark's SMPP and MMSE dissectors (through
@@ -14,8 +14,8 @@ use bytes::Bytes;
 use cpm_roles::interworking::gsm7;
 use cpm_roles::interworking::sms::{segment_text, SmsCoding};
 use cpm_roles::interworking::{
-    combine_statuses, convert, mms_conf_status, parse_submit_sm_resp, rfc5322_date, sms_ack_status, smtp_reply_status,
-    Conversion, ConversionConfig, ConvertError, Gsm7Packing, NonCpmMessage, NonTextRule,
+    combine_statuses, convert, mms_conf_status, parse_submit_sm_resp, sms_ack_status, smtp_reply_status, Conversion,
+    ConversionConfig, ConvertError, Gsm7Packing, NonCpmMessage, NonTextRule,
 };
 use cpm_roles::NonCpmSystem;
 
@@ -675,18 +675,108 @@ fn email_binary_and_long_ascii_subject() {
     assert_eq!(v["Content-Transfer-Encoding"], "base64");
     assert_eq!(v["body_hex"], serde_json::json!(hex_string(&png)));
 
-    // Long ASCII: folded at spaces (RFC 5322 s.2.2.3); text that looks like an encoded-word
-    // is itself encoded so that a reader does not decode it.
+    // Long ASCII: mail-builder's "Q" encoded-words (RFC 2047 s.4.2), each line within 76
+    // characters (RFC 2047 s.2); in text that looks like an encoded-word, "=" and "?" are
+    // encoded too, so that a reader does not decode it.
     let words = "word ".repeat(40);
+    let folded = "Subject: =?us-ascii?Q?word_word_word_word_word_word_word_word_word_word_?=\r\n\
+                  \t=?us-ascii?Q?word_word_word_word_word_word_word_word_word_word_word_wor?=\r\n\
+                  \t=?us-ascii?Q?d_word_word_word_word_word_word_word_word_word_word_word_w?=\r\n\
+                  \t=?us-ascii?Q?ord_word_word_word_word_word_word?=\r\n";
     for (n, subject) in [words.trim_end().to_owned(), format!("{words}=?not an encoded word?=")].iter().enumerate() {
         let cpim = format!(
             "From: <sip:alice@example.com>\r\nTo: <sip:bob@example.com>\r\nSubject: {subject}\r\n\r\nContent-Type: text/plain\r\n\r\nhi"
         );
         let bytes = email("sip:alice@example.com", "sip:bob@example.com", "message/cpim", cpim.as_bytes());
-        assert_eq!(String::from_utf8_lossy(&bytes).contains("=?UTF-8?B?"), n == 1);
+        let text = String::from_utf8_lossy(&bytes);
+        if n == 0 {
+            assert!(text.contains(folded), "{text}");
+        } else {
+            assert!(text.contains("=3D=3Fnot_an_encoded_wor?=\r\n\t=?us-ascii?Q?d=3F=3D?=\r\n"), "{text}");
+        }
         let Some(v) = python_email(&bytes, &format!("subject-{n}.eml")) else { return };
         assert_eq!(v["Subject"], subject.as_str());
     }
+}
+
+#[test]
+fn email_ascii_display_name_and_parameters_quoted() {
+    // mail-builder writes an ASCII display name as a quoted-string (RFC 5322 s.3.2.4) and
+    // each parameter value as one (RFC 2045 s.5.1); a short ASCII Subject as it is.
+    let cpim = "From: \"Alice \\\"Al\\\" Smith\" <sip:alice@example.com>\r\nTo: <sip:bob@example.com>\r\n\
+                Subject: Hello, Bob\r\n\r\nContent-Type: text/plain; format=flowed\r\n\r\nhi";
+    let bytes = email("sip:alice@example.com", "sip:bob@example.com", "message/cpim", cpim.as_bytes());
+    let want = "From: \"Alice \\\"Al\\\" Smith\" <alice@example.com>\r\n\
+                Subject: Hello, Bob\r\n\
+                To: <bob@example.com>\r\n\
+                Date: Fri, 27 Nov 2026 07:34:51 +0000\r\n\
+                Message-ID: <000000000000002a.1795764891@iwf.example.com>\r\n\
+                MIME-Version: 1.0\r\n\
+                Content-Type: text/plain; format=\"flowed\"\r\n\
+                Content-Transfer-Encoding: 7bit\r\n\
+                \r\n\
+                hi";
+    assert_eq!(String::from_utf8(bytes.clone()).unwrap(), want);
+    let Some(v) = python_email(&bytes, "ascii-name.eml") else { return };
+    assert_eq!(v["from_name"], "Alice \"Al\" Smith");
+    assert_eq!(v["Subject"], "Hello, Bob");
+    assert_eq!(v["content_type"], "text/plain");
+    assert_eq!(v["body_hex"], serde_json::json!(hex_string(b"hi")));
+}
+
+#[test]
+fn email_header_text_mail_builder_cannot_write() {
+    // A long non-ASCII display name, one that looks like an encoded-word, and a long emoji
+    // Subject: encoded-words written by the conversion (mail-builder 0.4 would put them in a
+    // quoted-string or pass 76 characters a line), which Python reads back without defects.
+    let cases = [
+        ("Zoë Ünal-Çelik von Großmannsdorf und Köln-Ehrenfeld 😀 the second", "😀".repeat(40)),
+        ("=?utf-8?q?Mallory?=", "=?utf-8?q?not_this?=".to_owned()),
+    ];
+    for (n, (name, subject)) in cases.iter().enumerate() {
+        let cpim = format!(
+            "From: \"{name}\" <sip:zoe@example.com>\r\nTo: <sip:bob@example.com>\r\nSubject: {subject}\r\n\r\n\
+             Content-Type: text/plain\r\n\r\nhi"
+        );
+        let bytes = email("sip:zoe@example.com", "sip:bob@example.com", "message/cpim", cpim.as_bytes());
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        let (head, _) = text.split_once("\r\n\r\n").unwrap();
+        // RFC 2047 s.2: lines with encoded-words within 76 characters.
+        assert!(head.split("\r\n").all(|l| l.len() <= 76), "{head}");
+        assert!(text.starts_with("From: =?UTF-8?B?"), "{text}");
+        let Some(v) = python_email(&bytes, &format!("words-{n}.eml")) else { return };
+        assert_eq!(v["from_addr"], "zoe@example.com");
+        assert_eq!(v["Subject"], subject.as_str());
+        if n == 0 {
+            // RFC 2047 s.6.2: "any 'linear-white-space' that separates a pair of adjacent
+            // 'encoded-word's is ignored". Python's default policy keeps it in a display name
+            // (here "K öln"), so the name is read with its RFC 2047 decoder, which follows s.6.2.
+            let check = "import sys, email\n\
+                         from email.header import decode_header, make_header\n\
+                         m = email.message_from_bytes(open(sys.argv[1], 'rb').read())\n\
+                         sys.stdout.buffer.write(str(make_header(decode_header(m['From']))).encode())";
+            let file = scratch(&format!("words-{n}.eml"));
+            let out = Command::new("python3").arg("-c").arg(check).arg(file).output().unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{name} <zoe@example.com>"));
+        } else {
+            assert_eq!(v["from_name"], *name);
+        }
+    }
+    // A parameter value mail-builder would turn into an encoded-word (here for its white
+    // space at the end; RFC 2047 s.5 forbids one there) stays a quoted-string.
+    let value = "photo of the sea.png ";
+    let bytes =
+        email("sip:zoe@example.com", "sip:bob@example.com", &format!("image/png; name=\"{value}\""), b"\x89PNG");
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.contains("\r\nContent-Type: image/png; name=\"photo of the sea.png \"\r\n"), "{text}");
+    let Some(v) = python_email(&bytes, "parameter.eml") else { return };
+    assert_eq!(v["content_type"], "image/png");
+    assert_eq!(v["body_hex"], serde_json::json!(hex_string(b"\x89PNG")));
+    let check = "import sys, email, email.policy\n\
+                 m = email.message_from_bytes(open(sys.argv[1], 'rb').read(), policy=email.policy.default)\n\
+                 print(m.get_param('name'))";
+    let out = Command::new("python3").arg("-c").arg(check).arg(scratch("parameter.eml")).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim_end_matches('\n'), value);
 }
 
 #[test]
@@ -708,7 +798,6 @@ fn email_errors_and_smtp_replies() {
     {
         assert_eq!(smtp_reply_status(code), want, "{code}");
     }
-    assert_eq!(rfc5322_date(0), "Thu, 01 Jan 1970 00:00:00 +0000");
 }
 
 // ---------------------------------------------------------------- fuzz seeds

@@ -56,7 +56,7 @@ use thiserror::Error;
 
 use crate::NonCpmSystem;
 
-pub use email::{rfc5322_date, smtp_reply_status};
+pub use email::smtp_reply_status;
 pub use mms::{mms_conf_status, mms_response_status, parse_m_send_conf, MSendConf};
 pub use sms::{parse_submit_sm_resp, smpp_status, sms_ack_status, SubmitSmResp};
 
