@@ -455,7 +455,7 @@ impl Isf {
         let mut proxy = sip_lite::proxy::Proxy::new(proxy_config, now, Box::new(SharedIds::new(ids)));
         if !config.selection.is_empty() {
             let rules = config.selection.clone();
-            // Issue 8: the ISF "rewrites the Request-URI to an IWF chosen by
+            // The ISF "rewrites the Request-URI to an IWF chosen by
             // configured rules on content type, size and receiver address".
             proxy.set_selector(Box::new(move |request: &sip_lite::sip::Message| select_iwf(&rules, request)));
         }

@@ -1,9 +1,9 @@
-//! Issue 9: the entities under faults, in the simulator. Every run is
+//! The entities under faults, in the simulator. Every run is
 //! seeded; a failing assertion prints the seed and the options, so that
 //! `SIM_SEED=<seed> cargo test -p cpm-roles --features sim --test faults`
 //! replays it (`SIM_SEEDS=a..b` runs another range of seeds).
 //!
-//! The property every run checks (issue 9 item 3): every member receives the
+//! The property every run checks: every member receives the
 //! message exactly once and intact, or the sender gets a negative outcome
 //! naming that member (an IMDN `failed`, or a failed session); no receiver
 //! ever delivers wrong bytes; nothing (legs, links, timers, deliveries in
@@ -254,7 +254,7 @@ fn random_run(seed: u64) {
             .collect();
         scenario.sip_proxies_stateless = pick(2) == 0;
     }
-    // Issue 8: several members behind one PF(B), their L3 hops on one reused link.
+    // Several members behind one PF(B), their L3 hops on one reused link.
     scenario.shared_pf_b = scenario.members > 1 && pick(3) == 0;
     let mut sim = scenario.build(epoch()).unwrap();
     sim.set_seed(seed).set_jitter(Duration::from_micros(pick(4000))).set_read_split(1 + pick(3000) as usize);
@@ -300,7 +300,7 @@ fn property_over_random_faults() {
     }
 }
 
-/// The long sweep (issue 9: at least 1000 seeds); run in release:
+/// The long sweep (at least 1000 seeds); run in release:
 /// `cargo test --release -p cpm-roles --features sim --test faults -- --ignored`.
 #[test]
 #[ignore = "long: run in release from .ci/run"]
@@ -310,7 +310,7 @@ fn property_over_random_faults_1000_seeds() {
     }
 }
 
-/// Issue 9: every figure through a SIP/IP core proxy (a Record-Routing
+/// Every figure through a SIP/IP core proxy (a Record-Routing
 /// `sip-lite` proxy, transaction-stateful or stateless) on every hop
 /// ("manner 1") or on some ("manner 2"), over streams and over lossy datagrams.
 #[test]
@@ -379,7 +379,7 @@ fn every_figure_through_sip_proxies() {
     }
 }
 
-/// Issue 9: a 100-member group, CPM and non-CPM mixed, delivering a 1 MiB
+/// A 100-member group, CPM and non-CPM mixed, delivering a 1 MiB
 /// message (run in release: `cargo test --release -p cpm-roles --features sim
 /// --test faults -- --ignored`).
 #[test]
@@ -404,7 +404,7 @@ fn a_100_member_mixed_group_delivers_1_mib() {
     assert_eq!(imdns.count(), 100, "one IMDN per member at A");
 }
 
-/// Issue 9: a slow member is dropped once its window stayed full past the
+/// A slow member is dropped once its window stayed full past the
 /// configured time; the others complete and A learns that member failed.
 #[test]
 fn a_slow_member_is_dropped_after_its_window_stays_full() {
@@ -431,7 +431,7 @@ fn a_slow_member_is_dropped_after_its_window_stays_full() {
     }
 }
 
-/// Issue 9: a member that never answers: its INVITE times out (Timer B, 408),
+/// A member that never answers: its INVITE times out (Timer B, 408),
 /// its leg ends alone and A learns that member failed; the others complete.
 #[test]
 fn a_member_that_never_answers_times_out_alone() {

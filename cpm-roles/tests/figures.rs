@@ -590,7 +590,7 @@ fn trigger_cause(trace: &[TraceEvent], hop: &str, trigger: &str, offerer_opens: 
 type Case =
     (&'static str, cpm_negotiation::Side, cpm_negotiation::Side, usize, usize, [(&'static str, &'static str); 4]);
 
-/// Issue 8 item 4: every alternative trigger and opener of each figure (SPEC.md
+/// Every alternative trigger and opener of each figure (SPEC.md
 /// strategy table), each run checked for its connects (opener, trigger, after
 /// the triggering message), delivery and a clean end.
 #[test]
@@ -669,7 +669,7 @@ fn every_alternative_trigger_and_opener() {
     }
 }
 
-/// Issue 8, connection reuse (RFC 4975 s.5.4; seed 000 [0040]: "a creator
+/// Connection reuse (RFC 4975 s.5.4; seed 000 [0040]: "a creator
 /// selects an existing MSRP link with a matched host, port and/or MSRP
 /// URI"): three members behind one PF(B). In every figure the L3 opener
 /// (the CF, or PF(B)) connects once and reuses that link for the two other

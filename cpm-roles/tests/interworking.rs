@@ -142,7 +142,7 @@ fn iwf_reports_at_media_end_and_sends_bye() {
     assert!(sim.is_quiet(), "{:?}", sim.trace().last());
 }
 
-/// Issue 8 item 4: a mixed group of three CPM members and one non-CPM
+/// A mixed group of three CPM members and one non-CPM
 /// member in one session gives exactly one outcome per member at A (SPEC.md
 /// "Acknowledgements": IMDNs from the CF, then one success REPORT).
 #[test]
@@ -178,7 +178,7 @@ fn mixed_group_one_outcome_per_member_at_a() {
     }
 }
 
-/// The IWF converts what it hands over (issue 10): the trace names the
+/// The IWF converts what it hands over: the trace names the
 /// format and its number of PDUs for each system, and content the system
 /// cannot take becomes that member's failed outcome at A, not a failed
 /// session.
@@ -506,7 +506,7 @@ fn ad_hoc_list_longer_than_allowed_is_refused_whole() {
     assert_eq!(sent, [(2, "SIP/2.0 403 Forbidden".to_owned())]);
 }
 
-/// Issue 8: the ISF chooses the IWF by rules on content type, size and
+/// The ISF chooses the IWF by rules on content type, size and
 /// receiver address (before its exact Request-URI rules).
 #[test]
 fn isf_selects_the_iwf_by_content_type_size_and_receiver() {
@@ -577,7 +577,7 @@ fn isf_selects_the_iwf_by_content_type_size_and_receiver() {
     assert!(IwfRule::default().matches("anything", None, None));
 }
 
-/// Issue 8 item 4 for seed 000 FIG1: every alternative trigger and opener
+/// Seed 000 FIG1: every alternative trigger and opener
 /// (SPEC.md: L1 by A after 200#1 or by PF(A) after ACK#1; L2 by PF(A) after
 /// 200#2 / ACK#1 / SEND#1 or by the CF after ACK#2; L3 by the CF after
 /// 200#3 / ACK#2 / SEND#2 or by the IWF after ACK#4).

@@ -1,4 +1,4 @@
-//! Links, link reuse and the cut-through hop relay (issue 5): endpoints and
+//! Links, link reuse and the cut-through hop relay: endpoints and
 //! relays wired into an in-memory network whose links have a write window
 //! (bytes are acknowledged with `Written` when the peer reads them), so
 //! back-pressure and slow members are real.
