@@ -83,6 +83,9 @@ pub enum Role {
     Isf,
     /// An interworking function towards a non-CPM system.
     Iwf,
+    /// An RFC 4976 MSRP relay (no SIP): clients AUTH to it and reach their
+    /// peers through it.
+    Relay,
 }
 
 impl Role {
@@ -96,6 +99,7 @@ impl Role {
             Self::Controlling => "controlling",
             Self::Isf => "isf",
             Self::Iwf => "iwf",
+            Self::Relay => "relay",
         }
     }
 }
@@ -329,6 +333,47 @@ pub enum Side {
     Terminating,
 }
 
+/// How a relay authenticates AUTH (RFC 4976 s.6.3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RelayChallenge {
+    /// HTTP Digest against `[[relay.user]]`.
+    #[default]
+    Digest,
+    /// Every AUTH granted: for tests and load benchmarks only.
+    None,
+}
+
+/// One user of a relay.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelayUser {
+    /// The Digest `username`.
+    pub name: String,
+    /// Its password.
+    pub password: String,
+}
+
+impl fmt::Debug for RelayUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RelayUser").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+/// A relay node's settings (`[relay]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Relay {
+    /// The Digest realm (default: the identity's host).
+    pub realm: String,
+    /// Digest, or none.
+    pub challenge: RelayChallenge,
+    /// AUTH accepted over `tcp://` listeners too (RFC 4976 s.8 asks TLS;
+    /// for test relays).
+    pub auth_over_tcp: bool,
+    /// Who may AUTH.
+    pub users: Vec<RelayUser>,
+}
+
 /// A participating node's settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Participating {
@@ -465,6 +510,8 @@ pub struct NodeConfig {
     pub iwf: Option<IwfTarget>,
     /// (Participating) its side.
     pub participating: Option<Participating>,
+    /// (Relay) its users and AUTH rules.
+    pub relay: Option<Relay>,
     /// The figures' policies.
     pub policy: Policy,
     /// Bounds and deadlines.
@@ -771,11 +818,24 @@ struct RawConfig {
     iwf_rule: Vec<Spanned<RawIwfRule>>,
     iwf: Option<Spanned<RawIwf>>,
     participating: Option<Spanned<RawParticipating>>,
+    relay: Option<Spanned<RawRelay>>,
     #[serde(default)]
     policy: RawPolicy,
     #[serde(default)]
     limits: RawLimits,
     tls: Option<Spanned<RawTls>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRelay {
+    realm: Option<String>,
+    #[serde(default)]
+    challenge: RelayChallenge,
+    #[serde(default)]
+    auth_over_tcp: bool,
+    #[serde(default)]
+    user: Vec<RelayUser>,
 }
 
 #[derive(Deserialize)]
@@ -945,7 +1005,7 @@ impl<'a> Checker<'a> {
             &[Transport::Udp, Transport::Tcp, Transport::Tls],
             "udp://, tcp:// or tls://",
         );
-        if raw.sip_listen.is_empty() {
+        if raw.sip_listen.is_empty() && role != Role::Relay {
             self.problem(&role_span, ProblemKind::MissingForRole { role, what: "at least one sip_listen address" });
         }
         let msrp_listen = match (&raw.msrp_listen, role) {
@@ -1016,6 +1076,10 @@ impl<'a> Checker<'a> {
         if role == Role::Participating && participating.is_none() {
             self.problem(&role_span, ProblemKind::MissingForRole { role, what: "a [participating] table (side)" });
         }
+        let relay = self.check_relay(role, raw.relay, &identity.host);
+        if role == Role::Relay && relay.is_none() {
+            self.problem(&role_span, ProblemKind::MissingForRole { role, what: "a [relay] table" });
+        }
         let policy = self.check_policy(role, raw.policy);
         let limits = self.check_limits(raw.limits);
         NodeConfig {
@@ -1031,10 +1095,30 @@ impl<'a> Checker<'a> {
             iwf_rules,
             iwf,
             participating,
+            relay,
             policy,
             limits,
             tls,
         }
+    }
+
+    fn check_relay(&mut self, role: Role, raw: Option<Spanned<RawRelay>>, host: &str) -> Option<Relay> {
+        let raw = raw?;
+        if role != Role::Relay {
+            self.wrong_role(&raw.span(), "[relay]", role, "relay");
+            return None;
+        }
+        let span = raw.span();
+        let raw = raw.into_inner();
+        if raw.challenge == RelayChallenge::Digest && raw.user.is_empty() {
+            self.problem(&span, ProblemKind::Empty { field: "relay.user (a Digest relay needs its users)" });
+        }
+        Some(Relay {
+            realm: raw.realm.unwrap_or_else(|| host.to_owned()),
+            challenge: raw.challenge,
+            auth_over_tcp: raw.auth_over_tcp,
+            users: raw.user,
+        })
     }
 
     fn wrong_role(&mut self, span: &Range<usize>, field: &'static str, role: Role, allowed: &'static str) {

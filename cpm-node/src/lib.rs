@@ -28,6 +28,8 @@
 //! - [`demo`]: `cpm-node demo`, a figure's whole network on the host.
 //! - [`serve`]: `cpm-node run CONFIG`, one deployable node (its role's
 //!   entity on its listeners) until SIGTERM or Ctrl-C.
+//! - [`relay`]: the `relay` role, msrp-core's RFC 4976 relay on its
+//!   listeners.
 //! - [`cli`]: the command line. `cpm-node check CONFIG` validates a config,
 //!   `cpm-node run CONFIG` serves it, `cpm-node send` sends a file from a
 //!   sender's config, `cpm-node demo` runs the demo.
@@ -82,6 +84,7 @@ pub mod demo;
 pub mod host;
 pub mod metrics;
 pub mod noncpm;
+pub mod relay;
 pub mod serve;
 pub mod trace;
 pub mod transport;

@@ -239,6 +239,7 @@ pub fn entity(
             };
             Box::new(Isf::new(isf, at, ids))
         }
+        Role::Relay => return Err(ServeError::Incomplete("a relay hosts no CPM entity".into())),
         Role::Iwf => {
             let target = config.iwf.as_ref().ok_or_else(|| ServeError::Incomplete("an IWF needs [iwf]".into()))?;
             let system = match target.system {
@@ -276,7 +277,7 @@ fn member_hop(routes: &[SipRoute], member: &str) -> Hop {
 /// certificate naming the host, RFC 4975 s.5.4), else by `[tls]
 /// fingerprints` (RFC 4975 s.14.4). MSRP links to a peer whose SDP names
 /// its certificate are pinned to that instead (see [`Host`]).
-fn tls_client(tls: Option<&config::Tls>) -> Result<TlsMode, TlsSetupError> {
+pub(crate) fn tls_client(tls: Option<&config::Tls>) -> Result<TlsMode, TlsSetupError> {
     let Some(tls) = tls else { return Ok(TlsMode::Plain) };
     let client = match &tls.ca {
         Some(ca) => TlsClient::with_ca_file(ca)?,
@@ -572,6 +573,9 @@ async fn shutdown_signal() {
 ///
 /// [`ServeError`] when the node cannot start.
 pub async fn serve(config: &NodeConfig, stop: impl std::future::Future<Output = ()>) -> Result<(), ServeError> {
+    if config.role == Role::Relay {
+        return crate::relay::serve(config, stop).await;
+    }
     let mut host = start(config, config.limits.max_sessions.saturating_mul(2).max(16)).await?;
     let _metrics = match config.metrics_listen {
         Some(addr) => {

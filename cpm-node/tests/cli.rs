@@ -8,7 +8,8 @@ use support::node::free_port;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const SHIPPED: [&str; 7] = ["a.toml", "pf-a.toml", "cf.toml", "pf-b.toml", "b.toml", "isf.toml", "iwf.toml"];
+const SHIPPED: [&str; 9] =
+    ["a.toml", "pf-a.toml", "cf.toml", "pf-b.toml", "b.toml", "isf.toml", "iwf.toml", "relay.toml", "relay-bench.toml"];
 
 fn cpm_node(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cpm-node")).args(args).output().expect("the binary runs")

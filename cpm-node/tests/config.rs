@@ -421,8 +421,19 @@ fn toml_syntax_and_type_errors() {
     let wrong_type =
         RECEIVER.replace("sip_listen = [\"udp://127.0.0.1:5064\"]", "sip_listen = \"udp://127.0.0.1:5064\"");
     assert_one_problem(&wrong_type, 2, "invalid type: string");
-    let unknown_role = RECEIVER.replace("\"receiver\"", "\"relay\"");
-    assert_one_problem(&unknown_role, 1, "unknown variant `relay`");
+    let unknown_role = RECEIVER.replace("\"receiver\"", "\"switch\"");
+    assert_one_problem(&unknown_role, 1, "unknown variant `switch`");
+    // A relay needs its [relay] table (and no SIP); [relay] belongs to relays only.
+    let relay = RECEIVER.replace("\"receiver\"", "\"relay\"");
+    assert_one_problem(&relay, 1, "role relay needs a [relay] table");
+    let digest_without_users = format!("{relay}\n[relay]\nchallenge = \"digest\"\n");
+    let found = problems(&digest_without_users);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(found[0].1.contains("relay.user"), "{found:#?}");
+    assert!(problems(&format!("{relay}\n[relay]\nchallenge = \"none\"\n")).is_empty());
+    let misplaced = format!("{RECEIVER}\n[relay]\nchallenge = \"none\"\n");
+    let found = problems(&misplaced);
+    assert!(found.iter().any(|p| p.1.contains("[relay] is not allowed for role receiver")), "{found:#?}");
     let no_identity = RECEIVER.split("[identity]").next().expect("the head").to_owned();
     assert_one_problem(&no_identity, 1, "missing field `identity`");
 }

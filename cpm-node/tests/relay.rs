@@ -1,0 +1,240 @@
+//! The `relay` role over real sockets: clients AUTH to it with Digest
+//! ([`AuthClient`]) and exchange a 5 MiB message through it, checked byte
+//! for byte, by their peer's Use-Path alone and by the full path of RFC 4976
+//! s.5.1 (their own Use-Path first); a wrong password is refused.
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use cpm_node::relay;
+use cpm_node::NodeConfig;
+use msrp_core::auth::{AuthClient, AuthConfig, AuthError, AuthEvent, AuthTransport, RelayAccount};
+use msrp_core::{ByteRange, Encoder, Frame, FrameHead, Framer, FramerEvent, IdSource, Limits, MessageId, MsrpUri};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+
+struct Counter(u64);
+impl IdSource for Counter {
+    fn fill(&mut self, out: &mut [u8]) {
+        for b in out {
+            self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            *b = (self.0 >> 33) as u8;
+        }
+    }
+}
+
+const CONFIG: &str = r#"
+role = "relay"
+log = "warn"
+msrp_listen = ["tcp://127.0.0.1:0"]
+[identity]
+name = "relay"
+host = "127.0.0.1"
+uri = "sip:relay@relay.example"
+[relay]
+realm = "relay.example"
+auth_over_tcp = true
+[[relay.user]]
+name = "alice"
+password = "alice-secret"
+[[relay.user]]
+name = "bob"
+password = "bob-secret"
+"#;
+
+fn uri(text: &str) -> MsrpUri {
+    MsrpUri::parse_str(text).unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
+/// One client connection: frames in, frames out.
+struct Client {
+    me: MsrpUri,
+    reader: OwnedReadHalf,
+    writer: OwnedWriteHalf,
+    framer: Framer,
+    ids: Counter,
+}
+
+/// A frame read whole.
+struct Read {
+    head: FrameHead,
+    body: BytesMut,
+}
+
+impl Client {
+    async fn connect(relay: std::net::SocketAddr, me: &str, seed: u64) -> Self {
+        let (reader, writer) = TcpStream::connect(relay).await.expect("connected").into_split();
+        Self { me: uri(me), reader, writer, framer: Framer::new(Limits::default()), ids: Counter(seed) }
+    }
+
+    async fn send(&mut self, frame: &Frame) {
+        let t = Encoder::new().encode(frame, &mut self.ids).expect("encodes");
+        let wire = [t.head, t.body, t.end_line].concat();
+        self.writer.write_all(&wire).await.expect("written");
+    }
+
+    /// The next whole frame.
+    async fn next(&mut self) -> Read {
+        let mut head = None;
+        let mut body = BytesMut::new();
+        loop {
+            while let Some(event) = self.framer.poll_event() {
+                match event.expect("valid MSRP from the relay") {
+                    FramerEvent::Head(h) => head = Some(h),
+                    FramerEvent::Body(piece) => body.extend_from_slice(&piece),
+                    FramerEvent::End(_) => return Read { head: head.take().expect("a head"), body },
+                    FramerEvent::Rejected { error, .. } => panic!("rejected: {error:?}"),
+                }
+            }
+            let mut buf = BytesMut::with_capacity(64 * 1024);
+            let n = tokio::time::timeout(Duration::from_secs(10), self.reader.read_buf(&mut buf))
+                .await
+                .expect("the relay answers in time")
+                .expect("read");
+            assert!(n > 0, "the relay closed the connection");
+            self.framer.handle_segment(buf.freeze());
+        }
+    }
+
+    /// AUTH with `user`/`password`: the Use-Path, or why not.
+    async fn authenticate(&mut self, relay: &MsrpUri, user: &str, password: &str) -> Result<Vec<MsrpUri>, AuthError> {
+        let mut config = AuthConfig::new(self.me.clone(), vec![RelayAccount::new(relay.clone(), user, password)]);
+        config.transport = AuthTransport::PlainTcpForTestRelays;
+        let mut auth = AuthClient::new(config).expect("a client");
+        let now = cpm_node::host::now();
+        auth.start(now, &mut self.ids);
+        loop {
+            while let Some(frame) = auth.poll_transmit() {
+                self.send(&frame).await;
+            }
+            match auth.poll_event() {
+                Some(AuthEvent::Authenticated { use_path, .. }) => return Ok(use_path),
+                Some(AuthEvent::Failed(error)) => return Err(error),
+                _ => {}
+            }
+            let read = self.next().await;
+            assert!(auth.handle_response(&read.head, now, &mut self.ids), "an answer to our AUTH");
+        }
+    }
+}
+
+async fn relay_node() -> relay::RelayNode {
+    let config = NodeConfig::parse(CONFIG).unwrap_or_else(|e| panic!("{e}"));
+    relay::start(&config).await.expect("the relay starts")
+}
+
+/// A sends `size` bytes in 4 KiB chunks to `to_path`; B reads them, answers
+/// each, and returns what it got; A drains its answers meanwhile.
+async fn transfer(a: Client, mut b: Client, to_path: Vec<MsrpUri>, size: usize) -> Vec<u8> {
+    let message: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+    let expected = crc32fast::hash(&message);
+    let id = MessageId::from_text("relayed-5MiB").expect("an id");
+    let sender = tokio::spawn(async move {
+        let from = a.me.clone();
+        let (mut reader, mut writer, mut ids) = (a.reader, a.writer, a.ids);
+        // The relay's 200s (and any REPORT) are read and counted.
+        let answers = tokio::spawn(async move {
+            let mut framer = Framer::new(Limits::default());
+            let mut oks = 0usize;
+            let mut buf = BytesMut::with_capacity(64 * 1024);
+            while reader.read_buf(&mut buf).await.is_ok_and(|n| n > 0) {
+                framer.handle_segment(buf.split().freeze());
+                while let Some(Ok(event)) = framer.poll_event() {
+                    if let FramerEvent::Head(head) = event {
+                        assert_ne!(head.method_name(), Some("REPORT"), "a failure REPORT: {head:?}");
+                        if head.status_code() == Some(200) {
+                            oks += 1;
+                        }
+                    }
+                }
+            }
+            oks
+        });
+        let mut start = 0;
+        for chunk in message.chunks(4096) {
+            let range = ByteRange {
+                start: start as u64 + 1,
+                end: Some((start + chunk.len()) as u64),
+                total: Some(size as u64),
+            };
+            let frame = Frame::send(
+                to_path.clone(),
+                vec![from.clone()],
+                "application/octet-stream",
+                Bytes::copy_from_slice(chunk),
+            )
+            .with_message_id(&id)
+            .with_byte_range(range);
+            let t = Encoder::new().encode(&frame, &mut ids).expect("encodes");
+            writer.write_all(&[t.head, t.body, t.end_line].concat()).await.expect("written");
+            start += chunk.len();
+        }
+        (writer, answers)
+    });
+    let mut got = vec![0u8; size];
+    let mut received = 0;
+    while received < size {
+        let read = b.next().await;
+        assert_eq!(read.head.method_name(), Some("SEND"));
+        assert_eq!(read.head.to_path().collect::<Vec<_>>(), [b.me.as_str()]);
+        let range = read.head.byte_range().expect("a Byte-Range");
+        let at = usize::try_from(range.start - 1).expect("fits");
+        got[at..at + read.body.len()].copy_from_slice(&read.body);
+        received += read.body.len();
+        let ok = Frame::response(
+            read.head.transaction_id(),
+            200,
+            Some("OK"),
+            read.head.from_path_uris().take(1).collect(),
+            vec![b.me.clone()],
+        );
+        b.send(&ok).await;
+    }
+    let (writer, answers) = sender.await.expect("A sent");
+    drop(writer);
+    assert_eq!(crc32fast::hash(&got), expected, "the message arrived intact");
+    drop(b);
+    let oks = tokio::time::timeout(Duration::from_secs(10), answers).await.expect("A's answers end").expect("counted");
+    assert_eq!(oks, size.div_ceil(4096), "every chunk was answered by the relay");
+    got
+}
+
+#[tokio::test]
+async fn two_clients_exchange_5_mib_through_the_relay() {
+    let node = relay_node().await;
+    let addr = node.addr(0).expect("a listener");
+    let relay = node.uri(0).expect("its URI").clone();
+    let mut a = Client::connect(addr, "msrp://127.0.0.1:40001/alice;tcp", 1).await;
+    let mut b = Client::connect(addr, "msrp://127.0.0.1:40002/bob;tcp", 2).await;
+    let a_path = a.authenticate(&relay, "alice", "alice-secret").await.expect("alice is in");
+    let b_path = b.authenticate(&relay, "bob", "bob-secret").await.expect("bob is in");
+    assert_ne!(a_path, b_path);
+    assert_eq!(a_path[0].port(), Some(addr.port()));
+    // B's a=path (RFC 4976 s.5.1): its Use-Path reversed, then its own URI.
+    let b_sdp_path = msrp_core::auth::sdp_path(&b_path, &b.me);
+    let size = 5 << 20;
+    // By B's path alone.
+    transfer(a, b, b_sdp_path.clone(), size).await;
+
+    // By the full path: A's Use-Path, then B's a=path (the relay reaches itself for the hop).
+    let mut a = Client::connect(addr, "msrp://127.0.0.1:40003/alice2;tcp", 3).await;
+    let mut b = Client::connect(addr, "msrp://127.0.0.1:40004/bob2;tcp", 4).await;
+    let a_path = a.authenticate(&relay, "alice", "alice-secret").await.expect("alice is in");
+    let b_path = b.authenticate(&relay, "bob", "bob-secret").await.expect("bob is in");
+    let to_path = msrp_core::auth::to_path(&a_path, &msrp_core::auth::sdp_path(&b_path, &b.me));
+    assert_eq!(to_path.len(), 3);
+    transfer(a, b, to_path, 1 << 20).await;
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_refused() {
+    let node = relay_node().await;
+    let addr = node.addr(0).expect("a listener");
+    let relay = node.uri(0).expect("its URI").clone();
+    let mut mallory = Client::connect(addr, "msrp://127.0.0.1:40009/m;tcp", 9).await;
+    let refused = mallory.authenticate(&relay, "alice", "guess").await;
+    assert!(matches!(refused, Err(AuthError::Rejected { .. })), "{refused:?}");
+    node.stop().await;
+}
