@@ -252,6 +252,23 @@ fn a_client_behind_the_relay_receives_and_sends() {
     net.send(alice, &ok);
     assert_eq!(net.relay.held().pending, 0, "no transaction left");
     assert!(net.frames(bob).is_empty(), "a hop-by-hop 200 goes no further");
+    // A 200 along the whole From-Path goes on to Bob under his own id (s.6.4.3: "If there are
+    // additional URIs in the To-Path header, the relay MUST ... forward the response").
+    let sent = net.send(bob, &send(&[&use_path, &uri(ALICE)], BOB, b"again"));
+    assert_eq!(net.frames(bob).len(), 1, "the relay's own 200");
+    let forwarded = net.frames(alice).pop().unwrap();
+    let ok = Frame::response(
+        forwarded.head.transaction_id(),
+        200,
+        Some("OK"),
+        vec![use_path.clone(), uri(BOB)],
+        vec![uri(ALICE)],
+    );
+    net.send(alice, &ok);
+    let far = net.frames(bob).pop().expect("Alice's 200");
+    assert_eq!(far.head.txid(), sent.as_str());
+    assert_eq!(far.head.to_path().collect::<Vec<_>>(), [BOB]);
+    assert_eq!(far.head.from_path().collect::<Vec<_>>(), [use_path.as_str(), ALICE]);
 
     // Alice sends to Bob: the relay opens a connection toward him.
     net.send(alice, &send(&[&use_path, &uri(BOB)], ALICE, b"Hi Bob"));
@@ -439,22 +456,35 @@ fn cut_through_with_a_window() {
     assert_eq!(net.paused.get(&bob), Some(&false), "Bob's connection is read again");
 }
 
-/// A body that holds the end-line of the id the relay picks for it is cut
-/// there: the receiver never reads a frame Bob forged.
+/// A forwarded request keeps its transaction id unless another request on
+/// the next hop's connection has it; then it gets a fresh one, and a body
+/// that holds the end-line of that fresh id is cut there: the receiver
+/// never reads a frame the sender forged.
 #[test]
-fn a_body_cannot_forge_the_relayed_end_line() {
+fn transaction_ids_are_kept_unless_they_collide() {
     let mut net = Net::new(config(ChallengeMode::NoChallenge));
     let alice = net.accept(TLS);
     net.send(alice, &auth("msrps://relay.example.com:9000;tcp", ALICE));
     let use_path = uri(net.frames(alice).pop().unwrap().head.use_path().next().unwrap());
+    let tid = TransactionId::from_text("collide1").unwrap();
     let bob = net.accept(TLS);
-    // The relay's next id, known to this test from its id source.
+    let mut first = Frame::send(vec![use_path.clone(), uri(ALICE)], vec![uri(BOB)], "text/plain", Bytes::from("one"));
+    first.transaction_id = Some(tid.clone());
+    net.send(bob, &first);
+    let to_alice = net.frames(alice);
+    assert_eq!(to_alice[0].head.txid(), "collide1", "kept: nothing else on Alice's connection has it");
+
+    // Carol's SEND with the same id while Bob's awaits Alice's answer: a fresh id, which the
+    // test knows from the relay's id source, and whose end-line Carol's body holds.
+    let carol = net.accept(TLS);
     let next = TransactionId::generate(&mut net.ids.clone());
     let forged = format!("a\r\n-------{next}$\r\nMSRP evil SEND\r\n");
-    let frame = Frame::send(vec![use_path, uri(ALICE)], vec![uri(BOB)], "text/plain", Bytes::from(forged));
-    net.send(bob, &frame);
+    let mut second = Frame::send(vec![use_path, uri(ALICE)], vec![uri(BOB)], "text/plain", Bytes::from(forged));
+    second.transaction_id = Some(tid);
+    net.send(carol, &second);
     let to_alice = net.frames(alice);
     assert_eq!(to_alice.len(), 1);
+    assert_eq!(to_alice[0].head.txid(), next.as_str());
     assert_eq!(to_alice[0].flag, Flag::Abort);
     assert!(!to_alice[0].body.windows(4).any(|w| w == b"evil"));
 }

@@ -300,7 +300,9 @@ struct Forward {
     head: Bytes,
     /// Body bytes passed on.
     bytes: u64,
-    guard: EndLineGuard,
+    /// The check of the body against a new end-line, when the frame got a
+    /// new transaction id.
+    guard: Option<EndLineGuard>,
 }
 
 /// What a connection's reader is doing with the current frame.
@@ -648,24 +650,43 @@ impl Relay {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.probation_until = None;
         }
-        let tid = TransactionId::generate(ids);
+        // RFC 4976 s.6.4: "Since transact-id values are not allowed to conflict on a given
+        // connection, a relay will generally need to construct a new transact-id value for any
+        // request that it forwards." The request keeps its own when it conflicts with nothing
+        // on the next hop's connection (its body cannot hold that end-line: the framer that read
+        // it would have ended the frame there); else it gets a fresh one, and its body is
+        // checked against the new end-line as it streams.
+        let original = head.transaction_id();
+        let (tid, guard) = if self.tid_in_use(out, &original) {
+            let tid = TransactionId::generate(ids);
+            let guard = EndLineGuard::new(&tid);
+            (tid, Some(guard))
+        } else {
+            (original.detached(), None)
+        };
         let Some(rewritten) = rewrite_head(&head, tid.as_str(), first.as_str(), head.has_body()) else {
             return self.set_reading(conn, Reading::Skipping { head: Some(head), answer: Some(400) });
         };
-        let forward = Box::new(Forward {
-            out,
-            tid: tid.clone(),
-            original: head,
-            moved: first,
-            head: rewritten,
-            bytes: 0,
-            guard: EndLineGuard::new(&tid),
-        });
+        let forward =
+            Box::new(Forward { out, tid: tid.clone(), original: head, moved: first, head: rewritten, bytes: 0, guard });
         self.set_reading(conn, Reading::Waiting(forward));
         if let Some(o) = self.conns.get_mut(&out) {
             o.waiting.push_back(conn);
         }
         self.start_next(out, now, ids);
+    }
+
+    /// Whether a request on `out` already has transaction id `tid`: one
+    /// awaiting its response, or one being written there or waiting to be.
+    fn tid_in_use(&self, out: ConnId, tid: &TransactionId) -> bool {
+        if self.pending.contains_key(&(out, tid.clone())) {
+            return true;
+        }
+        let Some(o) = self.conns.get(&out) else { return false };
+        o.streamer.iter().chain(&o.waiting).any(|inbound| match self.conns.get(inbound).map(|c| &c.reading) {
+            Some(Reading::Streaming(f) | Reading::Waiting(f)) => f.tid == *tid,
+            _ => false,
+        })
     }
 
     fn set_reading(&mut self, conn: ConnId, reading: Reading) {
@@ -742,7 +763,7 @@ impl Relay {
         let Reading::Streaming(forward) = &mut c.reading else { return };
         forward.bytes += piece.len() as u64;
         let out = forward.out;
-        match forward.guard.check(&piece) {
+        match forward.guard.as_mut().map_or(Ok(()), |guard| guard.check(&piece)) {
             Ok(()) => self.write_out(out, Some(piece), conn),
             Err(()) => {
                 // The body holds the end-line of the id we chose: it cannot go on unchanged.
@@ -821,7 +842,7 @@ impl Relay {
         let Some(first) = first else { return };
         let Some(pending) = self.pending.remove(&key) else { return };
         let status = head.status_code().unwrap_or(0);
-        match pending.forward {
+        let original_tid = match pending.forward {
             PendingKind::Send { original, moved, bytes } => {
                 // RFC 4976 s.6.4.3: "If the response is a non 200 response, and the original
                 // request was a SEND request that had a Failure-Report header with a value other
@@ -829,19 +850,21 @@ impl Relay {
                 if status != 200 {
                     self.report(pending.inbound, &original, &moved, bytes, status, ids);
                 }
+                original.transaction_id().detached()
             }
-            PendingKind::EndToEnd { original_tid } => {
-                if rest.is_empty() {
-                    return;
-                }
-                // "the relay MUST then move its URI from the To-Path header, insert its URI in
-                // front of any other URIs in the From-Path header, and forward the response"
-                if let Some(bytes) = rewrite_head(&head, original_tid.as_str(), first.as_str(), false) {
-                    let mut frame = BytesMut::from(bytes.as_ref());
-                    frame.put_slice(&self.encoder.end_line(&original_tid, Flag::End, false));
-                    self.send_small(pending.inbound, frame.freeze());
-                }
-            }
+            PendingKind::EndToEnd { original_tid } => original_tid,
+        };
+        if rest.is_empty() {
+            return;
+        }
+        // "If there are additional URIs in the To-Path header, the relay MUST then move its URI
+        // from the To-Path header, insert its URI in front of any other URIs in the From-Path
+        // header, and forward the response to the next URI in the To-Path header." (A SEND's
+        // receiver that answers along the whole From-Path gets its 200 to the sender too.)
+        if let Some(bytes) = rewrite_head(&head, original_tid.as_str(), first.as_str(), false) {
+            let mut frame = BytesMut::from(bytes.as_ref());
+            frame.put_slice(&self.encoder.end_line(&original_tid, Flag::End, false));
+            self.send_small(pending.inbound, frame.freeze());
         }
     }
 
