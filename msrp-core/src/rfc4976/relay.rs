@@ -667,8 +667,7 @@ impl Relay {
         let Some(rewritten) = rewrite_head(&head, tid.as_str(), first.as_str(), head.has_body()) else {
             return self.set_reading(conn, Reading::Skipping { head: Some(head), answer: Some(400) });
         };
-        let forward =
-            Box::new(Forward { out, tid: tid.clone(), original: head, moved: first, head: rewritten, bytes: 0, guard });
+        let forward = Box::new(Forward { out, tid, original: head, moved: first, head: rewritten, bytes: 0, guard });
         self.set_reading(conn, Reading::Waiting(forward));
         if let Some(o) = self.conns.get_mut(&out) {
             o.waiting.push_back(conn);
