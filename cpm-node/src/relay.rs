@@ -36,6 +36,8 @@ const READ_SIZE: usize = 64 * 1024;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Events waiting for the machine.
 const QUEUE: usize = 1024;
+/// Pieces gathered into one vectored write (Linux takes 1024 at most).
+const MAX_PARTS: usize = 512;
 
 /// What the tasks tell the machine's task.
 enum Event {
@@ -327,7 +329,7 @@ async fn write(
     while let Some(first) = bytes.recv().await {
         parts.clear();
         parts.push(first);
-        while parts.len() < 64 {
+        while parts.len() < MAX_PARTS {
             match bytes.try_recv() {
                 Ok(more) => parts.push(more),
                 Err(_) => break,

@@ -604,8 +604,12 @@ impl Relay {
 
     /// Whether `uri` names this relay (a listener's host, and port when it has one).
     fn is_ours(&self, uri: &MsrpUri) -> bool {
-        let host = normalize_host(uri.host());
-        self.hosts.iter().any(|(h, port)| *h == host && uri.port().map_or(true, |p| *port == Some(p)))
+        let port_matches = |port: &Option<u16>| uri.port().map_or(true, |p| *port == Some(p));
+        // As written first (no allocation on the path every frame takes), then normalized.
+        self.hosts.iter().any(|(h, port)| h.eq_ignore_ascii_case(uri.host()) && port_matches(port)) || {
+            let host = normalize_host(uri.host());
+            self.hosts.iter().any(|(h, port)| *h == host && port_matches(port))
+        }
     }
 
     fn on_head(&mut self, conn: ConnId, head: FrameHead, now: Instant, ids: &mut dyn IdSource) {
@@ -662,7 +666,7 @@ impl Relay {
             let guard = EndLineGuard::new(&tid);
             (tid, Some(guard))
         } else {
-            (original.detached(), None)
+            (original, None)
         };
         let Some(rewritten) = rewrite_head(&head, tid.as_str(), first.as_str(), head.has_body()) else {
             return self.set_reading(conn, Reading::Skipping { head: Some(head), answer: Some(400) });
@@ -790,7 +794,7 @@ impl Relay {
             }
             Reading::Local(head) => self.auth(conn, &head, now, ids),
             Reading::Skipping { head: Some(head), answer: Some(status) } => {
-                if let Some(answer) = answer_to(&mut self.encoder, &head, status, Vec::new()) {
+                if let Some(answer) = answer_to(&head, status, Vec::new()) {
                     self.send_small(conn, answer);
                 }
             }
@@ -800,7 +804,9 @@ impl Relay {
 
     /// A frame went to its next hop: answer the previous hop, watch the next.
     fn forwarded(&mut self, inbound: ConnId, forward: Forward, now: Instant) {
-        let original = forward.original;
+        // What waits for the response is copied out of the read it came in.
+        let original = forward.original.detached();
+        let tid = if forward.guard.is_none() { original.transaction_id() } else { forward.tid };
         let deadline = now + self.config.transaction_timeout;
         let kind = match original.method() {
             // RFC 4975 s.7.1.2: REPORTs are never answered; RFC 4976 s.6.4.2: unknown methods are
@@ -812,7 +818,7 @@ impl Relay {
                 // respond with a final response immediately."
                 let failure_report = original.failure_report().unwrap_or(FailureReport::Yes);
                 if failure_report == FailureReport::Yes {
-                    if let Some(ok) = answer_to(&mut self.encoder, &original, 200, Vec::new()) {
+                    if let Some(ok) = answer_to(&original, 200, Vec::new()) {
                         self.send_small(inbound, ok);
                     }
                 }
@@ -821,13 +827,13 @@ impl Relay {
                 }
                 PendingKind::Send { moved: forward.moved, bytes: forward.bytes, original }
             }
-            Some(_) => PendingKind::EndToEnd { original_tid: original.transaction_id().detached() },
+            Some(_) => PendingKind::EndToEnd { original_tid: original.transaction_id() },
         };
         if self.pending.len() >= self.config.max_pending {
             return;
         }
-        self.arm(deadline, Timer::Pending(forward.out, forward.tid.clone()));
-        self.pending.insert((forward.out, forward.tid), Pending { inbound, forward: kind, deadline });
+        self.arm(deadline, Timer::Pending(forward.out, tid.clone()));
+        self.pending.insert((forward.out, tid), Pending { inbound, forward: kind, deadline });
     }
 
     fn on_response(&mut self, conn: ConnId, head: FrameHead, ids: &mut dyn IdSource) {
@@ -835,9 +841,9 @@ impl Relay {
         let key = (conn, head.transaction_id());
         // RFC 4976 s.6.4.3: "Relays receiving a response first verify that the first URI in
         // the To-Path corresponds to itself; if not, the response SHOULD be dropped."
-        let mut to_path = head.to_path_uris();
-        let first = to_path.next().filter(|u| self.is_ours(u));
-        let rest: Vec<MsrpUri> = to_path.collect();
+        let mut to_path = head.to_path();
+        let first = to_path.next().and_then(|u| MsrpUri::parse_str(u).ok()).filter(|u| self.is_ours(u));
+        let more = to_path.next().is_some();
         let Some(first) = first else { return };
         let Some(pending) = self.pending.remove(&key) else { return };
         let status = head.status_code().unwrap_or(0);
@@ -849,11 +855,11 @@ impl Relay {
                 if status != 200 {
                     self.report(pending.inbound, &original, &moved, bytes, status, ids);
                 }
-                original.transaction_id().detached()
+                original.transaction_id()
             }
             PendingKind::EndToEnd { original_tid } => original_tid,
         };
-        if rest.is_empty() {
+        if !more {
             return;
         }
         // "If there are additional URIs in the To-Path header, the relay MUST then move its URI
@@ -931,7 +937,7 @@ impl Relay {
                     // Authorization header, a relay MUST respond with a "401 Unauthorized"
                     // response containing a WWW-Authenticate header."
                     let challenge = self.challenge(false, now, ids);
-                    let answer = answer_to(&mut self.encoder, head, 401, vec![("WWW-Authenticate", challenge)]);
+                    let answer = answer_to(head, 401, vec![("WWW-Authenticate", challenge)]);
                     if let Some(answer) = answer {
                         self.send_small(conn, answer);
                     }
@@ -944,7 +950,7 @@ impl Relay {
                 if credentials.realm != self.config.realm || !fresh {
                     // A nonce we no longer hold: the client answers the new one (RFC 2617 s.3.2.1 stale).
                     let challenge = self.challenge(credentials.realm == self.config.realm, now, ids);
-                    let answer = answer_to(&mut self.encoder, head, 401, vec![("WWW-Authenticate", challenge)]);
+                    let answer = answer_to(head, 401, vec![("WWW-Authenticate", challenge)]);
                     if let Some(answer) = answer {
                         self.send_small(conn, answer);
                     }
@@ -1007,7 +1013,7 @@ impl Relay {
             let info = AuthenticationInfo::answer(credentials, ha1, rightmost, nextnonce.as_deref());
             headers.push(("Authentication-Info", info.to_string()));
         }
-        if let Some(answer) = answer_to(&mut self.encoder, head, 200, headers) {
+        if let Some(answer) = answer_to(head, 200, headers) {
             self.send_small(conn, answer);
         }
         if let Some(c) = self.conns.get_mut(&conn) {
@@ -1026,7 +1032,7 @@ impl Relay {
         now: Instant,
         ids: &mut dyn IdSource,
     ) {
-        if let Some(answer) = answer_to(&mut self.encoder, head, status, headers) {
+        if let Some(answer) = answer_to(head, status, headers) {
             self.send_small(conn, answer);
         }
         let Some(c) = self.conns.get_mut(&conn) else { return };
@@ -1230,13 +1236,10 @@ impl Relay {
 
 /// The response to `request` with `status` and `headers`, from the URI the
 /// request was addressed to, to its previous hop (RFC 4975 s.7.2); `None`
-/// for a REPORT or a SEND with `Failure-Report: no`.
-fn answer_to(
-    encoder: &mut Encoder,
-    request: &FrameHead,
-    status: u16,
-    headers: Vec<(&'static str, String)>,
-) -> Option<Bytes> {
+/// for a REPORT or a SEND with `Failure-Report: no`. Written straight from
+/// the request's validated paths, nothing parsed again; `headers` are the
+/// relay's own values.
+fn answer_to(request: &FrameHead, status: u16, headers: Vec<(&'static str, String)>) -> Option<Bytes> {
     if request.method() == Some(Method::Report)
         || request.failure_report() == Some(FailureReport::No)
         || (status == 200 && request.failure_report() == Some(FailureReport::Partial))
@@ -1246,28 +1249,33 @@ fn answer_to(
     // RFC 4976 s.6.4.3: "For responses to SEND requests there will be no additional URIs,
     // whereas responses to AUTH requests have additional URIs directing the response back to
     // the client": a SEND is answered hop by hop, other requests along their whole From-Path.
-    let hops = if request.method() == Some(Method::Send) { 1 } else { usize::MAX };
-    let to_path: Vec<MsrpUri> = request.from_path_uris().take(hops).collect();
-    let from_path: Vec<MsrpUri> = request.to_path_uris().take(1).collect();
-    let tid = request.transaction_id().detached();
-    let mut frame = Frame::response(tid, status, Some(reason(status)), to_path, from_path);
+    let to_path = if request.method() == Some(Method::Send) {
+        request.from_path().next()?
+    } else {
+        request.from_path_str()
+    };
+    let from_path = request.to_path().next()?;
+    let tid = request.txid();
+    let reason = reason(status);
+    let extra: usize = headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
+    let mut out = BytesMut::with_capacity(64 + 2 * tid.len() + to_path.len() + from_path.len() + reason.len() + extra);
+    out.put_slice(b"MSRP ");
+    out.put_slice(tid.as_bytes());
+    out.put_slice(format!(" {status} {reason}\r\nTo-Path: ").as_bytes());
+    out.put_slice(to_path.as_bytes());
+    out.put_slice(b"\r\nFrom-Path: ");
+    out.put_slice(from_path.as_bytes());
+    out.put_slice(b"\r\n");
     for (name, value) in headers {
-        frame = frame.with_header(name, &value);
+        out.put_slice(name.as_bytes());
+        out.put_slice(b": ");
+        out.put_slice(value.as_bytes());
+        out.put_slice(b"\r\n");
     }
-    let mut ids = NoIds;
-    let t = encoder.encode(&frame, &mut ids).ok()?;
-    let mut data = BytesMut::with_capacity(t.len());
-    data.put_slice(&t.head);
-    data.put_slice(&t.end_line);
-    Some(data.freeze())
-}
-
-/// Frames that carry their own transaction id need no randomness.
-struct NoIds;
-impl IdSource for NoIds {
-    fn fill(&mut self, out: &mut [u8]) {
-        out.fill(0);
-    }
+    out.put_slice(b"-------");
+    out.put_slice(tid.as_bytes());
+    out.put_slice(b"$\r\n");
+    Some(out.freeze())
 }
 
 fn reason(status: u16) -> &'static str {
@@ -1291,33 +1299,33 @@ fn reason(status: u16) -> &'static str {
 /// taken off and put in front of its From-Path (RFC 4976 s.6.4.1), the
 /// other lines as they came; the blank line after when a body follows.
 fn rewrite_head(head: &FrameHead, tid: &str, moved: &str, body: bool) -> Option<Bytes> {
-    let raw = std::str::from_utf8(head.as_bytes()).ok()?;
-    let mut lines = raw.split_terminator("\r\n");
-    let start = lines.next()?;
-    // "MSRP" SP transact-id SP (method / status ...)
-    let rest = start.strip_prefix("MSRP ")?.split_once(' ')?.1;
-    let mut out = BytesMut::with_capacity(raw.len() + moved.len() + 8);
-    out.put_slice(b"MSRP ");
-    out.put_slice(tid.as_bytes());
-    out.put_u8(b' ');
-    out.put_slice(rest.as_bytes());
-    out.put_slice(b"\r\n");
-    for line in lines {
-        let (name, value) = line.split_once(':')?;
-        let value = value.trim_start();
-        if name.eq_ignore_ascii_case("To-Path") {
-            let (_, remaining) = value.split_once(' ')?;
+    let raw: &[u8] = head.as_bytes();
+    let mut out = BytesMut::with_capacity(raw.len() + moved.len() + tid.len() + 8);
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', raw) {
+        // Each line of a head ends in CRLF (RFC 4975 s.9), checked when it was read.
+        let line = raw.get(start..end.saturating_sub(1))?;
+        if start == 0 {
+            // "MSRP" SP transact-id SP (method / status ...)
+            let after = line.strip_prefix(b"MSRP ")?;
+            let rest = after.get(memchr::memchr(b' ', after)?..)?;
+            out.put_slice(b"MSRP ");
+            out.put_slice(tid.as_bytes());
+            out.put_slice(rest);
+        } else if line.get(..8).is_some_and(|n| n.eq_ignore_ascii_case(b"To-Path:")) {
+            let value = line.get(8..)?.trim_ascii_start();
             out.put_slice(b"To-Path: ");
-            out.put_slice(remaining.as_bytes());
-        } else if name.eq_ignore_ascii_case("From-Path") {
+            out.put_slice(value.get(memchr::memchr(b' ', value)? + 1..)?);
+        } else if line.get(..10).is_some_and(|n| n.eq_ignore_ascii_case(b"From-Path:")) {
             out.put_slice(b"From-Path: ");
             out.put_slice(moved.as_bytes());
             out.put_u8(b' ');
-            out.put_slice(value.as_bytes());
+            out.put_slice(line.get(10..)?.trim_ascii_start());
         } else {
-            out.put_slice(line.as_bytes());
+            out.put_slice(line);
         }
         out.put_slice(b"\r\n");
+        start = end + 1;
     }
     if body {
         out.put_slice(b"\r\n");

@@ -290,6 +290,15 @@ impl FrameHead {
         self.raw.get(span.range()).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or_default()
     }
 
+    /// A copy that shares nothing with the segment it was read from: a head
+    /// kept for long must not keep its whole read alive.
+    #[must_use]
+    pub fn detached(&self) -> Self {
+        let mut head = self.clone();
+        head.raw = Bytes::copy_from_slice(&self.raw);
+        head
+    }
+
     /// The head's bytes: start line through the last header's CRLF.
     #[must_use]
     pub fn as_bytes(&self) -> &Bytes {
