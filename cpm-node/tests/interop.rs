@@ -35,21 +35,7 @@ use cpm_roles::{
 use sip_lite::sip::Message;
 use support::net::Net;
 
-/// `../shared/interop` beside the work tree (or `$INTEROP_DIR`).
-fn interop_dir() -> PathBuf {
-    std::env::var_os("INTEROP_DIR")
-        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/interop"), PathBuf::from)
-}
-
-/// `name` on `$PATH`, if any.
-fn tool(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| p.is_file())
-}
-
-fn skip(test: &str, why: &str) {
-    eprintln!("\n**************** SKIP {test}: {why} ****************\n");
-}
+use support::{interop_dir, skip, tool};
 
 /// A scratch directory for one test's logs.
 fn scratch(name: &str) -> PathBuf {

@@ -337,6 +337,9 @@ fn use_paths_are_bound_to_their_connection() {
     assert_eq!(net.relay.held().grants, 0);
     net.send(mallory, &send(&[&use_path, &uri(ALICE)], BOB, b"late"));
     assert_eq!(net.frames(mallory).pop().unwrap().head.status_code(), Some(481));
+    // A method the relay does not know, addressed to it: 501 (RFC 4975 s.10.9).
+    net.send(mallory, &Frame::bodiless("FOO", vec![uri("msrps://relay.example.com:9000;tcp")], vec![uri(BOB)]));
+    assert_eq!(net.frames(mallory).pop().unwrap().head.status_code(), Some(501));
     // s.6.2: a request not for the relay drops the connection at once.
     net.send(mallory, &send(&[&uri(ALICE)], BOB, b"elsewhere"));
     assert_eq!(net.closed, [(mallory, CloseReason::NotForRelay)]);

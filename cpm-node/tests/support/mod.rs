@@ -12,6 +12,8 @@ pub(crate) mod node;
 pub(crate) mod smsc;
 pub(crate) mod smtp;
 
+use std::path::{Path, PathBuf};
+
 use rcgen::{BasicConstraints, CertificateParams, CertifiedKey, IsCa, KeyPair};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
@@ -96,4 +98,21 @@ pub(crate) fn tls_host_options(names: &[&str]) -> cpm_node::HostOptions {
         tls_server: Some(Arc::new(server)),
         ..cpm_node::HostOptions::default()
     }
+}
+
+/// `../shared/interop` beside the work tree (or `$INTEROP_DIR`).
+pub(crate) fn interop_dir() -> PathBuf {
+    std::env::var_os("INTEROP_DIR")
+        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/interop"), PathBuf::from)
+}
+
+/// `name` on `$PATH`, if any.
+pub(crate) fn tool(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| p.is_file())
+}
+
+/// Says loudly that a test did not run, and why.
+pub(crate) fn skip(test: &str, why: &str) {
+    eprintln!("\n**************** SKIP {test}: {why} ****************\n");
 }

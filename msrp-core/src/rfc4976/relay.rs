@@ -633,6 +633,11 @@ impl Relay {
                 return;
             }
             (Some(grant), Some(next)) => (grant, next),
+            // A method the relay does not know, addressed to the relay itself: RFC 4975 s.10.9
+            // (501): "the recipient does not understand the request method".
+            (None, None) if head.method() == Some(Method::Other) => {
+                return self.set_reading(conn, Reading::Skipping { head: Some(head), answer: Some(501) });
+            }
             // RFC 4976 s.6.3: "If a relay is requested to forward a message for which the URI
             // is not valid, the relay MUST discard the message"; we answer it as an endpoint
             // answers a request for no session (RFC 4975 s.7.3: 481).
@@ -1249,11 +1254,8 @@ fn answer_to(request: &FrameHead, status: u16, headers: Vec<(&'static str, Strin
     // RFC 4976 s.6.4.3: "For responses to SEND requests there will be no additional URIs,
     // whereas responses to AUTH requests have additional URIs directing the response back to
     // the client": a SEND is answered hop by hop, other requests along their whole From-Path.
-    let to_path = if request.method() == Some(Method::Send) {
-        request.from_path().next()?
-    } else {
-        request.from_path_str()
-    };
+    let to_path =
+        if request.method() == Some(Method::Send) { request.from_path().next()? } else { request.from_path_str() };
     let from_path = request.to_path().next()?;
     let tid = request.txid();
     let reason = reason(status);
