@@ -372,6 +372,12 @@ pub struct Relay {
     pub auth_over_tcp: bool,
     /// Who may AUTH.
     pub users: Vec<RelayUser>,
+    /// MSRP over WebSocket listeners (RFC 7977): `wss://IP:PORT` (TLS, from
+    /// `[tls]`), or `ws://IP:PORT` when `plain_websocket_for_tests` is set
+    /// (RFC 7977 s.5.1: "MSRP traffic transported over WebSockets MUST be
+    /// protected by using a Secure WebSocket (WSS) connection"). Kept as
+    /// their stream transport: `tls` for `wss`, `tcp` for `ws`.
+    pub websocket_listen: Vec<ListenAddr>,
 }
 
 /// A participating node's settings.
@@ -683,6 +689,16 @@ pub enum ProblemKind {
         /// The roles that take it.
         allowed: &'static str,
     },
+    /// A WebSocket listen address that cannot be used.
+    #[error("{field}: {value:?}: {reason}")]
+    BadListen {
+        /// The field.
+        field: &'static str,
+        /// The value as written.
+        value: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// Something the role needs is missing.
     #[error("role {role} needs {what}")]
     MissingForRole {
@@ -836,6 +852,10 @@ struct RawRelay {
     auth_over_tcp: bool,
     #[serde(default)]
     user: Vec<RelayUser>,
+    #[serde(default)]
+    websocket_listen: Vec<String>,
+    #[serde(default)]
+    plain_websocket_for_tests: bool,
 }
 
 #[derive(Deserialize)]
@@ -1113,11 +1133,49 @@ impl<'a> Checker<'a> {
         if raw.challenge == RelayChallenge::Digest && raw.user.is_empty() {
             self.problem(&span, ProblemKind::Empty { field: "relay.user (a Digest relay needs its users)" });
         }
+        let mut websocket_listen = Vec::new();
+        for text in &raw.websocket_listen {
+            let (stream, rest) = match text.split_once("://") {
+                Some(("wss", rest)) => ("tls", rest),
+                Some(("ws", rest)) if raw.plain_websocket_for_tests => ("tcp", rest),
+                Some(("ws", _)) => {
+                    let reason = "ws:// needs plain_websocket_for_tests = true (RFC 7977 s.5.1 asks WSS)";
+                    self.problem(
+                        &span,
+                        ProblemKind::BadListen { field: "relay.websocket_listen", value: text.clone(), reason },
+                    );
+                    continue;
+                }
+                _ => {
+                    let reason = "expected wss://IP:PORT (or ws://IP:PORT for tests)";
+                    self.problem(
+                        &span,
+                        ProblemKind::BadListen { field: "relay.websocket_listen", value: text.clone(), reason },
+                    );
+                    continue;
+                }
+            };
+            match format!("{stream}://{rest}").parse::<ListenAddr>() {
+                Ok(addr) => websocket_listen.push(addr),
+                Err(error) => {
+                    let reason = if matches!(error, ListenAddrError::BadSocketAddr) {
+                        "expected IP:PORT after the scheme"
+                    } else {
+                        "expected wss://IP:PORT"
+                    };
+                    self.problem(
+                        &span,
+                        ProblemKind::BadListen { field: "relay.websocket_listen", value: text.clone(), reason },
+                    );
+                }
+            }
+        }
         Some(Relay {
             realm: raw.realm.unwrap_or_else(|| host.to_owned()),
             challenge: raw.challenge,
             auth_over_tcp: raw.auth_over_tcp,
             users: raw.user,
+            websocket_listen,
         })
     }
 

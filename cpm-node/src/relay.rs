@@ -8,6 +8,11 @@
 //! its bytes within the write deadline. Connections the relay opens toward
 //! next hops are connected on their own tasks under the handshake deadline.
 //! Timers come from the machine's `poll_timeout`.
+//!
+//! `[relay] websocket_listen` adds MSRP over WebSocket (RFC 7977): the
+//! handshake must ask for the `msrp` subprotocol (s.4.1), each message read
+//! (binary or text, s.4.2) is MSRP bytes, and each chunk the relay writes
+//! goes as one binary message (s.5.1: the machine cuts chunks to fit).
 
 use std::collections::HashMap;
 use std::io;
@@ -17,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use futures_util::{SinkExt, StreamExt};
 use msrp_core::rfc4976::{self, ChallengeMode, CloseReason, Relay, RelayConfig, Users};
 use msrp_core::router::ConnId;
 use msrp_core::uri::Scheme;
@@ -24,6 +30,10 @@ use msrp_core::MsrpUri;
 use rand_core::OsRng;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
 
 use crate::config::{NodeConfig, RelayChallenge};
 use crate::host::now;
@@ -42,6 +52,7 @@ const MAX_PARTS: usize = 512;
 /// What the tasks tell the machine's task.
 enum Event {
     Accepted { conn: Conn, listener: usize },
+    AcceptedWebSocket { ws: Box<WebSocketStream<Conn>>, listener: usize },
     Connected { conn: ConnId, result: Result<Conn, String> },
     Read { conn: ConnId, data: Bytes },
     Written { conn: ConnId, bytes: usize },
@@ -50,20 +61,25 @@ enum Event {
 
 /// A connection's tasks, as the machine's task holds them.
 struct Link {
-    writer: mpsc::UnboundedSender<Bytes>,
+    /// Pieces to write, each with whether it ends an MSRP frame.
+    writer: mpsc::UnboundedSender<(Bytes, bool)>,
     reading: watch::Sender<bool>,
     reader: tokio::task::AbortHandle,
 }
 
-/// The relay's URIs: one per MSRP listener, on the identity's host (RFC
-/// 4976 s.4.2: Use-Path URIs carry "an explicit port number").
-fn listener_uris(config: &NodeConfig, listeners: &[Listener]) -> Result<Vec<MsrpUri>, ServeError> {
+/// The relay's URIs: one per listener, on the identity's host (RFC 4976
+/// s.4.2: Use-Path URIs carry "an explicit port number"), the WebSocket
+/// ones (the last `websockets`) with the `ws` transport (RFC 7977 s.5.2.1).
+fn listener_uris(config: &NodeConfig, listeners: &[Listener], websockets: usize) -> Result<Vec<MsrpUri>, ServeError> {
+    let streams = listeners.len() - websockets;
     listeners
         .iter()
-        .map(|l| {
+        .enumerate()
+        .map(|(k, l)| {
             let addr = l.local_addr();
             let scheme = if addr.transport == Transport::Tls { Scheme::Msrps } else { Scheme::Msrp };
-            MsrpUri::new(scheme, &config.identity.host, Some(addr.addr.port()), None, "tcp")
+            let transport = if k < streams { "tcp" } else { "ws" };
+            MsrpUri::new(scheme, &config.identity.host, Some(addr.addr.port()), None, transport)
                 .map_err(|e| ServeError::Incomplete(format!("identity.host cannot make an MSRP URI: {e}")))
         })
         .collect()
@@ -133,21 +149,19 @@ pub async fn start(config: &NodeConfig) -> Result<RelayNode, ServeError> {
         _ => None,
     };
     let mut listeners = Vec::new();
-    for addr in &config.msrp_listen {
+    let websocket = config.relay.as_ref().map_or(&[][..], |r| &r.websocket_listen[..]);
+    for addr in config.msrp_listen.iter().chain(websocket) {
         listeners.push(Listener::bind(addr, server.clone()).await?);
     }
-    let uris = listener_uris(config, &listeners)?;
+    let uris = listener_uris(config, &listeners, websocket.len())?;
+    let first_websocket = config.msrp_listen.len();
     let (machine, users) = relay_config(config, uris.clone())?;
     let tls = crate::serve::tls_client(config.tls.as_ref())?;
     let addrs = listeners.iter().map(|l| l.local_addr().addr).collect();
     let (stop, stopped) = tokio::sync::oneshot::channel();
-    let task = tokio::spawn(run(
-        Relay::new(machine, Box::new(users)),
-        listeners,
-        tls,
-        config.limits.handshake_timeout,
-        stopped,
-    ));
+    let handshake = config.limits.handshake_timeout;
+    let machine = Relay::new(machine, Box::new(users));
+    let task = tokio::spawn(run(machine, listeners, first_websocket, tls, handshake, stopped));
     Ok(RelayNode { addrs, uris, stop: Some(stop), task })
 }
 
@@ -169,6 +183,7 @@ pub async fn serve(config: &NodeConfig, stop: impl std::future::Future<Output = 
 async fn run(
     mut relay: Relay,
     listeners: Vec<Listener>,
+    first_websocket: usize,
     tls: TlsMode,
     connect_timeout: Duration,
     mut stopped: tokio::sync::oneshot::Receiver<()>,
@@ -177,9 +192,23 @@ async fn run(
     let mut accepting = tokio::task::JoinSet::new();
     for (k, mut listener) in listeners.into_iter().enumerate() {
         let queue = queue.clone();
+        let websocket = k >= first_websocket;
         accepting.spawn(async move {
             loop {
                 match listener.accept().await {
+                    Ok((conn, _)) if websocket => {
+                        let queue = queue.clone();
+                        tokio::spawn(async move {
+                            match tokio::time::timeout(connect_timeout, accept_websocket(conn)).await {
+                                Ok(Ok(ws)) => {
+                                    let event = Event::AcceptedWebSocket { ws: Box::new(ws), listener: k };
+                                    let _ = queue.send(event).await;
+                                }
+                                Ok(Err(error)) => tracing::info!(%error, "WebSocket handshake refused"),
+                                Err(_) => tracing::info!("WebSocket handshake timed out"),
+                            }
+                        });
+                    }
                     Ok((conn, _)) => {
                         if queue.send(Event::Accepted { conn, listener: k }).await.is_err() {
                             return;
@@ -205,6 +234,11 @@ async fn run(
                     links.insert(id, open(conn, id, &queue));
                     rfc4976::Input::Accepted { conn: id, listener }
                 }
+                Some(Event::AcceptedWebSocket { ws, listener }) => {
+                    let id = ConnId::new(next_conn.fetch_add(1, Ordering::Relaxed) % rfc4976::OPENED_CONN_BASE);
+                    links.insert(id, open_websocket(*ws, id, &queue));
+                    rfc4976::Input::Accepted { conn: id, listener }
+                }
                 Some(Event::Connected { conn, result: Ok(stream) }) => {
                     links.insert(conn, open(stream, conn, &queue));
                     rfc4976::Input::Connected { conn }
@@ -226,9 +260,9 @@ async fn run(
         relay.handle(input, now(), &mut ids);
         while let Some(output) = relay.poll_output() {
             match output {
-                rfc4976::Output::Write { conn, data } => {
+                rfc4976::Output::Write { conn, data, frame_end } => {
                     if let Some(link) = links.get(&conn) {
-                        let _ = link.writer.send(data);
+                        let _ = link.writer.send((data, frame_end));
                     }
                 }
                 rfc4976::Output::PauseReading { conn } | rfc4976::Output::ResumeReading { conn } => {
@@ -322,16 +356,16 @@ async fn read(mut reader: ConnReader, conn: ConnId, mut reading: watch::Receiver
 async fn write(
     mut writer: ConnWriter,
     conn: ConnId,
-    mut bytes: mpsc::UnboundedReceiver<Bytes>,
+    mut bytes: mpsc::UnboundedReceiver<(Bytes, bool)>,
     queue: mpsc::Sender<Event>,
 ) {
     let mut parts = Vec::new();
-    while let Some(first) = bytes.recv().await {
+    while let Some((first, _)) = bytes.recv().await {
         parts.clear();
         parts.push(first);
         while parts.len() < MAX_PARTS {
             match bytes.try_recv() {
-                Ok(more) => parts.push(more),
+                Ok((more, _)) => parts.push(more),
                 Err(_) => break,
             }
         }
@@ -353,4 +387,97 @@ async fn write(
         }
     }
     let _ = tokio::time::timeout(WRITE_TIMEOUT, writer.shutdown()).await;
+}
+
+/// The server side of the WebSocket handshake: the client must offer the
+/// `msrp` subprotocol, which the 101 names (RFC 7977 s.4.1: "The 101 reply
+/// from the Server MUST contain "msrp" in its corresponding
+/// Sec-WebSocket-Protocol header"); anything else is refused with 400.
+async fn accept_websocket(conn: Conn) -> Result<WebSocketStream<Conn>, tokio_tungstenite::tungstenite::Error> {
+    fn msrp_subprotocol(request: &Request, mut response: Response) -> Result<Response, ErrorResponse> {
+        let offered = request
+            .headers()
+            .get_all("Sec-WebSocket-Protocol")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|p| p.trim().eq_ignore_ascii_case("msrp"));
+        if !offered {
+            let mut refusal = ErrorResponse::new(Some("the msrp subprotocol is required (RFC 7977 s.4.1)".into()));
+            *refusal.status_mut() = StatusCode::BAD_REQUEST;
+            return Err(refusal);
+        }
+        response.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("msrp"));
+        Ok(response)
+    }
+    tokio_tungstenite::accept_hdr_async(conn, msrp_subprotocol).await
+}
+
+/// The reader and writer of a WebSocket connection.
+fn open_websocket(ws: WebSocketStream<Conn>, id: ConnId, queue: &mpsc::Sender<Event>) -> Link {
+    let (sink, stream) = ws.split();
+    let (reading, allowed) = watch::channel(true);
+    let reader = tokio::spawn(read_websocket(stream, id, allowed, queue.clone())).abort_handle();
+    let (bytes, rx) = mpsc::unbounded_channel();
+    tokio::spawn(write_websocket(sink, id, rx, queue.clone()));
+    Link { writer: bytes, reading, reader }
+}
+
+/// Reads messages while allowed: binary and text alike are MSRP bytes (RFC
+/// 7977 s.4.2: "The content of text frames MUST be interpreted as binary").
+async fn read_websocket(
+    mut stream: futures_util::stream::SplitStream<WebSocketStream<Conn>>,
+    conn: ConnId,
+    mut reading: watch::Receiver<bool>,
+    queue: mpsc::Sender<Event>,
+) {
+    loop {
+        if reading.wait_for(|read| *read).await.is_err() {
+            return;
+        }
+        let data = match stream.next().await {
+            Some(Ok(Message::Binary(data))) => data,
+            Some(Ok(Message::Text(text))) => Bytes::from(text),
+            // Pings are answered by the library; pongs and raw frames carry no MSRP.
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+            Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+        };
+        if queue.send(Event::Read { conn, data }).await.is_err() {
+            return;
+        }
+    }
+    let _ = queue.send(Event::Closed { conn }).await;
+}
+
+/// Gathers each MSRP frame's pieces into one binary message (RFC 7977 s.5.1:
+/// "Each MSRP chunk MUST be carried within a single WebSocket message").
+/// Pieces are acknowledged as they are gathered, except while a message is
+/// being sent, so the machine keeps handing out the chunk it started (at
+/// most the relay's WebSocket chunk size is held here) and stops when the
+/// peer does not take its messages.
+async fn write_websocket(
+    mut sink: futures_util::stream::SplitSink<WebSocketStream<Conn>, Message>,
+    conn: ConnId,
+    mut pieces: mpsc::UnboundedReceiver<(Bytes, bool)>,
+    queue: mpsc::Sender<Event>,
+) {
+    let mut message = BytesMut::new();
+    while let Some((piece, frame_end)) = pieces.recv().await {
+        message.extend_from_slice(&piece);
+        if !frame_end {
+            if queue.send(Event::Written { conn, bytes: piece.len() }).await.is_err() {
+                return;
+            }
+            continue;
+        }
+        let sent = tokio::time::timeout(WRITE_TIMEOUT, sink.send(Message::Binary(message.split().freeze()))).await;
+        if !matches!(sent, Ok(Ok(()))) {
+            let _ = queue.send(Event::Closed { conn }).await;
+            return;
+        }
+        if queue.send(Event::Written { conn, bytes: piece.len() }).await.is_err() {
+            return;
+        }
+    }
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.close()).await;
 }

@@ -10,6 +10,7 @@
 
 mod support;
 
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ use cpm_node::relay;
 use cpm_node::NodeConfig;
 use msrp_core::auth::{AuthClient, AuthConfig, AuthError, AuthEvent, AuthTransport, RelayAccount};
 use msrp_core::{ByteRange, Encoder, Frame, FrameHead, Framer, FramerEvent, IdSource, Limits, MessageId, MsrpUri};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
@@ -250,7 +251,7 @@ async fn a_wrong_password_is_refused() {
 }
 
 /// Runs a script of `../shared/interop/kamailio-msrp-relay/` for the relay on `port`.
-fn kamailio_script(script: &str, port: u16, run_dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+fn kamailio_script(script: &str, port: u16, run_dir: &Path, args: &[&str]) -> std::process::Output {
     Command::new(interop_dir().join("kamailio-msrp-relay").join(script))
         .args(args)
         .env("KAM_MSRP_PORT", port.to_string())
@@ -279,7 +280,7 @@ impl Drop for Kamailio {
 #[tokio::test]
 async fn two_clients_exchange_5_mib_through_kamailio() {
     const TEST: &str = "two_clients_exchange_5_mib_through_kamailio";
-    if tool("kamailio").is_none() && !std::path::Path::new("/usr/sbin/kamailio").is_file() {
+    if tool("kamailio").is_none() && !Path::new("/usr/sbin/kamailio").is_file() {
         return skip(TEST, "kamailio is not installed (apt-get install kamailio)");
     }
     if !interop_dir().join("kamailio-msrp-relay/start.sh").is_file() {
@@ -329,4 +330,103 @@ async fn the_independent_probe_passes_through_our_relay() {
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.lines().last().is_some_and(|l| l.ends_with(" passed, 0 failed")), "{stdout}");
     assert!(!stdout.contains("FAIL "), "{stdout}");
+}
+
+/// RFC 7977: a WebSocket client written with Python's `websockets` package
+/// (`tests/servers/ws_msrp_client.py`) AUTHs at our relay over WSS (Digest),
+/// receives 200 000 bytes from a TCP client in chunks of at most 64 KiB (one
+/// per WebSocket message, s.5.1), and sends them back through the TCP
+/// client's Use-Path.
+#[tokio::test]
+async fn a_websocket_client_and_a_tcp_client_exchange_a_message() {
+    const TEST: &str = "a_websocket_client_and_a_tcp_client_exchange_a_message";
+    let Some(python) = tool("python3") else { return skip(TEST, "python3 is not installed") };
+    let has_websockets = Command::new(&python).args(["-c", "import websockets"]).status().is_ok_and(|s| s.success());
+    if !has_websockets {
+        return skip(TEST, "python3 has no websockets package (apt-get install python3-websockets)");
+    }
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let ca = support::TestCa::new();
+    let leaf = ca.issue(&["127.0.0.1"]);
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("written");
+        path
+    };
+    let (ca_pem, cert, key) =
+        (write("ca.pem", &ca.pem()), write("relay.pem", &leaf.cert_pem), write("relay.key", &leaf.key_pem));
+    let config = format!(
+        "{}websocket_listen = [\"wss://127.0.0.1:0\"]\n{}\n[tls]\ncert = {:?}\nkey = {:?}\n",
+        CONFIG.split("[[relay.user]]").next().expect("the head"),
+        CONFIG.split_once("auth_over_tcp = true\n").expect("users").1,
+        cert.to_str().expect("UTF-8"),
+        key.to_str().expect("UTF-8"),
+    );
+    let config = NodeConfig::parse(&config).unwrap_or_else(|e| panic!("{e}\n{config}"));
+    let node = relay::start(&config).await.expect("the relay starts");
+    let (tcp, wss) = (node.addr(0).expect("tcp"), node.addr(1).expect("wss"));
+    let relay_ws = node.uri(1).expect("its ws URI").clone();
+    assert_eq!(relay_ws.transport(), "ws");
+
+    let mut b = Client::connect(tcp, "msrp://127.0.0.1:40021/bob;tcp", 21).await;
+    let b_path = b.authenticate(node.uri(0).expect("tcp URI"), "bob", "bob-secret").await.expect("bob is in");
+    let me = "msrps://df7jal23ls0d.invalid:2855/98cjs;ws";
+    let mut child = tokio::process::Command::new(python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/servers/ws_msrp_client.py"))
+        .args([&format!("wss://127.0.0.1:{}/", wss.port()), ca_pem.to_str().expect("UTF-8"), relay_ws.as_str(), me])
+        .args(["alice", "alice-secret", b_path[0].as_str(), b.me.as_str()])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the client runs");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let use_path = next_line(&mut lines).await;
+    let use_path = uri(use_path.strip_prefix("USE-PATH ").expect("its Use-Path"));
+    // The Use-Path a WebSocket client gets is the relay's stream URI (RFC 7977 s.8.1.2).
+    assert_eq!(use_path.port(), Some(tcp.port()));
+
+    let message: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+    let send = Frame::send(
+        vec![use_path, uri(me)],
+        vec![b.me.clone()],
+        "application/octet-stream",
+        Bytes::from(message.clone()),
+    )
+    .with_message_id(&MessageId::from_text("to-ws").expect("an id"));
+    b.send(&send).await;
+    assert_eq!(b.next().await.head.status_code(), Some(200));
+    let got = next_line(&mut lines).await;
+    let digest = {
+        use std::fmt::Write as _;
+        let hash = ring::digest::digest(&ring::digest::SHA256, &message);
+        hash.as_ref().iter().fold(String::new(), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+    };
+    assert_eq!(got, format!("GOT {} {digest}", message.len()));
+    assert_eq!(next_line(&mut lines).await, "SENT");
+    let echo = b.next().await;
+    assert_eq!(echo.head.method_name(), Some("SEND"));
+    assert_eq!(&echo.body[..], &message[..], "the echo came back whole");
+    let ok = Frame::response(
+        echo.head.transaction_id(),
+        200,
+        Some("OK"),
+        echo.head.from_path_uris().take(1).collect(),
+        vec![b.me.clone()],
+    );
+    b.send(&ok).await;
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.expect("it ends").expect("status");
+    assert!(status.success(), "{status}");
+    node.stop().await;
+}
+
+/// The child's next line of output, within 20 s.
+async fn next_line(lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>) -> String {
+    tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("in time")
+        .expect("read")
+        .expect("a line")
 }

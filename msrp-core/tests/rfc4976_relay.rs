@@ -48,13 +48,15 @@ struct Read {
 struct Peer {
     framer: Framer,
     frames: Vec<Read>,
+    /// Writes marked as ending a frame.
+    frame_ends: usize,
     body: Vec<u8>,
     head: Option<FrameHead>,
 }
 
 impl Peer {
     fn new() -> Self {
-        Self { framer: Framer::new(Limits::default()), frames: Vec::new(), body: Vec::new(), head: None }
+        Self { framer: Framer::new(Limits::default()), frames: Vec::new(), frame_ends: 0, body: Vec::new(), head: None }
     }
 
     fn feed(&mut self, data: Bytes) {
@@ -93,10 +95,15 @@ struct Net {
 
 const TLS: usize = 0;
 const TCP: usize = 1;
+const WSS: usize = 2;
 
 fn config(challenge: ChallengeMode) -> RelayConfig {
     let mut config = RelayConfig::new(
-        vec![uri("msrps://relay.example.com:9000;tcp"), uri("msrp://relay.example.com:9001;tcp")],
+        vec![
+            uri("msrps://relay.example.com:9000;tcp"),
+            uri("msrp://relay.example.com:9001;tcp"),
+            uri("msrps://relay.example.com:443;ws"),
+        ],
         "relay.example.com",
     );
     config.challenge = challenge;
@@ -130,8 +137,10 @@ impl Net {
         self.relay.handle(input, self.now, &mut self.ids);
         while let Some(output) = self.relay.poll_output() {
             match output {
-                Output::Write { conn, data } => {
-                    self.peers.entry(conn).or_insert_with(Peer::new).feed(data.clone());
+                Output::Write { conn, data, frame_end } => {
+                    let peer = self.peers.entry(conn).or_insert_with(Peer::new);
+                    peer.feed(data.clone());
+                    peer.frame_ends += usize::from(frame_end);
                     if self.hold_acks.contains(&conn) {
                         *self.unacked.entry(conn).or_default() += data.len();
                     } else {
@@ -615,4 +624,38 @@ fn a_flood_of_challenges_leaves_nothing() {
     net.advance(Duration::from_secs(3600));
     assert_eq!(net.relay.held().nonces, 0);
     assert_eq!(net.relay.poll_timeout(), None);
+}
+
+/// RFC 7977 s.5.1: toward a WebSocket client every chunk is one message of
+/// at most the configured size, so a long chunk from a TCP peer is cut into
+/// chunks (`+` on all but the last) with their own Byte-Ranges; the client's
+/// Use-Path is the relay's stream URI.
+#[test]
+fn chunks_toward_a_websocket_client_are_cut() {
+    let mut config = config(ChallengeMode::NoChallenge);
+    config.websocket_chunk = 64 * 1024;
+    let mut net = Net::new(config);
+    let ws_client = "msrps://df7jal23ls0d.invalid:2855/98cjs;ws";
+    let alice = net.accept(WSS);
+    net.send(alice, &auth("msrps://relay.example.com:443;ws", ws_client));
+    let use_path = uri(net.frames(alice).pop().unwrap().head.use_path().next().unwrap());
+    assert!(use_path.as_str().starts_with("msrps://relay.example.com:9000/"), "{use_path}");
+    let bob = net.accept(TLS);
+    let body: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let frame = Frame::send(vec![use_path, uri(ws_client)], vec![uri(BOB)], "text/plain", Bytes::from(body.clone()));
+    let ends_before = net.peers[&alice].frame_ends;
+    net.send(bob, &frame);
+    let chunks = net.frames(alice);
+    assert_eq!(chunks.len(), 4, "200 000 bytes in chunks of 64 KiB at most");
+    assert_eq!(net.peers[&alice].frame_ends - ends_before, 4, "one frame per message");
+    let mut next = 1;
+    for (k, chunk) in chunks.iter().enumerate() {
+        assert!(chunk.body.len() <= 64 * 1024);
+        let range = chunk.head.byte_range().unwrap();
+        assert_eq!((range.start, range.end, range.total), (next, None, Some(200_000)));
+        next += chunk.body.len() as u64;
+        assert_eq!(chunk.flag, if k == 3 { Flag::End } else { Flag::Continue });
+    }
+    assert_eq!(chunks.iter().flat_map(|c| c.body.clone()).collect::<Vec<u8>>(), body);
+    assert_eq!(net.frames(bob).pop().unwrap().head.status_code(), Some(200), "Bob's one chunk answered once");
 }

@@ -63,11 +63,14 @@ struct Far {
     /// Transaction ids of requests the relay wrote here (to answer).
     requests: Vec<String>,
     unacked: usize,
+    /// Frames the far end read whole, and writes marked as ending one.
+    ends: usize,
+    marked_ends: usize,
 }
 
 impl Far {
     fn new() -> Self {
-        Self { framer: Framer::new(Limits::default()), requests: Vec::new(), unacked: 0 }
+        Self { framer: Framer::new(Limits::default()), requests: Vec::new(), unacked: 0, ends: 0, marked_ends: 0 }
     }
 }
 
@@ -75,11 +78,15 @@ impl Far {
 pub fn rfc4976_relay(data: &[u8]) {
     let mut script = Script { data };
     let Some(mode) = script.byte() else { return };
-    let (Some(tls), Some(tcp)) = (uri("msrps://relay.example.com:9000;tcp"), uri("msrp://relay.example.com:9001;tcp"))
-    else {
+    let (Some(tls), Some(tcp), Some(ws)) = (
+        uri("msrps://relay.example.com:9000;tcp"),
+        uri("msrp://relay.example.com:9001;tcp"),
+        uri("msrps://relay.example.com:443;ws"),
+    ) else {
         return;
     };
-    let mut config = RelayConfig::new(vec![tls, tcp], "relay.example.com");
+    let mut config = RelayConfig::new(vec![tls, tcp, ws], "relay.example.com");
+    config.websocket_chunk = 64 + usize::from(mode >> 2 & 3) * 100;
     config.challenge = if mode & 1 == 0 { ChallengeMode::NoChallenge } else { ChallengeMode::Digest };
     config.auth_over_tcp = mode & 2 != 0;
     config.write_window = 512 + usize::from(mode >> 4) * 256;
@@ -109,10 +116,11 @@ pub fn rfc4976_relay(data: &[u8]) {
         relay.handle(input, now, ids);
         while let Some(output) = relay.poll_output() {
             match output {
-                Output::Write { conn, data } => {
+                Output::Write { conn, data, frame_end } => {
                     let far = fars.entry(conn).or_insert_with(Far::new);
                     far.unacked += data.len();
                     far.framer.handle_segment(data);
+                    far.marked_ends += usize::from(frame_end);
                     while let Some(event) = far.framer.poll_event() {
                         match event {
                             Ok(FramerEvent::Head(head)) => {
@@ -126,10 +134,13 @@ pub fn rfc4976_relay(data: &[u8]) {
                             Ok(FramerEvent::Rejected { error, .. }) => {
                                 panic!("the relay wrote a frame its peer rejects: {error:?}")
                             }
+                            Ok(FramerEvent::End(_)) => far.ends += 1,
                             Ok(_) => {}
                             Err(error) => panic!("the relay broke the framing: {error:?}"),
                         }
                     }
+                    // Over WebSocket each chunk goes as the message a write marked as ending it.
+                    assert_eq!(far.ends, far.marked_ends, "frame ends and writes marked as such disagree");
                 }
                 Output::Connect { conn, .. } => connects.push(conn),
                 Output::Close { conn, .. } => {
@@ -155,7 +166,7 @@ pub fn rfc4976_relay(data: &[u8]) {
                 let conn = ConnId::new(next);
                 next += 1;
                 fars.insert(conn, Far::new());
-                let input = Input::Accepted { conn, listener: usize::from(b & 1) };
+                let input = Input::Accepted { conn, listener: usize::from(b % 3) };
                 step(&mut relay, input, now, &mut fars, &mut connects, &mut use_paths, &mut ids);
             }
             1 => {

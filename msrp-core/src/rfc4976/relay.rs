@@ -12,7 +12,7 @@ use crate::id::{random_ident, IdSource, TransactionId};
 use crate::link::{normalize_host, LinkKey};
 use crate::router::ConnId;
 use crate::uri::{MsrpUri, Scheme};
-use crate::wire::{Encoder, FailureReport, Flag, Frame, FrameHead, Framer, FramerEvent, Limits, Method};
+use crate::wire::{ByteRange, Encoder, FailureReport, Flag, Frame, FrameHead, Framer, FramerEvent, Limits, Method};
 use crate::ParseError;
 
 /// Where the relay's own connection ids start: the runtime names the
@@ -124,6 +124,9 @@ pub struct RelayConfig {
     pub max_pending: usize,
     /// Framer limits of every connection.
     pub limits: Limits,
+    /// The largest chunk body written to a WebSocket connection (default
+    /// 64 KiB): each chunk is one WebSocket message (RFC 7977 s.5.1).
+    pub websocket_chunk: usize,
 }
 
 impl RelayConfig {
@@ -150,8 +153,15 @@ impl RelayConfig {
             nonce_lifetime: Duration::from_secs(60),
             max_pending: 65_536,
             limits: Limits::default(),
+            websocket_chunk: 64 * 1024,
         }
     }
+}
+
+/// Whether a listener's URI names the WebSocket transport (RFC 7977 s.5.2.1:
+/// `transport = "tcp" / "ws" / 1*ALPHANUM`).
+fn is_websocket(uri: &MsrpUri) -> bool {
+    uri.transport().eq_ignore_ascii_case("ws")
 }
 
 /// What the runtime tells the relay.
@@ -231,6 +241,9 @@ pub enum Output {
         conn: ConnId,
         /// The bytes, in order after the previous ones.
         data: Bytes,
+        /// Whether they end an MSRP frame: over WebSocket, where each chunk
+        /// is one message (RFC 7977 s.5.1), the message goes when this is set.
+        frame_end: bool,
     },
     /// Close the connection.
     Close {
@@ -300,6 +313,9 @@ struct Forward {
     head: Bytes,
     /// Body bytes passed on.
     bytes: u64,
+    /// Body bytes in the chunk being written (a connection with a largest
+    /// chunk gets the body cut into chunks of at most that).
+    chunk_bytes: usize,
     /// The check of the body against a new end-line, when the frame got a
     /// new transaction id.
     guard: Option<EndLineGuard>,
@@ -348,6 +364,9 @@ struct Conn {
     waiting: VecDeque<ConnId>,
     /// Small frames (responses, REPORTs) to write between streamed ones.
     owed: VecDeque<Bytes>,
+    /// The largest chunk body written to it: a WebSocket connection takes
+    /// each chunk as one message (RFC 7977 s.5.1).
+    max_chunk: Option<usize>,
 }
 
 impl Conn {
@@ -369,6 +388,7 @@ impl Conn {
             streamer: None,
             waiting: VecDeque::new(),
             owed: VecDeque::new(),
+            max_chunk: None,
         }
     }
 }
@@ -485,10 +505,11 @@ impl Relay {
         match input {
             Input::Accepted { conn, listener } => {
                 let listener = listener.min(self.config.listeners.len().saturating_sub(1));
-                self.conns.insert(
-                    conn,
-                    Conn::new(self.config.limits.clone(), Some(listener), None, now, self.config.probation),
-                );
+                let mut c = Conn::new(self.config.limits.clone(), Some(listener), None, now, self.config.probation);
+                if self.config.listeners.get(listener).is_some_and(is_websocket) {
+                    c.max_chunk = Some(self.config.websocket_chunk.max(1));
+                }
+                self.conns.insert(conn, c);
                 // RFC 4976 s.6.1: "the server waits for up to 30 seconds to receive an MSRP request".
                 self.arm(now + self.config.probation.min(self.config.idle_timeout), Timer::Conn(conn));
             }
@@ -673,10 +694,27 @@ impl Relay {
         } else {
             (original, None)
         };
-        let Some(rewritten) = rewrite_head(&head, tid.as_str(), first.as_str(), head.has_body()) else {
+        // Over WebSocket each chunk is one message (RFC 7977 s.5.1): a chunk longer than the
+        // connection takes is cut, and its end is left open (`*`) from the first piece.
+        let max_chunk = self.conns.get(&out).and_then(|o| o.max_chunk);
+        let range = head.byte_range().filter(|r| {
+            let len = r.end.map_or(u64::MAX, |end| end.saturating_sub(r.start).saturating_add(1));
+            max_chunk.is_some_and(|max| len > max as u64)
+        });
+        let range = range.map(|r| ByteRange { end: None, ..r });
+        let Some(rewritten) = rewrite_head(&head, tid.as_str(), first.as_str(), head.has_body(), range) else {
             return self.set_reading(conn, Reading::Skipping { head: Some(head), answer: Some(400) });
         };
-        let forward = Box::new(Forward { out, tid, original: head, moved: first, head: rewritten, bytes: 0, guard });
+        let forward = Box::new(Forward {
+            out,
+            tid,
+            original: head,
+            moved: first,
+            head: rewritten,
+            bytes: 0,
+            chunk_bytes: 0,
+            guard,
+        });
         self.set_reading(conn, Reading::Waiting(forward));
         if let Some(o) = self.conns.get_mut(&out) {
             o.waiting.push_back(conn);
@@ -725,7 +763,7 @@ impl Relay {
         }
         while let Some(small) = o.owed.pop_front() {
             o.in_flight += small.len();
-            self.out.push_back(Output::Write { conn: out, data: small });
+            self.out.push_back(Output::Write { conn: out, data: small, frame_end: true });
         }
         let Some(o) = self.conns.get_mut(&out) else { return };
         let Some(inbound) = o.waiting.pop_front() else { return };
@@ -739,12 +777,13 @@ impl Relay {
             return;
         };
         c.reading = Reading::Streaming(forward);
-        self.write_out(out, None, inbound);
+        self.write_out(out, None, inbound, false);
         self.ready.push_back(inbound);
     }
 
-    /// Writes the head of `inbound`'s frame (the first time), or `data`.
-    fn write_out(&mut self, out: ConnId, data: Option<Bytes>, inbound: ConnId) {
+    /// Writes the head of `inbound`'s frame (the first time), or `data`
+    /// (`frame_end` when it ends the frame).
+    fn write_out(&mut self, out: ConnId, data: Option<Bytes>, inbound: ConnId, frame_end: bool) {
         let data = match data {
             Some(data) => data,
             None => match self.conns.get(&inbound).map(|c| &c.reading) {
@@ -754,7 +793,7 @@ impl Relay {
         };
         if let Some(o) = self.conns.get_mut(&out) {
             o.in_flight += data.len();
-            self.out.push_back(Output::Write { conn: out, data });
+            self.out.push_back(Output::Write { conn: out, data, frame_end });
         }
     }
 
@@ -766,24 +805,76 @@ impl Relay {
         self.start_next(out, now, ids);
     }
 
-    fn on_body(&mut self, conn: ConnId, piece: Bytes, now: Instant, ids: &mut dyn IdSource) {
+    fn on_body(&mut self, conn: ConnId, mut piece: Bytes, now: Instant, ids: &mut dyn IdSource) {
+        loop {
+            let Some(c) = self.conns.get(&conn) else { return };
+            let Reading::Streaming(forward) = &c.reading else { return };
+            let out = forward.out;
+            let max_chunk = self.conns.get(&out).and_then(|o| o.max_chunk);
+            let Some(c) = self.conns.get_mut(&conn) else { return };
+            let Reading::Streaming(forward) = &mut c.reading else { return };
+            let room = max_chunk.map_or(usize::MAX, |max| max.saturating_sub(forward.chunk_bytes));
+            let part = if piece.len() > room { piece.split_to(room) } else { std::mem::take(&mut piece) };
+            if !part.is_empty() {
+                if forward.guard.as_mut().map_or(Ok(()), |guard| guard.check(&part)).is_err() {
+                    // The body holds the end-line of the id we chose: it cannot go on unchanged.
+                    // RFC 4975 s.7.1.1 lets a chunk end early; this one is aborted.
+                    if let Reading::Streaming(forward) = std::mem::replace(&mut c.reading, Reading::Idle) {
+                        let end = self.encoder.end_line(&forward.tid, Flag::Abort, forward.original.has_body());
+                        self.write_out(out, Some(end), conn, true);
+                        self.set_reading(conn, Reading::Skipping { head: Some(forward.original), answer: None });
+                        self.release(out, now, ids);
+                    }
+                    return;
+                }
+                forward.bytes += part.len() as u64;
+                forward.chunk_bytes += part.len();
+                self.write_out(out, Some(part), conn, false);
+            }
+            if piece.is_empty() {
+                return;
+            }
+            self.next_chunk(conn, now, ids);
+        }
+    }
+
+    /// Ends the chunk being written for `conn`'s frame with `+` and starts
+    /// the next under a fresh id, from the next byte: RFC 4976 s.6.4.1, "The
+    /// MSRP relay MAY further break up the message fragment received in the
+    /// SEND request into smaller fragments", which RFC 7977 s.5.1 requires
+    /// toward WebSocket clients ("MSRP chunking ... MUST be used by the
+    /// WebSocket MSRP Servers to split the message"). A failure of the chunk
+    /// that ended becomes a REPORT like any other.
+    fn next_chunk(&mut self, conn: ConnId, now: Instant, ids: &mut dyn IdSource) {
+        let deadline = now + self.config.transaction_timeout;
         let Some(c) = self.conns.get_mut(&conn) else { return };
         let Reading::Streaming(forward) = &mut c.reading else { return };
-        forward.bytes += piece.len() as u64;
         let out = forward.out;
-        match forward.guard.as_mut().map_or(Ok(()), |guard| guard.check(&piece)) {
-            Ok(()) => self.write_out(out, Some(piece), conn),
-            Err(()) => {
-                // The body holds the end-line of the id we chose: it cannot go on unchanged.
-                // RFC 4975 s.7.1.1 lets a chunk end early; this one is aborted.
-                let Some(c) = self.conns.get_mut(&conn) else { return };
-                if let Reading::Streaming(forward) = std::mem::replace(&mut c.reading, Reading::Idle) {
-                    let end = self.encoder.end_line(&forward.tid, Flag::Abort, forward.original.has_body());
-                    self.write_out(out, Some(end), conn);
-                    self.set_reading(conn, Reading::Skipping { head: Some(forward.original), answer: None });
-                    self.release(out, now, ids);
+        let end = self.encoder.end_line(&forward.tid, Flag::Continue, true);
+        let tid = TransactionId::generate(ids);
+        let original_range = forward.original.byte_range().unwrap_or(ByteRange { start: 1, end: None, total: None });
+        let range =
+            ByteRange { start: original_range.start.saturating_add(forward.bytes), end: None, ..original_range };
+        let Some(head) = rewrite_head(&forward.original, tid.as_str(), forward.moved.as_str(), true, Some(range))
+        else {
+            return;
+        };
+        let ended = std::mem::replace(&mut forward.tid, tid);
+        forward.guard = Some(EndLineGuard::new(&forward.tid));
+        forward.chunk_bytes = 0;
+        let watched =
+            (forward.original.failure_report().unwrap_or(FailureReport::Yes) != FailureReport::No).then(|| {
+                PendingKind::Send {
+                    original: forward.original.detached(),
+                    moved: forward.moved.clone(),
+                    bytes: forward.bytes,
                 }
-            }
+            });
+        self.write_out(out, Some(end), conn, true);
+        self.write_out(out, Some(head), conn, false);
+        if let Some(kind) = watched.filter(|_| self.pending.len() < self.config.max_pending) {
+            self.arm(deadline, Timer::Pending(out, ended.clone()));
+            self.pending.insert((out, ended), Pending { inbound: conn, forward: kind, deadline });
         }
     }
 
@@ -793,7 +884,7 @@ impl Relay {
             Reading::Streaming(forward) => {
                 let out = forward.out;
                 let end = self.encoder.end_line(&forward.tid, flag, forward.original.has_body());
-                self.write_out(out, Some(end), conn);
+                self.write_out(out, Some(end), conn, true);
                 self.forwarded(conn, *forward, now);
                 self.release(out, now, ids);
             }
@@ -871,7 +962,7 @@ impl Relay {
         // from the To-Path header, insert its URI in front of any other URIs in the From-Path
         // header, and forward the response to the next URI in the To-Path header." (A SEND's
         // receiver that answers along the whole From-Path gets its 200 to the sender too.)
-        if let Some(bytes) = rewrite_head(&head, original_tid.as_str(), first.as_str(), false) {
+        if let Some(bytes) = rewrite_head(&head, original_tid.as_str(), first.as_str(), false, None) {
             let mut frame = BytesMut::from(bytes.as_ref());
             frame.put_slice(&self.encoder.end_line(&original_tid, Flag::End, false));
             self.send_small(pending.inbound, frame.freeze());
@@ -913,7 +1004,7 @@ impl Relay {
         let Some(c) = self.conns.get_mut(&conn) else { return };
         if c.streamer.is_none() && c.up && c.owed.is_empty() {
             c.in_flight += data.len();
-            self.out.push_back(Output::Write { conn, data });
+            self.out.push_back(Output::Write { conn, data, frame_end: true });
         } else if c.owed.len() < self.config.max_owed_frames {
             c.owed.push_back(data);
         } else {
@@ -995,6 +1086,13 @@ impl Relay {
         let Some(client) = head.from_path_uris().next() else { return };
         let listener = self.conns.get(&conn).and_then(|c| c.listener).unwrap_or(0);
         let Some(base) = self.config.listeners.get(listener) else { return };
+        // A WebSocket client's peers reach it through the relay's stream listener (RFC 7977
+        // s.8.1.2: the Use-Path a WebSocket client gets is a `tcp` URI), if there is one.
+        let base = if is_websocket(base) {
+            self.config.listeners.iter().find(|l| !is_websocket(l)).unwrap_or(base)
+        } else {
+            base
+        };
         // RFC 4976 s.6.3: "The URI MUST contain at least 64 bits of cryptographically random
         // material": 16 characters of 62 symbols, 95 bits.
         let sid = String::from_utf8_lossy(&random_ident::<16>(ids)).into_owned();
@@ -1161,7 +1259,7 @@ impl Relay {
             Reading::Streaming(forward) => {
                 let out = forward.out;
                 let end = self.encoder.end_line(&forward.tid, Flag::Abort, forward.original.has_body());
-                self.write_out(out, Some(end), conn);
+                self.write_out(out, Some(end), conn, true);
                 self.release(out, now, ids);
                 forward
             }
@@ -1205,7 +1303,7 @@ impl Relay {
         match c.reading {
             Reading::Streaming(forward) => {
                 let end = self.encoder.end_line(&forward.tid, Flag::Abort, forward.original.has_body());
-                self.write_out(forward.out, Some(end), conn);
+                self.write_out(forward.out, Some(end), conn, true);
                 self.release(forward.out, now, ids);
             }
             Reading::Waiting(forward) => {
@@ -1300,7 +1398,7 @@ fn reason(status: u16) -> &'static str {
 /// `head` with transaction id `tid`, its first To-Path URI (`moved`)
 /// taken off and put in front of its From-Path (RFC 4976 s.6.4.1), the
 /// other lines as they came; the blank line after when a body follows.
-fn rewrite_head(head: &FrameHead, tid: &str, moved: &str, body: bool) -> Option<Bytes> {
+fn rewrite_head(head: &FrameHead, tid: &str, moved: &str, body: bool, range: Option<ByteRange>) -> Option<Bytes> {
     let raw: &[u8] = head.as_bytes();
     let mut out = BytesMut::with_capacity(raw.len() + moved.len() + tid.len() + 8);
     let mut start = 0;
@@ -1323,6 +1421,10 @@ fn rewrite_head(head: &FrameHead, tid: &str, moved: &str, body: bool) -> Option<
             out.put_slice(moved.as_bytes());
             out.put_u8(b' ');
             out.put_slice(line.get(10..)?.trim_ascii_start());
+        } else if let Some(range) =
+            range.filter(|_| line.get(..11).is_some_and(|n| n.eq_ignore_ascii_case(b"Byte-Range:")))
+        {
+            out.put_slice(format!("Byte-Range: {range}").as_bytes());
         } else {
             out.put_slice(line);
         }
