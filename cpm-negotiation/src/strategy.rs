@@ -1,6 +1,6 @@
 //! The three link-establishment strategies of seed 001 as data: for every hop,
 //! who opens it and on which trigger, plus the controlling function's answer
-//! policy and the B2BUAs' ACK policy (SPEC.md, "The three link-establishment
+//! policy and the B2BUAs' ACK policy (the source documents, "The three link-establishment
 //! strategies" and "Variants inside the figures").
 //!
 //! Active/passive is carried in SDP: each preset only decides which opener an
@@ -89,7 +89,7 @@ impl fmt::Display for Hop {
     }
 }
 
-/// The entities of SPEC.md that terminate a media hop.
+/// The entities of the source documents that terminate a media hop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Entity {
@@ -108,7 +108,7 @@ pub enum Entity {
 }
 
 impl Entity {
-    /// The name used in SPEC.md's tables.
+    /// The name used in the source documents' tables.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -206,7 +206,7 @@ impl LinkStrategy {
     /// Every strategy.
     pub const ALL: [Self; 3] = [Self::InviteInitiator, Self::InviteReceiver, Self::ClientInitiative];
 
-    /// The default plan of `hop` (SPEC.md's table, first alternative).
+    /// The default plan of `hop` (the source documents' table, first alternative).
     #[must_use]
     pub const fn plan(self, hop: Hop) -> HopPlan {
         match (self, hop) {
@@ -277,7 +277,7 @@ impl Preset {
         }
     }
 
-    /// The preset a figure replays (SPEC.md "Variants inside the figures").
+    /// The preset a figure replays (the source documents, "Variants inside the figures").
     #[must_use]
     pub const fn figure(figure: Figure) -> Self {
         use AckPolicy::{AfterUpstreamAck as After, OnDownstreamSuccess as On200};

@@ -1,6 +1,6 @@
 //! The three strategies of seed 001, as data and through the per-hop machine.
 //!
-//! `SPEC_TABLE` is SPEC.md's table "The three link-establishment strategies"
+//! `SPEC_TABLE` is the source documents' table "The three link-establishment strategies"
 //! verbatim (the IWF hop from "Non-CPM receiver through interworking");
 //! every plan of [`LinkStrategy`] must read as one of its alternatives, and
 //! every alternative a plan allows must be in the table.
@@ -51,7 +51,7 @@ fn message(hop: Hop, side: Side, trigger: Trigger) -> String {
     }
 }
 
-/// Renders a plan as the cell text SPEC.md would use.
+/// Renders a plan as the cell text the table of the source documents would use.
 fn render(plan: &HopPlan) -> Vec<String> {
     let msgs: Vec<String> = plan.triggers.iter().map(|&t| message(plan.hop, plan.opener, t)).collect();
     vec![

@@ -67,7 +67,7 @@ use crate::transport::{
     Fingerprint, FingerprintError, ListenAddr, ListenAddrError, TlsClient, TlsServerConfig, TlsSetupError, Transport,
 };
 
-/// The entity a node hosts (SPEC.md, "Entities").
+/// The entity a node hosts (the source documents, "Entities").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -229,7 +229,7 @@ pub struct SipRoute {
     /// Where to send: transport, IP and port.
     pub address: ListenAddr,
     /// (Controlling) the users of this host are non-CPM users: their leg goes
-    /// to the ISF at `address` (SPEC.md: the CF "decides per member whether it
+    /// to the ISF at `address` (the source documents: the CF "decides per member whether it
     /// is a CPM user ... or a non-CPM user").
     pub non_cpm: bool,
 }
@@ -291,7 +291,7 @@ impl NonCpmSystem {
     }
 }
 
-/// When the IWF sends its delivery REPORT (SPEC.md, "Acknowledgements").
+/// When the IWF sends its delivery REPORT (the source documents, "Acknowledgements").
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum IwfReport {
@@ -425,7 +425,7 @@ pub enum AnswerPolicy {
     AfterFirstDestination,
 }
 
-/// The policies of SPEC.md's figures.
+/// The policies of the source documents' figures.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Policy {
     /// The strategy preset.

@@ -35,7 +35,7 @@ pub struct EntityConfig {
     pub capabilities: Capabilities,
     /// B2BUA only: when the downstream ACK is generated. A preset carries
     /// one per B2BUA: `preset.ack_policy[0]` for PF(A), `[1]` for the CF,
-    /// `[2]` for PF(B) (SPEC.md ACK policy table); [`EntityConfig::new`]
+    /// `[2]` for PF(B) (the source documents, ACK policy table); [`EntityConfig::new`]
     /// takes `[0]`, so set it for the CF and PF(B).
     pub ack_policy: AckPolicy,
     /// Controlling function only: when the upstream 200 is sent.

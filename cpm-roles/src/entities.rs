@@ -13,7 +13,7 @@ use crate::stats::Stats;
 use crate::{Input, Output};
 use msrp_core::IdSource;
 
-/// The machine shape every entity shares (STYLE.md s.2), so that a runtime
+/// The machine shape every entity shares (every machine of this workspace has it), so that a runtime
 /// or the simulator can drive any of them; every entity is `Send`, so a
 /// runtime can run each on its own task or thread.
 pub trait Entity: Send {

@@ -11,7 +11,7 @@
 //!
 //! # What each entity does
 //!
-//! - Every policy of SPEC.md is configuration ([`EntityConfig`]): the
+//! - Every policy of the source documents is configuration ([`EntityConfig`]): the
 //!   strategy preset with its openers and triggers
 //!   ([`cpm_negotiation::Preset`]), the CF answer policy, the B2BUA ACK
 //!   policy, and the IWF's report mode and conversion rules ([`IwfConfig`]); the
@@ -30,7 +30,7 @@
 //!   outcome as [`Event::MemberOutcome`], sends A one IMDN delivery
 //!   notification per member (RFC 5438 `message/imdn+xml` in CPIM, naming
 //!   the member), and one success REPORT once every member's outcome is
-//!   known, never a failure REPORT for one member (SPEC.md
+//!   known, never a failure REPORT for one member (the source documents,
 //!   "Acknowledgements"). A REPORT waits for the messages sent before it on
 //!   its hop, so A sees every IMDN ([`Event::Delivery`]) before the REPORT
 //!   ([`Event::Outcome`]).
@@ -526,7 +526,7 @@ pub enum Event {
     },
     /// Client sender: one group member's delivery outcome, from the IMDN
     /// delivery notification the controlling function sent for that member
-    /// (SPEC.md "Acknowledgements": one per member).
+    /// (the source documents, "Acknowledgements": one per member).
     Delivery {
         /// The member (the IMDN's `<recipient-uri>`).
         member: String,

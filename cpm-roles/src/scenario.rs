@@ -86,7 +86,7 @@ pub struct Scenario {
     /// `sip:group@cf.example.com`).
     pub target: String,
     /// Every entity's [`EntityConfig::max_chunk_size`]: `Some(2048)` by
-    /// default, so the 5000-byte message goes as three chunks (SPEC.md
+    /// default, so the 5000-byte message goes as three chunks (the source documents,
     /// "Scenario defaults"); `None` sends it in one.
     pub chunk_size: Option<usize>,
     /// The ISF's IWF selection rules (tried before its exact rules, which
@@ -124,7 +124,7 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// The figure `name` with its defaults (SPEC.md "Scenario defaults").
+    /// The figure `name` with its defaults (the source documents, "Scenario defaults").
     ///
     /// # Errors
     /// [`ScenarioError`] for an unknown name, or one needing the ISF/IWF.

@@ -1,5 +1,5 @@
 //! The figures of seed 001 replayed in the simulator, each checked against
-//! SPEC.md "What every figure must show": every SIP message on every hop in
+//! The source documents, "What every figure must show": every SIP message on every hop in
 //! order, every link's opener and trigger, the CF answer and ACK policies,
 //! every MSRP SEND and its response, delivered == submitted, and nothing
 //! left at the end.
@@ -31,7 +31,7 @@ enum Answer {
     AfterFirst,
 }
 
-/// One figure's expectations, written from SPEC.md's tables (not from the
+/// One figure's expectations, written from the source documents' tables (not from the
 /// presets, so that the presets are checked too).
 struct Expect {
     name: &'static str,
@@ -173,7 +173,7 @@ fn check(expect: &Expect, sim: &Sim, size: usize) {
         let sends: Vec<_> = on_hop.iter().filter(|m| m.2 == "SEND" && m.1 == upstream).collect();
         let sent: usize = sends.iter().map(|m| m.3).sum();
         assert_eq!(sent, size, "{name}: SEND bytes on {hop}");
-        // SPEC.md "Scenario defaults": 2048-octet chunks (5000 bytes: SEND#1..#3
+        // The source documents, "Scenario defaults": 2048-octet chunks (5000 bytes: SEND#1..#3
         // of 2048, 2048 and 904), each hop keeping the chunk boundaries.
         let chunks: Vec<usize> = sends.iter().map(|m| m.3).filter(|&b| b > 0).collect();
         let expected: Vec<usize> = (0..size).step_by(2048).map(|at| (size - at).min(2048)).collect();
@@ -590,7 +590,7 @@ fn trigger_cause(trace: &[TraceEvent], hop: &str, trigger: &str, offerer_opens: 
 type Case =
     (&'static str, cpm_negotiation::Side, cpm_negotiation::Side, usize, usize, [(&'static str, &'static str); 4]);
 
-/// Every alternative trigger and opener of each figure (SPEC.md
+/// Every alternative trigger and opener of each figure (the source documents,
 /// strategy table), each run checked for its connects (opener, trigger, after
 /// the triggering message), delivery and a clean end.
 #[test]

@@ -1,5 +1,5 @@
 //! Seed 000 FIG1: a large message to a non-CPM receiver through the ISF and
-//! the IWF, checked against SPEC.md "What every figure must show".
+//! the IWF, checked against the source documents, "What every figure must show".
 #![cfg(feature = "sim")]
 #![allow(clippy::unwrap_used, reason = "test code")]
 
@@ -143,7 +143,7 @@ fn iwf_reports_at_media_end_and_sends_bye() {
 }
 
 /// A mixed group of three CPM members and one non-CPM
-/// member in one session gives exactly one outcome per member at A (SPEC.md
+/// member in one session gives exactly one outcome per member at A (the source documents,
 /// "Acknowledgements": IMDNs from the CF, then one success REPORT).
 #[test]
 fn mixed_group_one_outcome_per_member_at_a() {
@@ -578,7 +578,7 @@ fn isf_selects_the_iwf_by_content_type_size_and_receiver() {
 }
 
 /// Seed 000 FIG1: every alternative trigger and opener
-/// (SPEC.md: L1 by A after 200#1 or by PF(A) after ACK#1; L2 by PF(A) after
+/// (the source documents: L1 by A after 200#1 or by PF(A) after ACK#1; L2 by PF(A) after
 /// 200#2 / ACK#1 / SEND#1 or by the CF after ACK#2; L3 by the CF after
 /// 200#3 / ACK#2 / SEND#2 or by the IWF after ACK#4).
 #[test]

@@ -2,7 +2,7 @@
 //! (a participating function has one, the controlling function fans out to
 //! every member), on a [`UserAgent`].
 //!
-//! The caller picks the policies (SPEC.md "CF answer policy", "ACK policy"):
+//! The caller picks the policies (the source documents, "CF answer policy", "ACK policy"):
 //! - [`AnswerPolicy`]: answer the inbound leg at once, or after the first
 //!   outbound 2xx;
 //! - [`AckPolicy`]: ACK an outbound 2xx when the inbound ACK arrives, or as
@@ -449,7 +449,7 @@ impl B2bua {
 
     fn ack_outbound(&mut self, inbound: LegId, leg: LegId) {
         let Some(out) = self.calls.get_mut(&inbound).and_then(|c| c.outbound.get_mut(&leg)) else { return };
-        // SPEC.md "ACK policy": "The CF never sends ACK#3 before it has 200#3".
+        // The source documents, "ACK policy": "The CF never sends ACK#3 before it has 200#3".
         if !out.answered || out.acked {
             return;
         }

@@ -1,4 +1,4 @@
-//! Entry points of the fuzz targets (STYLE.md s.6 item 5): each
+//! Entry points of the fuzz targets: each
 //! `fuzz/fuzz_targets/<target>.rs` is a one-line call into a function here,
 //! and `tests/fuzz_corpus.rs` replays the committed seeds through them.
 

@@ -6,7 +6,7 @@
 //! agent core, a proxy core) feeds it [`Input`]s and drains [`Output`]s:
 //!
 //! - `handle(now, input)`, then `poll_output()` until `None`, then
-//!   `poll_timeout()` (the drain contract of STYLE.md s.2);
+//!   `poll_timeout()` (the drain contract every machine of this workspace has);
 //! - bad peer input never returns `Err`: it is dropped and reported as
 //!   [`Event::PeerError`]; [`UsageError`] is only for the caller's mistakes.
 //!

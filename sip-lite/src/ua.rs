@@ -2,7 +2,7 @@
 //! legs with their dialogs, BYE, CANCEL, and non-INVITE requests, plus the
 //! helpers that build requests and responses.
 //!
-//! [`UserAgent`] has the machine shape of STYLE.md s.2: `handle(now, input)`,
+//! [`UserAgent`] has the machine shape every machine of this workspace has: `handle(now, input)`,
 //! then drain `poll_output()`, then read `poll_timeout()`. It owns a
 //! [`TransactionLayer`] and drains it into its own queue.
 //!

@@ -153,7 +153,7 @@ fn position(events: &[b2bua::Event], f: impl Fn(&b2bua::Event) -> bool) -> Optio
     events.iter().position(f)
 }
 
-/// The ordering rules of SPEC.md's answer and ACK policies, which hold on any network.
+/// The ordering rules of the source documents' answer and ACK policies, which hold on any network.
 fn check_policies(events: &[b2bua::Event], answer: AnswerPolicy, ack: AckPolicy) {
     let inbound_answered = position(events, |e| matches!(e, b2bua::Event::InboundAnswered { .. }));
     let first_out = position(events, |e| matches!(e, b2bua::Event::OutboundAnswered { .. }));

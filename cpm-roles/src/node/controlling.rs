@@ -1,7 +1,7 @@
 //! The controlling function (an MSRP switch for a group): it relays the
 //! message to every member, learns each member's outcome (its REPORT, or
 //! what ended its leg), sends the sender one IMDN per member (RFC 5438),
-//! and one success REPORT upstream once every outcome is known (SPEC.md
+//! and one success REPORT upstream once every outcome is known (the source documents,
 //! "Acknowledgements"); it drops slow members.
 
 use super::*;

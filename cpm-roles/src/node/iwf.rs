@@ -1,5 +1,5 @@
 //! The interworking function's hand-over to its non-CPM system and the
-//! delivery REPORT its acknowledgement becomes (SPEC.md "Acknowledgements").
+//! delivery REPORT its acknowledgement becomes (the source documents, "Acknowledgements").
 
 use super::*;
 

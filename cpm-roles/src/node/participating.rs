@@ -1,6 +1,6 @@
 //! The participating function (PF(A) or PF(B)): a back-to-back relay of one
 //! inbound leg to one outbound leg. It passes messages from downstream (the
-//! member's IMDN) and every REPORT upstream as they are (SPEC.md
+//! member's IMDN) and every REPORT upstream as they are (the source documents,
 //! "Acknowledgements"; RFC 4975 s.7.1.2: a REPORT covers the Byte-Range it
 //! names).
 

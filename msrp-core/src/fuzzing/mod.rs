@@ -1,4 +1,4 @@
-//! Entry points of the fuzz targets (STYLE.md s.6 item 5).
+//! Entry points of the fuzz targets.
 //!
 //! Each `fuzz/fuzz_targets/<target>.rs` is a one-line call into a function
 //! here, so the same checks run three ways, all on stable:

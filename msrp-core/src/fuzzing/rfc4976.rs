@@ -245,12 +245,18 @@ pub fn rfc4976_relay(data: &[u8]) {
         }
     }
 
-    // Every connection goes, every deadline passes: nothing is left.
-    let mut conns: Vec<ConnId> = fars.keys().copied().chain(connects.iter().copied()).collect();
-    conns.sort();
-    for conn in conns {
-        fars.remove(&conn);
-        step(&mut relay, Input::Closed { conn }, now, &mut fars, &mut connects, &mut use_paths, &mut ids);
+    // Every connection goes (closing one can release a frame that asks for
+    // a new one: those go too), every deadline passes: nothing is left.
+    for _ in 0..16 {
+        let mut conns: Vec<ConnId> = fars.keys().copied().chain(connects.drain(..)).collect();
+        if conns.is_empty() {
+            break;
+        }
+        conns.sort();
+        for conn in conns {
+            fars.remove(&conn);
+            step(&mut relay, Input::Closed { conn }, now, &mut fars, &mut connects, &mut use_paths, &mut ids);
+        }
     }
     now += Duration::from_secs(2 * 86_400);
     step(&mut relay, Input::Timeout, now, &mut fars, &mut connects, &mut use_paths, &mut ids);
