@@ -26,6 +26,11 @@
 //!   takes are refused with 481 or 506 ([`refusal`]).
 //! - Every frame read on a link is routed by its To-Path: requests, and
 //!   responses too (a response's To-Path is our URI, s.7.2).
+//! - A session behind RFC 4976 relays first authenticates on the link to
+//!   its first relay ([`Command::Authenticate`], an [`AuthClient`] run by
+//!   the endpoint: its AUTHs written on that link, their answers routed to
+//!   it by transaction id, [`Output::Auth`] with the Use-Path), then opens
+//!   on that same link with the peer path of RFC 4976 s.5.1.
 //! - Writing is paced: the endpoint hands the runtime at most
 //!   [`EndpointConfig::link_window`] bytes per link beyond what the runtime
 //!   acknowledged with [`Input::Written`]. What does not fit stays in the
@@ -64,11 +69,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use thiserror::Error;
 
+use crate::auth::{AuthClient, AuthEvent};
 use crate::deadline::later;
+use crate::id::IdSource;
 use crate::router::{ConnId, Route, Router};
 use crate::session::{self, refusal, Event, LinkRole, Session};
 use crate::uri::{MsrpUri, Scheme};
-use crate::wire::{Framer, FramerEvent, Limits, Transmit};
+use crate::wire::{Encoder, Framer, FramerEvent, Limits, Transmit};
 use crate::ParseError;
 
 /// A session of an [`Endpoint`], named by the caller.
@@ -270,11 +277,43 @@ pub enum Command {
         /// The id of the link to open when none can be reused.
         conn: ConnId,
     },
-    /// Removes a session. Its link closes when no session is left on it.
+    /// Removes a session (and the AUTH run for it). Its link closes when
+    /// no session is left on it.
     Close {
         /// The session.
         key: SessionKey,
     },
+    /// Authenticates to the relays of `client` for the session `key` will
+    /// name (RFC 4976 s.5.1: "Each URI SHOULD be used for only one unique
+    /// session"): on the link toward its first relay, reused or opened as
+    /// `conn`, the link the session then uses (s.6.3: the Use-Path "MUST
+    /// only be valid to route across the same connection over which the AUTH
+    /// request was received"). [`Output::Auth`] reports the Use-Path; open
+    /// the session after it, with its peer path made by
+    /// [`to_path`](crate::auth::to_path). The client refreshes before the
+    /// Use-Path expires as long as the key is not closed.
+    Authenticate {
+        /// The session it is for.
+        key: SessionKey,
+        /// The client, not started, and its randomness.
+        auth: Box<Authentication>,
+        /// The id of the link to open when none can be reused.
+        conn: ConnId,
+    },
+}
+
+/// A client's AUTH as [`Command::Authenticate`] hands it to the endpoint.
+pub struct Authentication {
+    /// The client, not started.
+    pub client: AuthClient,
+    /// Its randomness (transaction ids, `cnonce`).
+    pub ids: Box<dyn IdSource + Send>,
+}
+
+impl fmt::Debug for Authentication {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authentication").field("client", &self.client).finish_non_exhaustive()
+    }
 }
 
 /// What comes into the endpoint.
@@ -382,6 +421,13 @@ pub enum Output {
         /// What happened.
         event: Event,
     },
+    /// What the AUTH run for a session came to ([`Command::Authenticate`]).
+    Auth {
+        /// The session it is for.
+        session: SessionKey,
+        /// Authenticated (with the Use-Path), or failed.
+        event: AuthEvent,
+    },
 }
 
 /// A caller's mistake; the endpoint's state is unchanged.
@@ -412,6 +458,33 @@ pub enum UsageError {
     /// The session refused the command.
     #[error("session: {0}")]
     Session(#[from] session::UsageError),
+}
+
+/// A client's AUTH to its relays, on one link.
+struct AuthSlot {
+    client: AuthClient,
+    ids: Box<dyn IdSource + Send>,
+    conn: ConnId,
+}
+
+impl fmt::Debug for AuthSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthSlot").field("client", &self.client).field("conn", &self.conn).finish_non_exhaustive()
+    }
+}
+
+/// Moves what `slot`'s client wants written onto its link's control queue
+/// and its events to `ready`.
+fn drain_auth(key: SessionKey, slot: &mut AuthSlot, links: &mut BTreeMap<ConnId, Link>, ready: &mut VecDeque<Output>) {
+    while let Some(frame) = slot.client.poll_transmit() {
+        let Ok(transmit) = Encoder::new().encode(&frame, slot.ids.as_mut()) else { continue };
+        if let Some(link) = links.get_mut(&slot.conn) {
+            link.control.push_back(transmit);
+        }
+    }
+    while let Some(event) = slot.client.poll_event() {
+        ready.push_back(Output::Auth { session: key, event });
+    }
 }
 
 #[derive(Debug)]
@@ -506,6 +579,8 @@ pub struct Endpoint {
     dirty: Vec<ConnId>,
     /// Reused list of link ids, so flushing allocates nothing.
     scratch: Vec<ConnId>,
+    /// AUTH runs, by the session they are for.
+    auths: BTreeMap<SessionKey, AuthSlot>,
 }
 
 impl fmt::Debug for Endpoint {
@@ -537,6 +612,7 @@ impl Endpoint {
             ready: VecDeque::new(),
             dirty: Vec::new(),
             scratch: Vec::new(),
+            auths: BTreeMap::new(),
         }
     }
 
@@ -641,7 +717,8 @@ impl Endpoint {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let sessions = self.sessions.values().filter_map(|slot| slot.session.poll_timeout());
         let links = self.links.values().filter_map(|link| link.deadline(&self.config)).map(|(at, _)| at);
-        sessions.chain(links).min()
+        let auths = self.auths.values().filter_map(|slot| slot.client.poll_timeout());
+        sessions.chain(links).chain(auths).min()
     }
 
     fn mark(&mut self, conn: Option<ConnId>) {
@@ -723,6 +800,12 @@ impl Endpoint {
                     let _ = slot.session.handle(now, session::Input::Timeout);
                     drain_events(*key, &mut slot.session, &mut self.ready);
                 }
+                for (key, slot) in &mut self.auths {
+                    if slot.client.poll_timeout().is_some_and(|at| at <= now) {
+                        slot.client.handle_timeout(now, slot.ids.as_mut());
+                        drain_auth(*key, slot, &mut self.links, &mut self.ready);
+                    }
+                }
                 self.expire_links(now);
             }
             Input::Command(command) => self.command(now, command)?,
@@ -790,30 +873,52 @@ impl Endpoint {
                 self.attach(now, key, link_key, conn);
             }
             Command::Close { key } => {
-                let slot = self.sessions.remove(&key).ok_or(UsageError::UnknownSession)?;
+                let auth = self.auths.remove(&key);
+                let Some(slot) = self.sessions.remove(&key) else {
+                    return auth.map(drop).ok_or(UsageError::UnknownSession);
+                };
                 self.router.remove(&slot.session.config().local_uri);
                 if let Some(conn) = slot.conn {
                     self.detach(now, key, conn);
                 }
             }
+            Command::Authenticate { key, auth, conn } => {
+                let Authentication { mut client, mut ids } = *auth;
+                if self.auths.contains_key(&key) {
+                    return Err(UsageError::DuplicateSession);
+                }
+                let link_key = LinkKey::of(client.first_relay()).ok_or(UsageError::NoRoute)?;
+                if self.reusable(&link_key).is_none() && self.links.contains_key(&conn) {
+                    return Err(UsageError::DuplicateConn);
+                }
+                let conn = self.link_toward(now, link_key, conn);
+                client.start(now, ids.as_mut());
+                let mut slot = AuthSlot { client, ids, conn };
+                drain_auth(key, &mut slot, &mut self.links, &mut self.ready);
+                self.auths.insert(key, slot);
+                self.mark(Some(conn));
+            }
         }
         Ok(())
     }
 
+    /// The link toward `link_key`: reused, or opened as `conn`.
+    fn link_toward(&mut self, now: Instant, link_key: LinkKey, conn: ConnId) -> ConnId {
+        if let Some(existing) = self.reusable(&link_key) {
+            return existing;
+        }
+        if self.config.reuse_links {
+            self.registry.insert(link_key.clone(), conn);
+        }
+        let link = Link::new(Some(link_key.clone()), false, self.config.limits.clone(), now);
+        self.links.insert(conn, link);
+        self.ready.push_back(Output::Connect { conn, link: link_key });
+        conn
+    }
+
     /// Puts an active session on the link toward `link_key`: reused, or opened as `conn`.
     fn attach(&mut self, now: Instant, key: SessionKey, link_key: LinkKey, conn: ConnId) {
-        let conn = match self.reusable(&link_key) {
-            Some(existing) => existing,
-            None => {
-                if self.config.reuse_links {
-                    self.registry.insert(link_key.clone(), conn);
-                }
-                let link = Link::new(Some(link_key.clone()), false, self.config.limits.clone(), now);
-                self.links.insert(conn, link);
-                self.ready.push_back(Output::Connect { conn, link: link_key });
-                conn
-            }
-        };
+        let conn = self.link_toward(now, link_key, conn);
         let Some(slot) = self.sessions.get_mut(&key) else { return };
         let Some(link) = self.links.get_mut(&conn) else { return };
         link.sessions.push(key);
@@ -866,6 +971,13 @@ impl Endpoint {
 
     fn link_lost(&mut self, now: Instant, conn: ConnId) {
         let Some(link) = self.forget_link(conn) else { return };
+        // RFC 4976 s.6.3: "If the client's connection is closed and then reopened, the URI
+        // MUST be invalidated": an AUTH on it fails, and so does a Use-Path it gave.
+        for (key, slot) in self.auths.iter_mut().filter(|(_, slot)| slot.conn == conn) {
+            slot.client.link_lost();
+            drain_auth(*key, slot, &mut self.links, &mut self.ready);
+        }
+        self.auths.retain(|_, slot| slot.conn != conn);
         self.router.connection_closed(conn);
         for key in &link.sessions {
             if let Some(slot) = self.sessions.get_mut(key) {
@@ -926,6 +1038,8 @@ impl Endpoint {
                 _ => None,
             };
             let target = match &event {
+                // The answer to an AUTH in flight on the link goes to its client.
+                FramerEvent::Head(head) if !head.is_request() && self.auth_answered(now, conn, head) => Target::None,
                 FramerEvent::Head(head) => {
                     // RFC 4975 s.7.3: requests (and our responses) are
                     // routed by their To-Path; the router binds a passive
@@ -970,6 +1084,19 @@ impl Endpoint {
                 }
             }
         }
+    }
+
+    /// Hands `head` to the AUTH client on `conn` whose request it answers;
+    /// `false` when it answers none.
+    fn auth_answered(&mut self, now: Instant, conn: ConnId, head: &crate::wire::FrameHead) -> bool {
+        let answers = |slot: &AuthSlot| {
+            slot.conn == conn && slot.client.pending_transaction().is_some_and(|t| t.as_str() == head.txid())
+        };
+        let Some((key, slot)) = self.auths.iter_mut().find(|(_, slot)| answers(slot)) else { return false };
+        slot.client.handle_response(head, now, slot.ids.as_mut());
+        drain_auth(*key, slot, &mut self.links, &mut self.ready);
+        self.mark(Some(conn));
+        true
     }
 
     /// A routed frame's session is on `conn` (a passive one may be new to it).

@@ -184,6 +184,13 @@ pub enum AuthError {
         /// The relay.
         relay: MsrpUri,
     },
+    /// The connection to the first relay is gone: an AUTH in flight fails,
+    /// and a Use-Path it gave is no longer valid (RFC 4976 s.6.3).
+    #[error("the connection to relay {relay} was lost")]
+    LinkLost {
+        /// The first relay.
+        relay: MsrpUri,
+    },
 }
 
 /// What an [`AuthClient`] tells its user.
@@ -340,6 +347,15 @@ impl AuthClient {
             // RFC 4976 s.6.3: "the relay MUST ensure that the URI is invalidated after the expiry
             // time", so the client authenticates again before then.
             self.start(now, ids);
+        }
+    }
+
+    /// The link to the first relay is gone: a round in flight, or the
+    /// Use-Path of the last one, ends ([`AuthError::LinkLost`]).
+    pub fn link_lost(&mut self) {
+        if self.pending.is_some() || !self.use_path.is_empty() || self.refresh_at.is_some() {
+            let relay = self.first_relay().clone();
+            self.fail(AuthError::LinkLost { relay });
         }
     }
 
