@@ -378,6 +378,11 @@ pub struct Relay {
     /// protected by using a Secure WebSocket (WSS) connection"). Kept as
     /// their stream transport: `tls` for `wss`, `tcp` for `ws`.
     pub websocket_listen: Vec<ListenAddr>,
+    /// How long an accepted connection may go without a successful request
+    /// (RFC 4976 s.6.1: "up to 30 seconds"; default 30).
+    pub probation: Duration,
+    /// Connections at once (default 4096): past it, a new one is closed at once.
+    pub max_connections: usize,
 }
 
 /// A participating node's settings.
@@ -856,6 +861,8 @@ struct RawRelay {
     websocket_listen: Vec<String>,
     #[serde(default)]
     plain_websocket_for_tests: bool,
+    probation_secs: Option<u64>,
+    max_connections: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -1176,6 +1183,8 @@ impl<'a> Checker<'a> {
             auth_over_tcp: raw.auth_over_tcp,
             users: raw.user,
             websocket_listen,
+            probation: Duration::from_secs(raw.probation_secs.unwrap_or(30).max(1)),
+            max_connections: raw.max_connections.unwrap_or(4096).max(1),
         })
     }
 

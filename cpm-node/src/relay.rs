@@ -94,6 +94,7 @@ fn relay_config(config: &NodeConfig, uris: Vec<MsrpUri>) -> Result<(RelayConfig,
         RelayChallenge::None => ChallengeMode::NoChallenge,
     };
     machine.auth_over_tcp = relay.auth_over_tcp;
+    machine.probation = relay.probation;
     machine.transaction_timeout = config.limits.transaction_timeout;
     machine.idle_timeout = config.limits.idle_timeout.max(Duration::from_secs(1));
     machine.write_window = usize::try_from(config.limits.window.get()).unwrap_or(usize::MAX).max(1024);
@@ -160,8 +161,9 @@ pub async fn start(config: &NodeConfig) -> Result<RelayNode, ServeError> {
     let addrs = listeners.iter().map(|l| l.local_addr().addr).collect();
     let (stop, stopped) = tokio::sync::oneshot::channel();
     let handshake = config.limits.handshake_timeout;
+    let max_connections = config.relay.as_ref().map_or(4096, |r| r.max_connections);
     let machine = Relay::new(machine, Box::new(users));
-    let task = tokio::spawn(run(machine, listeners, first_websocket, tls, handshake, stopped));
+    let task = tokio::spawn(run(machine, listeners, first_websocket, tls, handshake, max_connections, stopped));
     Ok(RelayNode { addrs, uris, stop: Some(stop), task })
 }
 
@@ -186,6 +188,7 @@ async fn run(
     first_websocket: usize,
     tls: TlsMode,
     connect_timeout: Duration,
+    max_connections: usize,
     mut stopped: tokio::sync::oneshot::Receiver<()>,
 ) {
     let (queue, mut events) = mpsc::channel(QUEUE);
@@ -229,6 +232,11 @@ async fn run(
             () = async { tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)).await }, if deadline.is_some() => rfc4976::Input::Timeout,
             event = events.recv() => match event {
                 None => break,
+                // Past the bound a new connection is let go at once (dropping it closes it).
+                Some(Event::Accepted { .. } | Event::AcceptedWebSocket { .. }) if links.len() >= max_connections => {
+                    tracing::warn!(max_connections, "MSRP relay: connection refused, at the bound");
+                    continue;
+                }
                 Some(Event::Accepted { conn, listener }) => {
                     let id = ConnId::new(next_conn.fetch_add(1, Ordering::Relaxed) % rfc4976::OPENED_CONN_BASE);
                     links.insert(id, open(conn, id, &queue));

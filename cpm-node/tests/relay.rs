@@ -430,3 +430,32 @@ async fn next_line(lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::proc
         .expect("read")
         .expect("a line")
 }
+
+/// A hostile peer against the relay node: connections past the bound are
+/// closed at once, connections that never send a request are closed when
+/// their probation ends (RFC 4976 s.6.1), and then the relay serves again.
+#[tokio::test]
+async fn silent_and_surplus_connections_are_closed() {
+    let config =
+        CONFIG.replace("auth_over_tcp = true", "auth_over_tcp = true\nprobation_secs = 1\nmax_connections = 3");
+    let config = NodeConfig::parse(&config).unwrap_or_else(|e| panic!("{e}"));
+    let node = relay::start(&config).await.expect("the relay starts");
+    let addr = node.addr(0).expect("a listener");
+    let mut silent = Vec::new();
+    for _ in 0..3 {
+        silent.push(TcpStream::connect(addr).await.expect("connected"));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut surplus = TcpStream::connect(addr).await.expect("connected");
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(1), surplus.read(&mut buf)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "the fourth is closed at once: {read:?}");
+    for mut conn in silent {
+        let read = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut buf)).await;
+        assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "closed after its probation: {read:?}");
+    }
+    let mut a = Client::connect(addr, "msrp://127.0.0.1:40031/alice;tcp", 31).await;
+    let relay = node.uri(0).expect("its URI").clone();
+    a.authenticate(&relay, "alice", "alice-secret").await.expect("served again");
+    node.stop().await;
+}
