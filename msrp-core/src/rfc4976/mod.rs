@@ -44,8 +44,9 @@
 //! | `idle_timeout` (s.6.5: "more than one hour") | 1 h | the connection is closed |
 //! | framer [`Limits`](crate::Limits) | see there | the connection is closed |
 
+mod config;
+mod frames;
 mod relay;
 
-pub use relay::{
-    ChallengeMode, CloseReason, CredentialStore, Held, Input, Output, Relay, RelayConfig, Users, OPENED_CONN_BASE,
-};
+pub use config::{ChallengeMode, CredentialStore, RelayConfig, Users};
+pub use relay::{CloseReason, Held, Input, Output, Relay, OPENED_CONN_BASE};
