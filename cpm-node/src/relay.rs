@@ -32,6 +32,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
@@ -46,6 +47,10 @@ const READ_SIZE: usize = 64 * 1024;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Events waiting for the machine.
 const QUEUE: usize = 1024;
+/// The largest WebSocket message (one MSRP chunk) a client may send.
+const MAX_WEBSOCKET_MESSAGE: usize = 1 << 20;
+/// WebSocket handshakes under way at once; past it a new connection is closed.
+const MAX_WEBSOCKET_HANDSHAKES: usize = 64;
 /// Pieces gathered into one vectored write (Linux takes 1024 at most).
 const MAX_PARTS: usize = 512;
 
@@ -193,15 +198,22 @@ async fn run(
 ) {
     let (queue, mut events) = mpsc::channel(QUEUE);
     let mut accepting = tokio::task::JoinSet::new();
+    let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_WEBSOCKET_HANDSHAKES));
     for (k, mut listener) in listeners.into_iter().enumerate() {
         let queue = queue.clone();
         let websocket = k >= first_websocket;
+        let handshakes = Arc::clone(&handshakes);
         accepting.spawn(async move {
             loop {
                 match listener.accept().await {
                     Ok((conn, _)) if websocket => {
+                        let Ok(permit) = Arc::clone(&handshakes).try_acquire_owned() else {
+                            tracing::warn!("WebSocket handshakes at their bound: connection closed");
+                            continue;
+                        };
                         let queue = queue.clone();
                         tokio::spawn(async move {
+                            let _permit = permit;
                             match tokio::time::timeout(connect_timeout, accept_websocket(conn)).await {
                                 Ok(Ok(ws)) => {
                                     let event = Event::AcceptedWebSocket { ws: Box::new(ws), listener: k };
@@ -258,9 +270,9 @@ async fn run(
                 Some(Event::Read { conn, data }) => rfc4976::Input::Received { conn, data },
                 Some(Event::Written { conn, bytes }) => rfc4976::Input::Written { conn, bytes },
                 Some(Event::Closed { conn }) => {
-                    if links.remove(&conn).is_none() {
-                        continue;
-                    }
+                    // The writer's close (a peer that does not take its bytes) stops the reader too.
+                    let Some(link) = links.remove(&conn) else { continue };
+                    link.reader.abort();
                     rfc4976::Input::Closed { conn }
                 }
             },
@@ -418,7 +430,12 @@ async fn accept_websocket(conn: Conn) -> Result<WebSocketStream<Conn>, tokio_tun
         response.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("msrp"));
         Ok(response)
     }
-    tokio_tungstenite::accept_hdr_async(conn, msrp_subprotocol).await
+    // One message is one MSRP chunk (RFC 7977 s.5.1): the library's 64 MiB default would let a
+    // peer make the relay buffer that much before the machine sees a byte.
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_WEBSOCKET_MESSAGE))
+        .max_frame_size(Some(MAX_WEBSOCKET_MESSAGE));
+    tokio_tungstenite::accept_hdr_async_with_config(conn, msrp_subprotocol, Some(config)).await
 }
 
 /// The reader and writer of a WebSocket connection.

@@ -875,7 +875,15 @@ impl Endpoint {
             Command::Close { key } => {
                 let auth = self.auths.remove(&key);
                 let Some(slot) = self.sessions.remove(&key) else {
-                    return auth.map(drop).ok_or(UsageError::UnknownSession);
+                    let auth = auth.ok_or(UsageError::UnknownSession)?;
+                    // The AUTH's link, if nothing else uses it, closes with it.
+                    let used = self.links.get(&auth.conn).is_some_and(|link| !link.sessions.is_empty())
+                        || self.auths.values().any(|other| other.conn == auth.conn);
+                    if !used && self.links.get(&auth.conn).is_some_and(|link| link.key.is_some()) {
+                        self.ready.push_back(Output::Close { conn: auth.conn });
+                        self.forget_link(auth.conn);
+                    }
+                    return Ok(());
                 };
                 self.router.remove(&slot.session.config().local_uri);
                 if let Some(conn) = slot.conn {
@@ -937,6 +945,8 @@ impl Endpoint {
 
     /// A session left a link.
     fn detach(&mut self, now: Instant, key: SessionKey, conn: ConnId) {
+        // A link an AUTH still runs on stays (its Use-Path is bound to it, RFC 4976 s.6.3).
+        let authenticated = self.auths.values().any(|slot| slot.conn == conn);
         let Some(link) = self.links.get_mut(&conn) else { return };
         link.sessions.retain(|k| *k != key);
         if link.target == Target::Session(key) {
@@ -953,7 +963,7 @@ impl Endpoint {
             // "close these connections when no sessions have used them for
             // some period of time").
             link.unbound_since = now;
-        } else if link.sessions.is_empty() {
+        } else if link.sessions.is_empty() && !authenticated {
             self.ready.push_back(Output::Close { conn });
             self.forget_link(conn);
         }

@@ -443,7 +443,8 @@ impl AuthClient {
         self.use_path = std::mem::take(&mut self.round_path);
         let expires = self.round_expires.map(|s| Duration::from_secs(u64::from(s)));
         // Refresh when three quarters of the lifetime have passed.
-        self.refresh_at = expires.map(|e| now + e.mul_f64(0.75));
+        // A lifetime of 0 leaves nothing to refresh before.
+        self.refresh_at = expires.filter(|e| !e.is_zero()).map(|e| now + e.mul_f64(0.75));
         self.events.push_back(AuthEvent::Authenticated { use_path: self.use_path.clone(), expires });
     }
 

@@ -104,6 +104,12 @@ pub struct RelayConfig {
     pub max_owed_frames: usize,
     /// Use-Path URIs held at once (default 65 536).
     pub max_grants: usize,
+    /// Use-Path URIs one connection may hold (default 64): one client
+    /// cannot take every grant.
+    pub max_grants_per_connection: usize,
+    /// Connections the relay opens toward next hops and holds at once
+    /// (default 1024): past it a request needing a new one is refused (481).
+    pub max_opened_links: usize,
     /// Nonces held at once (default 4096).
     pub max_nonces: usize,
     /// How long a nonce is valid (default 60 s).
@@ -137,6 +143,8 @@ impl RelayConfig {
             write_window: 64 * 1024,
             max_owed_frames: 1024,
             max_grants: 65_536,
+            max_grants_per_connection: 64,
+            max_opened_links: 1024,
             max_nonces: 4096,
             nonce_lifetime: Duration::from_secs(60),
             max_pending: 65_536,

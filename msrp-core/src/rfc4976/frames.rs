@@ -77,6 +77,10 @@ pub(super) fn rewrite_head(
     let raw: &[u8] = head.as_bytes();
     let mut out = BytesMut::with_capacity(raw.len() + moved.len() + tid.len() + 8);
     let mut start = 0;
+    // RFC 4976 s.6.4.1: "If the MSRP relay has knowledge of the byte range that it will
+    // transmit to the next hop, it SHOULD update the Byte-Range header": one the request
+    // lacks goes after From-Path.
+    let mut range_written = range.is_none();
     for end in memchr::memchr_iter(b'\n', raw) {
         // Each line of a head ends in CRLF (RFC 4975 s.9), checked when it was read.
         let line = raw.get(start..end.saturating_sub(1))?;
@@ -96,15 +100,23 @@ pub(super) fn rewrite_head(
             out.put_slice(moved.as_bytes());
             out.put_u8(b' ');
             out.put_slice(line.get(10..)?.trim_ascii_start());
+            if let Some(range) = range.filter(|_| head.byte_range().is_none()) {
+                out.put_slice(format!("\r\nByte-Range: {range}").as_bytes());
+                range_written = true;
+            }
         } else if let Some(range) =
             range.filter(|_| line.get(..11).is_some_and(|n| n.eq_ignore_ascii_case(b"Byte-Range:")))
         {
             out.put_slice(format!("Byte-Range: {range}").as_bytes());
+            range_written = true;
         } else {
             out.put_slice(line);
         }
         out.put_slice(b"\r\n");
         start = end + 1;
+    }
+    if !range_written {
+        return None;
     }
     if body {
         out.put_slice(b"\r\n");

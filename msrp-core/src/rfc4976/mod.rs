@@ -38,9 +38,13 @@
 //! | `write_window`: bytes written to a connection and not acknowledged | 64 KiB | reading stops on the connection that feeds it ([`Output::PauseReading`]) |
 //! | `stall_timeout`: a frame waiting for its next hop (busy, full or connecting) | 30 s | the frame is aborted (`#`), its sender gets a 408 REPORT |
 //! | `max_owed_frames`: responses and REPORTs waiting on one connection | 1024 | the connection is closed |
-//! | `max_grants` | 65 536 | AUTH answered 403 |
+//! | `max_grants`, `max_grants_per_connection` | 65 536, 64 | AUTH answered 403 |
+//! | `max_failed_auth`: AUTHs not granted in a row on a client's connection (challenges included) | 3 | the connection is closed |
+//! | `max_opened_links`: connections the relay opens toward next hops | 1024 | the request is refused (481) |
 //! | `max_nonces`, each valid `nonce_lifetime` | 4096, 60 s | the oldest nonce is forgotten |
-//! | `max_pending`: forwarded requests awaiting their response | 65 536 | new requests refused (SEND: 413 is not right, so the frame is discarded and a 408 REPORT sent) |
+//! | `max_pending`: forwarded requests awaiting their response | 65 536 | new ones refused (413) |
+//! | answers owed to a connection reach half of `max_owed_frames` | 512 | it is not read until they drain |
+//! | a chunk whose sender stops sending, `stall_timeout` | 30 s | aborted (`#`), 408 REPORT to its sender |
 //! | `idle_timeout` (s.6.5: "more than one hour") | 1 h | the connection is closed |
 //! | framer [`Limits`](crate::Limits) | see there | the connection is closed |
 

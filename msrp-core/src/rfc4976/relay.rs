@@ -224,6 +224,8 @@ struct Conn {
     waiting: VecDeque<ConnId>,
     /// Small frames (responses, REPORTs) to write between streamed ones.
     owed: VecDeque<Bytes>,
+    /// Use-Path URIs valid on it.
+    grants: usize,
     /// The largest chunk body written to it: a WebSocket connection takes
     /// each chunk as one message (RFC 7977 s.5.1).
     max_chunk: Option<usize>,
@@ -249,8 +251,18 @@ impl Conn {
             waiting: VecDeque::new(),
             owed: VecDeque::new(),
             max_chunk: None,
+            grants: 0,
         }
     }
+}
+
+/// What reads the rest of a request whose forwarding was aborted: the hop
+/// still answers a SEND when its chunk ends (RFC 4976 s.6.4.1: the 200
+/// "indicates the successful receipt of a message fragment"; the failure
+/// went as a REPORT).
+fn skipping_after_abort(original: FrameHead) -> Reading {
+    let answer = (original.method() == Some(Method::Send)).then_some(200);
+    Reading::Skipping { head: Some(original), answer }
 }
 
 /// A forwarded request awaiting its response.
@@ -296,6 +308,8 @@ pub struct Relay {
     pending: HashMap<(ConnId, TransactionId), Pending>,
     timers: BinaryHeap<Reverse<(Instant, Timer)>>,
     next_conn: u64,
+    /// Connections the relay opened and holds.
+    opened: usize,
     ready: VecDeque<ConnId>,
     /// Connections to close once the input at hand is handled.
     closing: VecDeque<(ConnId, CloseReason)>,
@@ -330,6 +344,7 @@ impl Relay {
             pending: HashMap::new(),
             timers: BinaryHeap::new(),
             next_conn: OPENED_CONN_BASE,
+            opened: 0,
             ready: VecDeque::new(),
             closing: VecDeque::new(),
             out: VecDeque::new(),
@@ -389,12 +404,15 @@ impl Relay {
                 }
             }
             Input::Written { conn, bytes } => {
-                if let Some(c) = self.conns.get_mut(&conn) {
-                    c.in_flight = c.in_flight.saturating_sub(bytes);
-                    c.last_active = now;
-                    if let Some(streamer) = c.streamer {
-                        self.ready.push_back(streamer);
-                    }
+                let Some(c) = self.conns.get_mut(&conn) else { return self.run(now, ids) };
+                c.in_flight = c.in_flight.saturating_sub(bytes);
+                c.last_active = now;
+                let (streamer, owed) = (c.streamer, !c.owed.is_empty());
+                match streamer {
+                    Some(streamer) => self.ready.push_back(streamer),
+                    // What is owed goes out first, then the next frame waiting for it.
+                    None if owed && self.flush_owed(conn) => self.start_next(conn, now, ids),
+                    None => {}
                 }
             }
             Input::Closed { conn } => self.lost(conn, now, ids),
@@ -443,11 +461,14 @@ impl Relay {
         loop {
             let Some(c) = self.conns.get(&conn) else { return };
             let window = self.config.write_window;
-            let held = match &c.reading {
-                Reading::Waiting(_) => true,
-                Reading::Streaming(f) => self.conns.get(&f.out).map_or(true, |o| o.in_flight >= window),
-                _ => false,
-            };
+            // A peer whose answers pile up (it does not read them) is not read either.
+            let answers_owed = c.owed.len() >= self.config.max_owed_frames / 2;
+            let held = answers_owed
+                || match &c.reading {
+                    Reading::Waiting(_) => true,
+                    Reading::Streaming(f) => self.conns.get(&f.out).map_or(true, |o| o.in_flight >= window),
+                    _ => false,
+                };
             let Some(c) = self.conns.get_mut(&conn) else { return };
             if held {
                 if !c.paused {
@@ -468,6 +489,15 @@ impl Relay {
                 if c.paused {
                     c.paused = false;
                     self.out.push_back(Output::ResumeReading { conn });
+                }
+                // A chunk whose sender stops in the middle holds its next hop: it gets the
+                // same deadline as a chunk the next hop does not take.
+                if matches!(c.reading, Reading::Streaming(_)) {
+                    c.blocked_since = Some(now);
+                    let at = now + self.config.stall_timeout;
+                    if at < c.armed_at {
+                        self.arm(at, Timer::Conn(conn));
+                    }
                 }
                 return;
             };
@@ -537,6 +567,17 @@ impl Relay {
         } else {
             return self.set_reading(conn, Reading::Skipping { head: Some(head), answer: Some(403) });
         };
+        // A request whose answer the relay must watch, when it watches as many as it may:
+        // refused at once rather than forwarded unwatched (RFC 4975 s.10.5, 413: "the
+        // recipient wishes the sender to stop sending the message").
+        let watched = match head.method() {
+            Some(Method::Send) => head.failure_report() != Some(FailureReport::No),
+            Some(Method::Report | Method::Other) | None => false,
+            Some(_) => true,
+        };
+        if watched && self.pending.len() >= self.config.max_pending {
+            return self.set_reading(conn, Reading::Skipping { head: Some(head), answer: Some(413) });
+        }
         if let Some(c) = self.conns.get_mut(&conn) {
             c.probation_until = None;
         }
@@ -607,6 +648,10 @@ impl Relay {
         if let Some(conn) = self.links.get(&link) {
             return Some(*conn);
         }
+        if self.opened >= self.config.max_opened_links {
+            return None;
+        }
+        self.opened += 1;
         let conn = ConnId::new(self.next_conn);
         self.next_conn = self.next_conn.wrapping_add(1).max(OPENED_CONN_BASE);
         self.conns.insert(conn, Conn::new(self.config.limits.clone(), None, Some(link.clone()), now, Duration::ZERO));
@@ -621,9 +666,9 @@ impl Relay {
         if o.streamer.is_some() || !o.up {
             return;
         }
-        while let Some(small) = o.owed.pop_front() {
-            o.in_flight += small.len();
-            self.out.push_back(Output::Write { conn: out, data: small, frame_end: true });
+        if !self.flush_owed(out) {
+            // What is owed goes first; the next frame when the window opens.
+            return;
         }
         let Some(o) = self.conns.get_mut(&out) else { return };
         let Some(inbound) = o.waiting.pop_front() else { return };
@@ -682,7 +727,13 @@ impl Relay {
                     if let Reading::Streaming(forward) = std::mem::replace(&mut c.reading, Reading::Idle) {
                         let end = self.encoder.end_line(&forward.tid, Flag::Abort, forward.original.has_body());
                         self.write_out(out, Some(end), conn, true);
-                        self.set_reading(conn, Reading::Skipping { head: Some(forward.original), answer: None });
+                        if forward.original.failure_report().unwrap_or(FailureReport::Yes) != FailureReport::No {
+                            // RFC 4976 s.6.4.1: "if there is a problem processing the SEND
+                            // request ... the relay MUST respond with an appropriate error
+                            // response in a REPORT back to the original source".
+                            self.report(conn, &forward.original, &forward.moved, forward.bytes, 400, ids);
+                        }
+                        self.set_reading(conn, skipping_after_abort(forward.original));
                         self.release(out, now, ids);
                     }
                     return;
@@ -862,7 +913,7 @@ impl Relay {
     /// Writes a small frame on `conn` now, or after the frame being streamed there.
     fn send_small(&mut self, conn: ConnId, data: Bytes) {
         let Some(c) = self.conns.get_mut(&conn) else { return };
-        if c.streamer.is_none() && c.up && c.owed.is_empty() {
+        if c.streamer.is_none() && c.up && c.owed.is_empty() && c.in_flight < self.config.write_window {
             c.in_flight += data.len();
             self.out.push_back(Output::Write { conn, data, frame_end: true });
         } else if c.owed.len() < self.config.max_owed_frames {
@@ -871,6 +922,24 @@ impl Relay {
             // Closed once the input at hand is handled.
             self.closing.push_back((conn, CloseReason::NotReading));
         }
+    }
+
+    /// Writes what `conn` owes while its window has room and no frame is
+    /// being written there; `true` when nothing is left owed.
+    fn flush_owed(&mut self, conn: ConnId) -> bool {
+        let window = self.config.write_window;
+        let Some(c) = self.conns.get_mut(&conn) else { return true };
+        if c.streamer.is_some() || !c.up {
+            return c.owed.is_empty();
+        }
+        while c.in_flight < window {
+            let Some(small) = c.owed.pop_front() else { break };
+            c.in_flight += small.len();
+            self.out.push_back(Output::Write { conn, data: small, frame_end: true });
+        }
+        // Its reader may have stopped for the answers it was owed (see `drive`).
+        self.ready.push_back(conn);
+        c.owed.is_empty()
     }
 
     /// Deadlines that passed.
@@ -883,7 +952,11 @@ impl Relay {
             match timer {
                 Timer::Grant(sid) => {
                     if self.grants.get(&sid).is_some_and(|g| g.expires_at <= now) {
-                        self.grants.remove(&sid);
+                        if let Some(grant) = self.grants.remove(&sid) {
+                            if let Some(c) = self.conns.get_mut(&grant.conn) {
+                                c.grants = c.grants.saturating_sub(1);
+                            }
+                        }
                     }
                 }
                 Timer::Pending(conn, tid) => {
@@ -984,7 +1057,7 @@ impl Relay {
         {
             self.report(conn, &forward.original, &forward.moved, forward.bytes, 408, ids);
         }
-        self.set_reading(conn, Reading::Skipping { head: None, answer: None });
+        self.set_reading(conn, skipping_after_abort(forward.original));
         self.ready.push_back(conn);
     }
 
@@ -1000,6 +1073,7 @@ impl Relay {
         let Some(c) = self.conns.remove(&conn) else { return };
         if let Some(link) = &c.link {
             self.links.remove(link);
+            self.opened = self.opened.saturating_sub(1);
         }
         // RFC 4976 s.6.3: "If the client's connection is closed and then reopened, the URI
         // MUST be invalidated."
@@ -1029,6 +1103,7 @@ impl Relay {
                 {
                     self.report(inbound, &forward.original, &forward.moved, forward.bytes, 408, ids);
                 }
+                self.set_reading(inbound, skipping_after_abort(forward.original));
             }
             self.ready.push_back(inbound);
         }

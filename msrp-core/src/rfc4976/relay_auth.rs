@@ -33,11 +33,7 @@ impl Relay {
                     // Authorization header, a relay MUST respond with a "401 Unauthorized"
                     // response containing a WWW-Authenticate header."
                     let challenge = self.challenge(false, now, ids);
-                    let answer = answer_to(head, 401, vec![("WWW-Authenticate", challenge)]);
-                    if let Some(answer) = answer {
-                        self.send_small(conn, answer);
-                    }
-                    return;
+                    return self.auth_failed(conn, head, 401, vec![("WWW-Authenticate", challenge)], now, ids);
                 };
                 let Ok(credentials) = Credentials::parse(value) else {
                     return self.auth_failed(conn, head, 400, Vec::new(), now, ids);
@@ -46,11 +42,7 @@ impl Relay {
                 if credentials.realm != self.config.realm || !fresh {
                     // A nonce we no longer hold: the client answers the new one (RFC 2617 s.3.2.1 stale).
                     let challenge = self.challenge(credentials.realm == self.config.realm, now, ids);
-                    let answer = answer_to(head, 401, vec![("WWW-Authenticate", challenge)]);
-                    if let Some(answer) = answer {
-                        self.send_small(conn, answer);
-                    }
-                    return;
+                    return self.auth_failed(conn, head, 401, vec![("WWW-Authenticate", challenge)], now, ids);
                 }
                 let Some(ha1) = self.users.ha1(&credentials.username, &self.config.realm) else {
                     // RFC 4976 s.6.3: "If the client is not authorized, the relay returns a 403 response."
@@ -80,7 +72,8 @@ impl Relay {
             let max = self.config.max_expires.to_string();
             return self.auth_failed(conn, head, 423, vec![("Max-Expires", max)], now, ids);
         }
-        if self.grants.len() >= self.config.max_grants {
+        let held_here = self.conns.get(&conn).map_or(0, |c| c.grants);
+        if self.grants.len() >= self.config.max_grants || held_here >= self.config.max_grants_per_connection {
             return self.auth_failed(conn, head, 403, Vec::new(), now, ids);
         }
         let Some(client) = head.from_path_uris().next() else { return };
@@ -101,6 +94,9 @@ impl Relay {
         };
         let expires_at = now + Duration::from_secs(u64::from(expires));
         self.grants.insert(sid.clone(), Grant { conn, client, expires_at });
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.grants += 1;
+        }
         self.arm(expires_at, Timer::Grant(sid));
         // RFC 4976 s.5.1 example: the outer relay's Use-Path holds the relays before it (the
         // AUTH's From-Path without the client, reversed) and then its own URI.
@@ -139,10 +135,19 @@ impl Relay {
             self.send_small(conn, answer);
         }
         let Some(c) = self.conns.get_mut(&conn) else { return };
+        // RFC 4976 s.6.3: "a relay SHOULD NOT use excessive AUTH request failures as a reason to
+        // terminate a connection with another relay": an AUTH that came through a relay (more
+        // than the client in its From-Path) does not count.
+        if head.from_path().nth(1).is_some() {
+            return;
+        }
         c.failed_auth += 1;
         // RFC 4976 s.6.1: "if several unsuccessful requests are sent during the probation
         // period and no requests are sent successfully, the server SHOULD close the connection."
-        if c.probation_until.is_some() && c.failed_auth >= self.config.max_failed_auth {
+        // Every AUTH not granted counts, a challenge included (a client's round is a challenge
+        // and its answer, a stale nonce one more), so that a connection cannot draw nonces or
+        // guess passwords without end; a grant starts the count again.
+        if c.listener.is_some() && c.failed_auth >= self.config.max_failed_auth {
             self.close(conn, CloseReason::AuthFailures, now, ids);
         }
     }
