@@ -74,9 +74,13 @@ async fn the_iwf_delivers_email_to_a_real_smtp_server() {
             "type=text/plain",
             fields[5],
             "defects=0",
+            fields[7],
         ],
         "what the SMTP server stored"
     );
+    // The Date is the node's wall clock (RFC 5322 s.3.6.1), not the epoch.
+    let year: u32 = fields[7].strip_prefix("year=").and_then(|y| y.parse().ok()).expect("a Date");
+    assert!(year >= 2025, "{}", stored[0]);
     // The Message-ID's right side is the configured domain (RFC 5322 s.3.6.4).
     assert!(fields[5].starts_with("msgid=<") && fields[5].ends_with("@iwf.example.org>"), "{}", stored[0]);
 

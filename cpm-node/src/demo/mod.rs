@@ -174,6 +174,10 @@ async fn demo(options: &DemoOptions) -> ExitCode {
 
     let mut topology = Topology::new();
     let epoch = now();
+    // The IWF's email carries a real Date (RFC 5322 s.3.6.1): the wall clock at the demo's start.
+    let mut scenario = scenario.clone();
+    scenario.iwf.wall_clock = Some((epoch, crate::host::unix_now()));
+    let scenario = &scenario;
     if let Err(error) = scenario.populate(&mut topology, epoch, body.clone()) {
         eprintln!("demo: {error}");
         return ExitCode::from(2);

@@ -4,7 +4,7 @@
 Each message it takes is parsed with Python's `email` package and one line
 is appended to OUT:
 
-    rcpt=<addr> from=<addr> len=<body bytes> crc32=<hex> type=<content type> msgid=<Message-ID> defects=<n>
+    rcpt=<addr> from=<addr> len=<body bytes> crc32=<hex> type=<content type> msgid=<Message-ID> defects=<n> year=<Date's year>
 
 A recipient whose local part is `refuse` is answered 550 at RCPT, `busy`
 452, so that the IWF's mapping of refusals can be tested.
@@ -12,6 +12,7 @@ A recipient whose local part is `refuse` is answered 550 at RCPT, `busy`
 import asyncio
 import email
 import email.policy
+import email.utils
 import sys
 import zlib
 
@@ -34,7 +35,8 @@ class Sink:
     async def handle_DATA(self, server, session, envelope):
         message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
         body = message.get_payload(decode=True) or b""
-        line = "rcpt={} from={} len={} crc32={:08x} type={} msgid={} defects={}\n".format(
+        date = email.utils.parsedate_to_datetime(message["Date"]) if message["Date"] else None
+        line = "rcpt={} from={} len={} crc32={:08x} type={} msgid={} defects={} year={}\n".format(
             ",".join(envelope.rcpt_tos),
             envelope.mail_from,
             len(body),
@@ -42,6 +44,7 @@ class Sink:
             message.get_content_type(),
             message.get("Message-ID", "-"),
             len(message.defects),
+            date.year if date else "-",
         )
         with open(self.out, "a") as out:
             out.write(line)
