@@ -259,6 +259,8 @@ async fn run(
                     links.insert(id, open_websocket(*ws, id, &queue));
                     rfc4976::Input::Accepted { conn: id, listener }
                 }
+                // A next hop the relay let go of while it was connecting: the stream is dropped.
+                Some(Event::Connected { conn, result: Ok(_) }) if !relay.has_connection(conn) => continue,
                 Some(Event::Connected { conn, result: Ok(stream) }) => {
                     links.insert(conn, open(stream, conn, &queue));
                     rfc4976::Input::Connected { conn }

@@ -284,6 +284,7 @@ fn a_client_behind_the_relay_receives_and_sends() {
     let (out, link) = net.connects.pop().unwrap();
     assert_eq!(link.to_string(), "bob.example.com:8145");
     assert!(net.frames(out).is_empty(), "nothing before the connection is up");
+    assert!(net.relay.has_connection(out), "a connection it asked for is its own before it is up");
     assert_eq!(net.paused.get(&alice), Some(&true), "Alice waits for it");
     net.handle(Input::Connected { conn: out });
     assert_eq!(net.frames(alice)[0].head.status_code(), Some(200));
@@ -292,6 +293,8 @@ fn a_client_behind_the_relay_receives_and_sends() {
     assert_eq!(to_bob[0].head.from_path().collect::<Vec<_>>(), [use_path.as_str(), ALICE]);
     assert_eq!(to_bob[0].body, b"Hi Bob");
     assert!(net.closed.is_empty(), "{:?}", net.closed);
+    net.handle(Input::Closed { conn: out });
+    assert!(!net.relay.has_connection(out), "a runtime that connects it now lets it go");
 }
 
 #[test]

@@ -364,6 +364,13 @@ impl Relay {
         }
     }
 
+    /// Whether the relay holds `conn` (a connection it asked to open may be
+    /// gone before it is up: the runtime then lets it go).
+    #[must_use]
+    pub fn has_connection(&self, conn: ConnId) -> bool {
+        self.conns.contains_key(&conn)
+    }
+
     /// The next output; drain until `None` after every [`Relay::handle`].
     pub fn poll_output(&mut self) -> Option<Output> {
         self.out.pop_front()
